@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test project against a real Consul agent (installed by scripts/install-consul.sh and started by
+# the test fixtures themselves) and prints one summary line: "N passed, N failed, N skipped".
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-consul.sh
+export PATH="$root/.tools/bin:$PATH"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+dotnet build Scheduler.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+status=0
+dotnet test Scheduler.sln -c Release --no-build -nologo ${TEST_FILTER:+--filter "$TEST_FILTER"} 2>&1 | tee "$log" || status=$?
+
+# One line per test assembly: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..."
+read -r passed failed skipped < <(awk '
+  /(Passed|Failed)! +- Failed: / {
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:")  { f += $(i+1) + 0 }
+      if ($i == "Passed:")  { p += $(i+1) + 0 }
+      if ($i == "Skipped:") { s += $(i+1) + 0 }
+    }
+  }
+  END { printf "%d %d %d\n", p, f, s }' "$log")
+
+assemblies="$(grep -cE '(Passed|Failed)! +- Failed: ' "$log" || true)"
+echo
+echo "test assemblies: $assemblies"
+echo "$passed passed, $failed failed, $skipped skipped"
+if [[ "$status" -ne 0 || "$failed" -ne 0 || "$passed" -eq 0 ]]; then
+  exit 1
+fi
