@@ -1,0 +1,79 @@
+using System.Net;
+using System.Text.Json;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
+
+namespace Dtask.Consul.Txn;
+
+/// <summary>The transaction endpoint (<c>PUT /v1/txn</c>), KV operations only.</summary>
+public sealed class ConsulTxn
+{
+    /// <summary>Consul's limit of operations in one transaction.</summary>
+    public const int MaxOperations = 64;
+
+    private const string Endpoint = "PUT /v1/txn";
+    private readonly ConsulTransport transport;
+
+    internal ConsulTxn(ConsulTransport transport) => this.transport = transport;
+
+    /// <summary>
+    /// Runs the operations. A rollback is not an exception: the result says which operation failed and why
+    /// (call <see cref="TxnResult.ThrowIfRolledBack"/> to make it one). Never retried: on a timeout or 5xx the
+    /// outcome is unknown, so re-read. Each request counts as one write.
+    /// </summary>
+    /// <exception cref="ConsulTooLargeException">More than <see cref="MaxOperations"/> operations with
+    /// <see cref="TxnAtomicity.RequireAtomic"/> (nothing is sent), or the agent refused the body's size.</exception>
+    public async Task<ConsulResponse<TxnResult>> ExecuteAsync(IReadOnlyList<TxnOp> operations, TxnAtomicity atomicity = TxnAtomicity.RequireAtomic, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        if (operations.Count == 0)
+        {
+            throw new ArgumentException("a transaction needs at least one operation", nameof(operations));
+        }
+        if (operations.Count > MaxOperations && atomicity == TxnAtomicity.RequireAtomic)
+        {
+            throw new ConsulTooLargeException(Endpoint,
+                $"transaction of {operations.Count} operations exceeds Consul's limit of {MaxOperations} and must be atomic; nothing was sent");
+        }
+
+        var results = new List<KvPair>();
+        ConsulResponseMeta? lastMeta = null;
+        var batches = 0;
+        for (var start = 0; start < operations.Count; start += MaxOperations)
+        {
+            var batch = operations.Skip(start).Take(MaxOperations).ToList();
+            var (raw, wire) = await SendBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+            lastMeta = raw.Meta;
+            foreach (var result in wire?.Results ?? [])
+            {
+                if (result.Kv is { } pair)
+                {
+                    results.Add(KvPair.FromWire(pair));
+                }
+            }
+            if (raw.Status == HttpStatusCode.Conflict)
+            {
+                var errors = (wire?.Errors ?? []).ConvertAll(e => new TxnOpError(
+                    start + e.OpIndex, e.OpIndex >= 0 && e.OpIndex < batch.Count ? batch[e.OpIndex] : null, e.What));
+                return new ConsulResponse<TxnResult>(new TxnResult(false, results, errors, batches), raw.Meta);
+            }
+            batches++;
+        }
+        return new ConsulResponse<TxnResult>(new TxnResult(true, results, [], batches), lastMeta!);
+    }
+
+    private async Task<(ConsulRawResponse Raw, TxnResponseWire? Wire)> SendBatchAsync(List<TxnOp> batch, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(batch.ConvertAll(op => op.ToWire()), ConsulJsonContext.Default.ListTxnOpWire);
+        var subject = batch.Count == 1 ? $"{Endpoint} ({batch[0]})" : $"{Endpoint} ({batch.Count} operations from {batch[0]})";
+        var request = new ConsulRequest(HttpMethod.Put, "/v1/txn", "run transaction", subject)
+        {
+            Body = body,
+            Accepted = [HttpStatusCode.Conflict],
+        };
+        var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        var wire = raw.Body.Length == 0 ? null : JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.TxnResponseWire);
+        return (raw, wire);
+    }
+}
