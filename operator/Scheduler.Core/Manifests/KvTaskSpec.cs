@@ -1,0 +1,55 @@
+using System.Text.Json.Serialization;
+using Dtask.Core.Model;
+
+namespace Dtask.Core.Manifests;
+
+/// <summary>
+/// The value at <c>&lt;prefix&gt;tasks/&lt;namespace&gt;/&lt;name&gt;</c>: what executors read to schedule a task.
+/// Written only for specs that passed validation.
+/// </summary>
+public sealed record KvTaskSpec
+{
+    /// <summary>The task's namespace.</summary>
+    public required string Namespace { get; init; }
+
+    /// <summary>The task's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The source's generation of the spec (<c>metadata.generation</c> in Kubernetes).</summary>
+    public required long Generation { get; init; }
+
+    /// <summary><see cref="TaskJson.SpecHash"/> of <see cref="Spec"/>: lets writers skip unchanged specs.</summary>
+    public required string SpecHash { get; init; }
+
+    /// <summary>Which source wrote it.</summary>
+    public required TaskOwner Owner { get; init; }
+
+    /// <summary>The spec, as in the manifest.</summary>
+    public required ScheduledTaskSpec Spec { get; init; }
+
+    /// <summary><c>namespace/name</c>.</summary>
+    [JsonIgnore]
+    public string Key => $"{Namespace}/{Name}";
+
+    /// <summary>The envelope of a validated <paramref name="task"/>; generation 1 when the source has none.</summary>
+    public static KvTaskSpec From(ScheduledTask task, TaskOwner owner) => new()
+    {
+        Namespace = task.Metadata.EffectiveNamespace,
+        Name = task.Metadata.Name ?? throw new ArgumentException("the task has no metadata.name", nameof(task)),
+        Generation = task.Metadata.Generation ?? 1,
+        SpecHash = TaskJson.SpecHash(task.Spec),
+        Owner = owner,
+        Spec = task.Spec,
+    };
+
+    /// <summary>The KV key under <paramref name="prefix"/> (such as <c>dtask/</c>) for a task.</summary>
+    public static string KeyFor(string prefix, string @namespace, string name) =>
+        $"{(prefix.EndsWith('/') || prefix.Length == 0 ? prefix : prefix + "/")}tasks/{@namespace}/{name}";
+
+    /// <summary>The JSON stored in KV.</summary>
+    public string ToJson() => TaskJson.Serialize(this);
+
+    /// <summary>Reads the JSON stored in KV.</summary>
+    /// <exception cref="System.Text.Json.JsonException">When it is not a task envelope.</exception>
+    public static KvTaskSpec Parse(string json) => TaskJson.Deserialize<KvTaskSpec>(json);
+}
