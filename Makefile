@@ -12,6 +12,7 @@ help:
 	@echo "make test    build and run all tests (installs Consul if needed)"
 	@echo "make tools   install the Consul binary into .tools/ (unless consul is on PATH)"
 	@echo "make build   build the solution"
+	@echo "make publish self-contained single-file dtask binaries in artifacts/<rid>/ (with dtask.sha512)"
 
 tools:
 	@bash scripts/install-consul.sh
@@ -31,3 +32,15 @@ run:
 	@echo "make run (the local demo: a Consul dev agent, the operator and three executors) is not available yet:" >&2
 	@echo "the executor and operator are still being built. 'make test' runs what exists today." >&2
 	@exit 2
+
+# Self-contained single-file binaries for the nodes (deploy/, terraform/) and their SHA-512 sums.
+PUBLISH_RIDS ?= linux-x64 linux-arm64
+
+.PHONY: publish
+publish:
+	@set -e; for rid in $(PUBLISH_RIDS); do \
+	  dotnet publish operator/Scheduler.Cli -c Release -r $$rid --self-contained \
+	    -p:PublishSingleFile=true -p:DebugType=none -p:PublishDocumentationFiles=false -nologo -o artifacts/$$rid; \
+	  (cd artifacts/$$rid && sha512sum dtask | cut -d' ' -f1 > dtask.sha512); \
+	  echo "artifacts/$$rid/dtask sha512 $$(cat artifacts/$$rid/dtask.sha512)"; \
+	done

@@ -23,6 +23,17 @@ internal static class Program
         ValidateCommand.Create(),
         CrdCommand.Create(),
         ScheduleCommand.Create(),
+        RunCommand.Create(),
+        HistoryCommand.Create(),
+        Commands.Tasks.ApplyCommand.Create(),
+        Commands.Tasks.DeleteCommand.Create(),
+        Commands.Tasks.GetCommand.Create(),
+        Commands.Tasks.DescribeCommand.Create(),
+        Commands.Tasks.LogsCommand.Create(),
+        Commands.Tasks.TriggerCommand.Create(),
+        Commands.Tasks.SuspendCommand.Create(suspend: true),
+        Commands.Tasks.SuspendCommand.Create(suspend: false),
+        Commands.Tasks.OperatorCommand.Create(),
     };
 
     /// <summary>Parses <paramref name="args"/> and runs the command, writing results to <paramref name="output"/> and problems to <paramref name="error"/>.</summary>
@@ -37,7 +48,7 @@ internal static class Program
             }
 
             error.WriteLine("Run 'dtask --help' for usage.");
-            return UsageError;
+            return RunCommand.Owns(parseResult) ? RunCommand.UsageExitCode : UsageError;
         }
 
         try

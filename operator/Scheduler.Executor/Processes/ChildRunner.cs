@@ -1,0 +1,153 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using Dtask.Executor.Logging;
+
+namespace Dtask.Executor.Processes;
+
+/// <summary>Tuning of a <see cref="ChildRunner"/>.</summary>
+public sealed record ChildRunnerOptions
+{
+    /// <summary>Between SIGTERM and SIGKILL when a group is stopped (timeout, lost lock, replace, shutdown).</summary>
+    public TimeSpan TerminationGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long to wait for the output streams to close after the group is gone.</summary>
+    public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>A child that has just started.</summary>
+/// <param name="ProcessGroupId">Its process id, which is also its process group id.</param>
+/// <param name="StartedAt">When it started.</param>
+public sealed record ChildStart(int ProcessGroupId, DateTimeOffset StartedAt);
+
+/// <summary>
+/// Runs one child to its end: resolves the program, starts it in its own process group (<see cref="ChildProcessGroup"/>)
+/// with the run's <c>DTASK_*</c> variables, forwards its output line by line, stops the whole group on timeout or on a
+/// <see cref="StopRequest"/> (SIGTERM, SIGKILL after the grace period), and reports a <see cref="ChildOutcome"/>.
+/// </summary>
+/// <remarks>
+/// A run ends when its main process exits; processes it left behind in its group are stopped then too (as systemd
+/// does for a unit's control group). A program that cannot be started (not found, not executable, a missing working
+/// directory) is an outcome with <see cref="ChildOutcome.StartError"/>, never an exception.
+/// </remarks>
+public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider? time = null)
+{
+    private readonly ChildRunnerOptions options = options ?? new ChildRunnerOptions();
+    private readonly TimeProvider time = time ?? TimeProvider.System;
+
+    /// <summary>Runs <paramref name="command"/> and waits for its end.</summary>
+    /// <param name="command">What to run.</param>
+    /// <param name="identity">The run's identity, handed to the child as <c>DTASK_*</c> variables.</param>
+    /// <param name="output">Forwards stdout and stderr and keeps the tail.</param>
+    /// <param name="stop">Stops the child early, with a reason; null when nothing can.</param>
+    /// <param name="started">Called once the child runs, with its process group and start instant (for notifications and fire delay).</param>
+    public async Task<ChildOutcome> RunAsync(ChildCommand command, RunIdentity identity, ChildOutputForwarder output,
+        StopRequest? stop = null, Action<ChildStart>? started = null)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(output);
+
+        if (stop?.Reason is { } early)
+        {
+            return NotStarted(output) with { StoppedReason = early };
+        }
+
+        if (command.WorkingDirectory is { } dir && !Directory.Exists(dir))
+        {
+            return NotStarted(output) with { StartError = $"working directory '{dir}' does not exist" };
+        }
+
+        var path = command.Environment.TryGetValue("PATH", out var own) ? own : Environment.GetEnvironmentVariable("PATH");
+        var program = ExecutableSearch.Resolve(command.Argv[0], path, command.WorkingDirectory, out var problem);
+        if (program is null)
+        {
+            return NotStarted(output) with { StartError = problem };
+        }
+
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = command.WorkingDirectory ?? "",
+        };
+        foreach (var argument in command.Argv.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in command.Environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        foreach (var (name, value) in identity.ToVariables())
+        {
+            start.Environment[name] = value;
+        }
+
+        ChildProcessGroup group;
+        try
+        {
+            group = await ChildProcessGroup.StartAsync(start, time).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
+        {
+            return NotStarted(output) with { StartError = $"cannot start '{command.Argv[0]}': {e.Message}" };
+        }
+
+        using (group)
+        {
+            var startedAt = time.GetUtcNow();
+            var startedStamp = time.GetTimestamp();
+            group.Process.StandardInput.Close();
+            var forwarding = Task.WhenAll(
+                output.ForwardAsync(group.Process.StandardOutput.BaseStream, ChildOutputSource.Stdout),
+                output.ForwardAsync(group.Process.StandardError.BaseStream, ChildOutputSource.Stderr));
+            started?.Invoke(new ChildStart(group.GroupId, startedAt));
+
+            using var timeout = command.Timeout is { } limit ? new CancellationTokenSource(limit, time) : new CancellationTokenSource();
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stop?.Token ?? CancellationToken.None);
+            var timedOut = false;
+            string? stoppedReason = null;
+            try
+            {
+                await group.Process.WaitForExitAsync(either.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                if (stop?.Reason is { } why)
+                {
+                    stoppedReason = why;
+                }
+                else
+                {
+                    timedOut = true;
+                }
+
+                await group.TerminateAsync(options.TerminationGrace).ConfigureAwait(false);
+                await group.Process.WaitForExitAsync().ConfigureAwait(false);
+            }
+
+            var duration = time.GetElapsedTime(startedStamp);
+            var exitCode = group.Process.ExitCode;
+
+            // Whatever the main process left behind in its group ends with it.
+            if (group.Members().Count > 0)
+            {
+                await group.TerminateAsync(options.TerminationGrace).ConfigureAwait(false);
+            }
+
+            await Task.WhenAny(forwarding, Task.Delay(options.OutputDrainTimeout, time)).ConfigureAwait(false);
+            return new ChildOutcome(startedAt, duration, exitCode, output.Tail.ToString())
+            {
+                ProcessGroupId = group.GroupId,
+                TimedOut = timedOut,
+                StoppedReason = stoppedReason,
+            };
+        }
+    }
+
+    private static ChildOutcome NotStarted(ChildOutputForwarder output) => new(null, TimeSpan.Zero, null, output.Tail.ToString());
+}

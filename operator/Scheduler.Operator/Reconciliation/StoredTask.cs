@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Dtask.Consul.Kv;
+using Dtask.Core.Manifests;
+using Dtask.Core.State;
+
+namespace Dtask.Operator.Reconciliation;
+
+/// <summary>A task envelope as read from <c>tasks/&lt;ns&gt;/&lt;name&gt;</c>, with the ModifyIndex to CAS against.</summary>
+/// <param name="Namespace">The namespace from the key.</param>
+/// <param name="Name">The name from the key.</param>
+/// <param name="ModifyIndex">The key's ModifyIndex when read.</param>
+/// <param name="Envelope">The envelope; null when the value is not one (nobody can claim such a key).</param>
+public sealed record StoredTask(string Namespace, string Name, ulong ModifyIndex, KvTaskSpec? Envelope)
+{
+    /// <summary><c>namespace/name</c>.</summary>
+    public string Key => $"{Namespace}/{Name}";
+
+    /// <summary>Reads a KV pair under <see cref="KvLayout.TasksPrefix"/>; null for keys that are not <c>ns/name</c>.</summary>
+    public static StoredTask? From(KvPair pair, KvLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(pair);
+        ArgumentNullException.ThrowIfNull(layout);
+        if (!KvLayout.TrySplitTaskKey(pair.Key, layout.TasksPrefix, out var ns, out var name))
+        {
+            return null;
+        }
+
+        KvTaskSpec? envelope;
+        try
+        {
+            envelope = pair.Value.IsEmpty ? null : KvTaskSpec.Parse(pair.ValueAsString());
+        }
+        catch (JsonException)
+        {
+            envelope = null;
+        }
+
+        return new StoredTask(ns, name, pair.ModifyIndex, envelope);
+    }
+}

@@ -1,0 +1,98 @@
+using Dtask.Consul;
+using Dtask.Consul.Kv;
+using Dtask.Core.Manifests;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Operator.Reconciliation;
+
+namespace Dtask.Operator.Status;
+
+/// <summary>Everything KV says about one task: its envelope, its run records and its lock.</summary>
+/// <param name="Namespace">The namespace.</param>
+/// <param name="Name">The name.</param>
+/// <param name="Stored">The envelope and the index it was read at; null when the task is not in KV.</param>
+/// <param name="Current">The current or last run record.</param>
+/// <param name="History">Finished run records, oldest first.</param>
+/// <param name="LockSession">The session holding the task's lock, or null when free.</param>
+public sealed record TaskObservation(string Namespace, string Name, StoredTask? Stored, RunRecord? Current, IReadOnlyList<RunRecord> History, string? LockSession)
+{
+    /// <summary><c>namespace/name</c>.</summary>
+    public string Key => $"{Namespace}/{Name}";
+
+    /// <summary>The stored envelope, when readable.</summary>
+    public KvTaskSpec? Envelope => Stored?.Envelope;
+
+    /// <summary>The status as <see cref="TaskStatusBuilder"/> builds it from these observations.</summary>
+    public ScheduledTaskStatus StatusAt(DateTimeOffset now, DesiredSpec? desired = null, IReadOnlyList<Core.Validation.FieldError>? errors = null) =>
+        TaskStatusBuilder.Build(Envelope, errors, Current, History, now, desired);
+}
+
+/// <summary>Reads <see cref="TaskObservation"/>s from KV: one task, or every task at once (two reads).</summary>
+public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
+{
+    /// <summary>Reads one task; <see cref="TaskObservation.Stored"/> is null when it is not in KV.</summary>
+    public async Task<TaskObservation> ReadAsync(string @namespace, string name, CancellationToken cancellationToken = default)
+    {
+        var spec = await client.Kv.GetAsync(layout.TaskKey(@namespace, name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        var state = await client.Kv.ListAsync(layout.TaskStatePrefix(@namespace, name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        var stored = spec.Value is { } pair ? StoredTask.From(pair, layout) : null;
+        return Observe(@namespace, name, stored, state.Value);
+    }
+
+    /// <summary>Reads every task in KV (and any task that has run state but no spec any more), by <c>ns/name</c>.</summary>
+    public async Task<IReadOnlyList<TaskObservation>> ReadAllAsync(CancellationToken cancellationToken = default)
+    {
+        var specs = await client.Kv.ListAsync(layout.TasksPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var states = await client.Kv.ListAsync(layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var stored = specs.Value.Select(p => StoredTask.From(p, layout)).OfType<StoredTask>().ToDictionary(s => s.Key, StringComparer.Ordinal);
+        var byTask = states.Value
+            .Select(p => (Pair: p, Task: TaskOfStateKey(p.Key)))
+            .Where(x => x.Task is not null)
+            .GroupBy(x => x.Task!.Value, x => x.Pair)
+            .ToDictionary(g => $"{g.Key.Namespace}/{g.Key.Name}", g => g.ToList(), StringComparer.Ordinal);
+
+        return [.. stored.Values
+            .Select(s => Observe(s.Namespace, s.Name, s, byTask.GetValueOrDefault(s.Key) ?? []))
+            .OrderBy(o => o.Namespace, StringComparer.Ordinal)
+            .ThenBy(o => o.Name, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The task a key under <c>state/</c> belongs to, or null.</summary>
+    public (string Namespace, string Name)? TaskOfStateKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!key.StartsWith(layout.StatePrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var parts = key[layout.StatePrefix.Length..].Split('/');
+        return parts.Length >= 3 && parts[0].Length > 0 && parts[1].Length > 0 ? (parts[0], parts[1]) : null;
+    }
+
+    private TaskObservation Observe(string @namespace, string name, StoredTask? stored, IReadOnlyList<KvPair> state)
+    {
+        RunRecord? current = null;
+        string? lockSession = null;
+        var history = new List<RunRecord>();
+        var historyPrefix = layout.HistoryPrefix(@namespace, name);
+        foreach (var pair in state)
+        {
+            if (pair.Key == layout.RunKey(@namespace, name))
+            {
+                current = StateJson.TryDeserialize<RunRecord>(pair.ValueAsString());
+            }
+            else if (pair.Key == layout.LockKey(@namespace, name))
+            {
+                lockSession = pair.Session;
+            }
+            else if (pair.Key.StartsWith(historyPrefix, StringComparison.Ordinal) && StateJson.TryDeserialize<RunRecord>(pair.ValueAsString()) is { } record)
+            {
+                history.Add(record);
+            }
+        }
+
+        history.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+        return new TaskObservation(@namespace, name, stored, current, history, lockSession);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Diagnostics;
+
+namespace Dtask.Executor.Tests.Cli;
+
+/// <summary>What one run of the built <c>dtask</c> executable printed and returned.</summary>
+public sealed record DtaskExit(int ExitCode, string Output, string Error);
+
+/// <summary>Runs the built <c>dtask</c> (the Cli project's output, built as a project reference) as a separate process.</summary>
+public static class DtaskProcess
+{
+    public static string DllPath { get; } = Locate();
+
+    public static async Task<DtaskExit> RunAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("exec");
+        start.ArgumentList.Add(DllPath);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DTASK_LOG_FORMAT"] = "console";
+        start.Environment.Remove("CONSUL_HTTP_ADDR");
+        start.Environment.Remove("SLACK_WEBHOOK");
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet");
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return new DtaskExit(process.ExitCode, await output, await error);
+    }
+
+    private static string Locate()
+    {
+        var baseDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var framework = baseDirectory.Name;
+        var configuration = baseDirectory.Parent!.Name;
+        for (var dir = baseDirectory; dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Scheduler.sln")))
+            {
+                var dll = Path.Combine(dir.FullName, "operator", "Scheduler.Cli", "bin", configuration, framework, "dtask.dll");
+                return File.Exists(dll) ? dll : throw new FileNotFoundException("the dtask executable was not built", dll);
+            }
+        }
+
+        throw new InvalidOperationException("Scheduler.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Dtask.Executor.Tests.Support;
+using Dtask.Testing;
+
+namespace Dtask.Executor.Tests.Cli;
+
+public sealed partial class RunCommandTests(ConsulFixture consul)
+{
+    private const int Processes = 20;
+
+    [Fact]
+    public async Task Twenty_concurrent_dtask_run_processes_run_the_command_once_per_period()
+    {
+        var prefix = TestKvPrefix.New("dtask-test/");
+        var task = "ops/race-" + Guid.NewGuid().ToString("N")[..8];
+        var file = Path.Combine(Path.GetTempPath(), "dtask-race-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var exits = await Task.WhenAll(Enumerable.Range(0, Processes).Select(i => DtaskProcess.RunAsync(
+                "run", "--task", task, "--period", "60", "--node", $"node-{i}", "--prefix", prefix, "--consul", consul.Agent.Address.ToString(),
+                "--", "sh", "-c", $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {file}")));
+
+            var lines = File.ReadAllLines(file);
+            var ranPerSlot = lines.GroupBy(l => l.Split(' ')[0]).ToDictionary(g => g.Key, g => g.Count());
+            var losers = exits.Where(e => e.Error.Contains("not running it here", StringComparison.Ordinal)).ToList();
+            var skipped = exits.Where(e => e.Error.Contains("recorded as skipped", StringComparison.Ordinal)).ToList();
+            TestContext.Current.TestOutputHelper?.WriteLine($"slots: {string.Join(", ", ranPerSlot.Select(p => $"{p.Key}×{p.Value}"))}; {losers.Count} saw it taken, {skipped.Count} skipped");
+
+            Assert.All(exits, e => Assert.True(e.ExitCode == 0, $"exit {e.ExitCode}: {e.Error}"));
+            Assert.All(ranPerSlot, p => Assert.Equal(1, p.Value)); // exactly one run per slot
+            // Every process either ran the command, or said which node had it.
+            Assert.Equal(Processes, lines.Length + losers.Count + skipped.Count);
+            Assert.All(losers, e => Assert.Matches(NodeMention(), e.Error));
+            var slotsSeen = exits.SelectMany(e => SlotMention().Matches(e.Error).Select(m => m.Groups[1].Value)).ToHashSet();
+            Assert.Subset(ranPerSlot.Keys.ToHashSet(), slotsSeen.Except(skipped.SelectMany(e => SlotMention().Matches(e.Error).Select(m => m.Groups[1].Value))).ToHashSet());
+            if (ranPerSlot.Count == 1)
+            {
+                Assert.Equal(Processes - 1, losers.Count);
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task An_unreachable_consul_exits_69_without_a_stack_trace()
+    {
+        var exit = await DtaskProcess.RunAsync("run", "--task", "t", "--period", "5", "--consul", $"127.0.0.1:{ClosedPort().ToString(CultureInfo.InvariantCulture)}", "--", "true");
+        Assert.Equal(69, exit.ExitCode);
+        Assert.Contains("cannot use Consul at", exit.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", exit.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("run", "--task", "t", "--", "true")]
+    [InlineData("run", "--task", "Bad_Name", "--period", "5", "--", "true")]
+    [InlineData("run", "--task", "t", "--period", "0", "--", "true")]
+    [InlineData("run", "--task", "t", "--period", "5", "--timeout", "soon", "--", "true")]
+    [InlineData("run", "--task", "t", "--period", "five", "--", "true")]
+    public async Task Usage_errors_exit_64(params string[] arguments)
+    {
+        var exit = await DtaskProcess.RunAsync(arguments);
+        Assert.Equal(64, exit.ExitCode);
+        Assert.DoesNotContain("   at ", exit.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_command_exit_code_is_dtask_runs_exit_code()
+    {
+        var prefix = TestKvPrefix.New("dtask-test/");
+        var exit = await DtaskProcess.RunAsync("run", "--task", "t", "--period", "5", "--prefix", prefix, "--consul", consul.Agent.Address.ToString(), "--", "sh", "-c", "echo hi; exit 7");
+        Assert.Equal(7, exit.ExitCode);
+        Assert.Contains("hi", exit.Error, StringComparison.Ordinal);
+
+        var missing = await DtaskProcess.RunAsync("run", "--task", "u", "--period", "5", "--prefix", prefix, "--consul", consul.Agent.Address.ToString(), "--", "no-such-program-dtask");
+        Assert.Equal(127, missing.ExitCode);
+        Assert.Contains("no such executable", missing.Error, StringComparison.Ordinal);
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    [GeneratedRegex(@"on node node-\d+")]
+    private static partial Regex NodeMention();
+
+    [GeneratedRegex(@"slot (\d+)")]
+    private static partial Regex SlotMention();
+}
