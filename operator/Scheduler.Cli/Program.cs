@@ -24,6 +24,7 @@ internal static class Program
         CrdCommand.Create(),
         ScheduleCommand.Create(),
         RunCommand.Create(),
+        ExecutorCommand.Create(),
         HistoryCommand.Create(),
         Commands.Tasks.ApplyCommand.Create(),
         Commands.Tasks.DeleteCommand.Create(),
@@ -53,7 +54,14 @@ internal static class Program
 
         try
         {
-            return parseResult.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            var invocation = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+            if (ExecutorCommand.Owns(parseResult))
+            {
+                // The executor's host handles SIGTERM itself and drains for --shutdown-grace, longer than the default 2 s.
+                invocation.ProcessTerminationTimeout = null;
+            }
+
+            return parseResult.Invoke(invocation);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

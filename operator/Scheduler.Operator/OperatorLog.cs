@@ -55,4 +55,61 @@ internal static partial class OperatorLog
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "The file watcher of {Directory} failed ({Reason}); a full reconcile follows")]
     public static partial void FileWatchFailed(ILogger logger, string directory, string reason);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "{Task} changed while it was being reconciled; reading it again")]
+    public static partial void ObjectChanged(ILogger logger, Status.TaskName task);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Reconcile of {Task} failed ({What}: {Reason}); retrying in {Delay}")]
+    public static partial void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, TimeSpan delay);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Task} is being deleted: removed from Consul, finalizer removed")]
+    public static partial void Finalized(ILogger logger, Status.TaskName task);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "Listed {Count} ScheduledTasks{Scope} at resource version {Version}; {Changed} to reconcile")]
+    public static partial void Listed(ILogger logger, int count, string scope, string? version, int changed);
+
+    [LoggerMessage(EventId = 44, Level = LogLevel.Information, Message = "The watch expired (410 Gone); listing again")]
+    public static partial void WatchExpired(ILogger logger);
+
+    [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "{What} failed: {Reason}; retrying in {Delay}")]
+    public static partial void ListWatchFailed(ILogger logger, string what, string reason, TimeSpan delay);
+
+    [LoggerMessage(EventId = 46, Level = LogLevel.Information, Message = "Campaigning for the Lease {Lease} as {Identity}")]
+    public static partial void Campaigning(ILogger logger, string lease, string identity);
+
+    [LoggerMessage(EventId = 47, Level = LogLevel.Information, Message = "Leading (Lease {Lease}, identity {Identity}); reconciling ScheduledTasks{Scope}")]
+    public static partial void LeadingLease(ILogger logger, string lease, string identity, string scope);
+
+    [LoggerMessage(EventId = 48, Level = LogLevel.Warning, Message = "Stopped leading (Lease {Lease}); the watch and the reconciler stop until it is won again")]
+    public static partial void StoppedLeading(ILogger logger, string lease);
+
+    [LoggerMessage(EventId = 49, Level = LogLevel.Information, Message = "The leader is {Leader}")]
+    public static partial void NewLeader(ILogger logger, string leader);
+
+    [LoggerMessage(EventId = 50, Level = LogLevel.Warning, Message = "Leader election: {Reason}")]
+    public static partial void ElectionError(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 51, Level = LogLevel.Error, Message = "Leading failed: {Reason}; stepping back")]
+    public static partial void LeadingFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 52, Level = LogLevel.Warning, Message = "Consul is not reachable yet ({Reason}); retrying in {Delay}")]
+    public static partial void ConsulWaiting(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(EventId = 53, Level = LogLevel.Error, Message = "Reconcile of {Task} threw: {Reason}; retrying in {Delay}")]
+    public static partial void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, TimeSpan delay);
+
+    [LoggerMessage(EventId = 54, Level = LogLevel.Information, Message = "Health endpoints on http://{Address}:{Port}/healthz and /readyz")]
+    public static partial void HealthListening(ILogger logger, string address, int port);
+
+    [LoggerMessage(EventId = 55, Level = LogLevel.Warning, Message = "Could not scan Consul for tasks whose objects are gone: {Reason}")]
+    public static partial void OrphanScanFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 56, Level = LogLevel.Debug, Message = "Reconciled {Task} ({Milliseconds} ms); next in {RequeueAfter}")]
+    public static partial void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, TimeSpan? requeueAfter);
+
+    [LoggerMessage(EventId = 57, Level = LogLevel.Debug, Message = "Watch event {Type} {Task} (generation {Generation}); queued: {Queued}")]
+    public static partial void WatchEvent(ILogger logger, k8s.WatchEventType type, Status.TaskName? task, long? generation, bool queued);
+
+    [LoggerMessage(EventId = 58, Level = LogLevel.Debug, Message = "Status of {Task} patched: {Patch}")]
+    public static partial void StatusPatched(ILogger logger, Status.TaskName task, string patch);
 }

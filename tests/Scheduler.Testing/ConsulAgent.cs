@@ -12,16 +12,17 @@ using Dtask.Consul.Errors;
 namespace Dtask.Testing;
 
 /// <summary>
-/// A real Consul agent in dev mode (a single in-memory server) on free loopback ports, for integration tests.
-/// DNS and gRPC are off. Optionally with ACLs (default deny, a known master token) and HTTPS (a fresh CA made
-/// with <c>consul tls</c>). Disposing kills it and removes its folder.
+/// A real Consul agent on free loopback ports, for integration tests: in dev mode (a single in-memory server) by
+/// default, or a server with a data folder on disk (<see cref="ConsulAgentOptions.PersistentServer"/>) that can be
+/// stopped and restarted with its data on the same ports. DNS and gRPC are off. Optionally with ACLs (default deny, a
+/// known master token) and HTTPS (a fresh CA made with <c>consul tls</c>). Disposing kills it and removes its folder.
 /// </summary>
 public sealed class ConsulAgent : IAsyncDisposable
 {
     private const int LogLinesKept = 200;
-    private readonly Process process;
     private readonly ConcurrentQueue<string> log;
     private readonly DirectoryInfo folder;
+    private Process process;
 
     private ConsulAgent(Process process, ConcurrentQueue<string> log, DirectoryInfo folder, Uri address,
         ConsulToken? masterToken, string? caFile, string? clientCertFile, string? clientKeyFile)
@@ -50,6 +51,12 @@ public sealed class ConsulAgent : IAsyncDisposable
 
     /// <summary>The key of <see cref="ClientCertificateFile"/>.</summary>
     public string? ClientKeyFile { get; }
+
+    /// <summary>The agent's Serf LAN address (<c>127.0.0.1:port</c>), for other agents to join.</summary>
+    public string SerfLanAddress { get; private set; } = "";
+
+    /// <summary>True while the agent's process runs.</summary>
+    public bool IsRunning => !process.HasExited;
 
     /// <summary>The last lines the agent printed.</summary>
     public string RecentLog => string.Join('\n', log);
@@ -108,6 +115,8 @@ public sealed class ConsulAgent : IAsyncDisposable
             ["advertise_addr"] = "127.0.0.1",
             ["disable_update_check"] = true,
             ["log_level"] = "info",
+            // Dev agents tune Raft for speed; a persistent server gets the same (elections in well under a second).
+            ["performance"] = new JsonObject { ["raft_multiplier"] = 1 },
             ["ports"] = new JsonObject
             {
                 ["http"] = tls ? -1 : ports[0],
@@ -119,6 +128,11 @@ public sealed class ConsulAgent : IAsyncDisposable
                 ["grpc"] = -1,
             },
         };
+        if (options.PersistentServer && options.RetryJoin.Count > 0)
+        {
+            config["retry_join"] = new JsonArray([.. options.RetryJoin.Select(a => (JsonNode)JsonValue.Create(a))]);
+        }
+
         ConsulToken? master = null;
         if (options.AclMasterToken is { } token)
         {
@@ -151,14 +165,86 @@ public sealed class ConsulAgent : IAsyncDisposable
         await File.WriteAllTextAsync(configFile, config.ToJsonString(), cancellationToken).ConfigureAwait(false);
 
         var log = new ConcurrentQueue<string>();
+        var process = Launch(binary, folder, configFile, options, log);
+
+        var address = new Uri($"{(tls ? "https" : "http")}://127.0.0.1:{ports[0].ToString(CultureInfo.InvariantCulture)}");
+        var agent = new ConsulAgent(process, log, folder, address, master, ca, clientCert, clientKey)
+        {
+            SerfLanAddress = $"127.0.0.1:{ports[1].ToString(CultureInfo.InvariantCulture)}",
+            binaryPath = binary,
+            configPath = configFile,
+            startOptions = options,
+        };
+        try
+        {
+            await agent.WaitForLeaderAsync(options.StartTimeout, cancellationToken).ConfigureAwait(false);
+            return agent;
+        }
+        catch
+        {
+            await agent.StopProcessAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private string binaryPath = "";
+    private string configPath = "";
+    private ConsulAgentOptions startOptions = ConsulAgentOptions.Dev;
+
+    /// <summary>
+    /// Kills the agent's process (as a crash or a power loss would) and keeps its folder. A dev agent loses its state;
+    /// a <see cref="ConsulAgentOptions.PersistentServer"/> keeps it on disk for <see cref="RestartAsync"/>.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>Starts the agent again with the same configuration, folder and ports, and waits for a leader.</summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        await StopAsync().ConfigureAwait(false);
+        process.Dispose();
+        process = Launch(binaryPath, folder, configPath, startOptions, log);
+        await WaitForLeaderAsync(startOptions.StartTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Process Launch(string binary, DirectoryInfo folder, string configFile, ConsulAgentOptions options, ConcurrentQueue<string> log)
+    {
         var start = new ProcessStartInfo(binary)
         {
-            ArgumentList = { "agent", "-dev", "-config-file", configFile },
             WorkingDirectory = folder.FullName,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.ArgumentList.Add("agent");
+        if (options.PersistentServer)
+        {
+            start.ArgumentList.Add("-server");
+            start.ArgumentList.Add("-bootstrap-expect=" + options.BootstrapExpect.ToString(CultureInfo.InvariantCulture));
+            start.ArgumentList.Add("-data-dir=" + Path.Combine(folder.FullName, "data"));
+        }
+        else
+        {
+            start.ArgumentList.Add("-dev");
+        }
+
+        start.ArgumentList.Add("-config-file");
+        start.ArgumentList.Add(configFile);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         DataReceivedEventHandler keep = (_, e) =>
         {
@@ -175,19 +261,7 @@ public sealed class ConsulAgent : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        var address = new Uri($"{(tls ? "https" : "http")}://127.0.0.1:{ports[0].ToString(CultureInfo.InvariantCulture)}");
-        var agent = new ConsulAgent(process, log, folder, address, master, ca, clientCert, clientKey);
-        try
-        {
-            await agent.WaitForLeaderAsync(options.StartTimeout, cancellationToken).ConfigureAwait(false);
-            return agent;
-        }
-        catch
-        {
-            await agent.StopProcessAsync().ConfigureAwait(false);
-            throw;
-        }
+        return process;
     }
 
     private async Task WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)

@@ -19,6 +19,15 @@ public sealed record ExecutorSessionOptions
     /// </summary>
     public TimeSpan LockDelay { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// What happens to the keys the session holds when it ends: <c>release</c> for task locks (the run record stays for
+    /// the next claimer to judge), <c>delete</c> for a node's registration (it vanishes with the node).
+    /// </summary>
+    public SessionBehavior Behavior { get; init; } = SessionBehavior.Release;
+
+    /// <summary>Sees the metadata of every successful renewal (the agent's <c>Date</c>, for the clock-skew guard).</summary>
+    public Action<Consul.Http.ConsulResponseMeta>? RenewalObserver { get; init; }
+
     /// <summary>Between renewals; a third of the TTL when null.</summary>
     public TimeSpan? RenewInterval { get; init; }
 
@@ -99,7 +108,7 @@ public sealed class ExecutorSession : IAsyncDisposable
         options ??= new ExecutorSessionOptions();
         time ??= TimeProvider.System;
         var at = time.GetTimestamp();
-        var request = new SessionRequest(options.Name, options.Ttl) { LockDelay = options.LockDelay, Behavior = SessionBehavior.Release };
+        var request = new SessionRequest(options.Name, options.Ttl) { LockDelay = options.LockDelay, Behavior = options.Behavior };
         var created = await client.Sessions.CreateAsync(request, cancellationToken).ConfigureAwait(false);
         return new ExecutorSession(client, options, time, created.Value, at);
     }
@@ -120,6 +129,7 @@ public sealed class ExecutorSession : IAsyncDisposable
                 }
 
                 Renewals++;
+                options.RenewalObserver?.Invoke(renewed.Meta);
                 interval = options.RenewEvery(Ttl);
                 var remaining = options.LostAfter(Ttl) - time.GetElapsedTime(started);
                 renewalDeadline.Change(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, Timeout.InfiniteTimeSpan);

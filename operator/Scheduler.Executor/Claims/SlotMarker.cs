@@ -25,10 +25,19 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
 {
     private readonly TimeProvider time = time ?? TimeProvider.System;
 
-    /// <summary>Records <paramref name="slot"/> as skipped; true when this call wrote the marker (false: already recorded).</summary>
+    /// <summary>
+    /// Records <paramref name="slot"/> as skipped; true when this call wrote the marker (false: already recorded). An
+    /// existing marker is noticed with a read first, so the executors that come after the first cost no write.
+    /// </summary>
     public async Task<bool> RecordSkippedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
+        var key = store.Layout.HistoryKey(task.Namespace, task.Name, slot);
+        if ((await store.Client.Kv.GetAsync(key, cancellationToken: cancellationToken).ConfigureAwait(false)).Value is not null)
+        {
+            return false; // Recorded already: a read instead of a write that would fail.
+        }
+
         var record = NotRun(slot, node, RunState.Skipped, reason);
         return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false);
     }

@@ -24,6 +24,13 @@ public sealed record FireRequest(TaskId Task, long Slot, ChildCommand Command, D
     /// <summary>How many history entries to keep (<c>history</c>).</summary>
     public int HistoryLimit { get; init; } = ScheduledTaskSpec.DefaultHistory;
 
+    /// <summary>The run id the claim writes; a new one (<see cref="SlotClaimer.NewRunId"/>) when null. Known in advance so a
+    /// <c>Stop</c> control request naming it can be matched to this fire.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>When the slot was due to fire (nominal + jitter); the fire delay is measured from it. The nominal slot when null.</summary>
+    public DateTimeOffset? FireTime { get; init; }
+
     /// <summary>The task's notification settings.</summary>
     public TaskNotification? Notify { get; init; }
 

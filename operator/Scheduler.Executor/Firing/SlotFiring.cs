@@ -73,7 +73,7 @@ public sealed class SlotFiring
         RunRecord? abandonedOnTheWay = null;
         while (true)
         {
-            claim = await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, cancellationToken: cancellationToken).ConfigureAwait(false);
+            claim = await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
             abandonedOnTheWay ??= claim.Abandoned;
             claim = claim with { Abandoned = abandonedOnTheWay };
             if (claim.Status != ClaimStatus.LockDelay || time.GetUtcNow() + LockDelayRetry >= request.Deadline || stop?.IsRequested == true)
@@ -119,7 +119,7 @@ public sealed class SlotFiring
         using var onLost = stop.StopWhen(() => watch.LostReason ?? "lock-lost", watch.Lost);
         using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
 
-        var slotInstant = DateTimeOffset.FromUnixTimeSeconds(request.Slot);
+        var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(request.Slot);
         var context = new RunContext(request.Task.Namespace, request.Task.Name, node, request.Slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
         var runLogger = logger.ForRun(context);
         runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command}", request.Slot, claim.Fence.Value, request.Command.Display);
@@ -135,6 +135,7 @@ public sealed class SlotFiring
             outcome = await runner.RunAsync(request.Command, identity, forwarder, stop, start =>
             {
                 attemptContext = context with { FireDelay = start.StartedAt - slotInstant };
+                runLogger.Information("child {Pid} started, fire delay {FireDelayMs:0.0} ms", start.ProcessGroupId, attemptContext.FireDelay.TotalMilliseconds);
                 notifier.RunStarted(attemptContext);
             }).ConfigureAwait(false);
             context = attemptContext;

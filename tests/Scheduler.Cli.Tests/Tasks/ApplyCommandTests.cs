@@ -113,7 +113,8 @@ public sealed class ApplyCommandTests(TaskCommandsFixture consul) : IDisposable
         var both = cli.Run("delete", "ops/a", "-f", folder.Path);
         var badName = cli.Run("describe", "ops/Not_A_Name");
         var unreachable = CliRun.Of("apply", "-f", folder.Path, "--consul", "127.0.0.1:1");
-        var kubernetes = CliRun.Of("operator", "--source", "kubernetes");
+        var kubernetes = CliRun.Of("operator", "--source", "kubernetes", "--namespace", "Not_A_Namespace");
+        var misplaced = CliRun.Of("operator", "--source", "kubernetes", "--lease-key", "x");
 
         Assert.Equal(2, missing.ExitCode);
         Assert.Equal(2, both.ExitCode);
@@ -121,6 +122,8 @@ public sealed class ApplyCommandTests(TaskCommandsFixture consul) : IDisposable
         Assert.Equal(69, unreachable.ExitCode);
         Assert.StartsWith("dtask apply: Consul is unreachable:", unreachable.Error, StringComparison.Ordinal);
         Assert.Single(unreachable.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal((2, "dtask operator: the kubernetes source is not available in this build; use --source dir:PATH\n"), (kubernetes.ExitCode, kubernetes.Error));
+        Assert.Equal(2, kubernetes.ExitCode);
+        Assert.StartsWith("dtask operator: --namespace: 'Not_A_Namespace' ", kubernetes.Error, StringComparison.Ordinal);
+        Assert.Equal((2, "dtask operator: --lease-key applies to --source dir:PATH only\n"), (misplaced.ExitCode, misplaced.Error));
     }
 }

@@ -28,6 +28,7 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
     private readonly Stopwatch clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource stopping = new();
     private readonly SemaphoreSlim arrived = new(0);
+    private readonly ConcurrentDictionary<Task, byte> serving = new();
     private readonly Task loop;
     private int count;
 
@@ -87,6 +88,11 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await stopping.CancelAsync();
+
+        // Let handlers that are finishing (a test releasing a waiting handler just before disposal) write their
+        // response before the listener closes: closing it while a response is being closed races inside HttpListener.
+        // Handlers that never finish are left behind after a bound.
+        await Task.WhenAny(Task.WhenAll(serving.Keys), Task.Delay(TimeSpan.FromSeconds(5)));
         listener.Stop();
         listener.Close();
         try
@@ -115,7 +121,9 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
                 return;
             }
 
-            _ = Task.Run(() => ServeAsync(context));
+            var serve = Task.Run(() => ServeAsync(context));
+            serving[serve] = 0;
+            _ = serve.ContinueWith(t => serving.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 

@@ -1,17 +1,21 @@
 using System.CommandLine;
 using Dtask.Consul.Configuration;
 using Dtask.Core.Durations;
+using Dtask.Operator.Health;
 using Dtask.Operator.Hosting;
 using Dtask.Operator.Sources.Directory;
+using Dtask.Operator.Sources.Kubernetes;
+using k8s;
+using k8s.Exceptions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Dtask.Cli.Commands.Tasks;
 
 /// <summary>
-/// <c>dtask operator --source dir:PATH [--resync 5m] [--lease-key KEY] [--prefix dtask/] [--consul ADDR]</c>:
-/// reconciles a directory of manifests into Consul until stopped (SIGTERM, Ctrl-C); replicas elect a leader with a
-/// Consul lock. <c>--source kubernetes</c> is recognised but not part of this build (exit 2).
+/// <c>dtask operator --source dir:PATH|kubernetes [...]</c>: reconciles ScheduledTask manifests into Consul until
+/// stopped (SIGTERM, Ctrl-C). Replicas elect a leader: with a Consul lock for a directory, with a Lease in
+/// Kubernetes. <c>--health-port</c> serves <c>/healthz</c> and <c>/readyz</c>.
 /// </summary>
 internal static class OperatorCommand
 {
@@ -19,17 +23,43 @@ internal static class OperatorCommand
     {
         var source = new Option<string>("--source")
         {
-            Description = "Where manifests come from: dir:PATH (a directory, e.g. a GitOps checkout) or kubernetes.",
+            Description = "Where manifests come from: dir:PATH (a directory, e.g. a GitOps checkout) or kubernetes (ScheduledTask objects).",
             Required = true,
         };
         var resync = new Option<string>("--resync")
         {
-            Description = "A full reconcile at least this often (a duration such as 5m, 30s).",
+            Description = "Everything is reconciled at least this often (a duration such as 5m, 30s).",
             DefaultValueFactory = _ => "5m",
         };
         var leaseKey = new Option<string?>("--lease-key")
         {
-            Description = "The Consul key of the leader lock (default: <prefix>leader/operator/dir).",
+            Description = "dir: the Consul key of the leader lock (default: <prefix>leader/operator/dir).",
+        };
+        var watchNamespace = new Option<string?>("--namespace")
+        {
+            Description = "kubernetes: reconcile the ScheduledTasks of this namespace only (default: every namespace).",
+        };
+        var kubeconfig = new Option<string?>("--kubeconfig")
+        {
+            Description = "kubernetes: the kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config).",
+        };
+        var leaseName = new Option<string>("--lease-name")
+        {
+            Description = "kubernetes: the Lease the replicas elect a leader with.",
+            DefaultValueFactory = _ => "dtask-operator",
+        };
+        var leaseNamespace = new Option<string?>("--lease-namespace")
+        {
+            Description = "kubernetes: the namespace of the Lease (default: POD_NAMESPACE, else the service account's namespace, else default).",
+        };
+        var healthPort = new Option<int?>("--health-port")
+        {
+            Description = "Serve GET /healthz and /readyz on this port (none by default).",
+        };
+        var healthAddress = new Option<string>("--health-address")
+        {
+            Description = "The address the health endpoints bind.",
+            DefaultValueFactory = _ => "0.0.0.0",
         };
         var logLevel = new Option<LogLevel>("--log-level")
         {
@@ -42,33 +72,19 @@ internal static class OperatorCommand
             source,
             resync,
             leaseKey,
+            watchNamespace,
+            kubeconfig,
+            leaseName,
+            leaseNamespace,
+            healthPort,
+            healthAddress,
             logLevel,
         };
         consul.AddTo(command);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var error = parseResult.InvocationConfiguration.Error;
-            var sourceText = parseResult.GetRequiredValue(source);
-            if (sourceText == "kubernetes")
-            {
-                error.WriteLine("dtask operator: the kubernetes source is not available in this build; use --source dir:PATH");
-                return Program.UsageError;
-            }
-
-            if (!sourceText.StartsWith("dir:", StringComparison.Ordinal) || sourceText.Length == 4)
-            {
-                error.WriteLine($"dtask operator: --source '{sourceText}' is not dir:PATH or kubernetes");
-                return Program.UsageError;
-            }
-
-            if (!GoDuration.TryParse(parseResult.GetValue(resync), out var period, out var durationError))
-            {
-                error.WriteLine($"dtask operator: --resync: {durationError}");
-                return Program.UsageError;
-            }
-
-            var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey) };
-            if (options.Problems() is { Count: > 0 } problems)
+            int Usage(IEnumerable<string> problems)
             {
                 foreach (var problem in problems)
                 {
@@ -78,10 +94,35 @@ internal static class OperatorCommand
                 return Program.UsageError;
             }
 
-            if (!Directory.Exists(options.FullPath))
+            var sourceText = parseResult.GetRequiredValue(source);
+            var kubernetes = sourceText == "kubernetes";
+            if (!kubernetes && (!sourceText.StartsWith("dir:", StringComparison.Ordinal) || sourceText.Length == 4))
             {
-                error.WriteLine($"dtask operator: {options.FullPath}: no such directory");
-                return Program.UsageError;
+                return Usage([$"--source '{sourceText}' is not dir:PATH or kubernetes"]);
+            }
+
+            if (!GoDuration.TryParse(parseResult.GetValue(resync), out var period, out var durationError))
+            {
+                return Usage([$"--resync: {durationError}"]);
+            }
+
+            var misplaced = kubernetes
+                ? new[] { leaseKey }.Where(o => parseResult.GetResult(o) is { Implicit: false }).Select(o => $"{o.Name} applies to --source dir:PATH only")
+                : new Option[] { watchNamespace, kubeconfig, leaseName, leaseNamespace }.Where(o => parseResult.GetResult(o) is { Implicit: false })
+                    .Select(o => $"{o.Name} applies to --source kubernetes only");
+            if (misplaced.ToList() is { Count: > 0 } wrongPlace)
+            {
+                return Usage(wrongPlace);
+            }
+
+            HealthOptions? health = null;
+            if (parseResult.GetValue(healthPort) is { } port)
+            {
+                health = new HealthOptions(parseResult.GetValue(healthAddress) ?? "0.0.0.0", port);
+                if (health.Problems() is { Count: > 0 } healthProblems)
+                {
+                    return Usage(healthProblems);
+                }
             }
 
             ConsulClientOptions consulOptions;
@@ -91,12 +132,59 @@ internal static class OperatorCommand
             }
             catch (ConsulConfigurationException e)
             {
-                error.WriteLine($"dtask operator: {e.Message}");
-                return Program.UsageError;
+                return Usage([e.Message]);
             }
 
-            using var host = OperatorHost.BuildDirectoryOperator(consulOptions, consul.Layout(parseResult), options, parseResult.GetValue(logLevel));
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            IHost host;
+            if (kubernetes)
+            {
+                var environment = (Func<string, string?>)Environment.GetEnvironmentVariable;
+                var options = new KubernetesSourceOptions
+                {
+                    Namespace = parseResult.GetValue(watchNamespace),
+                    LeaseName = parseResult.GetValue(leaseName) ?? "dtask-operator",
+                    LeaseNamespace = parseResult.GetValue(leaseNamespace) ?? KubernetesConnection.LeaseNamespace(environment),
+                    Identity = KubernetesConnection.Identity(environment),
+                    Resync = period,
+                };
+                if (options.Problems() is { Count: > 0 } problems)
+                {
+                    return Usage(problems);
+                }
+
+                KubernetesClientConfiguration configuration;
+                try
+                {
+                    configuration = KubernetesConnection.Resolve(parseResult.GetValue(kubeconfig), environment);
+                }
+                catch (KubeConfigException e)
+                {
+                    return Usage([$"no Kubernetes configuration: {e.Message}"]);
+                }
+
+                host = OperatorHost.BuildKubernetesOperator(consulOptions, consul.Layout(parseResult), configuration, options, parseResult.GetValue(logLevel), health);
+            }
+            else
+            {
+                var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey) };
+                if (options.Problems() is { Count: > 0 } problems)
+                {
+                    return Usage(problems);
+                }
+
+                if (!Directory.Exists(options.FullPath))
+                {
+                    return Usage([$"{options.FullPath}: no such directory"]);
+                }
+
+                host = OperatorHost.BuildDirectoryOperator(consulOptions, consul.Layout(parseResult), options, parseResult.GetValue(logLevel), health);
+            }
+
+            using (host)
+            {
+                await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return Program.Success;
         });
         return command;

@@ -3,6 +3,7 @@ using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
+using Dtask.Operator.Health;
 using Dtask.Core.State;
 using Dtask.Operator.Reconciliation;
 using Dtask.Operator.Status;
@@ -30,14 +31,17 @@ public sealed class DirectoryOperator : BackgroundService
     private readonly string holder;
     private readonly Dictionary<TaskName, string> loggedStatus = [];
     private readonly Lock statusGate = new();
+    private readonly OperatorReadiness readiness;
     private IReadOnlyDictionary<string, TaskOutcome> invalid = new Dictionary<string, TaskOutcome>();
     private int leading;
     private long reconciliations;
     private ReconcileResult? lastResult;
 
     /// <summary>Creates the operator of one directory.</summary>
-    public DirectoryOperator(ConsulClient client, KvLayout layout, DirectorySourceOptions options, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    public DirectoryOperator(ConsulClient client, KvLayout layout, DirectorySourceOptions options, TimeProvider? time = null, ILoggerFactory? loggers = null,
+        OperatorReadiness? readiness = null)
     {
+        this.readiness = readiness ?? new OperatorReadiness();
         this.client = client ?? throw new ArgumentNullException(nameof(client));
         this.layout = layout ?? throw new ArgumentNullException(nameof(layout));
         ArgumentNullException.ThrowIfNull(options);
@@ -64,6 +68,9 @@ public sealed class DirectoryOperator : BackgroundService
     /// <summary>The last reconcile's result.</summary>
     public ReconcileResult? LastResult => Volatile.Read(ref lastResult);
 
+    /// <summary>The readiness this replica reports: Consul reached, and the first reconcile done while leading (or waiting as a non-leader).</summary>
+    public OperatorReadiness Readiness => readiness;
+
     /// <summary>Raised after each reconcile.</summary>
     public event EventHandler<ReconcileResult>? Reconciled;
 
@@ -83,6 +90,9 @@ public sealed class DirectoryOperator : BackgroundService
             ConsulLock held;
             try
             {
+                await client.Status.LeaderAsync(stoppingToken).ConfigureAwait(false);
+                readiness.MarkConsulReached();
+                readiness.SetSourceReady(true);
                 OperatorLog.WaitingForLock(logger, lockKey);
                 held = await ConsulLock.AcquireAsync(client, lockOptions, time, stoppingToken).ConfigureAwait(false);
             }
@@ -108,6 +118,7 @@ public sealed class DirectoryOperator : BackgroundService
             await using (held.ConfigureAwait(false))
             {
                 using var leader = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, held.LostToken);
+                readiness.SetSourceReady(false);
                 Volatile.Write(ref leading, 1);
                 OperatorLog.Leading(logger, lockKey, held.SessionId, options.FullPath);
                 try
@@ -183,7 +194,9 @@ public sealed class DirectoryOperator : BackgroundService
     {
         try
         {
-            if (await source.ReconcileAsync(reason, cancellationToken).ConfigureAwait(false) is { } result)
+            var reconciled = await source.ReconcileAsync(reason, cancellationToken).ConfigureAwait(false);
+            readiness.SetSourceReady(true);
+            if (reconciled is { } result)
             {
                 Volatile.Write(ref invalid, result.With(TaskAction.Invalid).Where(o => o.Namespace != "?").GroupBy(o => o.Key)
                     .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));

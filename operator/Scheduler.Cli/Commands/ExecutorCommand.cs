@@ -1,0 +1,146 @@
+using System.CommandLine;
+using Dtask.Consul.Configuration;
+using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
+using Dtask.Core.State;
+using Dtask.Executor.Daemon;
+using Dtask.Executor.Logging;
+using Dtask.Executor.Notifications;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Dtask.Cli.Commands;
+
+/// <summary>
+/// <c>dtask executor [--node NAME] [--labels k=v,...] [--prefix dtask/] [--consul ADDR] [--skew-limit 2s]
+/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--termination-grace 10s]</c>: the per-node daemon.
+/// Each flag falls back to a <c>DTASK_*</c> variable (<c>DTASK_NODE</c>, <c>DTASK_LABELS</c>, <c>DTASK_PREFIX</c>,
+/// <c>DTASK_SKEW_LIMIT</c>, <c>DTASK_SHUTDOWN_GRACE</c>, <c>DTASK_SESSION_TTL</c>, <c>DTASK_RANK_DELAY</c>,
+/// <c>DTASK_TERMINATION_GRACE</c>); Consul from the standard <c>CONSUL_*</c> variables.
+/// </summary>
+/// <remarks>
+/// Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when the node name is registered by another live executor
+/// or the executor failed; 64 for a bad command line; 77 when Consul denies permission; 78 for invalid settings.
+/// </remarks>
+internal static class ExecutorCommand
+{
+    public const string Name = "executor";
+    public const int NodeTakenExitCode = 1;
+
+    /// <summary>True when the parse result is for this command.</summary>
+    public static bool Owns(ParseResult parseResult) => parseResult.CommandResult.Command.Name == Name;
+
+    public static Command Create()
+    {
+        var node = new Option<string?>("--node") { Description = "This node's name, a DNS-1123 subdomain (env DTASK_NODE; default: the host name, lower-cased)." };
+        var labels = new Option<string?>("--labels") { Description = "Labels tasks select with nodeSelector: k=v,k2=v2 (env DTASK_LABELS)." };
+        var prefix = RunCommand.PrefixOption();
+        var consul = RunCommand.ConsulOption();
+        var skew = new Option<string?>("--skew-limit") { Description = "Refuse to claim while this clock differs from the Consul agent's by more (env DTASK_SKEW_LIMIT; default 2s)." };
+        var grace = new Option<string?>("--shutdown-grace") { Description = "On SIGTERM, let running children finish this long before stopping them (env DTASK_SHUTDOWN_GRACE; default 90s)." };
+        var ttl = new Option<string?>("--session-ttl") { Description = "TTL of the executor's Consul sessions, 10s to 24h (env DTASK_SESSION_TTL; default 15s)." };
+        var rankDelay = new Option<string?>("--rank-delay") { Description = "δ: the k-th ranked node waits k·δ before claiming a slot (env DTASK_RANK_DELAY; default 150ms)." };
+        var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped (env DTASK_TERMINATION_GRACE; default 10s)." };
+        var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
+        {
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, termination,
+        };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var error = parseResult.InvocationConfiguration.Error;
+            string? Value(Option<string?> option, string variable) => parseResult.GetValue(option) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable(variable);
+            ExecutorOptions options;
+            try
+            {
+                options = new ExecutorOptions
+                {
+                    Node = Value(node, "DTASK_NODE") ?? ExecutorOptions.DefaultNode(),
+                    Labels = ExecutorOptions.ParseLabels(Value(labels, "DTASK_LABELS")),
+                    Prefix = parseResult.GetValue(prefix) ?? Environment.GetEnvironmentVariable("DTASK_PREFIX") ?? KvLayout.DefaultPrefix,
+                    SkewLimit = Duration(Value(skew, "DTASK_SKEW_LIMIT"), "--skew-limit") ?? ExecutorOptions.DefaultSkewLimit,
+                    ShutdownGrace = Duration(Value(grace, "DTASK_SHUTDOWN_GRACE"), "--shutdown-grace") ?? ExecutorOptions.DefaultShutdownGrace,
+                    SessionTtl = Duration(Value(ttl, "DTASK_SESSION_TTL"), "--session-ttl") ?? ExecutorOptions.DefaultSessionTtl,
+                    RankDelay = Duration(Value(rankDelay, "DTASK_RANK_DELAY"), "--rank-delay") ?? ExecutorOptions.DefaultRankDelay,
+                    TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? TimeSpan.FromSeconds(10),
+                };
+                options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
+            }
+            catch (FormatException e)
+            {
+                error.WriteLine($"dtask executor: {e.Message}");
+                return RunCommand.ConfigurationExitCode;
+            }
+
+            return await RunAsync(options, parseResult.GetValue(consul), error, cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static TimeSpan? Duration(string? text, string flag)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return GoDuration.Parse(text.Trim());
+        }
+        catch (FormatException)
+        {
+            throw new FormatException($"{flag} '{text}' is not a duration; write one such as 500ms, 30s or 2m");
+        }
+    }
+
+    private static async Task<int> RunAsync(ExecutorOptions options, string? consulAddress, TextWriter error, CancellationToken cancellationToken)
+    {
+        ConsulClientOptions consul;
+        NotificationOptions notifications;
+        LoggingOptions logging;
+        try
+        {
+            var variables = EnvironmentSettings.ProcessVariables();
+            consul = RunCommand.ConsulOptions(consulAddress);
+            notifications = NotificationOptions.FromEnvironment(new EnvironmentSettings(variables));
+            logging = LoggingOptions.FromEnvironment(variables);
+        }
+        catch (Exception e) when (e is ConsulConfigurationException or FormatException)
+        {
+            error.WriteLine($"dtask executor: {e.Message}");
+            return RunCommand.ConfigurationExitCode;
+        }
+
+        await using var logger = ExecutorLogging.Configure(logging).CreateLogger();
+        try
+        {
+            using var host = ExecutorHost.Build(options, consul, notifications, logger);
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            return Program.Success;
+        }
+        catch (OptionsValidationException e)
+        {
+            foreach (var failure in e.Failures)
+            {
+                error.WriteLine($"dtask executor: {failure}");
+            }
+
+            return RunCommand.ConfigurationExitCode;
+        }
+        catch (NodeNameTakenException e)
+        {
+            logger.Error("refusing to start: {Problem}", e.Message);
+            error.WriteLine($"dtask executor: refusing to start: {e.Message}");
+            return NodeTakenExitCode;
+        }
+        catch (ConsulPermissionDeniedException e)
+        {
+            error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (the token needs key write on '{options.Prefix}' and session write)");
+            return RunCommand.NoPermissionExitCode;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Program.Success;
+        }
+    }
+}

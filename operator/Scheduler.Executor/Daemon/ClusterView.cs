@@ -1,0 +1,53 @@
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>A control request as stored, with the ModifyIndex to CAS-delete it at.</summary>
+/// <param name="Task">The task it is about.</param>
+/// <param name="Request">The request.</param>
+/// <param name="ModifyIndex">The key's ModifyIndex.</param>
+public sealed record StoredControl(TaskId Task, ControlRequest Request, ulong ModifyIndex);
+
+/// <summary>
+/// What this executor currently knows of the cluster, as the watches last saw it: the valid tasks, the live nodes, the
+/// pending control requests. Each part is replaced whole (immutable snapshots), and a change raises its event.
+/// </summary>
+public sealed class ClusterView
+{
+    private IReadOnlyDictionary<TaskId, TaskDefinition> tasks = new Dictionary<TaskId, TaskDefinition>();
+    private IReadOnlyList<NodeRecord> nodes = [];
+    private IReadOnlyDictionary<TaskId, StoredControl> controls = new Dictionary<TaskId, StoredControl>();
+
+    /// <summary>Raised after <see cref="Tasks"/> changed.</summary>
+    public event Action? TasksChanged;
+
+    /// <summary>Raised after <see cref="Controls"/> changed.</summary>
+    public event Action? ControlsChanged;
+
+    /// <summary>The valid tasks.</summary>
+    public IReadOnlyDictionary<TaskId, TaskDefinition> Tasks => Volatile.Read(ref tasks);
+
+    /// <summary>The live executors (their keys vanish with their sessions).</summary>
+    public IReadOnlyList<NodeRecord> Nodes => Volatile.Read(ref nodes);
+
+    /// <summary>Pending control requests by task.</summary>
+    public IReadOnlyDictionary<TaskId, StoredControl> Controls => Volatile.Read(ref controls);
+
+    /// <summary>Replaces the tasks.</summary>
+    public void SetTasks(IReadOnlyDictionary<TaskId, TaskDefinition> value)
+    {
+        Volatile.Write(ref tasks, value);
+        TasksChanged?.Invoke();
+    }
+
+    /// <summary>Replaces the nodes.</summary>
+    public void SetNodes(IReadOnlyList<NodeRecord> value) => Volatile.Write(ref nodes, value);
+
+    /// <summary>Replaces the control requests.</summary>
+    public void SetControls(IReadOnlyDictionary<TaskId, StoredControl> value)
+    {
+        Volatile.Write(ref controls, value);
+        ControlsChanged?.Invoke();
+    }
+}

@@ -1,0 +1,80 @@
+using Dtask.Consul;
+using Dtask.Consul.Configuration;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Notifications;
+using Dtask.Executor.Processes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>
+/// Builds the <c>dtask executor</c> host: Generic Host, systemd integration (<c>Type=notify</c>: READY once every hosted
+/// service has started, i.e. the node is registered and its tasks are loaded), options validated at start, and the
+/// hosted services in start order: <see cref="MembershipService"/>, <see cref="KvWatchService"/>,
+/// <see cref="FiringService"/> (stopped in reverse: firing drains first, the registration goes last).
+/// </summary>
+public static class ExecutorHost
+{
+    /// <summary>The host of an executor with these settings.</summary>
+    /// <param name="options">The executor's settings (validated when the host starts).</param>
+    /// <param name="consul">How to reach Consul.</param>
+    /// <param name="notifications">Slack and DataDog.</param>
+    /// <param name="logger">The Serilog logger (the caller disposes it after the host).</param>
+    /// <param name="time">The clock; the system's when null.</param>
+    public static IHost Build(ExecutorOptions options, ConsulClientOptions consul, NotificationOptions notifications, Serilog.ILogger logger, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(consul);
+        ArgumentNullException.ThrowIfNull(notifications);
+        ArgumentNullException.ThrowIfNull(logger);
+        time ??= TimeProvider.System;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownGrace + options.TerminationGrace + TimeSpan.FromSeconds(30));
+        builder.Services.AddSystemd();
+        if (!SystemdHelpers.IsSystemdService() && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NOTIFY_SOCKET")))
+        {
+            // Not started by systemd itself, but by a supervisor that speaks its notify protocol: notify it all the same.
+            builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+            builder.Services.AddSingleton<IHostLifetime, SystemdLifetime>();
+        }
+
+        builder.Services.AddSingleton<IValidateOptions<ExecutorOptions>, ExecutorOptionsValidator>();
+        builder.Services.AddSingleton<IOptionsFactory<ExecutorOptions>>(sp => new FixedOptionsFactory(options, sp.GetServices<IValidateOptions<ExecutorOptions>>()));
+        builder.Services.AddOptions<ExecutorOptions>().ValidateOnStart();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<ExecutorOptions>>().Value);
+
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(logger);
+        builder.Services.AddSingleton(new KvLayout(options.Prefix));
+        builder.Services.AddSingleton(_ => new ConsulClient(consul, time));
+        builder.Services.AddSingleton(_ => new FiringClient(new ConsulClient(consul, time)));
+        builder.Services.AddSingleton<IRunNotifier>(_ => RunNotifiers.Create(notifications, logger, time));
+        builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger));
+        builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace }, time));
+        builder.Services.AddSingleton<ClusterView>();
+        builder.Services.AddSingleton<RunningRuns>();
+        builder.Services.AddSingleton<FiringStats>();
+        builder.Services.AddSingleton<NodeMembership>();
+        builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(),
+            sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
+            sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),
+            sp.GetRequiredService<ChildRunner>(), sp.GetRequiredService<FiringStats>(), time, logger));
+        builder.Services.AddHostedService<MembershipService>();
+        builder.Services.AddHostedService<KvWatchService>();
+        builder.Services.AddHostedService<FiringService>();
+        return builder.Build();
+    }
+
+    /// <summary>Hands out the given options instance (a record with init-only properties) and runs the validators on it.</summary>
+    private sealed class FixedOptionsFactory(ExecutorOptions options, IEnumerable<IValidateOptions<ExecutorOptions>> validators)
+        : OptionsFactory<ExecutorOptions>([], [], validators)
+    {
+        protected override ExecutorOptions CreateInstance(string name) => options;
+    }
+}

@@ -1,0 +1,147 @@
+using Dtask.Core.State;
+using Dtask.Core.Validation;
+using Microsoft.Extensions.Options;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>The settings of <c>dtask executor</c>: flags, else <c>DTASK_*</c> variables, else these defaults.</summary>
+public sealed record ExecutorOptions
+{
+    /// <summary>The default of <see cref="SkewLimit"/>.</summary>
+    public static readonly TimeSpan DefaultSkewLimit = TimeSpan.FromSeconds(2);
+
+    /// <summary>The default of <see cref="ShutdownGrace"/>.</summary>
+    public static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(90);
+
+    /// <summary>The default of <see cref="SessionTtl"/>.</summary>
+    public static readonly TimeSpan DefaultSessionTtl = TimeSpan.FromSeconds(15);
+
+    /// <summary>The default of <see cref="RankDelay"/>.</summary>
+    public static readonly TimeSpan DefaultRankDelay = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>This node's name: a DNS-1123 subdomain, the key under <c>nodes/</c> and <c>DTASK_NODE</c>.</summary>
+    public string Node { get; init; } = "";
+
+    /// <summary>The labels this node advertises; tasks select nodes with <c>nodeSelector</c>.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The KV prefix of dtask's keys.</summary>
+    public string Prefix { get; init; } = KvLayout.DefaultPrefix;
+
+    /// <summary>The largest difference allowed between this clock and the Consul agent's before claims stop.</summary>
+    public TimeSpan SkewLimit { get; init; } = DefaultSkewLimit;
+
+    /// <summary>On SIGTERM, how long running children may go on before they are stopped.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = DefaultShutdownGrace;
+
+    /// <summary>The TTL of the executor's sessions (Consul accepts 10 s to 24 h).</summary>
+    public TimeSpan SessionTtl { get; init; } = DefaultSessionTtl;
+
+    /// <summary>δ: the k-th ranked node for a slot waits k·δ before it tries to claim.</summary>
+    public TimeSpan RankDelay { get; init; } = DefaultRankDelay;
+
+    /// <summary>Between SIGTERM and SIGKILL when a child's process group is stopped.</summary>
+    public TimeSpan TerminationGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The dtask version advertised in the node record.</summary>
+    public string Version { get; init; } = typeof(ExecutorOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Parses <c>k=v,k2=v2</c> (empty: no labels).</summary>
+    /// <exception cref="FormatException">An item is not <c>key=value</c>.</exception>
+    public static IReadOnlyDictionary<string, string> ParseLabels(string? text)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = item.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new FormatException($"label '{item}' is not key=value");
+            }
+
+            labels[item[..equals].Trim()] = item[(equals + 1)..].Trim();
+        }
+
+        return labels;
+    }
+
+    /// <summary>The default node name: the host name, lower-cased.</summary>
+    public static string DefaultNode() => Environment.MachineName.ToLowerInvariant();
+}
+
+/// <summary>Checks <see cref="ExecutorOptions"/> when the host starts; each failure names the flag and says why.</summary>
+public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
+{
+    private const int MaxNodeLength = 253;
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ExecutorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        if (CheckNode(options.Node) is { } node)
+        {
+            failures.Add($"--node: {node}");
+        }
+
+        foreach (var (key, value) in options.Labels)
+        {
+            if (KubernetesNames.CheckLabelKey(key) is { } badKey)
+            {
+                failures.Add($"--labels: {badKey}");
+            }
+
+            if (KubernetesNames.CheckLabelValue(value) is { } badValue)
+            {
+                failures.Add($"--labels: {badValue}");
+            }
+        }
+
+        if (options.Prefix.Contains("//", StringComparison.Ordinal) || options.Prefix.StartsWith('/'))
+        {
+            failures.Add($"--prefix '{options.Prefix}' must not start with '/' or contain '//'");
+        }
+
+        Positive(failures, "--skew-limit", options.SkewLimit);
+        Positive(failures, "--shutdown-grace", options.ShutdownGrace);
+        Positive(failures, "--termination-grace", options.TerminationGrace);
+        if (options.RankDelay < TimeSpan.Zero)
+        {
+            failures.Add("--rank-delay must not be negative");
+        }
+
+        if (options.SessionTtl < TimeSpan.FromSeconds(10) || options.SessionTtl > TimeSpan.FromHours(24))
+        {
+            failures.Add($"--session-ttl {options.SessionTtl.TotalSeconds:0.#}s is outside what Consul accepts (10s to 24h)");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Null when <paramref name="node"/> is a DNS-1123 subdomain, else why not.</summary>
+    public static string? CheckNode(string node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node.Length == 0)
+        {
+            return "the node name is empty; give one with --node or DTASK_NODE";
+        }
+
+        if (node.Length > MaxNodeLength)
+        {
+            return $"the node name is {node.Length} characters; at most {MaxNodeLength} are allowed";
+        }
+
+        return node.Split('.').All(part => KubernetesNames.CheckDnsLabel(part) is null)
+            ? null
+            : $"'{node}' is not a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (set --node when the host name is not one)";
+    }
+
+    private static void Positive(List<string> failures, string flag, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            failures.Add($"{flag} must be positive");
+        }
+    }
+}

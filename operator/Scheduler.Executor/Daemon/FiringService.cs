@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using Dtask.Consul;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Kv;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>
+/// Runs one <see cref="TaskLoop"/> per valid task (started, updated and stopped as <c>tasks/</c> changes) and acts on
+/// control requests: <c>Trigger</c> (contend for the manual slot) and <c>Stop</c> (stop this executor's child of the named
+/// run: <c>Replace</c>). On shutdown it stops claiming, lets running children finish for the grace period, then stops
+/// them (their runs are recorded with reason <c>stopped: shutdown</c>) and waits for their records to be written.
+/// </summary>
+public sealed class FiringService : BackgroundService
+{
+    private readonly ClusterView view;
+    private readonly SlotContender contender;
+    private readonly RunStateStore store;
+    private readonly KvLayout layout;
+    private readonly RunningRuns runs;
+    private readonly ConsulClient client;
+    private readonly ExecutorOptions options;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+    private readonly Lock gate = new();
+    private readonly Dictionary<TaskId, TaskLoop> loops = [];
+    private readonly HashSet<string> handledControls = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Task, byte> inFlight = new();
+    private readonly CancellationTokenSource claiming = new();
+
+    /// <summary>Creates the service.</summary>
+    public FiringService(ClusterView view, SlotContender contender, FiringClient firing, KvLayout layout, RunningRuns runs, ExecutorOptions options, TimeProvider time, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(firing);
+        this.view = view;
+        this.contender = contender;
+        this.runs = runs;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+        this.layout = layout;
+        client = firing.Client;
+        store = new RunStateStore(client, layout);
+    }
+
+    /// <summary>Starts a loop for every task known now, and follows changes.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        view.TasksChanged += SyncTasks;
+        view.ControlsChanged += SyncControls;
+        SyncTasks();
+        SyncControls();
+        return base.StartAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.CompletedTask;
+
+    /// <summary>Stops claiming, drains running children within the grace period, then stops the rest.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        view.TasksChanged -= SyncTasks;
+        view.ControlsChanged -= SyncControls;
+        await claiming.CancelAsync().ConfigureAwait(false);
+        List<TaskLoop> all;
+        lock (gate)
+        {
+            all = [.. loops.Values];
+            loops.Clear();
+        }
+
+        foreach (var loop in all)
+        {
+            await loop.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var running = runs.Count;
+        if (running > 0)
+        {
+            logger.Information("shutting down: no new claims; waiting up to {Grace} s for {Count} running children", options.ShutdownGrace.TotalSeconds, running);
+        }
+
+        var drained = Task.WhenAll(inFlight.Keys);
+        if (await Task.WhenAny(drained, Task.Delay(options.ShutdownGrace, time, CancellationToken.None)).ConfigureAwait(false) != drained)
+        {
+            logger.Warning("shutting down: stopping {Count} children still running after {Grace} s", runs.Count, options.ShutdownGrace.TotalSeconds);
+            runs.StopAll("shutdown");
+            await drained.ConfigureAwait(false);
+        }
+
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        claiming.Dispose();
+        base.Dispose();
+    }
+
+    private void Track(Task fire)
+    {
+        inFlight[fire] = 0;
+        _ = fire.ContinueWith(t => inFlight.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void SyncTasks()
+    {
+        if (claiming.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var tasks = view.Tasks;
+        List<TaskLoop> removed = [];
+        lock (gate)
+        {
+            foreach (var (id, definition) in tasks)
+            {
+                if (loops.TryGetValue(id, out var loop))
+                {
+                    loop.Update(definition);
+                }
+                else
+                {
+                    loops[id] = new TaskLoop(definition, contender, store, options, time, logger, Track, claiming.Token);
+                    logger.Information("task {Namespace}/{Task}: scheduled ({Schedule}){Suspended}{NotSelected}", id.Namespace, id.Name, definition.Schedule.Expression,
+                        definition.Spec.IsSuspended ? ", suspended" : "", definition.Selects(options.Labels) ? "" : ", not for this node (nodeSelector)");
+                }
+            }
+
+            foreach (var id in loops.Keys.Where(id => !tasks.ContainsKey(id)).ToList())
+            {
+                removed.Add(loops[id]);
+                loops.Remove(id);
+                logger.Information("task {Namespace}/{Task}: removed; no more slots fire (a running child finishes)", id.Namespace, id.Name);
+            }
+        }
+
+        foreach (var loop in removed)
+        {
+            Track(loop.DisposeAsync().AsTask());
+        }
+    }
+
+    private void SyncControls()
+    {
+        if (claiming.IsCancellationRequested)
+        {
+            return;
+        }
+
+        foreach (var control in view.Controls.Values)
+        {
+            lock (gate)
+            {
+                if (!handledControls.Add($"{control.Task}/{control.Request.Id}/{control.ModifyIndex}"))
+                {
+                    continue;
+                }
+            }
+
+            switch (control.Request.Action)
+            {
+                case ControlAction.Stop when control.Request.RunId is { } runId:
+                    if (runs.TryStop(control.Task, runId, "replaced"))
+                    {
+                        logger.Information("task {Namespace}/{Task}: run {RunId} stopped: replaced (asked by {By})", control.Task.Namespace, control.Task.Name, runId, control.Request.RequestedBy);
+                        Track(DeleteAsync(control));
+                    }
+
+                    break;
+                case ControlAction.Trigger:
+                    TaskLoop? loop;
+                    lock (gate)
+                    {
+                        loops.TryGetValue(control.Task, out loop);
+                    }
+
+                    if (loop is not null && loop.Definition.Selects(options.Labels))
+                    {
+                        loop.Trigger(control);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private async Task DeleteAsync(StoredControl control)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            await client.Kv.DeleteAsync(layout.ControlKey(control.Task.Namespace, control.Task.Name), new KvDeleteOptions { Cas = control.ModifyIndex }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            // The requester removes it too.
+        }
+    }
+}

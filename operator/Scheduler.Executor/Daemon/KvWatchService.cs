@@ -1,0 +1,138 @@
+using System.Text;
+using Dtask.Consul;
+using Dtask.Consul.Blocking;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>
+/// Watches <c>tasks/</c>, <c>nodes/</c> and <c>control/</c> with blocking queries and keeps <see cref="ClusterView"/>
+/// up to date. The first state of all three is loaded in <see cref="StartAsync"/>, so the host reports READY only once
+/// the executor knows its tasks; a change then reaches the view as soon as Consul answers the blocking query (well
+/// within a second). Failures back off and are logged once until the watch recovers.
+/// </summary>
+public sealed class KvWatchService(ConsulClient client, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger)
+    : BackgroundService
+{
+    private static readonly BlockingQueryOptions WatchOptions = new() { WaitTime = TimeSpan.FromMinutes(5), MinInterval = TimeSpan.FromMilliseconds(50) };
+    private readonly TaskSpecReader reader = new(layout, logger);
+    private BlockingQuery<IReadOnlyList<KvPair>>? tasks;
+    private BlockingQuery<IReadOnlyList<KvPair>>? nodes;
+    private BlockingQuery<IReadOnlyList<KvPair>>? controls;
+
+    /// <summary>Loads the first state of every watched folder (retrying while Consul cannot be reached), then starts watching.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        tasks = Watch(layout.TasksPrefix);
+        nodes = Watch(layout.NodesPrefix);
+        controls = Watch(layout.ControlPrefix);
+        await FirstAsync(tasks, ApplyTasks, cancellationToken).ConfigureAwait(false);
+        await FirstAsync(nodes, ApplyNodes, cancellationToken).ConfigureAwait(false);
+        await FirstAsync(controls, ApplyControls, cancellationToken).ConfigureAwait(false);
+        logger.Information("watching {Prefix}: {Tasks} valid tasks, {Nodes} live nodes", layout.Prefix, view.Tasks.Count, view.Nodes.Count);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        LoopAsync("tasks", tasks!, ApplyTasks, stoppingToken),
+        LoopAsync("nodes", nodes!, ApplyNodes, stoppingToken),
+        LoopAsync("control", controls!, ApplyControls, stoppingToken));
+
+    private BlockingQuery<IReadOnlyList<KvPair>> Watch(string prefix) =>
+        new((q, ct) => client.Kv.ListAsync(prefix, q, ct), WatchOptions, time);
+
+    private static async Task FirstAsync(BlockingQuery<IReadOnlyList<KvPair>> query, Action<ConsulResponse<IReadOnlyList<KvPair>>> apply, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                apply(await query.NextAsync(cancellationToken).ConfigureAwait(false));
+                return;
+            }
+            catch (ConsulException e) when (e is not ConsulPermissionDeniedException)
+            {
+                // NextAsync backs off by itself before the next request.
+            }
+        }
+    }
+
+    private async Task LoopAsync(string name, BlockingQuery<IReadOnlyList<KvPair>> query, Action<ConsulResponse<IReadOnlyList<KvPair>>> apply, CancellationToken stoppingToken)
+    {
+        var failing = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                apply(await query.NextAsync(stoppingToken).ConfigureAwait(false));
+                if (failing)
+                {
+                    logger.Information("watch of {Folder} recovered", name);
+                    failing = false;
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ConsulException e)
+            {
+                if (!failing)
+                {
+                    logger.Warning("watch of {Folder} failed: {Problem}; retrying with backoff", name, e.Message);
+                    failing = true;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.Error(e, "watch of {Folder}: unexpected failure; retrying", name);
+                await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void ApplyTasks(ConsulResponse<IReadOnlyList<KvPair>> response)
+    {
+        skew.Observe(response.Meta);
+        view.SetTasks(reader.Read(response.Value));
+    }
+
+    private void ApplyNodes(ConsulResponse<IReadOnlyList<KvPair>> response)
+    {
+        skew.Observe(response.Meta);
+        var records = new List<NodeRecord>();
+        foreach (var pair in response.Value)
+        {
+            if (pair.Session is not null && StateJson.TryDeserialize<NodeRecord>(Encoding.UTF8.GetString(pair.Value.Span)) is { } record)
+            {
+                records.Add(record);
+            }
+        }
+
+        view.SetNodes(records);
+    }
+
+    private void ApplyControls(ConsulResponse<IReadOnlyList<KvPair>> response)
+    {
+        skew.Observe(response.Meta);
+        var requests = new Dictionary<TaskId, StoredControl>();
+        foreach (var pair in response.Value)
+        {
+            if (KvLayout.TrySplitTaskKey(pair.Key, layout.ControlPrefix, out var ns, out var name)
+                && StateJson.TryDeserialize<ControlRequest>(Encoding.UTF8.GetString(pair.Value.Span)) is { } request)
+            {
+                var task = new TaskId(ns, name);
+                requests[task] = new StoredControl(task, request, pair.ModifyIndex);
+            }
+        }
+
+        view.SetControls(requests);
+    }
+}

@@ -1,0 +1,252 @@
+using System.Text;
+using Dtask.Consul;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Kv;
+using Dtask.Consul.Sessions;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>The node name is registered by another live executor.</summary>
+public sealed class NodeNameTakenException(string message) : Exception(message);
+
+/// <summary>
+/// This executor's presence in Consul: its claim session (<see cref="ExecutorSession"/>, Behavior <c>release</c>, held
+/// by every task lock it takes) and its registration at <c>nodes/&lt;node&gt;</c>, held by a second, small session with
+/// Behavior <c>delete</c> so the key vanishes when the node dies. Both renew on their own timers.
+/// </summary>
+/// <remarks>
+/// <para>Two sessions, because the two kinds of key must end differently: a dead node's task locks are released (the
+/// run record stays, for the next claimer to mark <c>abandoned</c>), while its registration must disappear so that
+/// ranking stops counting it. One session has one behavior.</para>
+/// <para>When a session is lost (Consul unreachable for longer than the TTL, or the session invalidated), it is
+/// created again with backoff once Consul answers, and the registration is written again (with the new claim
+/// session's id). A node name held by another live session refuses the first registration
+/// (<see cref="NodeNameTakenException"/>); later it is logged and retried.</para>
+/// </remarks>
+public sealed class NodeMembership(ConsulClient client, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger)
+    : IAsyncDisposable
+{
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+    private readonly DateTimeOffset startedAt = time.GetUtcNow();
+    private ExecutorSession? claimSession;
+    private ExecutorSession? registrationSession;
+    private bool unreachableLogged;
+    private bool takenLogged;
+
+    /// <summary>The claim session while it lives; null while it is lost and not yet created again.</summary>
+    public ExecutorSession? Session => claimSession is { IsLost: false } live ? live : null;
+
+    /// <summary>The node key.</summary>
+    public string NodeKey => layout.NodeKey(options.Node);
+
+    /// <summary>Creates both sessions and registers the node; retries while Consul cannot be reached.</summary>
+    /// <exception cref="NodeNameTakenException">Another live executor holds the node name.</exception>
+    /// <exception cref="ConsulPermissionDeniedException">The token may not write sessions or keys.</exception>
+    public async Task JoinAsync(CancellationToken cancellationToken)
+    {
+        var backoff = MinBackoff;
+        while (true)
+        {
+            try
+            {
+                await EnsureAsync(cancellationToken).ConfigureAwait(false);
+                Reachable();
+                return;
+            }
+            catch (Exception e) when (e is ConsulException and not ConsulPermissionDeniedException)
+            {
+                Unreachable(e);
+                await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+                backoff = Next(backoff);
+            }
+        }
+    }
+
+    /// <summary>Keeps both sessions and the registration alive until <paramref name="cancellationToken"/> fires.</summary>
+    public async Task KeepAsync(CancellationToken cancellationToken)
+    {
+        var backoff = MinBackoff;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                using var anyLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
+                    claimSession?.Lost ?? CancellationToken.None, registrationSession?.Lost ?? CancellationToken.None);
+                if (claimSession is { IsLost: false } && registrationSession is { IsLost: false })
+                {
+                    await Task.Delay(Timeout.InfiniteTimeSpan, time, anyLost.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A session was lost: rebuild below.
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                await EnsureAsync(cancellationToken).ConfigureAwait(false);
+                Reachable();
+                backoff = MinBackoff;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is ConsulException or NodeNameTakenException)
+            {
+                if (e is NodeNameTakenException)
+                {
+                    if (!takenLogged)
+                    {
+                        logger.Error("node {Node}: {Problem}; retrying", options.Node, e.Message);
+                        takenLogged = true;
+                    }
+                }
+                else
+                {
+                    Unreachable(e);
+                }
+
+                try
+                {
+                    await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                backoff = Next(backoff);
+            }
+        }
+    }
+
+    private async Task EnsureAsync(CancellationToken cancellationToken)
+    {
+        var rewrite = false;
+        if (claimSession is not { IsLost: false })
+        {
+            if (claimSession is { } old)
+            {
+                logger.Warning("session {Session} was lost ({Reason}); creating a new one", old.Id, old.LostReason);
+                await old.DisposeAsync().ConfigureAwait(false);
+                claimSession = null;
+            }
+
+            claimSession = await ExecutorSession.CreateAsync(client, new ExecutorSessionOptions
+            {
+                Name = $"dtask executor {options.Node}",
+                Ttl = options.SessionTtl,
+                RenewalObserver = skew.Observe,
+            }, time, cancellationToken).ConfigureAwait(false);
+            rewrite = true;
+        }
+
+        if (registrationSession is not { IsLost: false })
+        {
+            if (registrationSession is { } old)
+            {
+                await old.DisposeAsync().ConfigureAwait(false);
+                registrationSession = null;
+            }
+
+            registrationSession = await ExecutorSession.CreateAsync(client, new ExecutorSessionOptions
+            {
+                Name = $"dtask executor {options.Node} (registration)",
+                Ttl = options.SessionTtl,
+                LockDelay = TimeSpan.Zero,
+                Behavior = SessionBehavior.Delete,
+            }, time, cancellationToken).ConfigureAwait(false);
+            rewrite = true;
+        }
+
+        if (rewrite)
+        {
+            await RegisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var record = new NodeRecord
+        {
+            Node = options.Node,
+            Labels = options.Labels,
+            Version = options.Version,
+            StartedAt = startedAt,
+            Session = claimSession!.Id,
+        };
+        var value = Encoding.UTF8.GetBytes(StateJson.Serialize(record));
+        var put = await client.Kv.PutAsync(NodeKey, value, new KvPutOptions { Acquire = registrationSession!.Id }, cancellationToken).ConfigureAwait(false);
+        skew.Observe(put.Meta);
+        if (!put.Value)
+        {
+            var holder = (await client.Kv.GetAsync(NodeKey, cancellationToken: cancellationToken).ConfigureAwait(false)).Value?.Session;
+            throw new NodeNameTakenException(
+                $"the node name '{options.Node}' is registered at '{NodeKey}' by another live executor (session {holder ?? "in lock-delay"}); " +
+                "give this one another --node, or stop the other one (its key goes away at most one session TTL after it dies)");
+        }
+
+        takenLogged = false;
+        logger.Information("node {Node} registered at {Key} (session {Session}, labels {Labels})",
+            options.Node, NodeKey, claimSession.Id, string.Join(',', options.Labels.Select(l => $"{l.Key}={l.Value}")));
+    }
+
+    /// <summary>Removes the registration and destroys both sessions (which releases every lock they hold).</summary>
+    public async Task LeaveAsync()
+    {
+        if (registrationSession is { } registration)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+                await client.Kv.DeleteAsync(NodeKey, cancellationToken: timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ConsulException or OperationCanceledException)
+            {
+                // Destroying the session deletes it anyway (Behavior=delete).
+            }
+
+            await registration.DisposeAsync().ConfigureAwait(false);
+            registrationSession = null;
+        }
+
+        if (claimSession is { } session)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            logger.Information("session {Session} destroyed; node {Node} left", session.Id, options.Node);
+            claimSession = null;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync() => await LeaveAsync().ConfigureAwait(false);
+
+    private void Unreachable(Exception e)
+    {
+        if (!unreachableLogged)
+        {
+            logger.Warning("Consul at {Address} cannot be used: {Problem}; no claims until it answers again, retrying with backoff", client.Options.Address, e.Message);
+            unreachableLogged = true;
+        }
+    }
+
+    private void Reachable()
+    {
+        if (unreachableLogged)
+        {
+            logger.Information("Consul at {Address} answers again", client.Options.Address);
+            unreachableLogged = false;
+        }
+    }
+
+    private static TimeSpan Next(TimeSpan backoff) => backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+}

@@ -1,0 +1,336 @@
+using System.Text;
+using Dtask.Consul;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Firing;
+using Dtask.Executor.Notifications;
+using Dtask.Executor.Processes;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>One slot this executor should try to fire.</summary>
+/// <param name="Slot">The slot id (Unix seconds).</param>
+/// <param name="FireTime">When it is due (nominal + jitter); the fire delay is measured from it.</param>
+/// <param name="Deadline">The last instant a claim may start; afterwards the slot is recorded missed.</param>
+/// <param name="Trigger">The manual trigger request this slot comes from, or null for a scheduled slot.</param>
+public sealed record SlotTicket(long Slot, DateTimeOffset FireTime, DateTimeOffset Deadline, StoredControl? Trigger = null);
+
+/// <summary>Counts what this executor's firing did, for the shutdown summary.</summary>
+public sealed class FiringStats
+{
+    private long ran;
+
+    /// <summary>Slots this executor claimed and ran.</summary>
+    public long Ran => Interlocked.Read(ref ran);
+
+    /// <summary>Counts one run.</summary>
+    public void CountRun() => Interlocked.Increment(ref ran);
+}
+
+/// <summary>
+/// Tries to fire one slot of one task on this executor, cooperating with the other executors by rank: wait k·δ
+/// (<see cref="SlotRanking"/>), then <see cref="SlotFiring.FireAsync"/>, whose consistent read answers "someone else
+/// has it" without a write. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
+/// the deadline), retries while Consul cannot be reached or the clock guard forbids claims, and records the slot
+/// <c>missed</c> when the deadline passes without a claim by anyone.
+/// </summary>
+public sealed class SlotContender(
+    ConsulClient client,
+    KvLayout layout,
+    NodeMembership membership,
+    ClusterView view,
+    ClockSkewGuard skew,
+    RunningRuns runs,
+    IRunNotifier notifier,
+    ExecutorOptions options,
+    ChildRunner runner,
+    FiringStats stats,
+    TimeProvider time,
+    ILogger logger)
+{
+    private static readonly TimeSpan RetryMin = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
+    private readonly RunStateStore store = new(client, layout);
+
+    /// <summary>
+    /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
+    /// recorded missed) or <paramref name="claiming"/> is cancelled (shutdown: no new claim starts; a child already
+    /// running is not affected, it is stopped through <see cref="RunningRuns"/>).
+    /// </summary>
+    public async Task ContendAsync(TaskDefinition task, SlotTicket ticket, CancellationToken claiming)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(ticket);
+        try
+        {
+            var rank = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
+            if (rank > 0)
+            {
+                await Task.Delay(options.RankDelay * rank, time, claiming).ConfigureAwait(false);
+            }
+
+            var decided = await FireUntilDeadlineAsync(task, ticket, rank, claiming).ConfigureAwait(false);
+            if (!decided && !claiming.IsCancellationRequested)
+            {
+                await RecordMissedAsync(task, [ticket.Slot], "not-claimed-before-deadline", claiming).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (claiming.IsCancellationRequested)
+        {
+            // Shutting down: no new claim.
+        }
+    }
+
+    /// <summary>
+    /// Records <paramref name="slots"/> missed, the first-ranked node first (the others wait their rank and find the
+    /// markers with a read); only the executor whose marker write wins notifies. Retries while Consul is unreachable.
+    /// </summary>
+    public async Task RecordMissedAsync(TaskDefinition task, IReadOnlyList<long> slots, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(slots);
+        if (slots.Count == 0)
+        {
+            return;
+        }
+
+        var marker = new SlotMarker(store, time);
+        var rank = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
+        if (rank > 0)
+        {
+            await Task.Delay(options.RankDelay * rank, time, cancellationToken).ConfigureAwait(false);
+        }
+
+        var backoff = RetryMin;
+        foreach (var slot in slots)
+        {
+            while (true)
+            {
+                try
+                {
+                    var key = layout.HistoryKey(task.Id.Namespace, task.Id.Name, slot);
+                    if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
+                        && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false))
+                    {
+                        logger.Warning("task {Namespace}/{Task}: slot {Slot} recorded missed ({Reason})", task.Id.Namespace, task.Id.Name, slot, reason);
+                        notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, reason, task.Notification));
+                    }
+
+                    break;
+                }
+                catch (ConsulException)
+                {
+                    await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+                    backoff = backoff * 2 < RetryMax * 5 ? backoff * 2 : RetryMax * 5;
+                }
+            }
+        }
+    }
+
+    private async Task<bool> FireUntilDeadlineAsync(TaskDefinition task, SlotTicket ticket, int rank, CancellationToken claiming)
+    {
+        var backoff = RetryMin;
+        var waitingLogged = false;
+        string? stopAsked = null;
+        try
+        {
+            while (true)
+            {
+                claiming.ThrowIfCancellationRequested();
+                if (time.GetUtcNow() > ticket.Deadline)
+                {
+                    return false;
+                }
+
+                var session = membership.Session;
+                if (session is null || !skew.MayClaim)
+                {
+                    if (!waitingLogged)
+                    {
+                        logger.Debug("task {Namespace}/{Task}: slot {Slot} waits: {Why}", task.Id.Namespace, task.Id.Name, ticket.Slot,
+                            session is null ? "no live session" : "clock skew beyond the limit");
+                        waitingLogged = true;
+                    }
+
+                    await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);
+                    continue;
+                }
+
+                var request = FireRequest.FromSpec(task.Id, ticket.Slot, task.Spec, ticket.Deadline, task.Notification) with
+                {
+                    RunId = SlotClaimer.NewRunId(ticket.Slot),
+                    FireTime = ticket.FireTime,
+                };
+                FireResult result;
+                using (var stop = new StopRequest())
+                {
+                    runs.Add(task.Id, request.RunId!, stop);
+                    try
+                    {
+                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (ConsulException e)
+                    {
+                        logger.Debug("task {Namespace}/{Task}: slot {Slot}: Consul failed ({Problem}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
+                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
+                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        continue;
+                    }
+                    finally
+                    {
+                        runs.Remove(request.RunId!);
+                    }
+                }
+
+                switch (result.Status)
+                {
+                    case FireStatus.Ran:
+                        stats.CountRun();
+                        await ClearTriggerAsync(ticket, "ran").ConfigureAwait(false);
+                        return true;
+                    case FireStatus.AlreadyClaimed:
+                        if (ticket.Trigger is not null && result.Current?.Slot > ticket.Slot && rank == 0)
+                        {
+                            logger.Information("task {Namespace}/{Task}: manual run {Slot} superseded by slot {Current}", task.Id.Namespace, task.Id.Name, ticket.Slot, result.Current.Slot);
+                            await ClearTriggerAsync(ticket, "superseded").ConfigureAwait(false);
+                        }
+
+                        return true;
+                    case FireStatus.Busy when task.Spec.EffectiveConcurrencyPolicy == ConcurrencyPolicy.Forbid:
+                        if (result.Marked)
+                        {
+                            await ClearTriggerAsync(ticket, "skipped").ConfigureAwait(false);
+                        }
+
+                        return true;
+                    case FireStatus.Busy:
+                        if (result.Current is { } holder && stopAsked != holder.RunId && await AskToStopAsync(task, holder, claiming).ConfigureAwait(false))
+                        {
+                            stopAsked = holder.RunId;
+                        }
+
+                        await Task.Delay(RetryMin, time, claiming).ConfigureAwait(false);
+                        continue;
+                    default:
+                        await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);
+                        continue;
+                }
+            }
+        }
+        finally
+        {
+            if (stopAsked is not null)
+            {
+                await ClearStopAsync(task, stopAsked).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts).</summary>
+    private async Task<int> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
+    {
+        var eligible = view.Nodes.Where(n => task.Selects(n.Labels)).Select(n => n.Node).Append(options.Node);
+        IReadOnlyList<string> order;
+        if (task.Spec.EffectivePlacement == Placement.RoundRobin)
+        {
+            IReadOnlyDictionary<string, long> lastRan;
+            try
+            {
+                lastRan = SlotRanking.LastRan(await store.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
+            }
+            catch (ConsulException)
+            {
+                lastRan = new Dictionary<string, long>();
+            }
+
+            order = SlotRanking.ByLeastRecent(task.Id, slot, eligible, lastRan);
+        }
+        else
+        {
+            order = SlotRanking.ByHash(task.Id, slot, eligible);
+        }
+
+        return Math.Max(0, order.ToList().IndexOf(options.Node));
+    }
+
+    /// <summary>Writes a <c>Stop</c> request for the holder's run (CAS: only when no request is pending); true when one is pending now.</summary>
+    private async Task<bool> AskToStopAsync(TaskDefinition task, RunRecord holder, CancellationToken cancellationToken)
+    {
+        var key = layout.ControlKey(task.Id.Namespace, task.Id.Name);
+        try
+        {
+            var existing = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+            if (existing is not null)
+            {
+                var pending = StateJson.TryDeserialize<ControlRequest>(existing.ValueAsString());
+                return pending is { Action: ControlAction.Stop } && pending.RunId == holder.RunId;
+            }
+
+            var request = new ControlRequest
+            {
+                Action = ControlAction.Stop,
+                Id = Guid.NewGuid().ToString("N"),
+                RequestedAt = time.GetUtcNow(),
+                RequestedBy = options.Node,
+                RunId = holder.RunId,
+            };
+            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
+            if (written)
+            {
+                logger.Information("task {Namespace}/{Task}: Replace: asked node {Holder} to stop run {RunId} (slot {HolderSlot})",
+                    task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.Slot);
+            }
+
+            return written;
+        }
+        catch (ConsulException)
+        {
+            return false;
+        }
+    }
+
+    private async Task ClearStopAsync(TaskDefinition task, string runId)
+    {
+        var key = layout.ControlKey(task.Id.Namespace, task.Id.Name);
+        try
+        {
+            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            var existing = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, timeout.Token).ConfigureAwait(false)).Value;
+            if (existing is not null && StateJson.TryDeserialize<ControlRequest>(existing.ValueAsString()) is { Action: ControlAction.Stop } pending && pending.RunId == runId)
+            {
+                await client.Kv.DeleteAsync(key, new KvDeleteOptions { Cas = existing.ModifyIndex }, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            // The holder deletes it too once it stopped; a stale stop request names a run that is over and is harmless.
+        }
+    }
+
+    private async Task ClearTriggerAsync(SlotTicket ticket, string why)
+    {
+        if (ticket.Trigger is not { } trigger)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            var deleted = (await client.Kv.DeleteAsync(layout.ControlKey(trigger.Task.Namespace, trigger.Task.Name),
+                new KvDeleteOptions { Cas = trigger.ModifyIndex }, timeout.Token).ConfigureAwait(false)).Value;
+            logger.Information("task {Namespace}/{Task}: manual run {Slot} {Why}; trigger request {Id} {Removed}",
+                trigger.Task.Namespace, trigger.Task.Name, ticket.Slot, why, trigger.Request.Id, deleted ? "removed" : "was already replaced");
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            logger.Warning("task {Namespace}/{Task}: could not remove trigger request {Id}: {Problem}", trigger.Task.Namespace, trigger.Task.Name, trigger.Request.Id, e.Message);
+        }
+    }
+}

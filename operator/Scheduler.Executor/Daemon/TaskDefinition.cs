@@ -1,0 +1,128 @@
+using Dtask.Core.Manifests;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Core.Scheduling;
+using Dtask.Core.Validation;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Notifications;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>A valid task as read from <c>tasks/&lt;ns&gt;/&lt;name&gt;</c>, with its schedule built.</summary>
+/// <param name="Id">The task.</param>
+/// <param name="Spec">Its spec.</param>
+/// <param name="Schedule">Its schedule.</param>
+/// <param name="ModifyIndex">The KV ModifyIndex of the value it was read from (a change re-plans the task).</param>
+public sealed record TaskDefinition(TaskId Id, ScheduledTaskSpec Spec, TaskSchedule Schedule, ulong ModifyIndex)
+{
+    /// <summary>The task's notification settings, as the notifiers take them.</summary>
+    public TaskNotification Notification { get; } = NotificationOf(Spec);
+
+    /// <summary>True when this node's labels satisfy the task's <c>nodeSelector</c>.</summary>
+    public bool Selects(IReadOnlyDictionary<string, string> labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        return Spec.NodeSelector is not { Count: > 0 } selector
+            || selector.All(s => labels.TryGetValue(s.Key, out var value) && value == s.Value);
+    }
+
+    private static TaskNotification NotificationOf(ScheduledTaskSpec spec)
+    {
+        IReadOnlySet<NotificationEvent>? slackOn = spec.Notify?.Slack is { } slack
+            ? slack.EffectiveEvents.Select(e => e switch
+            {
+                NotifyEvent.Start => NotificationEvent.Start,
+                NotifyEvent.Success => NotificationEvent.Success,
+                NotifyEvent.Failure => NotificationEvent.Failure,
+                NotifyEvent.Missed => NotificationEvent.Missed,
+                _ => NotificationEvent.Lost,
+            }).ToHashSet()
+            : null;
+        return new TaskNotification(slackOn, spec.Notify?.Datadog?.Tags ?? []);
+    }
+}
+
+/// <summary>
+/// Turns the values under <c>tasks/</c> into <see cref="TaskDefinition"/>s. A value that does not parse, names another
+/// task than its key, or fails validation is left out and logged as an error once per ModifyIndex (so a watch that
+/// sees it again does not repeat the message); every other task is unaffected.
+/// </summary>
+public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
+{
+    private readonly HashSet<(string Key, ulong Index)> reported = [];
+
+    /// <summary>The valid tasks among <paramref name="pairs"/>.</summary>
+    public IReadOnlyDictionary<TaskId, TaskDefinition> Read(IEnumerable<Consul.Kv.KvPair> pairs)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        var tasks = new Dictionary<TaskId, TaskDefinition>();
+        var seen = new HashSet<(string, ulong)>();
+        foreach (var pair in pairs)
+        {
+            if (!KvLayout.TrySplitTaskKey(pair.Key, layout.TasksPrefix, out var ns, out var name))
+            {
+                continue; // Deeper keys or the folder itself: not a task.
+            }
+
+            var problem = TryRead(pair, ns, name, out var definition);
+            if (definition is not null)
+            {
+                tasks[definition.Id] = definition;
+                continue;
+            }
+
+            seen.Add((pair.Key, pair.ModifyIndex));
+            if (reported.Add((pair.Key, pair.ModifyIndex)))
+            {
+                logger.Error("task {Namespace}/{Task}: the value at {Key} (index {Index}) is ignored: {Problem}; every other task keeps running",
+                    ns, name, pair.Key, pair.ModifyIndex, problem);
+            }
+        }
+
+        reported.IntersectWith(seen); // Forget values that were replaced or deleted.
+        return tasks;
+    }
+
+    private static string? TryRead(Consul.Kv.KvPair pair, string ns, string name, out TaskDefinition? definition)
+    {
+        definition = null;
+        KvTaskSpec envelope;
+        try
+        {
+            envelope = KvTaskSpec.Parse(pair.ValueAsString());
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or NotSupportedException or ArgumentException or InvalidOperationException)
+        {
+            return "it is not a task spec envelope: " + e.Message;
+        }
+
+        if (envelope?.Spec is null)
+        {
+            return "it holds no spec";
+        }
+
+        if (envelope.Namespace != ns || envelope.Name != name)
+        {
+            return $"it names task {envelope.Namespace}/{envelope.Name}, not {ns}/{name}";
+        }
+
+        var task = new ScheduledTask { Metadata = new ObjectMeta { Name = name, Namespace = ns }, Spec = envelope.Spec };
+        var errors = TaskValidator.Validate(task);
+        if (errors.Count > 0)
+        {
+            return "invalid: " + string.Join("; ", errors);
+        }
+
+        try
+        {
+            var schedule = TaskSchedule.Create(envelope.Spec.ToScheduleSpec($"{ns}/{name}"));
+            definition = new TaskDefinition(new TaskId(ns, name), envelope.Spec, schedule, pair.ModifyIndex);
+            return null;
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            return "its schedule cannot be used: " + e.Message;
+        }
+    }
+}

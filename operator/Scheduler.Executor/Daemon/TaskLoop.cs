@@ -1,0 +1,264 @@
+using Dtask.Consul.Errors;
+using Dtask.Core.Scheduling;
+using Dtask.Executor.Claims;
+using Serilog;
+
+namespace Dtask.Executor.Daemon;
+
+/// <summary>
+/// The scheduling loop of one task on this executor: plan with <see cref="DuePlanner"/>, hand each due slot to a
+/// <see cref="SlotContender"/> (in the background, so the loop goes on while a child runs), record missed slots, sleep on
+/// the <see cref="TimeProvider"/> until the next fire time or until the task's spec changes, and plan again.
+/// </summary>
+/// <remarks>
+/// <para><b>Last handled slot.</b> Read from the run record when the loop starts, then kept here: every slot the loop has
+/// handed on or recorded. <b>Earliest time</b> (slots at or before it are never due): the run record's slot when the
+/// task has one; for a task that never ran, the instant this executor first saw it; after a resume, the instant this
+/// executor saw the resume.</para>
+/// <para><b>Suspend.</b> While <c>suspend: true</c> nothing is planned, claimed or written; slots during the suspension
+/// are not recorded, and after the resume only slots after it are due (a suspended <c>every: 1s</c> task costs
+/// nothing). A child already running is left alone.</para>
+/// <para><b>nodeSelector.</b> A task that does not select this node's labels is not planned here.</para>
+/// </remarks>
+public sealed class TaskLoop : IAsyncDisposable
+{
+    private readonly SlotContender contender;
+    private readonly RunStateStore store;
+    private readonly ExecutorOptions options;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+    private readonly Action<Task> track;
+    private readonly CancellationTokenSource stop;
+    private readonly CancellationToken claiming;
+    private readonly Lock gate = new();
+    private readonly DateTimeOffset firstSeen;
+    private readonly Task loop;
+    private TaskDefinition definition;
+    private CancellationTokenSource replan = new();
+    private DateTimeOffset? resumedAt;
+    private long? lastHandled;
+    private bool tooManyLogged;
+
+    /// <summary>Starts the loop of <paramref name="definition"/>.</summary>
+    /// <param name="definition">The task as first seen.</param>
+    /// <param name="contender">Fires slots.</param>
+    /// <param name="store">Reads the run record at the start.</param>
+    /// <param name="options">The executor's settings.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="track">Receives every background fire, so shutdown can wait for it.</param>
+    /// <param name="claiming">Cancelled when the executor stops claiming (shutdown).</param>
+    public TaskLoop(TaskDefinition definition, SlotContender contender, RunStateStore store, ExecutorOptions options, TimeProvider time, ILogger logger,
+        Action<Task> track, CancellationToken claiming)
+    {
+        this.definition = definition ?? throw new ArgumentNullException(nameof(definition));
+        this.contender = contender;
+        this.store = store;
+        this.options = options;
+        this.time = time;
+        this.logger = logger;
+        this.track = track;
+        stop = CancellationTokenSource.CreateLinkedTokenSource(claiming);
+        this.claiming = stop.Token;
+        firstSeen = time.GetUtcNow();
+        loop = RunAsync();
+    }
+
+    /// <summary>The task as last seen.</summary>
+    public TaskDefinition Definition
+    {
+        get
+        {
+            lock (gate)
+            {
+                return definition;
+            }
+        }
+    }
+
+    /// <summary>Takes a new version of the task and plans again.</summary>
+    public void Update(TaskDefinition next)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        CancellationTokenSource old;
+        lock (gate)
+        {
+            if (next.ModifyIndex == definition.ModifyIndex)
+            {
+                return;
+            }
+
+            if (definition.Spec.IsSuspended && !next.Spec.IsSuspended)
+            {
+                resumedAt = time.GetUtcNow();
+                logger.Information("task {Namespace}/{Task} resumed; slots after now are due", next.Id.Namespace, next.Id.Name);
+            }
+            else if (!definition.Spec.IsSuspended && next.Spec.IsSuspended)
+            {
+                logger.Information("task {Namespace}/{Task} suspended; no slot fires until it is resumed", next.Id.Namespace, next.Id.Name);
+            }
+            else
+            {
+                logger.Information("task {Namespace}/{Task} changed (index {Index}); planning again", next.Id.Namespace, next.Id.Name, next.ModifyIndex);
+            }
+
+            definition = next;
+            old = replan;
+            replan = new CancellationTokenSource();
+        }
+
+        old.Cancel();
+        old.Dispose();
+    }
+
+    /// <summary>Contends for a manual run (a trigger request) now, like a slot.</summary>
+    public void Trigger(StoredControl control)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        var now = time.GetUtcNow();
+        var slot = control.Request.Slot ?? control.Request.RequestedAt.ToUnixTimeSeconds();
+        var task = Definition;
+        logger.Information("task {Namespace}/{Task}: manual run requested (request {Id}, slot {Slot})", task.Id.Namespace, task.Id.Name, control.Request.Id, slot);
+        track(contender.ContendAsync(task, new SlotTicket(slot, now, now + TimeSpan.FromMinutes(1), control), claiming));
+    }
+
+    private async Task RunAsync()
+    {
+        await Task.Yield();
+        try
+        {
+            await ReadLastSlotAsync().ConfigureAwait(false);
+            while (!claiming.IsCancellationRequested)
+            {
+                TaskDefinition task;
+                CancellationToken changed;
+                DateTimeOffset? resumed;
+                lock (gate)
+                {
+                    task = definition;
+                    changed = replan.Token;
+                    resumed = resumedAt;
+                }
+
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(changed, claiming);
+                if (task.Spec.IsSuspended || !task.Selects(options.Labels))
+                {
+                    await SleepAsync(Timeout.InfiniteTimeSpan, wake.Token).ConfigureAwait(false);
+                    continue;
+                }
+
+                var next = Plan(task, resumed);
+                if (next is { } at)
+                {
+                    var delay = at - time.GetUtcNow();
+                    await SleepAsync(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, wake.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await SleepAsync(Timeout.InfiniteTimeSpan, wake.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (claiming.IsCancellationRequested)
+        {
+            // Stopped.
+        }
+        catch (Exception e)
+        {
+            logger.Error(e, "task {Namespace}/{Task}: scheduling loop failed", definition.Id.Namespace, definition.Id.Name);
+        }
+    }
+
+    /// <summary>Plans at now, starts what is due, and returns when to plan again.</summary>
+    private DateTimeOffset? Plan(TaskDefinition task, DateTimeOffset? resumed)
+    {
+        var now = time.GetUtcNow();
+        DateTimeOffset? last = lastHandled is { } l ? DateTimeOffset.FromUnixTimeSeconds(l) : null;
+        var earliest = last ?? firstSeen;
+        if (resumed is { } r && r > earliest)
+        {
+            earliest = r;
+        }
+
+        var plan = DuePlanner.Plan(task.Schedule, last, earliest, now, task.Spec.StartingDeadlineDuration, task.Spec.EffectiveMissedRunPolicy);
+        if (plan.TooManyMissed && !tooManyLogged)
+        {
+            logger.Warning("task {Namespace}/{Task}: more than {Cap} slots were missed; check the clock or set startingDeadline", task.Id.Namespace, task.Id.Name, DuePlanner.CountCap);
+            tooManyLogged = true;
+        }
+
+        var missed = plan.Missed.Select(s => s.Id).ToList();
+        if (plan.Decision == DueDecision.TooLate && plan.MostRecentDue is { } late && !missed.Contains(late.Id))
+        {
+            missed.Add(late.Id);
+        }
+
+        if (missed.Count > 0)
+        {
+            if (plan.MissedCount > missed.Count)
+            {
+                logger.Warning("task {Namespace}/{Task}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
+            }
+
+            track(contender.RecordMissedAsync(task, missed, "not-fired-in-time", claiming));
+            lastHandled = Math.Max(lastHandled ?? long.MinValue, missed[^1]);
+        }
+
+        if (plan.Decision == DueDecision.Fire && plan.Fire is { } fire)
+        {
+            var fireTime = task.Schedule.FireTime(fire);
+            var deadline = plan.FireBy ?? DateTimeOffset.MaxValue;
+            if (plan.NextFireTime is { } nextFire && nextFire < deadline)
+            {
+                deadline = nextFire;
+            }
+
+            track(contender.ContendAsync(task, new SlotTicket(fire.Id, fireTime, deadline), claiming));
+            lastHandled = Math.Max(lastHandled ?? long.MinValue, fire.Id);
+        }
+
+        return plan.NextFireTime;
+    }
+
+    private async Task ReadLastSlotAsync()
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                lastHandled = (await store.ReadRunAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot;
+                return;
+            }
+            catch (ConsulException)
+            {
+                await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
+                backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
+            }
+        }
+    }
+
+    private async Task SleepAsync(TimeSpan delay, CancellationToken wake)
+    {
+        try
+        {
+            await Task.Delay(delay, time, wake).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!claiming.IsCancellationRequested)
+        {
+            // Woken by a change: plan again.
+        }
+    }
+
+    /// <summary>Stops planning (a background fire goes on until its slot is decided).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync().ConfigureAwait(false);
+        await loop.ConfigureAwait(false);
+        stop.Dispose();
+        lock (gate)
+        {
+            replan.Dispose();
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Tests.Support;
+
+namespace Dtask.Executor.Tests.Daemon;
+
+/// <summary>Three executor processes, one task every second: exactly one run per slot, never two at once.</summary>
+public sealed class FleetTests(ConsulFixture consul)
+{
+    [Fact]
+    public async Task Three_executors_run_each_slot_of_an_every_second_task_exactly_once()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        var fleet = await world.StartFleetAsync(3);
+        var ran = world.PathOf("ran");
+        var task = await world.PutTaskAsync("tick", new ScheduledTaskSpec
+        {
+            Every = "1s",
+            Shell = $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {ran}; sleep 0.2",
+            History = 100,
+        });
+        var from = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1;
+        await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 1;
+        foreach (var executor in fleet)
+        {
+            Assert.Equal(0, await executor.StopAsync());
+        }
+
+        var lines = world.ReadLines("ran").Select(l => l.Split(' ')).ToList();
+        var history = (await world.HistoryAsync(task)).Where(r => r.Slot >= from && r.Slot <= until).OrderBy(r => r.Slot).ToList();
+        var (writes, runs) = world.FiringWrites();
+        var delays = world.FireDelays().Order().ToList();
+        var perNode = lines.GroupBy(l => l[1]).Select(g => $"{g.Key}={g.Count()}");
+        var report = string.Create(CultureInfo.InvariantCulture,
+            $"slots {from}..{until}: {history.Count} records; {runs} runs, {writes} firing writes = {(double)writes / Math.Max(1, runs):0.00} writes per fire; " +
+            $"fire delay p50 {Percentile(delays, 0.5):0.0} ms, p99 {Percentile(delays, 0.99):0.0} ms, max {delays.LastOrDefault():0.0} ms; per node {string.Join(' ', perNode)}");
+        TestContext.Current.TestOutputHelper?.WriteLine(report);
+        Console.WriteLine("dtask fleet: " + report);
+
+        // Every slot of the window ran once, succeeded, and nowhere else.
+        for (var slot = from; slot <= until; slot++)
+        {
+            var s = slot.ToString(CultureInfo.InvariantCulture);
+            Assert.Single(lines, l => l[0] == s);
+            var record = Assert.Single(history, r => r.Slot == slot);
+            Assert.Equal(RunState.Succeeded, record.State);
+        }
+
+        // No two runs overlap.
+        var ordered = history.Where(r => r.StartedAt is not null).OrderBy(r => r.StartedAt).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            Assert.True(ordered[i - 1].FinishedAt <= ordered[i].StartedAt, $"slot {ordered[i - 1].Slot} overlaps slot {ordered[i].Slot}");
+        }
+
+        Assert.True(perNode.Count() > 1, "every slot ran on one node: the ranking does not spread");
+        Assert.True(writes <= runs * 3, report); // about two per fire (claim + finish), not one per node
+    }
+
+    private static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+}

@@ -1,0 +1,44 @@
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Tests.Support;
+
+namespace Dtask.Executor.Tests.Daemon;
+
+/// <summary>Slots that came while every executor was down: Skip records them missed, RunOnce runs the newest.</summary>
+public sealed class MissedSlotTests(ConsulFixture consul)
+{
+    [Fact]
+    public async Task After_all_executors_were_down_Skip_records_missed_and_RunOnce_runs_the_newest_once()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        var first = world.Start("solo");
+        await first.ReadyAsync();
+        var skip = await world.PutTaskAsync("skip", new ScheduledTaskSpec { Every = "5s", Shell = "true", StartingDeadline = "1s", MissedRunPolicy = MissedRunPolicy.Skip, History = 100 });
+        var runOnce = await world.PutTaskAsync("runonce", new ScheduledTaskSpec { Every = "5s", Shell = "true", StartingDeadline = "1h", MissedRunPolicy = MissedRunPolicy.RunOnce, History = 100 });
+        Assert.True(await Eventually.TrueAsync(() => world.RunRecordAsync(skip).GetAwaiter().GetResult()?.State == RunState.Succeeded
+            && world.RunRecordAsync(runOnce).GetAwaiter().GetResult()?.State == RunState.Succeeded, TimeSpan.FromSeconds(12)));
+        Assert.Equal(0, await first.StopAsync());
+        var last = (await world.RunRecordAsync(skip))!.Slot;
+        Assert.Equal(last, (await world.RunRecordAsync(runOnce))!.Slot);
+
+        // Down for two slots; back 2.5 s after the second, so it is too late for a 1 s deadline.
+        var back = DateTimeOffset.FromUnixTimeSeconds(last + 10).AddMilliseconds(2500);
+        var wait = back - DateTimeOffset.UtcNow;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, TestContext.Current.CancellationToken);
+        }
+
+        var second = world.Start("solo-again");
+        await second.ReadyAsync();
+        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(runOnce).GetAwaiter().GetResult().Any(r => r.Slot == last + 10)
+            && world.HistoryAsync(skip).GetAwaiter().GetResult().Count(r => r.State == RunState.Missed) >= 2, TimeSpan.FromSeconds(5)));
+
+        var skipped = await world.HistoryAsync(skip);
+        Assert.Equal(RunState.Missed, Assert.Single(skipped, r => r.Slot == last + 5).State);
+        Assert.Equal(RunState.Missed, Assert.Single(skipped, r => r.Slot == last + 10).State);
+        var ranOnce = await world.HistoryAsync(runOnce);
+        Assert.Equal(RunState.Missed, Assert.Single(ranOnce, r => r.Slot == last + 5).State);
+        Assert.Equal(RunState.Succeeded, Assert.Single(ranOnce, r => r.Slot == last + 10).State);
+    }
+}
