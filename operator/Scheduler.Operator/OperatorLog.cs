@@ -1,3 +1,4 @@
+using Dtask.Core.Durations;
 using Microsoft.Extensions.Logging;
 
 namespace Dtask.Operator;
@@ -60,7 +61,10 @@ internal static partial class OperatorLog
     public static partial void ObjectChanged(ILogger logger, Status.TaskName task);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Reconcile of {Task} failed ({What}: {Reason}); retrying in {Delay}")]
-    public static partial void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, TimeSpan delay);
+    private static partial void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, string delay);
+
+    public static void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, TimeSpan delay) =>
+        ReconcileOfObjectFailed(logger, task, what, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Task} is being deleted: removed from Consul, finalizer removed")]
     public static partial void Finalized(ILogger logger, Status.TaskName task);
@@ -72,7 +76,10 @@ internal static partial class OperatorLog
     public static partial void WatchExpired(ILogger logger);
 
     [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "{What} failed: {Reason}; retrying in {Delay}")]
-    public static partial void ListWatchFailed(ILogger logger, string what, string reason, TimeSpan delay);
+    private static partial void ListWatchFailed(ILogger logger, string what, string reason, string delay);
+
+    public static void ListWatchFailed(ILogger logger, string what, string reason, TimeSpan delay) =>
+        ListWatchFailed(logger, what, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 46, Level = LogLevel.Information, Message = "Campaigning for the Lease {Lease} as {Identity}")]
     public static partial void Campaigning(ILogger logger, string lease, string identity);
@@ -93,10 +100,15 @@ internal static partial class OperatorLog
     public static partial void LeadingFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 52, Level = LogLevel.Warning, Message = "Consul is not reachable yet ({Reason}); retrying in {Delay}")]
-    public static partial void ConsulWaiting(ILogger logger, string reason, TimeSpan delay);
+    private static partial void ConsulWaiting(ILogger logger, string reason, string delay);
+
+    public static void ConsulWaiting(ILogger logger, string reason, TimeSpan delay) => ConsulWaiting(logger, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 53, Level = LogLevel.Error, Message = "Reconcile of {Task} threw: {Reason}; retrying in {Delay}")]
-    public static partial void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, TimeSpan delay);
+    private static partial void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, string delay);
+
+    public static void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, TimeSpan delay) =>
+        ReconcileThrew(logger, task, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 54, Level = LogLevel.Information, Message = "Health endpoints on http://{Address}:{Port}/healthz and /readyz")]
     public static partial void HealthListening(ILogger logger, string address, int port);
@@ -104,8 +116,16 @@ internal static partial class OperatorLog
     [LoggerMessage(EventId = 55, Level = LogLevel.Warning, Message = "Could not scan Consul for tasks whose objects are gone: {Reason}")]
     public static partial void OrphanScanFailed(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 56, Level = LogLevel.Debug, Message = "Reconciled {Task} ({Milliseconds} ms); next in {RequeueAfter}")]
-    public static partial void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, TimeSpan? requeueAfter);
+    [LoggerMessage(EventId = 56, Level = LogLevel.Debug, Message = "Reconciled {Task} ({Milliseconds} ms); {Next}")]
+    private static partial void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, string next);
+
+    public static void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, TimeSpan? requeueAfter)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            ReconciledObject(logger, task, milliseconds, requeueAfter is { } after ? "next in " + GoDuration.Format(after) : "not requeued");
+        }
+    }
 
     [LoggerMessage(EventId = 57, Level = LogLevel.Debug, Message = "Watch event {Type} {Task} (generation {Generation}); queued: {Queued}")]
     public static partial void WatchEvent(ILogger logger, k8s.WatchEventType type, Status.TaskName? task, long? generation, bool queued);

@@ -2,6 +2,7 @@ using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
 using Dtask.Consul.Tests.Fixtures;
 using Dtask.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Dtask.Consul.Tests;
 
@@ -90,5 +91,23 @@ public sealed class LockTests(DevAgentFixture consul)
         Assert.InRange(client.Requests.Writes - before, 3, 5);
         Assert.False(held.IsLost);
         Assert.Equal(held.SessionId, (await Client.Kv.GetAsync(prefix + "lock", cancellationToken: Ct)).Value!.Session);
+    }
+
+    [Fact]
+    public async Task The_lock_is_lost_when_no_renewal_succeeds_for_the_ttl_minus_the_margin()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddYears(56));
+        using var handler = new SessionRenewalTests.SeveringHandler();
+        using var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, handler);
+        await using var held = await ConsulLock.TryAcquireAsync(client, Options("node-a") with { SessionTtl = TimeSpan.FromSeconds(30) }, time, Ct);
+        Assert.NotNull(held);
+
+        handler.Severed = true;
+        await SessionRenewalTests.AdvanceUntilAsync(time, () => held.IsLost);
+
+        await SessionRenewalTests.FiredAsync(held.LostToken);
+        Assert.Contains("no successful renewal", held.LostReason, StringComparison.Ordinal);
+        Assert.True(time.GetUtcNow() - DateTimeOffset.UnixEpoch.AddYears(56) >= TimeSpan.FromSeconds(27));
+        handler.Severed = false;
     }
 }

@@ -129,7 +129,7 @@ internal static class ExecutorCommand
         }
         catch (NodeNameTakenException e)
         {
-            logger.Error("refusing to start: {Problem}", e.Message);
+            logger.Error("refusing to start: {Problem:l}", e.Message);
             error.WriteLine($"dtask executor: refusing to start: {e.Message}");
             return NodeTakenExitCode;
         }

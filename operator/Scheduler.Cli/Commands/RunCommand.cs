@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
 using Dtask.Consul.Errors;
+using Dtask.Consul.Locking;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -144,7 +145,7 @@ internal static class RunCommand
 
             await using var logger = ExecutorLogging.Configure(logging, error).CreateLogger();
             await using var notifier = RunNotifiers.Create(notifications, logger, time);
-            await using var session = await ExecutorSession.CreateAsync(client, new ExecutorSessionOptions { Name = $"dtask run {node}" }, time, cancellationToken).ConfigureAwait(false);
+            await using var session = await SessionRenewal.CreateAsync(client, new ExecutorSessionOptions { Name = $"dtask run {node}" }, time, cancellationToken).ConfigureAwait(false);
             using var stop = new StopRequest();
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop("shutdown: SIGTERM"); });
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop("shutdown: SIGINT"); });

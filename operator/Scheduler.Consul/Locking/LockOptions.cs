@@ -43,11 +43,13 @@ public sealed record LockOptions(string Key)
     /// the acquire was refused (lock-delay in force).</summary>
     public TimeSpan RetryInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
-    internal TimeSpan RenewIntervalFor(TimeSpan ttl) => RenewInterval ?? ttl / 3;
-
-    internal TimeSpan LostAfter(TimeSpan ttl)
+    internal SessionRenewalOptions SessionRenewal() => new()
     {
-        var margin = LostMargin ?? (ttl / 10 > TimeSpan.FromSeconds(1) ? ttl / 10 : TimeSpan.FromSeconds(1));
-        return ttl - margin > TimeSpan.Zero ? ttl - margin : ttl / 2;
-    }
+        Name = SessionName,
+        Ttl = SessionTtl,
+        LockDelay = LockDelay,
+        Behavior = Behavior,
+        RenewInterval = RenewInterval,
+        LostMargin = LostMargin,
+    };
 }

@@ -4,7 +4,7 @@ namespace Dtask.Executor.Claims;
 
 /// <summary>
 /// A slot this executor has claimed: it holds the task's lock with its session, and the run record says
-/// <c>running</c> with its run id. The claim is proof of ownership only while the lock is held (see <see cref="LockWatch"/>).
+/// <c>running</c> with its run id. The claim is proof of ownership only while the lock is held (see <see cref="Consul.Locking.LockKeyWatch"/>).
 /// </summary>
 /// <param name="Task">The task.</param>
 /// <param name="Slot">The slot id.</param>

@@ -77,7 +77,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
         if (beyond)
         {
-            logger.Error("clock skew: this clock is {Skew:0.0} s {Direction} the Consul agent's (limit {Limit:0.0} s); not claiming any slot until it is back within the limit",
+            logger.Error("clock skew: this clock is {Skew:0.0} s {Direction:l} the Consul agent's (limit {Limit:0.0} s); not claiming any slot until it is back within the limit",
                 Math.Abs(estimate.TotalSeconds), estimate > TimeSpan.Zero ? "ahead of" : "behind", limit.TotalSeconds);
         }
         else

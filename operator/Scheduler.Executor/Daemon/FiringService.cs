@@ -128,8 +128,7 @@ public sealed class FiringService : BackgroundService
                 else
                 {
                     loops[id] = new TaskLoop(definition, contender, store, options, time, logger, Track, claiming.Token);
-                    logger.Information("task {Namespace}/{Task}: scheduled ({Schedule}){Suspended}{NotSelected}", id.Namespace, id.Name, definition.Schedule.Expression,
-                        definition.Spec.IsSuspended ? ", suspended" : "", definition.Selects(options.Labels) ? "" : ", not for this node (nodeSelector)");
+                    LogScheduled(definition);
                 }
             }
 
@@ -137,7 +136,7 @@ public sealed class FiringService : BackgroundService
             {
                 removed.Add(loops[id]);
                 loops.Remove(id);
-                logger.Information("task {Namespace}/{Task}: removed; no more slots fire (a running child finishes)", id.Namespace, id.Name);
+                logger.Information("task {Namespace:l}/{Task:l}: removed; no more slots fire (a running child finishes)", id.Namespace, id.Name);
             }
         }
 
@@ -169,7 +168,7 @@ public sealed class FiringService : BackgroundService
                 case ControlAction.Stop when control.Request.RunId is { } runId:
                     if (runs.TryStop(control.Task, runId, "replaced"))
                     {
-                        logger.Information("task {Namespace}/{Task}: run {RunId} stopped: replaced (asked by {By})", control.Task.Namespace, control.Task.Name, runId, control.Request.RequestedBy);
+                        logger.Information("task {Namespace:l}/{Task:l}: run {RunId:l} stopped: replaced (asked by {By:l})", control.Task.Namespace, control.Task.Name, runId, control.Request.RequestedBy);
                         Track(DeleteAsync(control));
                     }
 
@@ -188,6 +187,24 @@ public sealed class FiringService : BackgroundService
 
                     break;
             }
+        }
+    }
+
+    private void LogScheduled(TaskDefinition definition)
+    {
+        string[] notes =
+        [
+            .. definition.Spec.IsSuspended ? ["suspended"] : Array.Empty<string>(),
+            .. definition.Selects(options.Labels) ? Array.Empty<string>() : ["not for this node (nodeSelector)"],
+        ];
+        if (notes.Length == 0)
+        {
+            logger.Information("task {Namespace:l}/{Task:l}: scheduled ({Schedule:l})", definition.Id.Namespace, definition.Id.Name, definition.Schedule.Expression);
+        }
+        else
+        {
+            logger.Information("task {Namespace:l}/{Task:l}: scheduled ({Schedule:l}), {Notes:l}", definition.Id.Namespace, definition.Id.Name,
+                definition.Schedule.Expression, string.Join(", ", notes));
         }
     }
 

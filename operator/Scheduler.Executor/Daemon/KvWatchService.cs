@@ -35,7 +35,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         await FirstAsync(tasks, ApplyTasks, cancellationToken).ConfigureAwait(false);
         await FirstAsync(nodes, ApplyNodes, cancellationToken).ConfigureAwait(false);
         await FirstAsync(controls, ApplyControls, cancellationToken).ConfigureAwait(false);
-        logger.Information("watching {Prefix}: {Tasks} valid tasks, {Nodes} live nodes", layout.Prefix, view.Tasks.Count, view.Nodes.Count);
+        logger.Information("watching {Prefix:l}: {Tasks} valid tasks, {Nodes} live nodes", layout.Prefix, view.Tasks.Count, view.Nodes.Count);
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -74,7 +74,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
                 apply(await query.NextAsync(stoppingToken).ConfigureAwait(false));
                 if (failing)
                 {
-                    logger.Information("watch of {Folder} recovered", name);
+                    logger.Information("watch of {Folder:l} recovered", name);
                     failing = false;
                 }
             }
@@ -86,13 +86,13 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
             {
                 if (!failing)
                 {
-                    logger.Warning("watch of {Folder} failed: {Problem}; retrying with backoff", name, e.Message);
+                    logger.Warning("watch of {Folder:l} failed: {Problem:l}; retrying with backoff", name, e.Message);
                     failing = true;
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.Error(e, "watch of {Folder}: unexpected failure; retrying", name);
+                logger.Error(e, "watch of {Folder:l}: unexpected failure; retrying", name);
                 await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken).ConfigureAwait(false);
             }
         }

@@ -2,6 +2,7 @@ using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
+using Dtask.Consul.Locking;
 using Dtask.Consul.Sessions;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -13,7 +14,7 @@ namespace Dtask.Executor.Daemon;
 public sealed class NodeNameTakenException(string message) : Exception(message);
 
 /// <summary>
-/// This executor's presence in Consul: its claim session (<see cref="ExecutorSession"/>, Behavior <c>release</c>, held
+/// This executor's presence in Consul: its claim session (a <see cref="SessionRenewal"/> made with <see cref="ExecutorSessionOptions"/>, Behavior <c>release</c>, held
 /// by every task lock it takes) and its registration at <c>nodes/&lt;node&gt;</c>, held by a second, small session with
 /// Behavior <c>delete</c> so the key vanishes when the node dies. Both renew on their own timers.
 /// </summary>
@@ -32,13 +33,13 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
     private readonly DateTimeOffset startedAt = time.GetUtcNow();
-    private ExecutorSession? claimSession;
-    private ExecutorSession? registrationSession;
+    private SessionRenewal? claimSession;
+    private SessionRenewal? registrationSession;
     private bool unreachableLogged;
     private bool takenLogged;
 
     /// <summary>The claim session while it lives; null while it is lost and not yet created again.</summary>
-    public ExecutorSession? Session => claimSession is { IsLost: false } live ? live : null;
+    public SessionRenewal? Session => claimSession is { IsLost: false } live ? live : null;
 
     /// <summary>The node key.</summary>
     public string NodeKey => layout.NodeKey(options.Node);
@@ -106,7 +107,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
                 {
                     if (!takenLogged)
                     {
-                        logger.Error("node {Node}: {Problem}; retrying", options.Node, e.Message);
+                        logger.Error("node {Node:l}: {Problem:l}; retrying", options.Node, e.Message);
                         takenLogged = true;
                     }
                 }
@@ -136,12 +137,12 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         {
             if (claimSession is { } old)
             {
-                logger.Warning("session {Session} was lost ({Reason}); creating a new one", old.Id, old.LostReason);
+                logger.Warning("session {Session:l} was lost ({Reason:l}); creating a new one", old.Id, old.LostReason);
                 await old.DisposeAsync().ConfigureAwait(false);
                 claimSession = null;
             }
 
-            claimSession = await ExecutorSession.CreateAsync(client, new ExecutorSessionOptions
+            claimSession = await SessionRenewal.CreateAsync(client, new ExecutorSessionOptions
             {
                 Name = $"dtask executor {options.Node}",
                 Ttl = options.SessionTtl,
@@ -158,7 +159,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
                 registrationSession = null;
             }
 
-            registrationSession = await ExecutorSession.CreateAsync(client, new ExecutorSessionOptions
+            registrationSession = await SessionRenewal.CreateAsync(client, new ExecutorSessionOptions
             {
                 Name = $"dtask executor {options.Node} (registration)",
                 Ttl = options.SessionTtl,
@@ -196,8 +197,15 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         }
 
         takenLogged = false;
-        logger.Information("node {Node} registered at {Key} (session {Session}, labels {Labels})",
-            options.Node, NodeKey, claimSession.Id, string.Join(',', options.Labels.Select(l => $"{l.Key}={l.Value}")));
+        if (options.Labels.Count == 0)
+        {
+            logger.Information("node {Node:l} registered at {Key:l} (session {Session:l})", options.Node, NodeKey, claimSession.Id);
+        }
+        else
+        {
+            logger.Information("node {Node:l} registered at {Key:l} (session {Session:l}, labels {Labels:l})",
+                options.Node, NodeKey, claimSession.Id, string.Join(',', options.Labels.Select(l => $"{l.Key}={l.Value}")));
+        }
     }
 
     /// <summary>Removes the registration and destroys both sessions (which releases every lock they hold).</summary>
@@ -222,7 +230,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         if (claimSession is { } session)
         {
             await session.DisposeAsync().ConfigureAwait(false);
-            logger.Information("session {Session} destroyed; node {Node} left", session.Id, options.Node);
+            logger.Information("session {Session:l} destroyed; node {Node:l} left", session.Id, options.Node);
             claimSession = null;
         }
     }
@@ -234,7 +242,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     {
         if (!unreachableLogged)
         {
-            logger.Warning("Consul at {Address} cannot be used: {Problem}; no claims until it answers again, retrying with backoff", client.Options.Address, e.Message);
+            logger.Warning("Consul at {Address:l} cannot be used: {Problem:l}; no claims until it answers again, retrying with backoff", client.Options.Address, e.Message);
             unreachableLogged = true;
         }
     }
@@ -243,7 +251,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     {
         if (unreachableLogged)
         {
-            logger.Information("Consul at {Address} answers again", client.Options.Address);
+            logger.Information("Consul at {Address:l} answers again", client.Options.Address);
             unreachableLogged = false;
         }
     }

@@ -117,7 +117,7 @@ public sealed class SlotContender(
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
                         && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false))
                     {
-                        logger.Warning("task {Namespace}/{Task}: slot {Slot} recorded missed ({Reason})", task.Id.Namespace, task.Id.Name, slot, reason);
+                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
                         notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, reason, task.Notification));
                     }
 
@@ -152,7 +152,7 @@ public sealed class SlotContender(
                 {
                     if (!waitingLogged)
                     {
-                        logger.Debug("task {Namespace}/{Task}: slot {Slot} waits: {Why}", task.Id.Namespace, task.Id.Name, ticket.Slot,
+                        logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot} waits: {Why:l}", task.Id.Namespace, task.Id.Name, ticket.Slot,
                             session is null ? "no live session" : "clock skew beyond the limit");
                         waitingLogged = true;
                     }
@@ -177,7 +177,7 @@ public sealed class SlotContender(
                     }
                     catch (ConsulException e)
                     {
-                        logger.Debug("task {Namespace}/{Task}: slot {Slot}: Consul failed ({Problem}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
+                        logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
                         await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
                         backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
                         continue;
@@ -197,7 +197,7 @@ public sealed class SlotContender(
                     case FireStatus.AlreadyClaimed:
                         if (ticket.Trigger is not null && result.Current?.Slot > ticket.Slot && rank == 0)
                         {
-                            logger.Information("task {Namespace}/{Task}: manual run {Slot} superseded by slot {Current}", task.Id.Namespace, task.Id.Name, ticket.Slot, result.Current.Slot);
+                            logger.Information("task {Namespace:l}/{Task:l}: manual run {Slot} superseded by slot {Current}", task.Id.Namespace, task.Id.Name, ticket.Slot, result.Current.Slot);
                             await ClearTriggerAsync(ticket, "superseded").ConfigureAwait(false);
                         }
 
@@ -283,7 +283,7 @@ public sealed class SlotContender(
             var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
             if (written)
             {
-                logger.Information("task {Namespace}/{Task}: Replace: asked node {Holder} to stop run {RunId} (slot {HolderSlot})",
+                logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} (slot {HolderSlot})",
                     task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.Slot);
             }
 
@@ -325,12 +325,12 @@ public sealed class SlotContender(
             using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
             var deleted = (await client.Kv.DeleteAsync(layout.ControlKey(trigger.Task.Namespace, trigger.Task.Name),
                 new KvDeleteOptions { Cas = trigger.ModifyIndex }, timeout.Token).ConfigureAwait(false)).Value;
-            logger.Information("task {Namespace}/{Task}: manual run {Slot} {Why}; trigger request {Id} {Removed}",
+            logger.Information("task {Namespace:l}/{Task:l}: manual run {Slot} {Why:l}; trigger request {Id:l} {Removed:l}",
                 trigger.Task.Namespace, trigger.Task.Name, ticket.Slot, why, trigger.Request.Id, deleted ? "removed" : "was already replaced");
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {
-            logger.Warning("task {Namespace}/{Task}: could not remove trigger request {Id}: {Problem}", trigger.Task.Namespace, trigger.Task.Name, trigger.Request.Id, e.Message);
+            logger.Warning("task {Namespace:l}/{Task:l}: could not remove trigger request {Id:l}: {Problem:l}", trigger.Task.Namespace, trigger.Task.Name, trigger.Request.Id, e.Message);
         }
     }
 }

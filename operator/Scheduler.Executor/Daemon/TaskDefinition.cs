@@ -75,7 +75,7 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
             seen.Add((pair.Key, pair.ModifyIndex));
             if (reported.Add((pair.Key, pair.ModifyIndex)))
             {
-                logger.Error("task {Namespace}/{Task}: the value at {Key} (index {Index}) is ignored: {Problem}; every other task keeps running",
+                logger.Error("task {Namespace:l}/{Task:l}: the value at {Key:l} (index {Index}) is ignored: {Problem:l}; every other task keeps running",
                     ns, name, pair.Key, pair.ModifyIndex, problem);
             }
         }

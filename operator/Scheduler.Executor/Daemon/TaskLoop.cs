@@ -91,15 +91,15 @@ public sealed class TaskLoop : IAsyncDisposable
             if (definition.Spec.IsSuspended && !next.Spec.IsSuspended)
             {
                 resumedAt = time.GetUtcNow();
-                logger.Information("task {Namespace}/{Task} resumed; slots after now are due", next.Id.Namespace, next.Id.Name);
+                logger.Information("task {Namespace:l}/{Task:l} resumed; slots after now are due", next.Id.Namespace, next.Id.Name);
             }
             else if (!definition.Spec.IsSuspended && next.Spec.IsSuspended)
             {
-                logger.Information("task {Namespace}/{Task} suspended; no slot fires until it is resumed", next.Id.Namespace, next.Id.Name);
+                logger.Information("task {Namespace:l}/{Task:l} suspended; no slot fires until it is resumed", next.Id.Namespace, next.Id.Name);
             }
             else
             {
-                logger.Information("task {Namespace}/{Task} changed (index {Index}); planning again", next.Id.Namespace, next.Id.Name, next.ModifyIndex);
+                logger.Information("task {Namespace:l}/{Task:l} changed (index {Index}); planning again", next.Id.Namespace, next.Id.Name, next.ModifyIndex);
             }
 
             definition = next;
@@ -118,7 +118,7 @@ public sealed class TaskLoop : IAsyncDisposable
         var now = time.GetUtcNow();
         var slot = control.Request.Slot ?? control.Request.RequestedAt.ToUnixTimeSeconds();
         var task = Definition;
-        logger.Information("task {Namespace}/{Task}: manual run requested (request {Id}, slot {Slot})", task.Id.Namespace, task.Id.Name, control.Request.Id, slot);
+        logger.Information("task {Namespace:l}/{Task:l}: manual run requested (request {Id:l}, slot {Slot})", task.Id.Namespace, task.Id.Name, control.Request.Id, slot);
         track(contender.ContendAsync(task, new SlotTicket(slot, now, now + TimeSpan.FromMinutes(1), control), claiming));
     }
 
@@ -165,7 +165,7 @@ public sealed class TaskLoop : IAsyncDisposable
         }
         catch (Exception e)
         {
-            logger.Error(e, "task {Namespace}/{Task}: scheduling loop failed", definition.Id.Namespace, definition.Id.Name);
+            logger.Error(e, "task {Namespace:l}/{Task:l}: scheduling loop failed", definition.Id.Namespace, definition.Id.Name);
         }
     }
 
@@ -183,7 +183,7 @@ public sealed class TaskLoop : IAsyncDisposable
         var plan = DuePlanner.Plan(task.Schedule, last, earliest, now, task.Spec.StartingDeadlineDuration, task.Spec.EffectiveMissedRunPolicy);
         if (plan.TooManyMissed && !tooManyLogged)
         {
-            logger.Warning("task {Namespace}/{Task}: more than {Cap} slots were missed; check the clock or set startingDeadline", task.Id.Namespace, task.Id.Name, DuePlanner.CountCap);
+            logger.Warning("task {Namespace:l}/{Task:l}: more than {Cap} slots were missed; check the clock or set startingDeadline", task.Id.Namespace, task.Id.Name, DuePlanner.CountCap);
             tooManyLogged = true;
         }
 
@@ -197,7 +197,7 @@ public sealed class TaskLoop : IAsyncDisposable
         {
             if (plan.MissedCount > missed.Count)
             {
-                logger.Warning("task {Namespace}/{Task}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
+                logger.Warning("task {Namespace:l}/{Task:l}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
             }
 
             track(contender.RecordMissedAsync(task, missed, "not-fired-in-time", claiming));

@@ -1,4 +1,5 @@
 using Dtask.Consul;
+using Dtask.Consul.Locking;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -11,7 +12,7 @@ namespace Dtask.Executor.Firing;
 
 /// <summary>
 /// Fires one slot of one task on this executor, end to end: claim (<see cref="SlotClaimer"/>), run the child
-/// (<see cref="ChildRunner"/>) while watching the lock (<see cref="LockWatch"/>), retry failed attempts within the
+/// (<see cref="ChildRunner"/>) while watching the lock (<see cref="LockKeyWatch"/>), retry failed attempts within the
 /// deadline keeping the lock, finish (<see cref="RunRecorder"/>), then notify. Under <c>Forbid</c> a busy slot is
 /// recorded skipped (<see cref="SlotMarker"/>). Used by <c>dtask run</c> for its single slot and by the executor
 /// daemon for every due slot.
@@ -23,7 +24,7 @@ namespace Dtask.Executor.Firing;
 public sealed class SlotFiring
 {
     private readonly RunStateStore store;
-    private readonly ExecutorSession session;
+    private readonly SessionRenewal session;
     private readonly string node;
     private readonly IRunNotifier notifier;
     private readonly ILogger logger;
@@ -42,7 +43,7 @@ public sealed class SlotFiring
     /// <param name="logger">The executor's logger (child output is forwarded to it).</param>
     /// <param name="runner">Runs children; a default one when null.</param>
     /// <param name="time">The clock.</param>
-    public SlotFiring(ConsulClient client, KvLayout layout, ExecutorSession session, string node, IRunNotifier notifier, ILogger logger,
+    public SlotFiring(ConsulClient client, KvLayout layout, SessionRenewal session, string node, IRunNotifier notifier, ILogger logger,
         ChildRunner? runner = null, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(node);
@@ -86,7 +87,7 @@ public sealed class SlotFiring
 
         if (claim.Abandoned is { } abandoned)
         {
-            logger.Warning("task {Namespace}/{Task}: slot {AbandonedSlot} of node {AbandonedNode} was abandoned (its session is gone)",
+            logger.Warning("task {Namespace:l}/{Task:l}: slot {AbandonedSlot} of node {AbandonedNode:l} was abandoned (its session is gone)",
                 request.Task.Namespace, request.Task.Name, abandoned.Slot, abandoned.Node);
         }
 
@@ -100,7 +101,7 @@ public sealed class SlotFiring
                 var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", cancellationToken).ConfigureAwait(false);
                 if (marked)
                 {
-                    logger.Information("task {Namespace}/{Task}: slot {Slot} skipped: {Detail}", request.Task.Namespace, request.Task.Name, request.Slot, claim.Detail);
+                    logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} skipped: {Detail:l}", request.Task.Namespace, request.Task.Name, request.Slot, claim.Detail);
                 }
 
                 return new FireResult(FireStatus.Busy, null, claim.Current, claim.Detail) { Marked = marked, Abandoned = claim.Abandoned };
@@ -114,15 +115,15 @@ public sealed class SlotFiring
     private async Task<FireResult> RunClaimedAsync(FireRequest request, SlotClaim claim, StopRequest? callerStop, CancellationToken cancellationToken)
     {
         var lockKey = store.Layout.LockKey(request.Task.Namespace, request.Task.Name);
-        await using var watch = LockWatch.Start(store.Client, lockKey, session, time: time);
+        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, time: time);
         using var stop = new StopRequest();
-        using var onLost = stop.StopWhen(() => watch.LostReason ?? "lock-lost", watch.Lost);
+        using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
         using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
 
         var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(request.Slot);
         var context = new RunContext(request.Task.Namespace, request.Task.Name, node, request.Slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
         var runLogger = logger.ForRun(context);
-        runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command}", request.Slot, claim.Fence.Value, request.Command.Display);
+        runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command:l}", request.Slot, claim.Fence.Value, request.Command.Display);
 
         var attempt = 1;
         var backoff = request.RetryBackoff;
@@ -146,7 +147,7 @@ public sealed class SlotFiring
                 break;
             }
 
-            runLogger.Warning("attempt {Attempt} ended: {Reason}; retrying in {Backoff}", attempt, outcome.Reason, backoff);
+            runLogger.Warning("attempt {Attempt} ended: {Reason:l}; retrying in {Backoff:l}", attempt, outcome.Reason, DurationText.Of(backoff));
             try
             {
                 await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
@@ -159,7 +160,7 @@ public sealed class SlotFiring
             var next = await recorder.StartAttemptAsync(claim, attempt + 1, cancellationToken).ConfigureAwait(false);
             if (next is null)
             {
-                stop.Stop(watch.LostReason ?? "lock-lost: the lock was no longer held when retrying");
+                stop.Stop(LossReason(watch) ?? "lock-lost: the lock was no longer held when retrying");
                 break;
             }
 
@@ -175,7 +176,8 @@ public sealed class SlotFiring
             runLogger.Warning("the lock was lost before the run could be recorded; its record went to history only");
         }
 
-        runLogger.Information("slot {Slot} {State} ({Reason}) after {Duration}", request.Slot, final.State, final.Reason ?? "exit 0", outcome.Duration);
+        runLogger.ForContext("DurationMs", Math.Round(outcome.Duration.TotalMilliseconds, 1))
+            .Information("slot {Slot} {State:l} ({Reason:l}) after {Duration:l}", request.Slot, final.State.ToString(), final.Reason ?? "exit 0", DurationText.Of(outcome.Duration));
         if (final.State == RunState.Lost)
         {
             notifier.LockLost(context, final.Reason ?? "lock-lost");
@@ -193,6 +195,13 @@ public sealed class SlotFiring
 
         return new FireResult(FireStatus.Ran, final, null, $"ran slot {request.Slot}: {final.State}") { Outcome = outcome, Finish = finish };
     }
+
+    /// <summary>
+    /// The reason recorded for a lost lock: <c>session-lost: …</c> when the executor's session went first,
+    /// <c>lock-lost: …</c> when the key itself showed it; null while the lock is held.
+    /// </summary>
+    private static string? LossReason(LockKeyWatch watch) =>
+        watch.LostReason is { } reason ? (watch.LostWithSession ? "session-lost: " : "lock-lost: ") + reason : null;
 
     private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, string? stopReason, bool lockLost)
     {

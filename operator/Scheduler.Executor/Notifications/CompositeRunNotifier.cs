@@ -54,7 +54,7 @@ public sealed class CompositeRunNotifier : IRunNotifier
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            logger.Warning("{Notifier} failed to shut down: {Error}", notifier.GetType().Name, e.GetType().Name);
+            logger.Warning("{Notifier:l} failed to shut down: {Error:l}", notifier.GetType().Name, e.GetType().Name);
         }
     }
 
@@ -70,7 +70,7 @@ public sealed class CompositeRunNotifier : IRunNotifier
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                logger.Warning("{Notifier} failed on {Event}: {Error}", notifier.GetType().Name, eventName, e.GetType().Name);
+                logger.Warning("{Notifier:l} failed on {Event:l}: {Error:l}", notifier.GetType().Name, eventName, e.GetType().Name);
             }
         }
     }

@@ -142,7 +142,7 @@ public sealed class HttpOutbox : IAsyncDisposable
         if (abandoned > 0)
         {
             Interlocked.Add(ref failed, abandoned);
-            logger.Warning("{Delivery}: {Abandoned} queued notifications not sent before shutdown", name, abandoned);
+            logger.Warning("{Delivery:l}: {Abandoned} queued notifications not sent before shutdown", name, abandoned);
         }
 
         stopping.Dispose();
@@ -153,7 +153,7 @@ public sealed class HttpOutbox : IAsyncDisposable
         var count = Interlocked.Increment(ref dropped);
         if ((count & (count - 1)) == 0)
         {
-            logger.Warning("{Delivery}: queue full, dropped {Description} ({Dropped} dropped so far)", name, request.Description, count);
+            logger.Warning("{Delivery:l}: queue full, dropped {Description:l} ({Dropped} dropped so far)", name, request.Description, count);
         }
     }
 
@@ -212,13 +212,13 @@ public sealed class HttpOutbox : IAsyncDisposable
                 }
                 else
                 {
-                    logger.Warning("{Delivery}: {Description} refused with HTTP {Status}; not retried", name, pending.Description, status);
+                    logger.Warning("{Delivery:l}: {Description:l} refused with HTTP {Status}; not retried", name, pending.Description, status);
                     return false;
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
-                logger.Warning("{Delivery}: {Description} abandoned at shutdown", name, pending.Description);
+                logger.Warning("{Delivery:l}: {Description:l} abandoned at shutdown", name, pending.Description);
                 return false;
             }
             catch (OperationCanceledException)
@@ -235,18 +235,18 @@ public sealed class HttpOutbox : IAsyncDisposable
 
             if (attempt >= options.MaxAttempts)
             {
-                logger.Warning("{Delivery}: {Description} not delivered after {Attempts} attempts ({Problem})", name, pending.Description, attempt, problem);
+                logger.Warning("{Delivery:l}: {Description:l} not delivered after {Attempts} attempts ({Problem:l})", name, pending.Description, attempt, problem);
                 return false;
             }
 
-            logger.Debug("{Delivery}: {Description} attempt {Attempt} failed ({Problem}); retrying in {Wait}", name, pending.Description, attempt, problem, wait);
+            logger.Debug("{Delivery:l}: {Description:l} attempt {Attempt} failed ({Problem:l}); retrying in {Wait:l}", name, pending.Description, attempt, problem, Logging.DurationText.Of(wait));
             try
             {
                 await Task.Delay(wait, timeProvider, stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                logger.Warning("{Delivery}: {Description} abandoned at shutdown", name, pending.Description);
+                logger.Warning("{Delivery:l}: {Description:l} abandoned at shutdown", name, pending.Description);
                 return false;
             }
         }

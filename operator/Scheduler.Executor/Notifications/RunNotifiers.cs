@@ -48,7 +48,7 @@ public sealed class RunNotifiers : IRunNotifier
         {
             notifiers.Add(new SlackNotifier(options.Slack, http!, logger, timeProvider));
             logger.Information(
-                "slack webhook configured; messages on {Events}",
+                "slack webhook configured; messages on {Events:l}",
                 string.Join(',', options.Slack.On.Select(NotificationEventNames.Name)));
         }
         else
@@ -61,11 +61,11 @@ public sealed class RunNotifiers : IRunNotifier
             case DataDogMode.DogStatsD:
                 notifiers.Add(new DataDogNotifier(
                     new DogStatsDSink(options.DataDog.AgentHost, options.DataDog.AgentPort, logger, timeProvider), options.DataDog.ConstantTags));
-                logger.Information("datadog metrics to dogstatsd at {Host}:{Port}", options.DataDog.AgentHost, options.DataDog.AgentPort);
+                logger.Information("datadog metrics to dogstatsd at {Host:l}:{Port}", options.DataDog.AgentHost, options.DataDog.AgentPort);
                 break;
             case DataDogMode.SeriesApi:
                 notifiers.Add(new DataDogNotifier(new SeriesApiSink(options.DataDog, http!, logger, timeProvider), options.DataDog.ConstantTags));
-                logger.Information("datadog metrics to the series API at {Host} (api key configured)", options.DataDog.ApiBaseUrl.Host);
+                logger.Information("datadog metrics to the series API at {Host:l} (api key configured)", options.DataDog.ApiBaseUrl.Host);
                 break;
             default:
                 logger.Information("datadog metrics off");

@@ -1,4 +1,5 @@
 using Dtask.Consul;
+using Dtask.Consul.Locking;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
@@ -34,9 +35,9 @@ public sealed class ClaimWorld : IAsyncDisposable
     /// <summary>A slot far from "now", so deadlines never interfere.</summary>
     public static long Slot(int index) => 1_900_000_000 + (index * 60);
 
-    public async Task<ExecutorSession> SessionAsync(ConsulClient? client = null, TimeSpan? ttl = null)
+    public async Task<SessionRenewal> SessionAsync(ConsulClient? client = null, TimeSpan? ttl = null)
     {
-        var session = await ExecutorSession.CreateAsync(client ?? Client, new ExecutorSessionOptions { Ttl = ttl ?? TimeSpan.FromSeconds(30) });
+        var session = await SessionRenewal.CreateAsync(client ?? Client, new ExecutorSessionOptions { Ttl = ttl ?? TimeSpan.FromSeconds(30) });
         owned.Add(session);
         return session;
     }
@@ -76,5 +77,5 @@ public sealed class ClaimWorld : IAsyncDisposable
         Client.Dispose();
     }
 
-    public sealed record Executor(string Node, ConsulClient Client, ExecutorSession Session, SlotFiring Firing, EventLog Events);
+    public sealed record Executor(string Node, ConsulClient Client, SessionRenewal Session, SlotFiring Firing, EventLog Events);
 }

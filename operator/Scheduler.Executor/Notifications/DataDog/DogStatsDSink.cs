@@ -59,7 +59,7 @@ public sealed class DogStatsDSink : IMetricSink
                 }
                 catch (SocketException e)
                 {
-                    logger.Debug("dogstatsd: cannot send {Metric}: {Error}", point.Name, e.SocketErrorCode);
+                    logger.Debug("dogstatsd: cannot send {Metric:l}: {Error:l}", point.Name, e.SocketErrorCode.ToString());
                 }
             }
         }
@@ -102,7 +102,7 @@ public sealed class DogStatsDSink : IMetricSink
         catch (Exception e) when (e is SocketException or InvalidOperationException)
         {
             nextResolve = now + ResolveRetry;
-            logger.Warning("dogstatsd: cannot resolve agent host {Host}: {Error}", host, e.Message);
+            logger.Warning("dogstatsd: cannot resolve agent host {Host:l}: {Error:l}", host, e.Message);
             return false;
         }
     }

@@ -1,0 +1,146 @@
+using Dtask.Consul.Kv;
+using Dtask.Consul.Locking;
+using Dtask.Consul.Sessions;
+using Dtask.Consul.Tests.Fixtures;
+using Dtask.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Dtask.Consul.Tests;
+
+public sealed class SessionRenewalTests(DevAgentFixture consul)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static FakeTimeProvider NewTime() => new(DateTimeOffset.UnixEpoch.AddYears(56));
+
+    [Fact]
+    public async Task The_session_is_lost_when_a_renewal_answers_404()
+    {
+        var time = NewTime();
+        using var client = consul.Agent.CreateClient();
+        var renewed = new TaskCompletionSource();
+        await using var session = await SessionRenewal.CreateAsync(client,
+            new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), LockDelay = TimeSpan.FromSeconds(1), RenewalObserver = _ => renewed.TrySetResult() }, time, Ct);
+        var info = (await client.Sessions.InfoAsync(session.Id, cancellationToken: Ct)).Value!;
+        Assert.Equal(TimeSpan.FromSeconds(1), info.LockDelay);
+        Assert.Equal(TimeSpan.FromSeconds(30), info.Ttl);
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        await renewed.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal(1, session.Renewals);
+        Assert.False(session.IsLost);
+
+        await client.Sessions.DestroyAsync(session.Id, Ct);
+        time.Advance(TimeSpan.FromSeconds(10));
+        await FiredAsync(session.Lost);
+        Assert.Contains("404", session.LostReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_session_is_lost_when_no_renewal_succeeds_for_the_ttl_minus_the_margin()
+    {
+        var time = NewTime();
+        using var handler = new SeveringHandler();
+        using var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, handler);
+        await using var session = await SessionRenewal.CreateAsync(client, new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30) }, time, Ct);
+
+        handler.Severed = true;
+        await AdvanceUntilAsync(time, () => session.IsLost);
+
+        await FiredAsync(session.Lost);
+        Assert.Contains("no successful renewal", session.LostReason, StringComparison.Ordinal);
+        Assert.True(time.GetUtcNow() - DateTimeOffset.UnixEpoch.AddYears(56) >= TimeSpan.FromSeconds(27));
+        handler.Severed = false;
+    }
+
+    [Fact]
+    public async Task An_adopted_session_is_renewed_but_not_destroyed_on_dispose()
+    {
+        var time = NewTime();
+        using var client = consul.Agent.CreateClient();
+        var id = (await client.Sessions.CreateAsync(new SessionRequest("adopted", TimeSpan.FromSeconds(30)), Ct)).Value;
+        try
+        {
+            var renewed = new TaskCompletionSource();
+            var session = SessionRenewal.Adopt(client, id, new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), RenewalObserver = _ => renewed.TrySetResult() }, time);
+            time.Advance(TimeSpan.FromSeconds(10));
+            await renewed.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+            await session.DisposeAsync();
+
+            Assert.NotNull((await client.Sessions.InfoAsync(id, cancellationToken: Ct)).Value);
+            Assert.False(session.IsLost);
+        }
+        finally
+        {
+            await client.Sessions.DestroyAsync(id, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_lock_key_watch_is_lost_when_the_key_is_released_while_the_session_lives()
+    {
+        var key = TestKvPrefix.New() + "lock";
+        using var client = consul.Agent.CreateClient();
+        await using var session = await SessionRenewal.CreateAsync(client, new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), LockDelay = TimeSpan.Zero }, cancellationToken: Ct);
+        Assert.True((await client.Kv.PutAsync(key, KvValue.Utf8("held"), new KvPutOptions { Acquire = session.Id }, Ct)).Value);
+        await using var watch = LockKeyWatch.Start(client, key, session);
+        await Task.Delay(200, Ct);
+        Assert.False(watch.IsLost);
+
+        await client.Kv.PutAsync(key, KvValue.Utf8("held"), new KvPutOptions { Release = session.Id }, Ct);
+
+        await FiredAsync(watch.Lost);
+        Assert.False(watch.LostWithSession);
+        Assert.False(session.IsLost);
+        Assert.Equal($"session {session.Id} no longer holds lock key '{key}' (invalidated or released)", watch.LostReason);
+    }
+
+    [Fact]
+    public async Task A_lock_key_watch_is_lost_with_its_session_even_while_the_key_still_shows_it()
+    {
+        var time = NewTime();
+        var key = TestKvPrefix.New() + "lock";
+        using var handler = new SeveringHandler();
+        using var renewing = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, handler);
+        using var watching = consul.Agent.CreateClient();
+        await using var session = await SessionRenewal.CreateAsync(renewing, new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), LockDelay = TimeSpan.Zero }, time, Ct);
+        Assert.True((await watching.Kv.PutAsync(key, KvValue.Utf8("held"), new KvPutOptions { Acquire = session.Id }, Ct)).Value);
+        await using var watch = LockKeyWatch.Start(watching, key, session, time: time);
+
+        handler.Severed = true;
+        await AdvanceUntilAsync(time, () => watch.IsLost);
+
+        await FiredAsync(watch.Lost);
+        Assert.True(watch.LostWithSession);
+        Assert.Equal(session.LostReason, watch.LostReason);
+        Assert.Contains("no successful renewal", watch.LostReason, StringComparison.Ordinal);
+        Assert.Equal(session.Id, (await watching.Kv.GetAsync(key, cancellationToken: Ct)).Value!.Session);
+        handler.Severed = false;
+    }
+
+    /// <summary>Waits (on the real clock, at most 5 s) for <paramref name="token"/> to fire; throws <see cref="TimeoutException"/> if it does not.</summary>
+    internal static async Task FiredAsync(CancellationToken token)
+    {
+        var fired = new TaskCompletionSource();
+        using var registration = token.Register(() => fired.TrySetResult());
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+    }
+
+    /// <summary>Moves fake time on in steps of 4 s (at most 32 s), giving the background loops a moment after each.</summary>
+    internal static async Task AdvanceUntilAsync(FakeTimeProvider time, Func<bool> done)
+    {
+        for (var i = 0; i < 8 && !done(); i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(4));
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    internal sealed class SeveringHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public volatile bool Severed;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Severed ? throw new HttpRequestException("severed by the test") : base.SendAsync(request, cancellationToken);
+    }
+}
