@@ -14,6 +14,11 @@ tools="$root/.tools"
 bin="$tools/bin/consul"
 required="Consul 1.8 or newer"
 
+# Prints the first line of its argument (no pipe into head: under pipefail a writer cut off early fails the script).
+first_line() {
+  printf '%s\n' "${1%%$'\n'*}"
+}
+
 fail() {
   echo "install-consul: $*" >&2
   echo "install-consul: install $required and put \`consul\` on PATH, then run this again." >&2
@@ -21,12 +26,12 @@ fail() {
 }
 
 if command -v consul >/dev/null 2>&1; then
-  consul version | head -n 1
+  first_line "$(consul version)"
   exit 0
 fi
 
 if [[ -x "$bin" ]]; then
-  "$bin" version | head -n 1
+  first_line "$("$bin" version)"
   exit 0
 fi
 
@@ -84,4 +89,4 @@ found="$extract/usr/bin/consul"
 [[ -x "$found" ]] || fail "the package $deb holds no consul binary."
 install -m 0755 "$found" "$bin"
 rm -rf "$extract"
-"$bin" version | head -n 1
+first_line "$("$bin" version)"
