@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Bench.Report;
+
+namespace Dtask.Bench.Scenarios;
+
+/// <summary>
+/// Consul cost per fire for 1, 3, 10 and 30 executors (hosted in this process, so that 30 fit on a small machine),
+/// counted on the agent's side, with the idle background (tasks suspended) measured first and subtracted. The same
+/// for the period check by CAS at every size, and for <c>consul lock</c> up to 3 nodes (beyond that its process per
+/// node per task per second saturates this machine).
+/// </summary>
+internal sealed class CostScenario(BenchSettings settings) : IScenario
+{
+    private const double GoalWrites = 3;
+
+    /// <inheritdoc />
+    public string Name => "cost";
+
+    /// <inheritdoc />
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        const int Tasks = 10;
+        var seconds = settings.Seconds(20, 8);
+        var idle = settings.Seconds(15, 6);
+        int[] sizes = settings.Quick ? [1, 3, 10] : [1, 3, 10, 30];
+        var bench = new FireBench(settings);
+        var runs = new List<FireMeasurement>();
+        foreach (var n in sizes)
+        {
+            runs.Add(await bench.RunAsync(new FireSetup(FireSystem.DtaskInProcess, n, Tasks, seconds, idle), cancellationToken));
+        }
+
+        foreach (var n in sizes)
+        {
+            runs.Add(await bench.RunAsync(new FireSetup(FireSystem.CasCheck, n, Tasks, seconds, 0), cancellationToken));
+        }
+
+        foreach (var n in sizes.Where(n => n <= 3))
+        {
+            runs.Add(await bench.RunAsync(new FireSetup(FireSystem.ConsulLock, n, Tasks, seconds, 0), cancellationToken));
+        }
+
+        var figures = runs.SelectMany(m => FireFigures.Of(Name, m)).ToList();
+        var notes = runs.SelectMany(FireFigures.Notes).ToList();
+        var dtask = runs.Where(m => m.Setup.System == FireSystem.DtaskInProcess).ToList();
+        var worst = dtask.Max(m => m.WritesPerFireOverall);
+        var spread = worst - dtask.Min(m => m.WritesPerFireOverall);
+        var measured = string.Join(", ", dtask.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Setup.Nodes} executors: {m.WritesPerFireOverall:0.00} writes, {m.RequestsPerFireOverall:0.0} requests")));
+        var met = worst <= GoalWrites && spread <= 0.5;
+        var goals = new List<GoalCheck>
+        {
+            new($"at most {GoalWrites:0} Consul writes per fire, flat in the number of executors", measured, met,
+                met ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worst:0.00} writes per fire, spread {spread:0.00} across sizes")),
+        };
+        var plots = new List<PlotSpec>
+        {
+            Plot("cost-writes.png", "Consul writes (Raft applies) per fire", "writes per fire", runs, m => m.WritesPerFireOverall),
+            Plot("cost-requests.png", "Consul HTTP requests per fire", "requests per fire", runs, m => m.RequestsPerFireOverall),
+        };
+        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, plots);
+    }
+
+    private static PlotSpec Plot(string file, string title, string yLabel, IReadOnlyList<FireMeasurement> runs, Func<FireMeasurement, double> value) =>
+        new(file, title + ", 10 tasks every 1 s", "executors / nodes", yLabel,
+            [.. runs.GroupBy(m => m.Setup.SystemName).Select(g => new PlotSeries(g.Key, [.. g.Select(m => (double)m.Setup.Nodes)], [.. g.Select(value)]))]);
+}

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Bench.Consul;
+using Dtask.Bench.Executors;
+using Dtask.Bench.Processes;
+using Dtask.Bench.Report;
+using Dtask.Bench.Workload;
+using Dtask.Core.State;
+
+namespace Dtask.Bench.Scenarios;
+
+/// <summary>
+/// Scale: many tasks with one-minute schedules (<c>H * * * * *</c>: each fires once a minute at a second hashed from its
+/// name, which spreads them over the minute) running <c>/bin/true</c> on 3 executor processes and one agent. Counts
+/// missed slots from the history records in KV, and samples the executors' and Consul's CPU and memory.
+/// </summary>
+internal sealed class ScaleScenario(BenchSettings settings) : IScenario
+{
+    private const int SampleStep = 5;
+
+    /// <inheritdoc />
+    public string Name => "scale";
+
+    /// <inheritdoc />
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var points = new List<ScenarioResult>();
+        int[] sizes = settings.Quick || settings.ScaleTasks <= 1000 ? [settings.ScaleTasks] : [1000, settings.ScaleTasks];
+        foreach (var count in sizes)
+        {
+            points.Add(await RunPointAsync(count, settings.Quick ? 1 : count <= 1000 ? 2 : 3, cancellationToken));
+        }
+
+        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, [.. points.SelectMany(p => p.Figures)], [.. points.SelectMany(p => p.Goals)],
+            [.. points.SelectMany(p => p.Notes)], [.. points.SelectMany(p => p.Plots)]);
+    }
+
+    /// <summary>One size: <paramref name="count"/> tasks for <paramref name="minutes"/> minutes.</summary>
+    private async Task<ScenarioResult> RunPointAsync(int count, int minutes, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var setup = string.Create(CultureInfo.InvariantCulture, $"3 executors, {count} tasks every minute (H * * * * *), {minutes * 60} s");
+        Console.Error.WriteLine($"  dtask: {setup}");
+        await using var consul = await ConsulUnderTest.StartAsync(cancellationToken);
+        using var loader = new TaskLoader(consul.Client, ConsulUnderTest.Layout);
+        var tasks = BenchTask.Many(count, name => new BenchTask(name, "H * * * * *", null, ["/bin/true"], History: 5));
+        var load = await loader.LoadAsync(tasks, cancellationToken);
+        var log = new ExecutorLog();
+        var executors = Enumerable.Range(1, 3)
+            .Select(i => ExecutorProcess.Start(settings.DtaskDll, $"node-{i:00}", ConsulUnderTest.Prefix, consul.Agent.HostPort, log)).ToList();
+        try
+        {
+            var readyTask = Task.WhenAll(executors.Select(e => e.WaitReadyAsync(TimeSpan.FromMinutes(5), cancellationToken)));
+            var peakConnections = await PeakConnectionsAsync(consul.Agent.Address.Port, readyTask, TimeSpan.FromSeconds(30), cancellationToken);
+            var ready = await readyTask;
+            var pids = executors.Select(e => e.ProcessId).OfType<int>().ToList();
+            var windowStart = SlotClock.CurrentSecond + 10;
+            var windowEnd = windowStart + minutes * 60;
+            var clear = ClearAtAsync(log, windowStart, cancellationToken);
+            var samples = await WindowSampler.RunAsync(consul.Metrics, [.. pids, consul.Agent.ProcessId], windowStart, windowEnd, cancellationToken, SampleStep);
+            await clear;
+            var delays = log.FireDelaysMs;
+            await SlotClock.UntilAsync(windowEnd + 10, cancellationToken);
+            var history = await HistoryAsync(consul, count, windowStart, windowEnd, cancellationToken);
+            var expected = (long)count * minutes;
+            var succeeded = history.Count(r => r.State == RunState.Succeeded);
+            var missed = expected - succeeded;
+            var byState = history.Where(r => r.State != RunState.Succeeded).GroupBy(r => $"{r.State}: {r.Reason}").Select(g => $"{g.Key} × {g.Count()}");
+
+            var intervals = WindowSampler.Intervals(samples);
+            var executorCores = FireBench.Cores(samples, pids);
+            var consulCores = FireBench.Cores(samples, [consul.Agent.ProcessId]);
+            var seconds = (double)(samples[^1].Second - samples[0].Second);
+            var window = samples[^1].Counters.Since(samples[0].Counters);
+            var executorRss = pids.Select(p => samples.Select(s => s.Usage.GetValueOrDefault(p)?.RssBytes ?? 0).Max() / 1048576.0).ToList();
+            var consulRss = samples.Select(s => s.Usage.GetValueOrDefault(consul.Agent.ProcessId)?.RssBytes ?? 0).Max() / 1048576.0;
+            var delay = Distribution.Of(delays);
+            var perExecutorCores = intervals.SelectMany(i => i.Cores.Where(c => c.Key != consul.Agent.ProcessId).Select(c => c.Value));
+            var figures = new List<Figure>
+            {
+                new(Name, "missed slots (no succeeded record)", "dtask", setup, "slots", Value: missed, Samples: expected),
+                Figure.From(Name, FireFigures.ExecutorDelay, "dtask", setup, "ms", delay),
+                Figure.From(Name, "executor CPU: each executor per 5 s interval (value: mean)", "dtask", setup, "cores", Distribution.Of(perExecutorCores), FireFigures.Round(executorCores / pids.Count)),
+                new(Name, "executor CPU, all 3 executors (mean)", "dtask", setup, "cores", Value: FireFigures.Round(executorCores)),
+                new(Name, "executor memory: peak RSS (median and largest of the 3)", "dtask", setup, "MiB", Median: Math.Round(executorRss.Order().ElementAt(executorRss.Count / 2), 1), Value: Math.Round(executorRss.Max(), 1)),
+                new(Name, "Consul agent CPU (mean)", "dtask", setup, "cores", Value: FireFigures.Round(consulCores)),
+                new(Name, "Consul agent memory (largest RSS)", "dtask", setup, "MiB", Value: Math.Round(consulRss, 1)),
+                new(Name, "fires per second", "dtask", setup, "fires/s", Value: FireFigures.Round(history.Count / seconds)),
+                new(Name, "Consul writes per second (Raft applies)", "dtask", setup, "writes/s", Value: FireFigures.Round(window.RaftApplies / seconds)),
+                new(Name, "Consul HTTP requests per second", "dtask", setup, "requests/s", Value: FireFigures.Round(window.HttpRequests / seconds)),
+                new(Name, "executor start → READY with all tasks loaded", "dtask", setup, "s", Median: Math.Round(ready.Select(r => r.TotalSeconds).Order().ElementAt(1), 2), Value: Math.Round(ready.Max(r => r.TotalSeconds), 2)),
+                new(Name, "reconcile of the tasks into KV", "dtask", setup, "s", Value: Math.Round(load.Elapsed.TotalSeconds, 2)),
+                new(Name, "peak HTTP connections to the agent, first 30 s after start (3 executors)", "dtask", setup, "connections", Value: peakConnections),
+            };
+            var cores = Environment.ProcessorCount;
+            var busy = executorCores + consulCores;
+            var goals = new List<GoalCheck>
+            {
+                new($"0 missed slots with {count} one-minute tasks on 3 executors and one agent ({cores} cores)",
+                    $"{missed} of {expected} slots missed; {(delay is null ? "nothing fired" : $"fire delay p99 {delay.P99:0} ms")}; executors {executorCores:0.00} cores, Consul {consulCores:0.00} cores",
+                    missed == 0,
+                    missed == 0 ? null : string.Create(CultureInfo.InvariantCulture,
+                        $"up to {peakConnections} HTTP connections to the agent while the executors started; {history.Count / seconds:0.0} fires/s, each a process spawn and {window.RaftApplies / Math.Max(1, history.Count):0.0} Raft writes; executors + Consul used {busy:0.00} of {cores} cores; records not succeeded: {string.Join(", ", byState.Take(5).DefaultIfEmpty("none written"))}; executors logged {log.Warnings} warnings, first: {(log.Problems.Count > 0 ? log.Problems[0] : "none")}")),
+            };
+            var notes = new List<string>
+            {
+                $"scale {count}: {history.Count} history records in the window; {succeeded} succeeded; others: {string.Join(", ", byState.DefaultIfEmpty("none"))}.",
+                $"scale {count}: window totals {window.RaftApplies:0} Raft applies ({window.TxnApplies:0} txn), {window.HttpRequests:0} HTTP requests ({window.ConsistentReads:0} consistent reads); busiest endpoints: {string.Join(", ", window.ByEndpoint.OrderByDescending(p => p.Value).Take(4).Select(p => $"{p.Key} {p.Value:0}"))}.",
+                $"scale {count}: the agent runs with limits.http_max_conns_per_client = {MeasuredAgent.HttpConnectionLimit} because every client here connects from 127.0.0.1; Consul's default is 200 per client address, and the 3 executors held up to {peakConnections} connections at once during their first 30 s.",
+                $"scale {count}: executors logged {log.Warnings} warnings/errors{(log.Problems.Count > 0 ? ", first: " + string.Join(" | ", log.Problems.Take(3)) : "")}.",
+                $"scale {count}: children's CPU (/bin/true, counted to the executors' waited-for children) {samples[^1].Usage.Where(u => pids.Contains(u.Key)).Sum(u => u.Value.ChildCpuSeconds - samples[0].Usage.GetValueOrDefault(u.Key, u.Value).ChildCpuSeconds) / seconds:0.00} cores.",
+            };
+            var start = samples[0].Second;
+            var plot = new PlotSpec($"scale-cpu-{count}.png", $"CPU during the scale run ({count} tasks, 3 executors)", "seconds into the window", "cores",
+            [
+                new PlotSeries("executors (sum)", [.. intervals.Select(i => (double)(i.Second - start))], [.. intervals.Select(i => i.Cores.Where(c => c.Key != consul.Agent.ProcessId).Sum(c => c.Value))]),
+                new PlotSeries("Consul agent", [.. intervals.Select(i => (double)(i.Second - start))], [.. intervals.Select(i => i.Cores.GetValueOrDefault(consul.Agent.ProcessId))]),
+            ]);
+            return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, [plot]);
+        }
+        finally
+        {
+            await Task.WhenAll(executors.Select(e => e.DisposeAsync().AsTask()));
+        }
+    }
+
+    /// <summary>The most connections to <paramref name="port"/> seen every 50 ms for <paramref name="span"/> (at least until <paramref name="until"/> completes).</summary>
+    private static async Task<int> PeakConnectionsAsync(int port, Task until, TimeSpan span, CancellationToken cancellationToken)
+    {
+        var peak = 0;
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 20_000 && (clock.Elapsed < span || !until.IsCompleted); i++)
+        {
+            peak = Math.Max(peak, TcpConnections.To(port));
+            if (until.IsFaulted)
+            {
+                break;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+
+        return peak;
+    }
+
+    private static async Task ClearAtAsync(ExecutorLog log, double at, CancellationToken cancellationToken)
+    {
+        await SlotClock.UntilAsync(at, cancellationToken);
+        log.Clear();
+    }
+
+    /// <summary>The history records of slots in [<paramref name="from"/>, <paramref name="to"/>), read a hundred tasks at a time.</summary>
+    private static async Task<IReadOnlyList<RunRecord>> HistoryAsync(ConsulUnderTest consul, int count, long from, long to, CancellationToken cancellationToken)
+    {
+        var records = new List<RunRecord>();
+        var folder = ConsulUnderTest.Layout.StatePrefix + BenchTask.Namespace + "/";
+        for (var hundred = 0; hundred * 100 < count; hundred++)
+        {
+            var prefix = string.Create(CultureInfo.InvariantCulture, $"{folder}t-{hundred:000}");
+            var pairs = (await consul.Client.Kv.ListAsync(prefix, cancellationToken: cancellationToken)).Value;
+            foreach (var pair in pairs)
+            {
+                var slash = pair.Key.LastIndexOf('/');
+                if (slash < 0 || !pair.Key.AsSpan(0, slash).EndsWith("/history", StringComparison.Ordinal)
+                    || !long.TryParse(pair.Key.AsSpan(slash + 1), NumberStyles.Integer, CultureInfo.InvariantCulture, out var slot) || slot < from || slot >= to)
+                {
+                    continue;
+                }
+
+                if (StateJson.TryDeserialize<RunRecord>(pair.ValueAsString()) is { } record)
+                {
+                    records.Add(record);
+                }
+            }
+        }
+
+        return records;
+    }
+}

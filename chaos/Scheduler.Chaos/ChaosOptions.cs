@@ -1,0 +1,32 @@
+namespace Dtask.Chaos;
+
+/// <summary>The settings of a chaos run.</summary>
+public sealed record ChaosOptions
+{
+    /// <summary>The default fault phase: three minutes.</summary>
+    public static readonly TimeSpan DefaultDuration = TimeSpan.FromMinutes(3);
+
+    /// <summary>How long faults are injected (the full plan from 120 s, the short plan below).</summary>
+    public TimeSpan Duration { get; init; } = DefaultDuration;
+
+    /// <summary>Consul servers.</summary>
+    public int Servers { get; init; } = 3;
+
+    /// <summary>Executor processes.</summary>
+    public int Executors { get; init; } = 5;
+
+    /// <summary>The executors' session TTL: Consul's minimum, so a dead holder's lock is released within the run.</summary>
+    public TimeSpan SessionTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The built <c>dtask.dll</c> the executors run.</summary>
+    public required string DtaskDll { get; init; }
+
+    /// <summary>The <c>dotnet</c> host that runs it.</summary>
+    public string DotnetHost { get; init; } = "dotnet";
+
+    /// <summary>Where the JSON report goes; none when null.</summary>
+    public string? ReportPath { get; init; }
+
+    /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
+    public bool KeepWorkFolder { get; init; }
+}

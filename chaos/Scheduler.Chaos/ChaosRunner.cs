@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Dtask.Chaos.Checking;
+using Dtask.Chaos.Evidence;
+using Dtask.Chaos.Faults;
+using Dtask.Chaos.Fleet;
+using Dtask.Chaos.Workload;
+using Dtask.Consul.Errors;
+using Dtask.Core.State;
+using Dtask.Testing;
+
+namespace Dtask.Chaos;
+
+/// <summary>
+/// Runs one chaos experiment end to end: a Consul cluster, the executor fleet, the workload, the fault plan; then
+/// stops the executors, collects the KV records (before the cluster stops) and the witness log, and checks the
+/// invariants. Everything it starts is stopped when it returns, also on failure or cancellation.
+/// </summary>
+public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimeProvider time)
+{
+    /// <summary>The time given to executors to see the tasks before slots are judged.</summary>
+    public static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(3);
+
+    /// <summary>Between the end of the fault phase and stopping the executors, so the last judged slots are recorded.</summary>
+    public static readonly TimeSpan Settle = TimeSpan.FromSeconds(4);
+
+    /// <summary>The KV prefix of the run.</summary>
+    public const string Prefix = "dtask/";
+
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>Runs the experiment and returns its result (the report says whether the invariants held).</summary>
+    public async Task<ChaosResult> RunAsync(CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var wall = Stopwatch.StartNew();
+        var startedAt = time.GetUtcNow();
+        var plan = FaultPlan.For(options.Duration, options.SessionTtl);
+        var work = Directory.CreateTempSubdirectory("dtask-chaos-");
+        var layout = new KvLayout(Prefix);
+        var workload = new ChaosWorkload(ChaosWorkload.DefaultTasks, Path.Combine(work.FullName, "witness.log"), layout);
+        var passed = false;
+        try
+        {
+            Say($"work folder {work.FullName} (witness.log, node-N.log)");
+            Say($"starting {options.Servers} Consul servers on loopback");
+            await using var cluster = await ConsulCluster.StartAsync(options.Servers, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+            var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            Say($"cluster up: {string.Join(", ", cluster.Servers.Select(s => $"{s.Name} {s.Address}"))}; leader {leader.Name}");
+
+            var launch = new ExecutorLaunch(options.DotnetHost, options.DtaskDll, Prefix, options.SessionTtl, ShutdownGrace, TimeSpan.FromSeconds(1));
+            using var fleet = ExecutorFleet.Create(options.Executors, cluster, launch, work.FullName);
+            try
+            {
+                Say($"starting {options.Executors} executors (session TTL {options.SessionTtl.TotalSeconds:0} s): "
+                    + string.Join(", ", fleet.Nodes.Select(n => $"{n.Name}->{cluster.Servers.First(s => s.Address == n.Consul).Name}")));
+                await fleet.StartAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+
+                using (var client = leader.CreateClient())
+                {
+                    await workload.ApplyAsync(client, cancellationToken).ConfigureAwait(false);
+                }
+
+                var phaseStart = time.GetUtcNow();
+                Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy})"))}");
+                Say($"fault phase: {options.Duration.TotalSeconds:0} s, {plan.Faults.Count} faults");
+
+                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time);
+                var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
+                var phaseEnd = phaseStart + options.Duration;
+                await DelayUntilAsync(phaseEnd + Settle, cancellationToken).ConfigureAwait(false);
+                var window = new CheckWindow(phaseStart + WarmUp, phaseEnd - TimeSpan.FromSeconds(2));
+
+                Say("fault phase over; stopping the executors (SIGTERM)");
+                await fleet.StopAsync(ShutdownGrace + TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+                var kv = await ReadKvAsync(cluster, layout, cancellationToken).ConfigureAwait(false);
+                var leftovers = LeftoverChildren.Kill(WitnessLog.Read(workload.WitnessFile).Runs);
+                var evidenceAt = time.GetUtcNow();
+                if (leftovers > 0)
+                {
+                    Say($"killed {leftovers} orphaned child(ren) still running");
+                }
+
+                var (runs, unreadable) = WitnessLog.Read(workload.WitnessFile);
+                Say($"evidence: {runs.Count} witnessed runs, {kv.History.Values.Sum(h => h.Count)} history records");
+                var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt));
+                if (unreadable.Count > 0 || kv.Unreadable.Count > 0)
+                {
+                    report = report with { Notes = [.. report.Notes, $"{unreadable.Count} unreadable witness line(s), {kv.Unreadable.Count} unreadable KV value(s)"] };
+                }
+
+                ReportPrinter.Print(report, output);
+                passed = report.Passed;
+                var result = new ChaosResult(startedAt, options.Duration.TotalSeconds, Math.Round(wall.Elapsed.TotalSeconds, 1), options.Servers, options.Executors,
+                    options.SessionTtl.TotalSeconds, await MachineAsync(cancellationToken).ConfigureAwait(false), passed, report);
+                if (options.ReportPath is { } path)
+                {
+                    await result.WriteAsync(path, cancellationToken).ConfigureAwait(false);
+                    Say($"wrote {path}");
+                }
+
+                Say($"wall time {wall.Elapsed.TotalSeconds:0.0} s");
+                return result;
+            }
+            finally
+            {
+                fleet.Dispose();
+                LeftoverChildren.Kill(WitnessLog.Read(workload.WitnessFile).Runs);
+            }
+        }
+        finally
+        {
+            if (passed && !options.KeepWorkFolder)
+            {
+                TryDelete(work);
+            }
+            else
+            {
+                Say($"evidence kept in {work.FullName}");
+            }
+        }
+    }
+
+    private async Task<KvEvidence> ReadKvAsync(ConsulCluster cluster, KvLayout layout, CancellationToken cancellationToken)
+    {
+        ConsulException? last = null;
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            foreach (var server in cluster.Servers.Where(s => s.IsRunning))
+            {
+                using var client = server.CreateClient(TimeSpan.FromSeconds(10));
+                try
+                {
+                    return await KvEvidence.ReadAsync(client, layout, ChaosWorkload.Namespace, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ConsulException e)
+                {
+                    last = e;
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), time, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new InvalidOperationException("could not read the run records from any Consul server", last);
+    }
+
+    private static async Task<ChaosMachine> MachineAsync(CancellationToken cancellationToken)
+    {
+        var consul = "unknown";
+        try
+        {
+            var start = new ProcessStartInfo(ConsulBinary.Locate(), "version") { RedirectStandardOutput = true, UseShellExecute = false };
+            using var process = Process.Start(start);
+            if (process is not null)
+            {
+                consul = (await process.StandardOutput.ReadLineAsync(cancellationToken).ConfigureAwait(false))?.Trim() ?? consul;
+                await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // The version is only informative.
+        }
+
+        return new ChaosMachine(RuntimeInformation.OSDescription, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription, consul);
+    }
+
+    private async Task DelayUntilAsync(DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var wait = at - time.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static void TryDelete(DirectoryInfo folder)
+    {
+        try
+        {
+            folder.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp folder left behind is harmless.
+        }
+    }
+
+    private void Say(string message) => output.WriteLine($"[{time.GetUtcNow():HH:mm:ss.fff}Z] {message}");
+}

@@ -1,0 +1,37 @@
+using Dtask.Chaos.Evidence;
+using Dtask.Chaos.Faults;
+using Dtask.Chaos.Workload;
+
+namespace Dtask.Chaos.Checking;
+
+/// <summary>The slots judged: every slot whose nominal time is in [<paramref name="Start"/>, <paramref name="End"/>].</summary>
+/// <param name="Start">The first instant (after the executors have seen the tasks).</param>
+/// <param name="End">The last instant (before the executors are stopped, leaving time for the last slots to be recorded).</param>
+public sealed record CheckWindow(DateTimeOffset Start, DateTimeOffset End)
+{
+    /// <summary>The slots of a task with period <paramref name="periodSeconds"/> in the window.</summary>
+    public IEnumerable<long> SlotsOf(int periodSeconds)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(periodSeconds, 1);
+        var first = (Start.ToUnixTimeSeconds() + periodSeconds - 1) / periodSeconds * periodSeconds;
+        for (var slot = first; slot <= End.ToUnixTimeSeconds(); slot += periodSeconds)
+        {
+            yield return slot;
+        }
+    }
+}
+
+/// <summary>Everything the <see cref="InvariantChecker"/> judges.</summary>
+/// <param name="Tasks">The workload.</param>
+/// <param name="Window">The slots judged.</param>
+/// <param name="Runs">The witnessed runs (the whole run, also outside the window).</param>
+/// <param name="Kv">The records in KV.</param>
+/// <param name="Faults">The faults as they happened.</param>
+/// <param name="EvidenceTakenAt">When the evidence was collected: the end of a run whose child never wrote its end line.</param>
+public sealed record CheckInput(
+    IReadOnlyList<ChaosTask> Tasks,
+    CheckWindow Window,
+    IReadOnlyList<WitnessRun> Runs,
+    KvEvidence Kv,
+    IReadOnlyList<FaultEvent> Faults,
+    DateTimeOffset EvidenceTakenAt);

@@ -1,0 +1,262 @@
+using System.Globalization;
+using Dtask.Chaos.Evidence;
+using Dtask.Chaos.Faults;
+using Dtask.Core.State;
+
+namespace Dtask.Chaos.Checking;
+
+/// <summary>
+/// Judges a chaos run from its evidence: the witness log (what the children really did) and the KV records (what the
+/// executors say they did). Pure: a function of its <see cref="CheckInput"/>.
+/// </summary>
+/// <remarks>
+/// <para>The invariants, each a <see cref="Violation"/> when broken:</para>
+/// <list type="bullet">
+/// <item><b>duplicate</b>: two different witnessed runs (run ids) of one (task, slot), anywhere in the run.</item>
+/// <item><b>overlap</b>: two witnessed runs of one task whose [start, end] intervals intersect, unless the earlier
+/// holder was cut off by a fault during its run (killed, paused, or its Consul server down) and the later run has a
+/// newer fence: that is the lease-lock caveat, reported apart as a <see cref="FencedOverlap"/>. A child that never wrote
+/// its end line is taken to run until the evidence was collected.</item>
+/// <item><b>fence-order</b>: fences not strictly increasing in the start order of a task's runs.</item>
+/// <item><b>unexplained-slot</b>: a slot in the window with neither a witnessed run nor a record (skipped, missed, lost,
+/// abandoned) in KV.</item>
+/// <item><b>record-contradicts-witness</b>: a slot that ran but is recorded skipped or missed, or whose record names
+/// another run id or another fence.</item>
+/// <item><b>run-without-record</b>: a witnessed run in the window with no record of its slot.</item>
+/// <item><b>record-without-witness</b>: a slot recorded as run to completion (succeeded, failed, timed out) that no child witnessed.</item>
+/// <item><b>no-runs</b>: a task that never ran in the window (the check would be empty).</item>
+/// </list>
+/// </remarks>
+public static class InvariantChecker
+{
+    /// <summary>Checks <paramref name="input"/>.</summary>
+    public static ChaosReport Check(CheckInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var violations = new List<Violation>();
+        var fenced = new List<FencedOverlap>();
+        var reasons = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var figures = new List<TaskFigures>();
+        var notes = new List<string>();
+
+        foreach (var task in input.Tasks)
+        {
+            var runs = input.Runs.Where(r => r.Task == task.Name).OrderBy(r => r.Start).ToList();
+            var history = input.Kv.History.GetValueOrDefault(task.Name) ?? [];
+            var bySlot = history.GroupBy(r => r.Slot).ToDictionary(g => g.Key, g => g.Last());
+            var current = input.Kv.Current.GetValueOrDefault(task.Name);
+
+            var duplicates = CheckDuplicates(task.Name, runs, violations);
+            var (overlaps, fencedCount) = CheckOverlaps(task.Name, runs, input, violations, fenced);
+            CheckFenceOrder(task.Name, runs, violations);
+
+            int slots = 0, ran = 0, once = 0, skipped = 0, missed = 0, lost = 0, abandoned = 0, unexplained = 0;
+            foreach (var slot in input.Window.SlotsOf(task.PeriodSeconds))
+            {
+                slots++;
+                var record = bySlot.GetValueOrDefault(slot) ?? (current is { } c && c.Slot == slot ? c : null);
+                var witnessed = runs.Where(r => r.Slot == slot).ToList();
+                if (witnessed.Count > 0)
+                {
+                    ran++;
+                    once += witnessed.Count == 1 ? 1 : 0;
+                    lost += record?.State == RunState.Lost ? 1 : 0;
+                    abandoned += record?.State == RunState.Abandoned ? 1 : 0;
+                    CheckRecordOfRun(task.Name, slot, witnessed, record, violations);
+                    continue;
+                }
+
+                switch (record?.State)
+                {
+                    case RunState.Skipped:
+                        skipped++;
+                        Count(reasons, $"skipped: {record.Reason ?? "no reason"}");
+                        break;
+                    case RunState.Missed:
+                        missed++;
+                        Count(reasons, $"missed: {record.Reason ?? "no reason"}");
+                        break;
+                    case RunState.Lost:
+                        lost++;
+                        Count(reasons, $"lost before its child started: {record.Reason ?? "no reason"}");
+                        break;
+                    case RunState.Abandoned:
+                        abandoned++;
+                        Count(reasons, "abandoned before its child started");
+                        break;
+                    case null:
+                        unexplained++;
+                        violations.Add(new Violation("unexplained-slot", task.Name, slot,
+                            $"no witnessed run and no record; faults around it: {FaultsAround(input.Faults, DateTimeOffset.FromUnixTimeSeconds(slot))}"));
+                        break;
+                    default:
+                        violations.Add(new Violation("record-without-witness", task.Name, slot,
+                            $"recorded {record.State} by {record.Node} (run {record.RunId}, fence {record.Fence}) but no child wrote a start line"));
+                        break;
+                }
+            }
+
+            if (ran == 0)
+            {
+                violations.Add(new Violation("no-runs", task.Name, null, $"no witnessed run among {slots} slots in the window"));
+            }
+
+            figures.Add(new TaskFigures(task.Name, task.PeriodSeconds, slots, ran, once, skipped, missed, lost, abandoned, unexplained, duplicates, overlaps, fencedCount));
+        }
+
+        var inWindow = input.Runs.Where(r => r.SlotTime >= input.Window.Start && r.SlotTime <= input.Window.End).ToList();
+        var fireDelay = Distribution.Of(inWindow.Select(r => (r.Start - r.SlotTime).TotalMilliseconds));
+        var unended = input.Runs.Count(r => r.End is null);
+        if (unended > 0)
+        {
+            notes.Add($"{unended} witnessed run(s) have no end line (child killed with SIGKILL, or an orphan stopped at clean-up); they are taken to run until {input.EvidenceTakenAt:HH:mm:ss.fff}Z");
+        }
+
+        return new ChaosReport(input.Window, input.Faults, figures, violations, fenced, reasons, Failovers(input), fireDelay, notes);
+    }
+
+    private static int CheckDuplicates(string task, List<WitnessRun> runs, List<Violation> violations)
+    {
+        var count = 0;
+        foreach (var group in runs.GroupBy(r => r.Slot).Where(g => g.Select(r => r.RunId).Distinct().Count() > 1))
+        {
+            count++;
+            violations.Add(new Violation("duplicate", task, group.Key,
+                "ran " + string.Join(" and ", group.Select(r => $"{r.RunId} on {r.Node} (fence {r.Fence}, start {r.Start:HH:mm:ss.fff})"))));
+        }
+
+        return count;
+    }
+
+    private static (int Overlaps, int Fenced) CheckOverlaps(string task, List<WitnessRun> runs, CheckInput input, List<Violation> violations, List<FencedOverlap> fenced)
+    {
+        int overlaps = 0, fencedCount = 0;
+        for (var i = 0; i < runs.Count; i++)
+        {
+            var later = runs[i];
+            for (var j = 0; j < i; j++)
+            {
+                var earlier = runs[j];
+                var earlierEnd = earlier.EndOr(input.EvidenceTakenAt);
+                if (earlierEnd <= later.Start || earlier.RunId == later.RunId)
+                {
+                    continue;
+                }
+
+                var seconds = Math.Round(((earlierEnd < later.EndOr(input.EvidenceTakenAt) ? earlierEnd : later.EndOr(input.EvidenceTakenAt)) - later.Start).TotalSeconds, 3);
+                var cause = input.Faults.FirstOrDefault(f => f.CutsOff(earlier.Node, earlier.Start, later.Start));
+                var pair = $"{Describe(earlier)} until {earlierEnd:HH:mm:ss.fff}{(earlier.End is null ? " (no end line)" : "")} and {Describe(later)}";
+                if (cause is not null && later.Fence > earlier.Fence)
+                {
+                    fencedCount++;
+                    fenced.Add(new FencedOverlap(task, Describe(earlier), Describe(later), seconds,
+                        $"{cause.Kind} of {cause.Target} at {cause.Start:HH:mm:ss.fff}Z"));
+                }
+                else
+                {
+                    overlaps++;
+                    violations.Add(new Violation("overlap", task, later.Slot, cause is null
+                        ? $"{pair} ran at once for {seconds} s, both holders live"
+                        : $"{pair} ran at once for {seconds} s; the earlier holder was cut off ({cause.Kind} of {cause.Target}) but the later fence is not newer"));
+                }
+            }
+        }
+
+        return (overlaps, fencedCount);
+    }
+
+    private static void CheckFenceOrder(string task, List<WitnessRun> runs, List<Violation> violations)
+    {
+        for (var i = 1; i < runs.Count; i++)
+        {
+            if (runs[i].Fence <= runs[i - 1].Fence)
+            {
+                violations.Add(new Violation("fence-order", task, runs[i].Slot,
+                    $"{Describe(runs[i])} started after {Describe(runs[i - 1])} with a fence that is not newer"));
+            }
+        }
+    }
+
+    private static void CheckRecordOfRun(string task, long slot, List<WitnessRun> witnessed, RunRecord? record, List<Violation> violations)
+    {
+        var run = witnessed[0];
+        if (record is null)
+        {
+            violations.Add(new Violation("run-without-record", task, slot, $"{Describe(run)} ran but its slot has no record in KV"));
+            return;
+        }
+
+        if (record.State is RunState.Skipped or RunState.Missed)
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"{Describe(run)} ran but the slot is recorded {record.State} ({record.Reason}) by {record.Node}"));
+        }
+        else if (witnessed.All(r => r.RunId != record.RunId))
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"{Describe(run)} ran but the record names run {record.RunId} on {record.Node}"));
+        }
+        else if (record.Attempt <= 1 && record.Fence != 0 && witnessed.First(r => r.RunId == record.RunId).Fence != record.Fence)
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"{Describe(run)} ran but the record says fence {record.Fence}"));
+        }
+    }
+
+    private static List<FailoverFigure> Failovers(CheckInput input)
+    {
+        var figures = new List<FailoverFigure>();
+        foreach (var fault in input.Faults)
+        {
+            if (fault.HitsExecutor)
+            {
+                var held = input.Runs.Where(r => r.Node == fault.Target && r.Start <= fault.Start && r.EndOr(DateTimeOffset.MaxValue) > fault.Start)
+                    .Select(r => r.Task).Distinct().ToList();
+                foreach (var task in held)
+                {
+                    var next = input.Runs.Where(r => r.Task == task && r.Node != fault.Target && r.Start > fault.Start).MinBy(r => r.Start);
+                    figures.Add(new FailoverFigure(fault.Kind, fault.Target, fault.Start, task, next is null ? null : Seconds(next.Start - fault.Start),
+                        next is null ? null : $"{next.Node} slot {next.Slot.ToString(CultureInfo.InvariantCulture)}"));
+                }
+
+                var anyElsewhere = input.Runs.Where(r => r.Node != fault.Target && r.Start > fault.Start).MinBy(r => r.Start);
+                figures.Add(new FailoverFigure(fault.Kind, fault.Target, fault.Start, null, anyElsewhere is null ? null : Seconds(anyElsewhere.Start - fault.Start),
+                    anyElsewhere is null ? null : $"{anyElsewhere.Node} {anyElsewhere.Task} slot {anyElsewhere.Slot.ToString(CultureInfo.InvariantCulture)}"));
+            }
+            else
+            {
+                // A Consul fault: the longest time without any child start around it (the write outage as the fleet saw it).
+                var starts = input.Runs.Select(r => r.Start)
+                    .Where(t => t >= fault.Start - TimeSpan.FromSeconds(1) && t <= (fault.End ?? fault.Start) + TimeSpan.FromSeconds(20))
+                    .Order().ToList();
+                (DateTimeOffset From, DateTimeOffset To)? widest = null;
+                for (var i = 1; i < starts.Count; i++)
+                {
+                    if (widest is null || starts[i] - starts[i - 1] > widest.Value.To - widest.Value.From)
+                    {
+                        widest = (starts[i - 1], starts[i]);
+                    }
+                }
+
+                figures.Add(new FailoverFigure(fault.Kind, fault.Target, fault.Start, null, widest is { } w ? Seconds(w.To - w.From) : null,
+                    widest is { } g ? $"longest gap in child starts: {g.From:HH:mm:ss.fff} to {g.To:HH:mm:ss.fff}" : null));
+            }
+        }
+
+        return figures;
+    }
+
+    private static double Seconds(TimeSpan span) => Math.Round(span.TotalSeconds, 3);
+
+    private static string FaultsAround(IReadOnlyList<FaultEvent> faults, DateTimeOffset at)
+    {
+        var near = faults.Where(f => f.Start <= at + TimeSpan.FromSeconds(2) && (f.End ?? DateTimeOffset.MaxValue) >= at - TimeSpan.FromSeconds(30))
+            .Select(f => $"{f.Kind} of {f.Target} at {f.Start:HH:mm:ss}").ToList();
+        return near.Count == 0 ? "none" : string.Join(", ", near);
+    }
+
+    private static string Describe(WitnessRun run) =>
+        $"slot {run.Slot.ToString(CultureInfo.InvariantCulture)} on {run.Node} (fence {run.Fence.ToString(CultureInfo.InvariantCulture)}, start {run.Start:HH:mm:ss.fff})";
+
+    private static void Count(SortedDictionary<string, int> counts, string key) => counts[key] = counts.TryGetValue(key, out var n) ? n + 1 : 1;
+}

@@ -1,0 +1,22 @@
+namespace Dtask.Chaos.Evidence;
+
+/// <summary>
+/// One run as its own child witnessed it: the <c>start</c> line and, when the child got that far, the <c>end</c> line.
+/// </summary>
+/// <param name="Task">The task's name.</param>
+/// <param name="Slot">The slot the child was handed (<c>DTASK_SLOT</c>).</param>
+/// <param name="Node">The executor that ran it (<c>DTASK_NODE</c>).</param>
+/// <param name="Fence">Its fence token (<c>DTASK_FENCE</c>).</param>
+/// <param name="RunId">Its run id (<c>DTASK_RUN_ID</c>).</param>
+/// <param name="Pid">The child shell's process id (also its process group id).</param>
+/// <param name="Start">When the child wrote its start line.</param>
+/// <param name="End">When it wrote its end line; null when it never did (killed with SIGKILL, or still running).</param>
+/// <param name="Stopped">True when the end line came from the SIGTERM trap (the executor stopped the child).</param>
+public sealed record WitnessRun(string Task, long Slot, string Node, long Fence, string RunId, int Pid, DateTimeOffset Start, DateTimeOffset? End, bool Stopped)
+{
+    /// <summary>The slot's nominal instant.</summary>
+    public DateTimeOffset SlotTime => DateTimeOffset.FromUnixTimeSeconds(Slot);
+
+    /// <summary>The end, or <paramref name="otherwise"/> when the child never wrote one.</summary>
+    public DateTimeOffset EndOr(DateTimeOffset otherwise) => End ?? otherwise;
+}

@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Testing;
+
+namespace Dtask.Chaos.Fleet;
+
+/// <summary>
+/// One <c>dtask executor</c> process of the chaos fleet, pointed at one Consul server through
+/// <c>CONSUL_HTTP_ADDR</c>, its output appended to <c>&lt;node&gt;.log</c>. It can be killed (SIGKILL: its running
+/// child is orphaned, as in a real crash), paused and resumed (SIGSTOP/SIGCONT of the executor only: its child keeps
+/// running), started again, and stopped with SIGTERM.
+/// </summary>
+public sealed class ExecutorNode : IDisposable
+{
+    private readonly ExecutorLaunch launch;
+    private readonly StreamWriter log;
+    private readonly Lock gate = new();
+    private Process? process;
+    private TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Creates the node; <see cref="Start"/> launches it.</summary>
+    public ExecutorNode(string name, Uri consul, ExecutorLaunch launch, string logFile)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        Name = name;
+        Consul = consul ?? throw new ArgumentNullException(nameof(consul));
+        this.launch = launch ?? throw new ArgumentNullException(nameof(launch));
+        LogFile = logFile;
+        log = new StreamWriter(logFile, append: true) { AutoFlush = true };
+    }
+
+    /// <summary>The node name (<c>--node</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>The Consul server it talks to.</summary>
+    public Uri Consul { get; }
+
+    /// <summary>Where its output goes.</summary>
+    public string LogFile { get; }
+
+    /// <summary>True while its process runs (also while it is paused).</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (gate)
+            {
+                return process is { HasExited: false };
+            }
+        }
+    }
+
+    /// <summary>True between <see cref="Pause"/> and <see cref="Resume"/>.</summary>
+    public bool IsPaused { get; private set; }
+
+    /// <summary>Starts the executor (again). Does nothing while it runs.</summary>
+    public void Start()
+    {
+        lock (gate)
+        {
+            if (process is { HasExited: false })
+            {
+                return;
+            }
+
+            process?.Dispose();
+            ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var start = new ProcessStartInfo(launch.DotnetHost)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var argument in launch.ArgumentsFor(Name))
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            start.Environment["CONSUL_HTTP_ADDR"] = Consul.ToString().TrimEnd('/');
+            start.Environment["DTASK_LOG_FORMAT"] = "console";
+            foreach (var name in (string[])["CONSUL_HOST", "CONSUL_PORT", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "SLACK_WEBHOOK", "SLACK_WEBHOOK_FILE",
+                "NOTIFY_SOCKET", "DD_AGENT_HOST", "DD_API_KEY", "DATADOG_API_KEY", "DTASK_NODE", "DTASK_LABELS"])
+            {
+                start.Environment.Remove(name);
+            }
+
+            var started = new Process { StartInfo = start };
+            var readiness = ready;
+            started.OutputDataReceived += (_, e) => Keep(e.Data, readiness);
+            started.ErrorDataReceived += (_, e) => Keep(e.Data, readiness);
+            started.Start();
+            started.BeginOutputReadLine();
+            started.BeginErrorReadLine();
+            process = started;
+            IsPaused = false;
+            Write($"--- chaos: started pid {started.Id.ToString(CultureInfo.InvariantCulture)} against {Consul}");
+        }
+    }
+
+    /// <summary>Waits until the executor says it watches its tasks.</summary>
+    public async Task WaitReadyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Task readiness;
+        lock (gate)
+        {
+            readiness = ready.Task;
+        }
+
+        try
+        {
+            await readiness.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"executor {Name} was not ready after {timeout.TotalSeconds} s; see {LogFile}", e);
+        }
+    }
+
+    /// <summary>SIGKILL, as a crash: the running child, in its own process group, is orphaned and runs on.</summary>
+    public async Task KillAsync()
+    {
+        Process? running;
+        lock (gate)
+        {
+            running = process;
+        }
+
+        if (running is null || running.HasExited)
+        {
+            return;
+        }
+
+        Write("--- chaos: SIGKILL");
+        running.Kill(entireProcessTree: false);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await running.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        IsPaused = false;
+    }
+
+    /// <summary>SIGSTOP of the executor alone (its child keeps running).</summary>
+    public void Pause()
+    {
+        if (Pid() is { } pid)
+        {
+            Write("--- chaos: SIGSTOP");
+            IsPaused = ProcessSignal.Send(pid, ProcessSignal.Stop);
+        }
+    }
+
+    /// <summary>SIGCONT.</summary>
+    public void Resume()
+    {
+        if (Pid() is { } pid)
+        {
+            Write("--- chaos: SIGCONT");
+            ProcessSignal.Send(pid, ProcessSignal.Continue);
+        }
+
+        IsPaused = false;
+    }
+
+    /// <summary>SIGCONT if paused, then SIGTERM (a clean shutdown) and waits up to <paramref name="within"/>; SIGKILL after that.</summary>
+    public async Task StopAsync(TimeSpan within)
+    {
+        Process? running;
+        lock (gate)
+        {
+            running = process;
+        }
+
+        if (running is null || running.HasExited)
+        {
+            return;
+        }
+
+        if (IsPaused)
+        {
+            Resume();
+        }
+
+        Write("--- chaos: SIGTERM");
+        ProcessSignal.Send(running.Id, ProcessSignal.Terminate);
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            await running.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            Write($"--- chaos: exited with {running.ExitCode.ToString(CultureInfo.InvariantCulture)}");
+        }
+        catch (OperationCanceledException)
+        {
+            Write("--- chaos: did not stop in time; SIGKILL");
+            running.Kill(entireProcessTree: true);
+            await running.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private int? Pid()
+    {
+        lock (gate)
+        {
+            return process is { HasExited: false } p ? p.Id : null;
+        }
+    }
+
+    private void Keep(string? line, TaskCompletionSource readiness)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        Write(line);
+        if (line.Contains("watching ", StringComparison.Ordinal))
+        {
+            readiness.TrySetResult();
+        }
+    }
+
+    private void Write(string line)
+    {
+        lock (log)
+        {
+            log.WriteLine(line);
+        }
+    }
+
+    /// <summary>Kills the executor if it still runs (resuming it first, so no stopped process is left behind).</summary>
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            try
+            {
+                if (process is { HasExited: false } running)
+                {
+                    ProcessSignal.Send(running.Id, ProcessSignal.Continue);
+                    running.Kill(entireProcessTree: true);
+                    running.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Gone.
+            }
+
+            process?.Dispose();
+            process = null;
+        }
+
+        lock (log)
+        {
+            log.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} -> {Consul}";
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Dtask.Chaos;
+
+// dtask chaos: a three-server Consul cluster, five executors, tasks at 1-2 s periods and a fault schedule; then an
+// invariant checker. Exit 0 when every invariant holds, 1 when one is violated, 2 on a bad command line, 3 when the
+// run itself failed.
+const string Usage = """
+    usage: Dtask.Chaos [--duration SECONDS] [--out FILE] [--dtask DTASK.DLL] [--executors N] [--keep]
+      --duration   the fault phase in seconds (default 180; from 120 the full fault plan, below it the short one)
+      --out        where to write the JSON report (default docs/benchmarks/chaos.json in the repository)
+      --dtask      the built dtask.dll the executors run (default: operator/Scheduler.Cli/bin/<configuration>/<framework>/)
+      --executors  executor processes (default 5)
+      --keep       keep the work folder (witness log, executor logs) even when the run passes
+    """;
+
+var duration = ChaosOptions.DefaultDuration;
+string? report = null;
+string? dtask = null;
+var executors = 5;
+var keep = false;
+for (var i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{args[i]} needs a value");
+    try
+    {
+        switch (args[i])
+        {
+            case "--duration":
+                duration = TimeSpan.FromSeconds(int.Parse(Next().TrimEnd('s'), NumberStyles.None, CultureInfo.InvariantCulture));
+                break;
+            case "--out":
+                report = Next();
+                break;
+            case "--dtask":
+                dtask = Next();
+                break;
+            case "--executors":
+                executors = int.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture);
+                break;
+            case "--keep":
+                keep = true;
+                break;
+            case "-h" or "--help":
+                Console.WriteLine(Usage);
+                return 0;
+            default:
+                throw new FormatException($"unknown argument {args[i]}");
+        }
+    }
+    catch (Exception e) when (e is FormatException or OverflowException)
+    {
+        Console.Error.WriteLine(e.Message);
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+}
+
+if (duration < TimeSpan.FromSeconds(60) || executors < 2)
+{
+    Console.Error.WriteLine("--duration must be at least 60 and --executors at least 2");
+    return 2;
+}
+
+using var cancel = new CancellationTokenSource();
+void Interrupt(PosixSignalContext context)
+{
+    context.Cancel = true;
+    Console.Error.WriteLine($"{context.Signal}: stopping the chaos run and everything it started");
+    cancel.Cancel();
+}
+
+using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+using var onHangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Interrupt);
+try
+{
+    var options = new ChaosOptions
+    {
+        Duration = duration,
+        Executors = executors,
+        DtaskDll = dtask ?? DtaskLocation.DtaskDll(AppContext.BaseDirectory),
+        DotnetHost = DtaskLocation.DotnetHost(),
+        ReportPath = report ?? (DtaskLocation.RepositoryRoot(AppContext.BaseDirectory) is { } root ? Path.Combine(root, "docs", "benchmarks", "chaos.json") : null),
+        KeepWorkFolder = keep,
+    };
+    var result = await new ChaosRunner(options, Console.Out, TimeProvider.System).RunAsync(cancel.Token);
+    return result.Passed ? 0 : 1;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    Console.Error.WriteLine("chaos run interrupted; everything it started was stopped");
+    return 3;
+}
+catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception or Dtask.Consul.Errors.ConsulException)
+{
+    Console.Error.WriteLine($"chaos run failed: {e}");
+    return 3;
+}

@@ -1,0 +1,108 @@
+using System.Globalization;
+using Dtask.Consul;
+using Dtask.Core.Manifests;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Core.Validation;
+
+namespace Dtask.Chaos.Workload;
+
+/// <summary>
+/// The tasks the chaos run applies, and their command: a shell script that appends a <c>start</c> line, works, and
+/// appends an <c>end</c> line to the witness log (also when it is stopped with SIGTERM). The witness log is written by
+/// the children themselves, so it shows what really ran, beside what the executors recorded in KV.
+/// </summary>
+public sealed class ChaosWorkload
+{
+    /// <summary>The namespace of every chaos task.</summary>
+    public const string Namespace = "chaos";
+
+    /// <summary>Finished run records kept per task: the most dtask allows, so the checker sees every slot of a run.</summary>
+    public const int HistoryLimit = 1000;
+
+    /// <summary>The default set: 1 s and 2 s periods, children that overlap the next slot, a Replace task and a long task.</summary>
+    public static IReadOnlyList<ChaosTask> DefaultTasks { get; } =
+    [
+        new("tick-1s", 1, TimeSpan.FromMilliseconds(200), ConcurrencyPolicy.Forbid, "short run every second"),
+        new("tick-2s", 2, TimeSpan.FromMilliseconds(300), ConcurrencyPolicy.Forbid, "short run every two seconds"),
+        new("overlap-1s", 1, TimeSpan.FromMilliseconds(1400), ConcurrencyPolicy.Forbid, "outlives its 1 s period: every other slot is skipped"),
+        new("overlap-2s", 2, TimeSpan.FromMilliseconds(2500), ConcurrencyPolicy.Forbid, "outlives its 2 s period"),
+        new("replace-2s", 2, TimeSpan.FromMilliseconds(3000), ConcurrencyPolicy.Replace, "Replace: each slot stops the running child first"),
+        new("long", 2, TimeSpan.FromSeconds(45), ConcurrencyPolicy.Forbid, "long-running: holds the lock across many slots; its child outlives a dead holder's session"),
+    ];
+
+    /// <summary>A workload of <paramref name="tasks"/> whose children append to <paramref name="witnessFile"/>.</summary>
+    public ChaosWorkload(IReadOnlyList<ChaosTask> tasks, string witnessFile, KvLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentException.ThrowIfNullOrEmpty(witnessFile);
+        if (witnessFile.Contains('\'', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("the witness path must not contain a quote", nameof(witnessFile));
+        }
+
+        Tasks = tasks;
+        WitnessFile = witnessFile;
+        Layout = layout ?? throw new ArgumentNullException(nameof(layout));
+    }
+
+    /// <summary>The tasks.</summary>
+    public IReadOnlyList<ChaosTask> Tasks { get; }
+
+    /// <summary>The witness log every child appends to.</summary>
+    public string WitnessFile { get; }
+
+    /// <summary>Where the tasks and their state live in KV.</summary>
+    public KvLayout Layout { get; }
+
+    /// <summary>
+    /// The child's script. Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped]</c>. The work
+    /// is a background <c>sleep</c> the shell waits for, so a SIGTERM to the group runs the trap at once.
+    /// </summary>
+    public string ScriptOf(ChaosTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var work = task.Work.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        const string Fields = "$DTASK_TASK $DTASK_SLOT $DTASK_NODE $DTASK_FENCE";
+        return $"w='{WitnessFile}'; "
+            + $"echo \"{Fields} start $(date +%s%N) $DTASK_RUN_ID $$\" >> \"$w\"; "
+            + $"trap 'echo \"{Fields} end $(date +%s%N) $DTASK_RUN_ID $$ stopped\" >> \"$w\"; exit 143' TERM INT; "
+            + $"sleep {work} & wait $!; "
+            + $"echo \"{Fields} end $(date +%s%N) $DTASK_RUN_ID $$\" >> \"$w\"";
+    }
+
+    /// <summary>The spec of <paramref name="task"/>.</summary>
+    public ScheduledTaskSpec SpecOf(ChaosTask task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return new ScheduledTaskSpec
+        {
+            Every = task.PeriodSeconds.ToString(CultureInfo.InvariantCulture) + "s",
+            Shell = ScriptOf(task),
+            Timeout = ((int)Math.Ceiling(task.Work.TotalSeconds) + 10).ToString(CultureInfo.InvariantCulture) + "s",
+            ConcurrencyPolicy = task.Policy,
+            History = HistoryLimit,
+        };
+    }
+
+    /// <summary>Writes every task's spec envelope into KV, as <c>dtask apply</c> would.</summary>
+    public async Task ApplyAsync(ConsulClient client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        foreach (var task in Tasks)
+        {
+            var manifest = new ScheduledTask { Metadata = new ObjectMeta { Name = task.Name, Namespace = Namespace }, Spec = SpecOf(task) };
+            var errors = TaskValidator.Validate(manifest);
+            if (errors.Count > 0)
+            {
+                throw new InvalidOperationException($"task {Namespace}/{task.Name} is invalid: {string.Join("; ", errors)}");
+            }
+
+            var json = KvTaskSpec.From(manifest, TaskOwner.Cli).ToJson();
+            if (!(await client.Kv.PutStringAsync(Layout.TaskKey(Namespace, task.Name), json, cancellationToken: cancellationToken).ConfigureAwait(false)).Value)
+            {
+                throw new InvalidOperationException($"could not write task {Namespace}/{task.Name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using Dtask.Chaos.Checking;
+using Dtask.Chaos.Evidence;
+using Dtask.Chaos.Faults;
+using Dtask.Chaos.Workload;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+
+namespace Dtask.Chaos.Tests;
+
+/// <summary>The checker on hand-made evidence: one task every 2 s, slots 1800000000 to 1800000010.</summary>
+public sealed class InvariantCheckerTests
+{
+    private const long T0 = 1800000000;
+    private static readonly ChaosTask Task2s = new("t", 2, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "test");
+    private static readonly CheckWindow Window = new(At(T0), At(T0 + 10));
+
+    /// <summary>A clean run: slots 0, 4, 6, 8, 10 ran one after the other; slot 2 was skipped.</summary>
+    private static Evidence Clean()
+    {
+        var runs = new List<WitnessRun>();
+        var history = new List<RunRecord>();
+        long fence = 100;
+        foreach (var offset in new long[] { 0, 4, 6, 8, 10 })
+        {
+            fence += 10;
+            var run = new WitnessRun("t", T0 + offset, "node-1", fence, $"r{offset}", 1000 + (int)offset, At(T0 + offset, 50), At(T0 + offset, 550), false);
+            runs.Add(run);
+            history.Add(Record(run.Slot, run.RunId, run.Node, RunState.Succeeded, fence));
+        }
+
+        history.Add(Record(T0 + 2, "m2", "node-2", RunState.Skipped, 0, "still-running"));
+        return new Evidence(runs, history, []);
+    }
+
+    public static TheoryData<string, Func<Evidence, Evidence>, string?> Cases => new()
+    {
+        { "clean run, one slot skipped with a reason", e => e, null },
+        { "a second run of one slot on another node", e => e with { Runs = [.. e.Runs, Run(T0 + 4, "node-2", 999, "dup", 60, 560)] }, "duplicate" },
+        { "two live holders at once", e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-2", 130, "r6", 50, 2500)] }, "overlap" },
+        {
+            "a killed holder's orphan outlives the takeover, newer fence",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-2", 130, "r6", 50, 2500)], Faults = [Kill("node-2", T0 + 6, 200)] },
+            null
+        },
+        {
+            "a killed holder's orphan outlives the takeover, fence not newer",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-2", 500, "r6", 50, 2500)], Faults = [Kill("node-2", T0 + 6, 200)] },
+            "overlap"
+        },
+        { "a slot with no run and no record", e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2)] }, "unexplained-slot" },
+        {
+            "a slot that ran but is recorded missed",
+            e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 8), Record(T0 + 8, "m8", "node-3", RunState.Missed, 0, "not-claimed-before-deadline")] },
+            "record-contradicts-witness"
+        },
+        { "a run with no record", e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 8)] }, "run-without-record" },
+        {
+            "a completed record no child witnessed",
+            e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "x2", "node-2", RunState.Succeeded, 105)] },
+            "record-without-witness"
+        },
+        { "fences going backwards", e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 111, "r8", 50, 550)] }, "fence-order" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Checks(string name, Func<Evidence, Evidence> change, string? violation)
+    {
+        var evidence = change(Clean());
+        var report = InvariantChecker.Check(new CheckInput([Task2s], Window, evidence.Runs,
+            new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.History }, new Dictionary<string, RunRecord>(), []),
+            evidence.Faults, At(T0 + 20)));
+
+        if (violation is null)
+        {
+            Assert.True(report.Passed, name + ": " + string.Join("; ", report.Violations));
+        }
+        else
+        {
+            Assert.Contains(report.Violations, v => v.Kind == violation);
+        }
+    }
+
+    [Fact]
+    public void A_fenced_overlap_is_reported_apart_with_its_cause()
+    {
+        var clean = Clean();
+        var report = InvariantChecker.Check(new CheckInput([Task2s], Window,
+            [.. Without(clean.Runs, T0 + 6), Run(T0 + 6, "node-2", 130, "r6", 50, 2500)],
+            new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = clean.History }, new Dictionary<string, RunRecord>(), []),
+            [Kill("node-2", T0 + 6, 200)], At(T0 + 20)));
+
+        var overlap = Assert.Single(report.FencedOverlaps);
+        Assert.Contains("ExecutorKill of node-2", overlap.Cause, StringComparison.Ordinal);
+        var figures = Assert.Single(report.Tasks);
+        Assert.Equal((6, 5, 1, 0, 1), (figures.Slots, figures.RanOnce, figures.Skipped, figures.Overlaps, figures.FencedOverlaps));
+        Assert.Equal(1, report.NotRunReasons["skipped: still-running"]);
+    }
+
+    public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults);
+
+    private static DateTimeOffset At(long unixSeconds, int milliseconds = 0) => DateTimeOffset.FromUnixTimeSeconds(unixSeconds).AddMilliseconds(milliseconds);
+
+    private static WitnessRun Run(long slot, string node, long fence, string runId, int startMs, int endMs) =>
+        new("t", slot, node, fence, runId, 4000, At(slot, startMs), At(slot, endMs), false);
+
+    private static IEnumerable<WitnessRun> Without(IEnumerable<WitnessRun> runs, long slot) => runs.Where(r => r.Slot != slot);
+
+    private static FaultEvent Kill(string node, long atSlot, int ms) => new(FaultKind.ExecutorKill, node, At(atSlot, ms), At(atSlot + 10), [node], "test");
+
+    private static RunRecord Record(long slot, string runId, string node, RunState state, long fence, string? reason = null) => new()
+    {
+        Slot = slot,
+        RunId = runId,
+        Node = node,
+        State = state,
+        Fence = fence,
+        Reason = reason,
+    };
+}

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Dtask.Consul;
+using Dtask.Consul.Errors;
+
+namespace Dtask.Testing;
+
+/// <summary>
+/// A real Consul cluster of several servers on loopback (three by default): each server has its own data folder and
+/// its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
+/// server can be killed and started again with its data, and the leader can be found, so tests can crash the leader
+/// or restart a follower. DNS and gRPC are off. Disposing kills every server and removes the folders.
+/// </summary>
+public sealed class ConsulCluster : IAsyncDisposable
+{
+    private readonly DirectoryInfo folder;
+
+    private ConsulCluster(DirectoryInfo folder, IReadOnlyList<ConsulClusterServer> servers)
+    {
+        this.folder = folder;
+        Servers = servers;
+    }
+
+    /// <summary>The servers, <c>server-1</c> first.</summary>
+    public IReadOnlyList<ConsulClusterServer> Servers { get; }
+
+    /// <summary>Starts <paramref name="size"/> servers and waits until they have elected a leader that accepts writes.</summary>
+    public static async Task<ConsulCluster> StartAsync(int size = 3, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        var binary = ConsulBinary.Locate();
+        var folder = Directory.CreateTempSubdirectory("dtask-consul-cluster-");
+        var servers = new List<ConsulClusterServer>();
+        var cluster = new ConsulCluster(folder, servers);
+        try
+        {
+            var ports = FreePorts(size * 4);
+            string SerfLan(int i) => "127.0.0.1:" + ports[(i * 4) + 1].ToString(CultureInfo.InvariantCulture);
+            for (var i = 0; i < size; i++)
+            {
+                var name = "server-" + (i + 1).ToString(CultureInfo.InvariantCulture);
+                var home = folder.CreateSubdirectory(name).FullName;
+                var config = new JsonObject
+                {
+                    ["node_name"] = name,
+                    ["server"] = true,
+                    ["bootstrap_expect"] = size,
+                    ["data_dir"] = Path.Combine(home, "data"),
+                    ["bind_addr"] = "127.0.0.1",
+                    ["client_addr"] = "127.0.0.1",
+                    ["advertise_addr"] = "127.0.0.1",
+                    ["disable_update_check"] = true,
+                    ["log_level"] = "info",
+                    ["leave_on_terminate"] = false,
+                    ["skip_leave_on_interrupt"] = true,
+                    // Production timings scaled down as in dev mode: elections in about a second.
+                    ["performance"] = new JsonObject { ["raft_multiplier"] = 1 },
+                    ["retry_join"] = new JsonArray([.. Enumerable.Range(0, size).Where(j => j != i).Select(j => (JsonNode)JsonValue.Create(SerfLan(j)))]),
+                    ["retry_interval"] = "1s",
+                    ["ports"] = new JsonObject
+                    {
+                        ["http"] = ports[i * 4],
+                        ["serf_lan"] = ports[(i * 4) + 1],
+                        ["serf_wan"] = ports[(i * 4) + 2],
+                        ["server"] = ports[(i * 4) + 3],
+                        ["dns"] = -1,
+                        ["grpc"] = -1,
+                    },
+                };
+                var configFile = Path.Combine(home, "agent.json");
+                await File.WriteAllTextAsync(configFile, config.ToJsonString(), cancellationToken).ConfigureAwait(false);
+                servers.Add(new ConsulClusterServer(name, binary, home, configFile, ports[i * 4], ports[(i * 4) + 1], ports[(i * 4) + 3]));
+            }
+
+            foreach (var server in servers)
+            {
+                server.Start();
+            }
+
+            await cluster.WaitForLeaderAsync(timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The current leader as seen by the running servers, or null when there is none (an election is going on) or
+    /// the running servers disagree.
+    /// </summary>
+    public async Task<ConsulClusterServer?> FindLeaderAsync(CancellationToken cancellationToken = default)
+    {
+        string? seen = null;
+        foreach (var server in Servers.Where(s => s.IsRunning))
+        {
+            using var client = server.CreateClient(TimeSpan.FromSeconds(2));
+            string leader;
+            try
+            {
+                leader = (await client.Status.LeaderAsync(cancellationToken).ConfigureAwait(false)).Value;
+            }
+            catch (ConsulException)
+            {
+                return null;
+            }
+
+            if (leader.Length == 0 || (seen is not null && seen != leader))
+            {
+                return null;
+            }
+
+            seen = leader;
+        }
+
+        return seen is null ? null : Servers.FirstOrDefault(s => s.RaftAddress == seen && s.IsRunning);
+    }
+
+    /// <summary>
+    /// Waits until every running server names the same running leader and a KV write through each running server
+    /// commits; returns that leader.
+    /// </summary>
+    /// <exception cref="TimeoutException">No such leader within <paramref name="timeout"/>.</exception>
+    public async Task<ConsulClusterServer> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var elapsed = Stopwatch.StartNew();
+        while (elapsed.Elapsed < timeout)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (await FindLeaderAsync(cancellationToken).ConfigureAwait(false) is { } leader && await AllWriteAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return leader;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        var logs = string.Join("\n", Servers.Select(s => $"--- {s.Name} (running: {s.IsRunning})\n{s.RecentLog}"));
+        throw new TimeoutException($"the Consul cluster has no leader after {timeout.TotalSeconds} s:\n{logs}");
+    }
+
+    private async Task<bool> AllWriteAsync(CancellationToken cancellationToken)
+    {
+        foreach (var server in Servers.Where(s => s.IsRunning))
+        {
+            using var client = server.CreateClient(TimeSpan.FromSeconds(2));
+            try
+            {
+                if (!(await client.Kv.PutStringAsync("cluster-probe/" + server.Name, DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+                    cancellationToken: cancellationToken).ConfigureAwait(false)).Value)
+                {
+                    return false;
+                }
+            }
+            catch (ConsulException)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static List<int> FreePorts(int count)
+    {
+        var listeners = new List<TcpListener>();
+        try
+        {
+            var ports = new List<int>();
+            for (var attempt = 0; ports.Count < count && attempt < count * 20; attempt++)
+            {
+                var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                listeners.Add(listener);
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                if (IsUdpFree(port))
+                {
+                    ports.Add(port);
+                }
+            }
+
+            return ports.Count == count ? ports : throw new InvalidOperationException($"could not find {count} free loopback ports");
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Stop();
+                listener.Dispose();
+            }
+        }
+    }
+
+    private static bool IsUdpFree(int port)
+    {
+        try
+        {
+            using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Kills every server and removes the cluster's folder.</summary>
+    public ValueTask DisposeAsync()
+    {
+        foreach (var server in Servers)
+        {
+            server.Dispose();
+        }
+
+        try
+        {
+            folder.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp folder left behind is harmless.
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"Consul cluster of {Servers.Count} servers ({string.Join(", ", Servers.Select(s => s.Address))})";
+}

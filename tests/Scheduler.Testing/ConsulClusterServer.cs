@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Consul;
+using Dtask.Consul.Configuration;
+
+namespace Dtask.Testing;
+
+/// <summary>
+/// One server of a <see cref="ConsulCluster"/>: a <c>consul agent -server</c> process with its own data folder and
+/// fixed loopback ports, which can be killed (as a crash would), stopped gracefully, and started again with its data.
+/// </summary>
+public sealed class ConsulClusterServer : IDisposable
+{
+    private const int LogLinesKept = 300;
+    private readonly ConcurrentQueue<string> log = new();
+    private readonly string binary;
+    private readonly string configFile;
+    private readonly string folder;
+    private Process? process;
+
+    internal ConsulClusterServer(string name, string binary, string folder, string configFile, int httpPort, int serfLanPort, int serverPort)
+    {
+        Name = name;
+        this.binary = binary;
+        this.folder = folder;
+        this.configFile = configFile;
+        Address = new Uri($"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}");
+        SerfLanAddress = $"127.0.0.1:{serfLanPort.ToString(CultureInfo.InvariantCulture)}";
+        RaftAddress = $"127.0.0.1:{serverPort.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>The server's node name (<c>server-1</c>…).</summary>
+    public string Name { get; }
+
+    /// <summary>Its HTTP API address.</summary>
+    public Uri Address { get; }
+
+    /// <summary>Its Serf LAN address, which the other servers join.</summary>
+    public string SerfLanAddress { get; }
+
+    /// <summary>Its server RPC (Raft) address: what <c>/v1/status/leader</c> answers when it leads.</summary>
+    public string RaftAddress { get; }
+
+    /// <summary>True while its process runs.</summary>
+    public bool IsRunning => process is { HasExited: false };
+
+    /// <summary>The process id while it runs.</summary>
+    public int? ProcessId => IsRunning ? process!.Id : null;
+
+    /// <summary>The last lines it printed.</summary>
+    public string RecentLog => string.Join('\n', log);
+
+    /// <summary>A client of this server with short timeouts and no read retries (a fault should show, not be hidden).</summary>
+    public ConsulClient CreateClient(TimeSpan? requestTimeout = null) => new(new ConsulClientOptions
+    {
+        Address = Address,
+        ReadRetries = 0,
+        RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(3),
+    });
+
+    /// <summary>Starts the process (again), with the same configuration, data and ports. Does nothing while it runs.</summary>
+    public void Start()
+    {
+        if (IsRunning)
+        {
+            return;
+        }
+
+        process?.Dispose();
+        var start = new ProcessStartInfo(binary)
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("agent");
+        start.ArgumentList.Add("-config-file");
+        start.ArgumentList.Add(configFile);
+        var started = new Process { StartInfo = start, EnableRaisingEvents = true };
+        started.OutputDataReceived += (_, e) => Keep(e.Data);
+        started.ErrorDataReceived += (_, e) => Keep(e.Data);
+        started.Start();
+        started.BeginOutputReadLine();
+        started.BeginErrorReadLine();
+        process = started;
+    }
+
+    /// <summary>Kills the process with SIGKILL (a crash or power loss) and waits for it to be gone; its data stays.</summary>
+    public Task KillAsync() => EndAsync(graceful: false);
+
+    /// <summary>Stops the process with SIGTERM (an orderly restart, without leaving the cluster) and waits; its data stays.</summary>
+    public Task StopAsync() => EndAsync(graceful: true);
+
+    private async Task EndAsync(bool graceful)
+    {
+        if (process is not { } running)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!running.HasExited)
+            {
+                if (graceful)
+                {
+                    ProcessSignal.Send(running.Id, ProcessSignal.Terminate);
+                }
+                else
+                {
+                    running.Kill(entireProcessTree: true);
+                }
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await running.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (graceful)
+        {
+            await EndAsync(graceful: false).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+        {
+            // Gone already, or it would not die: nothing more can be done from here.
+        }
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        log.Enqueue(line);
+        while (log.Count > LogLinesKept && log.TryDequeue(out _))
+        {
+        }
+    }
+
+    /// <summary>Kills the process if it still runs.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (process is { HasExited: false } running)
+            {
+                running.Kill(entireProcessTree: true);
+                running.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Gone.
+        }
+
+        process?.Dispose();
+        process = null;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} ({Address})";
+}
