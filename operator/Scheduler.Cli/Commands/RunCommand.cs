@@ -200,6 +200,11 @@ internal static class RunCommand
             error.WriteLine($"dtask run: the command ran past its timeout and was stopped");
         }
 
+        if (result.Finish is { Status: FinishStatus.Unrecorded or FinishStatus.Refused } finish)
+        {
+            error.WriteLine($"dtask run: the run could not be recorded in Consul ({finish.Problem}); the next claimer records it abandoned");
+        }
+
         return outcome.ExitCode ?? 1;
     }
 

@@ -16,29 +16,63 @@ public enum FinishStatus
     /// final record went only into <c>history/&lt;slot&gt;</c>, if no entry existed there.
     /// </summary>
     LockLost,
+
+    /// <summary>
+    /// Consul could not be reached (or kept failing) until the executor's session was lost: nothing was written. The
+    /// session's end frees the lock, and the next claimer records the run <c>abandoned</c>.
+    /// </summary>
+    Unrecorded,
+
+    /// <summary>
+    /// Consul refused the finish for a reason that retrying cannot fix (permission denied, a request too large…). The
+    /// lock was released so the task is not blocked; the final record went into <c>history/&lt;slot&gt;</c> if it could
+    /// be written there, and the run record still says <c>running</c>, for the next claimer to record <c>abandoned</c>.
+    /// </summary>
+    Refused,
 }
 
 /// <summary>The answer of <see cref="RunRecorder.FinishAsync"/>.</summary>
-/// <param name="Status">Recorded, or the lock was lost.</param>
+/// <param name="Status">Recorded, the lock was lost, or the record could not be written.</param>
 /// <param name="HistoryWritten">Whether the history entry holds this run's final record.</param>
 /// <param name="Trimmed">How many old history entries were deleted.</param>
-public sealed record FinishResult(FinishStatus Status, bool HistoryWritten, int Trimmed);
+public sealed record FinishResult(FinishStatus Status, bool HistoryWritten, int Trimmed)
+{
+    /// <summary>The last Consul failure, for <see cref="FinishStatus.Unrecorded"/> and <see cref="FinishStatus.Refused"/>.</summary>
+    public string? Problem { get; init; }
+}
 
 /// <summary>
 /// Writes a claimed run's record while the executor holds the lock: a new attempt (<see cref="StartAttemptAsync"/>)
 /// and the end (<see cref="FinishAsync"/>), each one transaction guarded by <c>check-session</c> on the lock key and a
 /// CAS at the record's last index, so nothing is written over a newer claim.
 /// </summary>
+/// <remarks>
+/// A claimed run must end with its record written or its lock freed, or the task stays blocked. So both writes are
+/// retried, with a backoff from <see cref="RetryMin"/> doubling up to <see cref="RetryMax"/>, for as long as Consul fails
+/// transiently (unreachable, 5xx, no leader, 429) and the lock is held: until the <c>lockLost</c> token given to each
+/// call fires (the executor's <see cref="Consul.Locking.LockKeyWatch"/>, which fires with the session's loss too). Once
+/// it fired, one more attempt is made and then the write is given up: the lock is free or about to be (the session is
+/// gone), and the next claimer records the run <c>abandoned</c>, which is then the truth.
+/// </remarks>
 public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
 {
     private const int MaxTrimPerFinish = 48;
     private readonly TimeProvider time = time ?? TimeProvider.System;
 
+    /// <summary>The first wait after a transient failure.</summary>
+    public TimeSpan RetryMin { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The longest wait between two attempts.</summary>
+    public TimeSpan RetryMax { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// Records attempt <paramref name="attempt"/> of a claimed slot (a retry): the same record, lock kept, with the new
-    /// attempt number and start. Returns the updated claim (same fence), or null when the lock is no longer held.
+    /// attempt number and start. Returns the updated claim (same fence), or null when the lock is no longer held
+    /// (including when Consul could not be reached before <paramref name="lockLost"/> fired). Transient failures are
+    /// retried while the lock is held (see the class remarks); an unknown outcome is settled by re-reading the record.
     /// </summary>
-    public async Task<SlotClaim?> StartAttemptAsync(SlotClaim claim, int attempt, CancellationToken cancellationToken = default)
+    /// <exception cref="ConsulException">Consul refused the write for a reason retrying cannot fix: no retry is recorded.</exception>
+    public async Task<SlotClaim?> StartAttemptAsync(SlotClaim claim, int attempt, CancellationToken lockLost, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claim);
         var record = claim.Record with
@@ -53,9 +87,35 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
         };
         var runKey = store.Layout.RunKey(claim.Task.Namespace, claim.Task.Name);
         var lockKey = store.Layout.LockKey(claim.Task.Namespace, claim.Task.Name);
-        var result = (await store.Client.Txn.ExecuteAsync([TxnOp.CheckSession(lockKey, claim.SessionId), TxnOp.Cas(runKey, RunStateStore.Encode(record), claim.RecordIndex)],
-            cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-        return result.Committed ? claim with { Record = record, RecordIndex = result.Results.Last(r => r.Key == runKey).ModifyIndex } : null;
+        TxnOp[] operations = [TxnOp.CheckSession(lockKey, claim.SessionId), TxnOp.Cas(runKey, RunStateStore.Encode(record), claim.RecordIndex)];
+        var backoff = RetryMin;
+        while (true)
+        {
+            try
+            {
+                var result = (await store.Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                return result.Committed ? claim with { Record = record, RecordIndex = result.Results.Last(r => r.Key == runKey).ModifyIndex } : null;
+            }
+            catch (Exception e) when (SlotClaimer.IsUnknownOutcome(e, cancellationToken))
+            {
+                var wasLost = lockLost.IsCancellationRequested;
+                if (!wasLost)
+                {
+                    backoff = await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
+                }
+
+                var stored = await ReadQuietlyAsync(claim.Task, cancellationToken).ConfigureAwait(false);
+                if (stored?.Record is { } now && now.RunId == claim.RunId && now.Attempt == attempt && now.IsRunning)
+                {
+                    return claim with { Record = now, RecordIndex = stored.ModifyIndex }; // The write had committed.
+                }
+
+                if (wasLost)
+                {
+                    return null; // The lock was lost and the last attempt failed too.
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -64,9 +124,16 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
     /// oldest history entries beyond <paramref name="historyLimit"/>, <c>unlock</c>. When the check fails (the lock was
     /// lost), the run record is not touched and the history entry is written only if none exists. A timeout or 5xx is
     /// answered by re-reading: if the stored record is this run's final one, the finish had committed; otherwise it is
-    /// sent again (its CAS makes a repeat harmless).
+    /// sent again (its CAS makes a repeat harmless) while the lock is held (see the class remarks), so a Consul outage
+    /// shorter than the session's life ends with the run recorded. Never throws a <see cref="ConsulException"/>: the
+    /// status says what became of the run.
     /// </summary>
-    public async Task<FinishResult> FinishAsync(SlotClaim claim, RunRecord final, int historyLimit, CancellationToken cancellationToken = default)
+    /// <param name="claim">The claim being finished.</param>
+    /// <param name="final">The final record.</param>
+    /// <param name="historyLimit">How many history entries to keep.</param>
+    /// <param name="lockLost">Fires when the lock (or the session holding it) is lost: transient failures are retried until then.</param>
+    /// <param name="cancellationToken">Cancels the Consul calls.</param>
+    public async Task<FinishResult> FinishAsync(SlotClaim claim, RunRecord final, int historyLimit, CancellationToken lockLost, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claim);
         ArgumentNullException.ThrowIfNull(final);
@@ -86,23 +153,41 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
             .. trim.Select(slot => TxnOp.Delete(store.Layout.HistoryKey(task.Namespace, task.Name, slot))),
         ];
 
-        for (var attempt = 1; ; attempt++)
+        var backoff = RetryMin;
+        var outcomeUnknown = false;
+        var lastAttempt = false;
+        while (true)
         {
             TxnResult result;
             try
             {
                 result = (await store.Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
             }
-            catch (Exception e) when (SlotClaimer.IsUnknownOutcome(e, cancellationToken) && attempt < 4)
+            catch (Exception e) when (SlotClaimer.IsUnknownOutcome(e, cancellationToken))
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), time, cancellationToken).ConfigureAwait(false);
+                outcomeUnknown = true;
+                if (!lockLost.IsCancellationRequested)
+                {
+                    backoff = await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
+                }
+
                 var stored = await ReadQuietlyAsync(task, cancellationToken).ConfigureAwait(false);
                 if (stored?.Record is { } now && now.RunId == final.RunId && now.IsFinal)
                 {
                     return new FinishResult(FinishStatus.Recorded, true, trim.Count);
                 }
 
+                if (lastAttempt)
+                {
+                    return new FinishResult(FinishStatus.Unrecorded, false, 0) { Problem = e.Message };
+                }
+
+                lastAttempt = lockLost.IsCancellationRequested; // Once the lock is lost, one more attempt and no more.
                 continue;
+            }
+            catch (ConsulException e)
+            {
+                return await RefusedAsync(task, final, lockKey, claim.SessionId, e, cancellationToken).ConfigureAwait(false);
             }
 
             if (result.Committed)
@@ -110,15 +195,74 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
                 return new FinishResult(FinishStatus.Recorded, true, trim.Count);
             }
 
+            if (outcomeUnknown && await HistoryHoldsAsync(task, final, cancellationToken).ConfigureAwait(false))
+            {
+                // An earlier attempt whose answer was lost had committed; a newer claim has moved the run record on since.
+                return new FinishResult(FinishStatus.Recorded, true, trim.Count);
+            }
+
             // The lock is gone (or the record was changed under it): leave the run record alone, keep our account
             // of the run in history unless someone recorded the slot already.
-            var written = await new SlotMarker(store, time).TryWriteHistoryAsync(task, final, cancellationToken).ConfigureAwait(false);
+            var written = await TryWriteHistoryQuietlyAsync(task, final, cancellationToken).ConfigureAwait(false);
             if (!result.Errors.Any(e => e.OperationIndex == 0))
             {
                 await ReleaseQuietlyAsync(lockKey, claim.SessionId, cancellationToken).ConfigureAwait(false);
             }
 
             return new FinishResult(FinishStatus.LockLost, written, 0);
+        }
+    }
+
+    /// <summary>Waits <paramref name="backoff"/> (less when the lock is lost meanwhile) and returns the next, doubled and capped.</summary>
+    private async Task<TimeSpan> WaitAsync(TimeSpan backoff, CancellationToken lockLost, CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(lockLost, cancellationToken);
+        try
+        {
+            await Task.Delay(backoff, time, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The lock was lost: one last attempt follows.
+        }
+
+        return backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+    }
+
+    /// <summary>
+    /// The finish was refused for good: keep the run's account in history if possible, and release the lock so the
+    /// task is not blocked (the next claimer records the run record <c>abandoned</c>).
+    /// </summary>
+    private async Task<FinishResult> RefusedAsync(TaskId task, RunRecord final, string lockKey, string sessionId, ConsulException problem, CancellationToken cancellationToken)
+    {
+        var written = await TryWriteHistoryQuietlyAsync(task, final, cancellationToken).ConfigureAwait(false);
+        await ReleaseQuietlyAsync(lockKey, sessionId, cancellationToken).ConfigureAwait(false);
+        return new FinishResult(FinishStatus.Refused, written, 0) { Problem = problem.Message };
+    }
+
+    private async Task<bool> HistoryHoldsAsync(TaskId task, RunRecord final, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var pair = (await store.Client.Kv.GetAsync(store.Layout.HistoryKey(task.Namespace, task.Name, final.Slot), Consul.Http.QueryOptions.ConsistentRead,
+                cancellationToken).ConfigureAwait(false)).Value;
+            return pair is not null && RunStateStore.Decode(pair.Value) is { } stored && stored.RunId == final.RunId && stored.IsFinal;
+        }
+        catch (ConsulException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<bool> TryWriteHistoryQuietlyAsync(TaskId task, RunRecord final, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await new SlotMarker(store, time).TryWriteHistoryAsync(task, final, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConsulException)
+        {
+            return false;
         }
     }
 

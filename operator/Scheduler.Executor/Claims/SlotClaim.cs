@@ -22,7 +22,10 @@ public enum ClaimStatus
     /// <summary>This executor claimed the slot: fire it.</summary>
     Claimed,
 
-    /// <summary>The run record already names this slot or a later one: someone claimed (or recorded) it. Do not fire.</summary>
+    /// <summary>
+    /// The run record already names this slot or a later one, or the slot has a history entry (recorded skipped or
+    /// missed): someone claimed or recorded it. Do not fire.
+    /// </summary>
     AlreadyClaimed,
 
     /// <summary>An earlier run still holds the lock with a live session: apply the concurrency policy.</summary>
@@ -47,4 +50,10 @@ public sealed record ClaimOutcome(ClaimStatus Status, SlotClaim? Claim, RunRecor
 {
     /// <summary>A run record found <c>running</c> whose session was gone, and marked <c>abandoned</c> on the way.</summary>
     public RunRecord? Abandoned { get; init; }
+
+    /// <summary>
+    /// The run record's ModifyIndex as read when deciding (0: absent), for <see cref="ClaimStatus.Busy"/> and
+    /// <see cref="ClaimStatus.AlreadyClaimed"/>: a skip marker is written only while the record is still at it.
+    /// </summary>
+    public ulong CurrentIndex { get; init; }
 }

@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
 using Dtask.Consul.Txn;
 using Dtask.Core.State;
 
@@ -8,14 +9,17 @@ namespace Dtask.Executor.Claims;
 /// <summary>
 /// Claims a task's slot, exactly once across every executor (DESIGN.md, "Exactly one fire per slot"):
 /// <list type="number">
-/// <item>Read the run record consistently, with its ModifyIndex. Its slot at or after this one: already claimed.
+/// <item>Read the run record consistently, with its ModifyIndex. Its slot at or after this one: already claimed
+/// (unless it is this very claim, same run id and session, whose earlier answer was lost: then it is ours).
 /// <c>running</c> and the lock key held by a session: busy. <c>running</c> but the lock key holds no session
 /// (Consul releases the locks of an invalidated session, so the holder's session is gone): the record is marked
-/// <c>abandoned</c> with a CAS (and its history entry is written if none exists), then the claim goes on.</item>
+/// <c>abandoned</c> with a CAS, in the same transaction as its history entry when none exists, then the claim goes on.</item>
 /// <item>Claim in ONE transaction: <c>lock</c> the lock key with the executor's session AND <c>cas</c> the run record at
-/// the index read (0: it must not exist) to <c>running</c>. A rollback means another executor won, the lock is busy,
-/// or lock-delay is in force: re-read to say which, and do not fire. A timeout, 5xx or unreachable agent means the
-/// outcome is unknown: re-read, and the claim is ours only when the stored record carries our run id.</item>
+/// the index read (0: it must not exist) to <c>running</c> AND <c>check-not-exists</c> on <c>history/&lt;slot&gt;</c>, so a
+/// slot already recorded <c>skipped</c> or <c>missed</c> is never claimed afterwards. A rollback means another executor
+/// won, the lock is busy, lock-delay is in force, or the slot is recorded: re-read to say which, and do not fire. A
+/// timeout, 5xx or unreachable agent means the outcome is unknown: re-read, and the claim is ours only when the stored
+/// record carries our run id.</item>
 /// <item>The fence is the run record's ModifyIndex returned by the transaction.</item>
 /// </list>
 /// A claim that reaches step 2 costs one write (the transaction); the common "already claimed" answer costs none.
@@ -47,8 +51,13 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
             var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
             if (stored.Record is { } current && current.Slot >= slot)
             {
+                if (IsOurs(current, runId, sessionId))
+                {
+                    return Claimed(task, current, stored.ModifyIndex) with { Abandoned = abandoned };
+                }
+
                 return new ClaimOutcome(ClaimStatus.AlreadyClaimed, null, current,
-                    $"slot {current.Slot} is {Describe(current.State)} by node {current.Node}") { Abandoned = abandoned };
+                    $"slot {current.Slot} is {Describe(current.State)} by node {current.Node}") { Abandoned = abandoned, CurrentIndex = stored.ModifyIndex };
             }
 
             var index = stored.ModifyIndex;
@@ -58,7 +67,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
                 if (lockPair?.Session is { } holder)
                 {
                     return new ClaimOutcome(ClaimStatus.Busy, null, running,
-                        $"slot {running.Slot} is still running on node {running.Node} (session {holder})") { Abandoned = abandoned };
+                        $"slot {running.Slot} is still running on node {running.Node} (session {holder})") { Abandoned = abandoned, CurrentIndex = index };
                 }
 
                 var marked = await AbandonAsync(task, running, index, cancellationToken).ConfigureAwait(false);
@@ -84,6 +93,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
         var lockKey = Layout.LockKey(task.Namespace, task.Name);
+        var historyKey = Layout.HistoryKey(task.Namespace, task.Name, slot);
         var record = new RunRecord
         {
             Slot = slot,
@@ -98,19 +108,19 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         TxnResult result;
         try
         {
-            result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index)],
+            result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index), TxnOp.CheckNotExists(historyKey)],
                 cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
         }
         catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))
         {
             // The transaction may or may not have committed: what is stored decides.
             var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
-            if (stored.Record is { } mine && mine.RunId == runId && mine.Session == sessionId && mine.IsRunning)
+            if (stored.Record is { } mine && IsOurs(mine, runId, sessionId))
             {
                 return Claimed(task, mine, stored.ModifyIndex);
             }
 
-            return await ExplainRollbackAsync(task, slot, stored, lockFailed: false, cancellationToken).ConfigureAwait(false);
+            return await ExplainRollbackAsync(task, slot, stored, lockFailed: false, recorded: false, cancellationToken).ConfigureAwait(false);
         }
 
         if (result.Committed)
@@ -121,22 +131,39 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         }
 
         var lockFailed = result.Errors.Any(e => e.OperationIndex == 0);
+        var recorded = result.Errors.Any(e => e.OperationIndex == 2);
         var after = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
-        return await ExplainRollbackAsync(task, slot, after, lockFailed, cancellationToken).ConfigureAwait(false);
+        return await ExplainRollbackAsync(task, slot, after, lockFailed, recorded, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<ClaimOutcome> ExplainRollbackAsync(TaskId task, long slot, StoredRun stored, bool lockFailed, CancellationToken cancellationToken)
+    private async Task<ClaimOutcome> ExplainRollbackAsync(TaskId task, long slot, StoredRun stored, bool lockFailed, bool recorded, CancellationToken cancellationToken)
     {
         if (stored.Record is { } current && current.Slot >= slot)
         {
-            return new ClaimOutcome(ClaimStatus.AlreadyClaimed, null, current, $"slot {current.Slot} is {Describe(current.State)} by node {current.Node}");
+            return new ClaimOutcome(ClaimStatus.AlreadyClaimed, null, current, $"slot {current.Slot} is {Describe(current.State)} by node {current.Node}")
+            {
+                CurrentIndex = stored.ModifyIndex,
+            };
+        }
+
+        if (recorded)
+        {
+            var marker = await ReadHistoryAsync(task, slot, cancellationToken).ConfigureAwait(false);
+            return new ClaimOutcome(ClaimStatus.AlreadyClaimed, null, stored.Record,
+                marker is { } m ? $"slot {slot} is {Describe(m.State)} by node {m.Node}" : $"slot {slot} has a history entry already")
+            {
+                CurrentIndex = stored.ModifyIndex,
+            };
         }
 
         var lockPair = await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false);
         if (lockPair?.Session is { } holder)
         {
             return new ClaimOutcome(ClaimStatus.Busy, null, stored.Record,
-                $"the lock is held by session {holder}{(stored.Record is { } r ? $" (slot {r.Slot} on node {r.Node})" : "")}");
+                $"the lock is held by session {holder}{(stored.Record is { } r ? $" (slot {r.Slot} on node {r.Node})" : "")}")
+            {
+                CurrentIndex = stored.ModifyIndex,
+            };
         }
 
         return lockFailed
@@ -144,14 +171,30 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
             : new ClaimOutcome(ClaimStatus.Contended, null, stored.Record, "another executor wrote the run record first");
     }
 
+    private async Task<RunRecord?> ReadHistoryAsync(TaskId task, long slot, CancellationToken cancellationToken)
+    {
+        var pair = (await Client.Kv.GetAsync(Layout.HistoryKey(task.Namespace, task.Name, slot), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        return pair is null ? null : RunStateStore.Decode(pair.Value);
+    }
+
+    /// <summary>The stored record is this very claim (its answer was lost on the way): the same run id and session, still running.</summary>
+    private static bool IsOurs(RunRecord stored, string runId, string sessionId) =>
+        stored.RunId == runId && stored.Session == sessionId && stored.IsRunning;
+
     private static ClaimOutcome Claimed(TaskId task, RunRecord record, ulong index) =>
         new(ClaimStatus.Claimed, new SlotClaim(task, record.Slot, record.RunId, record.Node, record.Session!, new FenceToken(index), record, index),
             record, $"claimed slot {record.Slot} with fence {index}");
 
-    /// <summary>Marks a running record whose session is gone as abandoned; null when the CAS lost (re-read).</summary>
+    /// <summary>
+    /// Marks a running record whose session is gone as abandoned, with a CAS at the index read; null when the CAS lost
+    /// (re-read). Its history entry is written in the same transaction (CAS 0), so no other marker can slip into
+    /// <c>history/&lt;slot&gt;</c> between the two; when the holder recorded its own entry there first, only the run record
+    /// is written.
+    /// </summary>
     private async Task<(RunRecord Record, ulong Index)?> AbandonAsync(TaskId task, RunRecord running, ulong index, CancellationToken cancellationToken)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
+        var historyKey = Layout.HistoryKey(task.Namespace, task.Name, running.Slot);
         var abandoned = running with
         {
             State = RunState.Abandoned,
@@ -160,21 +203,28 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
             Fence = running.Fence != 0 ? running.Fence : checked((long)index),
         };
         var value = RunStateStore.Encode(abandoned);
-        var result = (await Client.Txn.ExecuteAsync([TxnOp.Cas(runKey, value, index)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var result = (await Client.Txn.ExecuteAsync([TxnOp.Cas(runKey, value, index), TxnOp.Cas(historyKey, value, 0)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        if (!result.Committed && !result.Errors.Any(e => e.OperationIndex == 0))
+        {
+            // The history entry is first-writer-wins: the holder recorded its own (`lost`) entry already.
+            result = (await Client.Txn.ExecuteAsync([TxnOp.Cas(runKey, value, index)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        }
+
         if (!result.Committed)
         {
             return null;
         }
 
-        var newIndex = result.Results.Last(r => r.Key == runKey).ModifyIndex;
-        // The history entry is first-writer-wins: the holder may have recorded its own `lost` entry already.
-        await new SlotMarker(store, time).TryWriteHistoryAsync(task, abandoned, cancellationToken).ConfigureAwait(false);
-        return (abandoned, newIndex);
+        return (abandoned, result.Results.Last(r => r.Key == runKey).ModifyIndex);
     }
 
+    /// <summary>
+    /// A failure after which the write may or may not have been applied, and that may pass if tried again: the agent
+    /// could not be reached or timed out, a 5xx (no leader among them), or 429 (not applied, but worth another try).
+    /// </summary>
     internal static bool IsUnknownOutcome(Exception e, CancellationToken cancellationToken) => e switch
     {
-        ConsulUnreachableException or ConsulServerException => true,
+        ConsulUnreachableException or ConsulServerException or ConsulRateLimitedException => true,
         OperationCanceledException => !cancellationToken.IsCancellationRequested,
         _ => false,
     };

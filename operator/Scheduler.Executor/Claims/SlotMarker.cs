@@ -1,9 +1,29 @@
 using Dtask.Consul;
+using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Txn;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;
+
+/// <summary>What a <see cref="SlotMarker"/> write did.</summary>
+public enum MarkStatus
+{
+    /// <summary>This call wrote the marker.</summary>
+    Written,
+
+    /// <summary>The slot has a history entry already (another executor recorded it, or it ran): nothing written.</summary>
+    AlreadyRecorded,
+
+    /// <summary>The run record holds this very slot (it is running or ran): it is never marked missed.</summary>
+    HeldByRun,
+
+    /// <summary>
+    /// The run record changed after it was read to decide (a run finished, or a claim came in between): nothing was
+    /// written; read again and decide again.
+    /// </summary>
+    RecordChanged,
+}
 
 /// <summary>
 /// Records slots that did not run: <c>skipped</c> (a policy said no, e.g. <c>Forbid</c> with a run still going:
@@ -12,66 +32,98 @@ namespace Dtask.Executor.Claims;
 /// <remarks>
 /// <para>The idempotent marker of such a slot is its history entry <c>history/&lt;slot&gt;</c>, written with CAS index 0:
 /// the first writer wins, so N executors that all notice the same slot record it once, and only the one whose write
-/// succeeded notifies.</para>
+/// succeeded notifies. A claim transaction checks that <c>history/&lt;slot&gt;</c> does not exist, so a slot with a
+/// marker is never claimed afterwards.</para>
+/// <para>A marker is written only while the run record is still at the ModifyIndex read when deciding (a
+/// <c>check-index</c> in the marker's transaction): when a run finished or a claim came in between, nothing is written
+/// and the caller decides again. Together with the claim's check, a slot is either claimed or marked, never both.</para>
 /// <para>Skipped slots never touch the run record: it belongs to the run that is still going (its holder finishes it
 /// with a CAS at its own index, which must not be disturbed).</para>
-/// <para>Missed slots also advance the run record's slot when the record is final and older, in the same
-/// transaction as the marker (a CAS at the index read, plus the marker with CAS 0), so schedulers that read the
-/// record's slot as "last handled" do not reconsider the missed slot, and a later claim of that slot sees "already
-/// claimed". When the record is <c>running</c> (a run goes on) or already at a later slot, only the marker is
-/// written; reconsidering the slot later is harmless because the marker cannot be written twice.</para>
+/// <para>Missed slots: a slot the run record holds (running or finished) is never marked missed. When the record is
+/// final and at an older slot, the marker also advances the record's slot in the same transaction (a CAS at the index
+/// read), so schedulers that read the record's slot as "last handled" do not reconsider the missed slot. When the
+/// record is <c>running</c> an older slot, only the marker is written (checked against the record's index); when it is
+/// at a later slot, the missed slot can no longer be claimed, and only the marker is written.</para>
 /// </remarks>
 public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
 {
+    private const int MaxRounds = 8;
     private readonly TimeProvider time = time ?? TimeProvider.System;
 
     /// <summary>
-    /// Records <paramref name="slot"/> as skipped; true when this call wrote the marker (false: already recorded). An
-    /// existing marker is noticed with a read first, so the executors that come after the first cost no write.
+    /// Records <paramref name="slot"/> as skipped, provided the run record is still at <paramref name="runIndex"/> (the
+    /// ModifyIndex read when deciding to skip; 0: the record did not exist). An existing marker is noticed with a read
+    /// first, so the executors that come after the first cost no write.
     /// </summary>
-    public async Task<bool> RecordSkippedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
+    /// <returns><see cref="MarkStatus.Written"/>, <see cref="MarkStatus.AlreadyRecorded"/>, or <see cref="MarkStatus.RecordChanged"/> (decide again).</returns>
+    public async Task<MarkStatus> RecordSkippedAsync(TaskId task, long slot, string node, string reason, ulong runIndex, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
         var key = store.Layout.HistoryKey(task.Namespace, task.Name, slot);
         if ((await store.Client.Kv.GetAsync(key, cancellationToken: cancellationToken).ConfigureAwait(false)).Value is not null)
         {
-            return false; // Recorded already: a read instead of a write that would fail.
+            return MarkStatus.AlreadyRecorded; // A read instead of a write that would fail.
         }
 
         var record = NotRun(slot, node, RunState.Skipped, reason);
-        return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false);
+        var runKey = store.Layout.RunKey(task.Namespace, task.Name);
+        var result = (await store.Client.Txn.ExecuteAsync([RunAt(runKey, runIndex), TxnOp.Cas(key, RunStateStore.Encode(record), 0)],
+            cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        return result.Committed ? MarkStatus.Written
+            : result.Errors.Any(e => e.OperationIndex == 0) ? MarkStatus.RecordChanged
+            : MarkStatus.AlreadyRecorded;
     }
 
-    /// <summary>Records <paramref name="slot"/> as missed (see the remarks); true when this call wrote the marker.</summary>
-    public async Task<bool> RecordMissedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
+    /// <summary>Records <paramref name="slot"/> as missed (see the remarks).</summary>
+    /// <returns><see cref="MarkStatus.Written"/>, <see cref="MarkStatus.AlreadyRecorded"/> or <see cref="MarkStatus.HeldByRun"/>.</returns>
+    public async Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
         var record = NotRun(slot, node, RunState.Missed, reason);
         var runKey = store.Layout.RunKey(task.Namespace, task.Name);
         var historyKey = store.Layout.HistoryKey(task.Namespace, task.Name, slot);
         var value = RunStateStore.Encode(record);
-        for (var round = 0; round < 3; round++)
+        for (var round = 0; ; round++)
         {
             var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
-            if (stored.Record is { } current && (current.IsRunning || current.Slot >= slot))
+            TxnOp[] operations;
+            switch (stored.Record)
             {
-                return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false);
+                case { State: RunState.Missed or RunState.Skipped } current when current.Slot == slot:
+                    return MarkStatus.AlreadyRecorded;
+                case { } current when current.Slot == slot:
+                    return MarkStatus.HeldByRun;
+                case { } current when current.Slot > slot:
+                    // The record only moves forward: this slot can no longer be claimed.
+                    return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false) ? MarkStatus.Written : MarkStatus.AlreadyRecorded;
+                case { IsRunning: true }:
+                    // An older run goes on: the marker alone, while the record is still that run.
+                    operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(runKey, stored.ModifyIndex)];
+                    break;
+                default:
+                    // Final and older, or absent: the marker, and the record advanced to this slot.
+                    operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.Cas(runKey, value, stored.ModifyIndex)];
+                    break;
             }
 
-            var result = (await store.Client.Txn.ExecuteAsync([TxnOp.Cas(historyKey, value, 0), TxnOp.Cas(runKey, value, stored.ModifyIndex)],
-                cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            var result = (await store.Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
             if (result.Committed)
             {
-                return true;
+                return MarkStatus.Written;
             }
 
             if (result.Errors.Any(e => e.OperationIndex == 0))
             {
-                return false; // Someone recorded the slot first.
+                return MarkStatus.AlreadyRecorded; // Someone recorded the slot first.
             }
-        }
 
-        return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false);
+            if (round >= MaxRounds)
+            {
+                throw new ConsulConflictException(runKey, $"the run record of {task} kept changing while recording slot {slot} missed");
+            }
+
+            // The record changed since it was read (a run finished, a claim came in): read again and decide again.
+        }
     }
 
     /// <summary>Writes <paramref name="record"/> as the history entry of its slot unless one exists; true when written.</summary>
@@ -82,6 +134,9 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
         var key = store.Layout.HistoryKey(task.Namespace, task.Name, record.Slot);
         return (await store.Client.Kv.PutAsync(key, RunStateStore.Encode(record), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
     }
+
+    /// <summary>Fails unless the run record is still at <paramref name="index"/> (0: still absent).</summary>
+    private static TxnOp RunAt(string runKey, ulong index) => index == 0 ? TxnOp.CheckNotExists(runKey) : TxnOp.CheckIndex(runKey, index);
 
     private RunRecord NotRun(long slot, string node, RunState state, string reason) => new()
     {

@@ -115,7 +115,7 @@ public sealed class SlotContender(
                 {
                     var key = layout.HistoryKey(task.Id.Namespace, task.Id.Name, slot);
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
-                        && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false))
+                        && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false) == MarkStatus.Written)
                     {
                         logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
                         notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, reason, task.Notification));
@@ -137,6 +137,9 @@ public sealed class SlotContender(
         var backoff = RetryMin;
         var waitingLogged = false;
         string? stopAsked = null;
+        // One run id for every try at this slot: when a claim's answer is lost (Consul failed while confirming it), the
+        // next try recognises the stored claim as its own and runs it, instead of taking it for someone else's.
+        var runId = SlotClaimer.NewRunId(ticket.Slot);
         try
         {
             while (true)
@@ -163,7 +166,7 @@ public sealed class SlotContender(
 
                 var request = FireRequest.FromSpec(task.Id, ticket.Slot, task.Spec, ticket.Deadline, task.Notification) with
                 {
-                    RunId = SlotClaimer.NewRunId(ticket.Slot),
+                    RunId = runId,
                     FireTime = ticket.FireTime,
                 };
                 FireResult result;
@@ -177,6 +180,7 @@ public sealed class SlotContender(
                     }
                     catch (ConsulException e)
                     {
+                        // Only before a claim: once claimed, FireAsync decides the run's outcome itself.
                         logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
                         await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
                         backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
@@ -259,17 +263,27 @@ public sealed class SlotContender(
         return Math.Max(0, order.ToList().IndexOf(options.Node));
     }
 
-    /// <summary>Writes a <c>Stop</c> request for the holder's run (CAS: only when no request is pending); true when one is pending now.</summary>
+    /// <summary>
+    /// Writes a <c>Stop</c> request for the holder's run (CAS: only when no request is pending, or over a <c>Stop</c>
+    /// request left for another run, which is over since only one run of a task goes on at a time); true when one is
+    /// pending for the holder's run now. A pending <c>Trigger</c> is left alone.
+    /// </summary>
     private async Task<bool> AskToStopAsync(TaskDefinition task, RunRecord holder, CancellationToken cancellationToken)
     {
         var key = layout.ControlKey(task.Id.Namespace, task.Id.Name);
         try
         {
             var existing = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+            ulong cas = 0;
             if (existing is not null)
             {
                 var pending = StateJson.TryDeserialize<ControlRequest>(existing.ValueAsString());
-                return pending is { Action: ControlAction.Stop } && pending.RunId == holder.RunId;
+                if (pending is not { Action: ControlAction.Stop } || pending.RunId == holder.RunId)
+                {
+                    return pending is { Action: ControlAction.Stop };
+                }
+
+                cas = existing.ModifyIndex; // A stale stop request, whose run is over: replace it.
             }
 
             var request = new ControlRequest
@@ -280,7 +294,7 @@ public sealed class SlotContender(
                 RequestedBy = options.Node,
                 RunId = holder.RunId,
             };
-            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
+            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = cas }, cancellationToken).ConfigureAwait(false)).Value;
             if (written)
             {
                 logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} (slot {HolderSlot})",

@@ -1,4 +1,5 @@
 using Dtask.Consul;
+using Dtask.Consul.Errors;
 using Dtask.Consul.Locking;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -66,49 +67,71 @@ public sealed class SlotFiring
     /// Claims and runs the slot. <paramref name="stop"/> stops the child early (Replace, shutdown); its reason is
     /// recorded. <paramref name="cancellationToken"/> cancels Consul calls (not the child: use <paramref name="stop"/>).
     /// </summary>
-    /// <exception cref="Consul.Errors.ConsulException">Consul could not be reached or refused (before a claim; after one, the run is finished as well as possible).</exception>
+    /// <remarks>
+    /// Once the slot is claimed, its outcome is decided here whatever Consul does: the answer is <see cref="FireStatus.Ran"/>
+    /// and no <see cref="Consul.Errors.ConsulException"/> escapes; <see cref="FireResult.Finish"/> says whether the record
+    /// could be written (see <see cref="RunRecorder"/>). Under <c>Forbid</c>, a busy slot is marked skipped only while
+    /// the run record is as read when deciding; when it changed meanwhile (the run finished), the claim is tried again.
+    /// </remarks>
+    /// <exception cref="Consul.Errors.ConsulException">Consul could not be reached or refused before the slot was claimed.</exception>
     public async Task<FireResult> FireAsync(FireRequest request, StopRequest? stop = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ClaimOutcome claim;
         RunRecord? abandonedOnTheWay = null;
         while (true)
         {
-            claim = await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
+            var claim = await ClaimAsync(request, stop, cancellationToken).ConfigureAwait(false);
+            abandonedOnTheWay ??= claim.Abandoned;
+            if (claim.Abandoned is { } abandoned)
+            {
+                logger.Warning("task {Namespace:l}/{Task:l}: slot {AbandonedSlot} of node {AbandonedNode:l} was abandoned (its session is gone)",
+                    request.Task.Namespace, request.Task.Name, abandoned.Slot, abandoned.Node);
+            }
+
+            switch (claim.Status)
+            {
+                case ClaimStatus.Claimed:
+                    return await RunClaimedAsync(request, claim.Claim!, stop, cancellationToken).ConfigureAwait(false) with { Abandoned = abandonedOnTheWay };
+                case ClaimStatus.AlreadyClaimed:
+                    return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
+                case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid:
+                    var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
+                    if (marked == MarkStatus.RecordChanged && time.GetUtcNow() < request.Deadline && stop?.IsRequested != true)
+                    {
+                        continue; // The run finished (or a claim came in) after the record was read: decide again.
+                    }
+
+                    if (marked == MarkStatus.Written)
+                    {
+                        logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} skipped: {Detail:l}", request.Task.Namespace, request.Task.Name, request.Slot, claim.Detail);
+                    }
+
+                    return marked == MarkStatus.RecordChanged
+                        ? new FireResult(FireStatus.NotClaimed, null, claim.Current, "the run record kept changing until the deadline") { Abandoned = abandonedOnTheWay }
+                        : new FireResult(FireStatus.Busy, null, claim.Current, claim.Detail) { Marked = marked == MarkStatus.Written, Abandoned = abandonedOnTheWay };
+                case ClaimStatus.Busy:
+                    return new FireResult(FireStatus.Busy, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
+                default:
+                    return new FireResult(FireStatus.NotClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
+            }
+        }
+    }
+
+    /// <summary>Claims, waiting out lock-delay within the deadline.</summary>
+    private async Task<ClaimOutcome> ClaimAsync(FireRequest request, StopRequest? stop, CancellationToken cancellationToken)
+    {
+        RunRecord? abandonedOnTheWay = null;
+        while (true)
+        {
+            var claim = await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
             abandonedOnTheWay ??= claim.Abandoned;
             claim = claim with { Abandoned = abandonedOnTheWay };
             if (claim.Status != ClaimStatus.LockDelay || time.GetUtcNow() + LockDelayRetry >= request.Deadline || stop?.IsRequested == true)
             {
-                break;
+                return claim;
             }
 
             await Task.Delay(LockDelayRetry, time, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (claim.Abandoned is { } abandoned)
-        {
-            logger.Warning("task {Namespace:l}/{Task:l}: slot {AbandonedSlot} of node {AbandonedNode:l} was abandoned (its session is gone)",
-                request.Task.Namespace, request.Task.Name, abandoned.Slot, abandoned.Node);
-        }
-
-        switch (claim.Status)
-        {
-            case ClaimStatus.Claimed:
-                return await RunClaimedAsync(request, claim.Claim!, stop, cancellationToken).ConfigureAwait(false) with { Abandoned = claim.Abandoned };
-            case ClaimStatus.AlreadyClaimed:
-                return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = claim.Abandoned };
-            case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid:
-                var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", cancellationToken).ConfigureAwait(false);
-                if (marked)
-                {
-                    logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} skipped: {Detail:l}", request.Task.Namespace, request.Task.Name, request.Slot, claim.Detail);
-                }
-
-                return new FireResult(FireStatus.Busy, null, claim.Current, claim.Detail) { Marked = marked, Abandoned = claim.Abandoned };
-            case ClaimStatus.Busy:
-                return new FireResult(FireStatus.Busy, null, claim.Current, claim.Detail) { Abandoned = claim.Abandoned };
-            default:
-                return new FireResult(FireStatus.NotClaimed, null, claim.Current, claim.Detail) { Abandoned = claim.Abandoned };
         }
     }
 
@@ -157,7 +180,17 @@ public sealed class SlotFiring
                 break; // Stopped while waiting: the last attempt's outcome stands, recorded below with the stop reason.
             }
 
-            var next = await recorder.StartAttemptAsync(claim, attempt + 1, cancellationToken).ConfigureAwait(false);
+            SlotClaim? next;
+            try
+            {
+                next = await recorder.StartAttemptAsync(claim, attempt + 1, watch.Lost, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ConsulException e)
+            {
+                runLogger.Warning("attempt {Attempt} could not be recorded ({Problem:l}); no retry, the run ends with attempt {Last}", attempt + 1, e.Message, attempt);
+                break;
+            }
+
             if (next is null)
             {
                 stop.Stop(LossReason(watch) ?? "lock-lost: the lock was no longer held when retrying");
@@ -170,10 +203,22 @@ public sealed class SlotFiring
         }
 
         var final = FinalRecord(claim, outcome, attempt, stop.Reason, watch.IsLost || (stop.Reason?.StartsWith("lock-lost", StringComparison.Ordinal) ?? false));
-        var finish = await recorder.FinishAsync(claim, final, request.HistoryLimit, cancellationToken).ConfigureAwait(false);
-        if (finish.Status == FinishStatus.LockLost && final.State != RunState.Lost)
+        var finish = await recorder.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
+        switch (finish.Status)
         {
-            runLogger.Warning("the lock was lost before the run could be recorded; its record went to history only");
+            case FinishStatus.LockLost when final.State != RunState.Lost:
+                runLogger.Warning("the lock was lost before the run could be recorded; its record went to history only");
+                break;
+            case FinishStatus.Unrecorded:
+                runLogger.Error("slot {Slot} ({State:l}) could not be recorded: Consul did not answer before the lock was lost ({Lost:l}; last failure: {Problem:l}); "
+                    + "the lock frees with the session and the next claimer records the run abandoned",
+                    request.Slot, final.State.ToString(), watch.LostReason ?? "lock lost", finish.Problem ?? "none");
+                break;
+            case FinishStatus.Refused:
+                runLogger.Error("slot {Slot} ({State:l}) could not be recorded: Consul refused the finish ({Problem:l}); the lock was released{History:l}, "
+                    + "and the next claimer records the run abandoned",
+                    request.Slot, final.State.ToString(), finish.Problem ?? "unknown", finish.HistoryWritten ? " and the run's record went to history" : "");
+                break;
         }
 
         runLogger.ForContext("DurationMs", Math.Round(outcome.Duration.TotalMilliseconds, 1))

@@ -53,6 +53,22 @@ public sealed class ClaimWorld : IAsyncDisposable
         return new Executor(node, client, session, firing, events);
     }
 
+    /// <summary>
+    /// An executor whose firing goes through <paramref name="faults"/>; its session too when <paramref name="sessionThroughFaults"/>
+    /// (otherwise it is renewed on a healthy client, so it lives through the faults).
+    /// </summary>
+    public async Task<Executor> FaultyExecutorAsync(string node, FaultInjectingHandler faults, bool sessionThroughFaults = false, ExecutorSessionOptions? sessionOptions = null)
+    {
+        var client = new ConsulClient(consul.Agent.ClientOptions(), faults);
+        clients.Add(client);
+        var session = await SessionRenewal.CreateAsync(sessionThroughFaults ? client : Client, sessionOptions ?? new ExecutorSessionOptions { Ttl = TimeSpan.FromSeconds(30) });
+        owned.Add(session);
+        var events = new EventLog();
+        var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
+        var firing = new SlotFiring(client, Layout, session, node, events, Logger.None, runner) { LockDelayRetry = TimeSpan.FromMilliseconds(300) };
+        return new Executor(node, client, session, firing, events);
+    }
+
     public FireRequest Request(long slot, string script) =>
         new(Task, slot, ChildCommand.Shell(script), DateTimeOffset.FromUnixTimeSeconds(slot) + TimeSpan.FromDays(3650));
 
