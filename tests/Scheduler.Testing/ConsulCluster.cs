@@ -8,6 +8,9 @@ using Dtask.Consul.Errors;
 
 namespace Dtask.Testing;
 
+/// <summary>A cluster start that failed in a way a fresh start with other ports may cure.</summary>
+internal sealed class ClusterStartException(string message) : Exception(message);
+
 /// <summary>
 /// A real Consul cluster of several servers on loopback (three by default): each server has its own data folder and
 /// its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
@@ -27,10 +30,39 @@ public sealed class ConsulCluster : IAsyncDisposable
     /// <summary>The servers, <c>server-1</c> first.</summary>
     public IReadOnlyList<ConsulClusterServer> Servers { get; }
 
-    /// <summary>Starts <paramref name="size"/> servers and waits until they have elected a leader that accepts writes.</summary>
+    /// <summary>How many times a start is tried again with fresh ports when a server could not bind one of its ports.</summary>
+    public const int StartAttempts = 3;
+
+    /// <summary>
+    /// Starts <paramref name="size"/> servers and waits until they have elected a leader that accepts writes. The ports
+    /// are picked free just before the start, so another process may take one in between: when a server's log shows a
+    /// failed bind (or a server exits while the cluster forms), the whole cluster is started again with fresh ports, up to
+    /// <see cref="StartAttempts"/> times. Any other failure to elect a leader within <paramref name="timeout"/> fails with
+    /// the servers' logs.
+    /// </summary>
+    /// <exception cref="TimeoutException">No leader within <paramref name="timeout"/> (the logs are in the message).</exception>
+    /// <exception cref="InvalidOperationException">Every attempt met a port collision.</exception>
     public static async Task<ConsulCluster> StartAsync(int size = 3, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        ClusterStartException? last = null;
+        for (var attempt = 0; attempt < StartAttempts; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(size, timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ClusterStartException e)
+            {
+                last = e;
+            }
+        }
+
+        throw new InvalidOperationException($"the Consul cluster did not start after {StartAttempts} attempts: {last?.Message}", last);
+    }
+
+    private static async Task<ConsulCluster> StartOnceAsync(int size, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         var binary = ConsulBinary.Locate();
         var folder = Directory.CreateTempSubdirectory("dtask-consul-cluster-");
         var servers = new List<ConsulClusterServer>();
@@ -80,7 +112,7 @@ public sealed class ConsulCluster : IAsyncDisposable
                 server.Start();
             }
 
-            await cluster.WaitForLeaderAsync(timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+            await cluster.WaitForFirstLeaderAsync(timeout, cancellationToken).ConfigureAwait(false);
             return cluster;
         }
         catch
@@ -143,6 +175,38 @@ public sealed class ConsulCluster : IAsyncDisposable
         var logs = string.Join("\n", Servers.Select(s => $"--- {s.Name} (running: {s.IsRunning})\n{s.RecentLog}"));
         throw new TimeoutException($"the Consul cluster has no leader after {timeout.TotalSeconds} s:\n{logs}");
     }
+
+    /// <summary>
+    /// <see cref="WaitForLeaderAsync"/> for a cluster just started: gives up at once with
+    /// <see cref="ClusterStartException"/> when a server could not bind a port or exited, instead of waiting out the timeout.
+    /// </summary>
+    private async Task WaitForFirstLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var elapsed = Stopwatch.StartNew();
+        while (elapsed.Elapsed < timeout)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Servers.FirstOrDefault(s => BindFailed(s.RecentLog) || !s.IsRunning) is { } failed)
+            {
+                throw new ClusterStartException($"{failed.Name} {(failed.IsRunning ? "could not bind a port" : "exited")} while the cluster formed:\n{failed.RecentLog}");
+            }
+
+            if (await FindLeaderAsync(cancellationToken).ConfigureAwait(false) is not null && await AllWriteAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        var logs = string.Join("\n", Servers.Select(s => $"--- {s.Name} (running: {s.IsRunning})\n{s.RecentLog}"));
+        throw new TimeoutException($"the Consul cluster has no leader after {timeout.TotalSeconds} s:\n{logs}");
+    }
+
+    /// <summary>True when a server's log shows that one of its ports was taken.</summary>
+    internal static bool BindFailed(string log) =>
+        log.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
+        || (log.Contains("Failed to start Consul server", StringComparison.Ordinal) && log.Contains("bind", StringComparison.OrdinalIgnoreCase));
 
     private async Task<bool> AllWriteAsync(CancellationToken cancellationToken)
     {

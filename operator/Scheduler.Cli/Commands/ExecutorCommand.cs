@@ -13,7 +13,7 @@ namespace Dtask.Cli.Commands;
 
 /// <summary>
 /// <c>dtask executor [--node NAME] [--labels k=v,...] [--prefix dtask/] [--consul ADDR] [--skew-limit 2s]
-/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--termination-grace 10s]</c>: the per-node daemon.
+/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--contenders 3] [--max-consul-requests 32] [--termination-grace 10s]</c>: the per-node daemon.
 /// Each flag falls back to a <c>DTASK_*</c> variable (<c>DTASK_NODE</c>, <c>DTASK_LABELS</c>, <c>DTASK_PREFIX</c>,
 /// <c>DTASK_SKEW_LIMIT</c>, <c>DTASK_SHUTDOWN_GRACE</c>, <c>DTASK_SESSION_TTL</c>, <c>DTASK_RANK_DELAY</c>,
 /// <c>DTASK_TERMINATION_GRACE</c>); Consul from the standard <c>CONSUL_*</c> variables.
@@ -40,10 +40,12 @@ internal static class ExecutorCommand
         var grace = new Option<string?>("--shutdown-grace") { Description = "On SIGTERM, let running children finish this long before stopping them (env DTASK_SHUTDOWN_GRACE; default 90s)." };
         var ttl = new Option<string?>("--session-ttl") { Description = "TTL of the executor's Consul sessions, 10s to 24h (env DTASK_SESSION_TTL; default 15s)." };
         var rankDelay = new Option<string?>("--rank-delay") { Description = "δ: the k-th ranked node waits k·δ before claiming a slot (env DTASK_RANK_DELAY; default 150ms)." };
+        var contenders = new Option<string?>("--contenders") { Description = "K: how many ranks contend for a slot at k·δ; the others only back them up (env DTASK_CONTENDERS; default 3)." };
+        var maxRequests = new Option<string?>("--max-consul-requests") { Description = "The most Consul requests of task work in flight at once (env DTASK_MAX_CONSUL_REQUESTS; default 32)." };
         var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped (env DTASK_TERMINATION_GRACE; default 10s)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
-            node, labels, prefix, consul, skew, grace, ttl, rankDelay, termination,
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -61,6 +63,8 @@ internal static class ExecutorCommand
                     ShutdownGrace = Duration(Value(grace, "DTASK_SHUTDOWN_GRACE"), "--shutdown-grace") ?? ExecutorOptions.DefaultShutdownGrace,
                     SessionTtl = Duration(Value(ttl, "DTASK_SESSION_TTL"), "--session-ttl") ?? ExecutorOptions.DefaultSessionTtl,
                     RankDelay = Duration(Value(rankDelay, "DTASK_RANK_DELAY"), "--rank-delay") ?? ExecutorOptions.DefaultRankDelay,
+                    Contenders = Count(Value(contenders, "DTASK_CONTENDERS"), "--contenders") ?? ExecutorOptions.DefaultContenders,
+                    MaxConsulRequests = Count(Value(maxRequests, "DTASK_MAX_CONSUL_REQUESTS"), "--max-consul-requests") ?? ExecutorOptions.DefaultMaxConsulRequests,
                     TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? TimeSpan.FromSeconds(10),
                 };
                 options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
@@ -74,6 +78,18 @@ internal static class ExecutorCommand
             return await RunAsync(options, parseResult.GetValue(consul), error, cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    private static int? Count(string? text, string flag)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        return int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
+            ? count
+            : throw new FormatException($"{flag} '{text}' is not a whole number");
     }
 
     private static TimeSpan? Duration(string? text, string flag)

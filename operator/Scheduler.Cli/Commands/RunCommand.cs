@@ -211,7 +211,7 @@ internal static class RunCommand
     private static int Taken(TextWriter error, TaskId task, long slot, RunRecord? current)
     {
         var what = current is null ? "was claimed by another node"
-            : current.Slot > slot ? $"has moved on to slot {current.Slot} (node {current.Node})"
+            : current.Slot > slot ? $"is past: slot {current.Slot} was claimed since, on node {current.Node}"
             : current.IsRunning ? $"is running on node {current.Node}"
             : $"already ran on node {current.Node} ({StateName(current.State)})";
         error.WriteLine($"dtask run: {task}: this period's slot {slot.ToString(CultureInfo.InvariantCulture)} {what}; not running it here");

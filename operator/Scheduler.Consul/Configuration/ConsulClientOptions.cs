@@ -39,6 +39,14 @@ public sealed record ConsulClientOptions
     /// <summary>The delay before the first read retry; doubled for each further one.</summary>
     public TimeSpan ReadRetryDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The most non-blocking requests this client has in flight at once; the others wait their turn (before their
+    /// timeout starts). Null: no bound. Blocking queries (a wait index) are not counted: they hold a connection for
+    /// minutes and would starve the rest. Bounding a busy client keeps its burst (thousands of reads at once) from
+    /// opening thousands of connections and stalling the agent for every other client.
+    /// </summary>
+    public int? MaxConcurrentRequests { get; init; }
+
     /// <summary>True when the address is <c>https</c>.</summary>
     public bool UsesTls => Address.Scheme == Uri.UriSchemeHttps;
 }

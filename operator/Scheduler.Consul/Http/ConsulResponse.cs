@@ -38,6 +38,9 @@ public sealed record QueryOptions
     /// <summary>Linearizable read, no blocking.</summary>
     public static QueryOptions ConsistentRead { get; } = new() { Consistency = ConsistencyMode.Consistent };
 
+    /// <summary>A stale read: any server answers from its own copy, without asking the leader (may lag a little).</summary>
+    public static QueryOptions StaleRead { get; } = new() { Consistency = ConsistencyMode.Stale };
+
     /// <summary>The consistency mode.</summary>
     public ConsistencyMode Consistency { get; init; }
 

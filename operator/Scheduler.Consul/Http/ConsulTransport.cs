@@ -18,11 +18,13 @@ internal sealed class ConsulTransport : IDisposable
     private readonly ConsulClientOptions options;
     private readonly ServerCertificateTrust trust;
     private readonly TimeProvider time;
+    private readonly SemaphoreSlim? permits;
 
     public ConsulTransport(ConsulClientOptions options, HttpMessageHandler? handler, TimeProvider time)
     {
         this.options = options;
         this.time = time;
+        permits = options.MaxConcurrentRequests is { } most ? new SemaphoreSlim(Math.Max(1, most)) : null;
         trust = new ServerCertificateTrust(options.VerifyServerCertificate, ConsulMessageHandler.LoadAuthorities(options));
         http = new HttpClient(handler ?? ConsulMessageHandler.Create(options, trust), disposeHandler: true)
         {
@@ -65,6 +67,24 @@ internal sealed class ConsulTransport : IDisposable
     }
 
     private async Task<ConsulRawResponse> SendOnceAsync(ConsulRequest request, CancellationToken cancellationToken)
+    {
+        if (permits is null || request.Read is { WaitIndex: > 0 })
+        {
+            return await SendNowAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        await permits.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await SendNowAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            permits.Release();
+        }
+    }
+
+    private async Task<ConsulRawResponse> SendNowAsync(ConsulRequest request, CancellationToken cancellationToken)
     {
         var timeout = TimeoutOf(request);
         using var timeoutSource = new CancellationTokenSource(timeout, time);
@@ -199,5 +219,9 @@ internal sealed class ConsulTransport : IDisposable
         return current;
     }
 
-    public void Dispose() => http.Dispose();
+    public void Dispose()
+    {
+        http.Dispose();
+        permits?.Dispose();
+    }
 }

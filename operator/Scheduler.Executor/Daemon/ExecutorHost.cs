@@ -53,14 +53,16 @@ public static class ExecutorHost
         builder.Services.AddSingleton(logger);
         builder.Services.AddSingleton(new KvLayout(options.Prefix));
         builder.Services.AddSingleton(_ => new ConsulClient(consul, time));
-        builder.Services.AddSingleton(_ => new FiringClient(new ConsulClient(consul, time)));
+        builder.Services.AddSingleton(_ => new FiringClient(new ConsulClient(consul with { MaxConcurrentRequests = options.MaxConsulRequests }, time)));
+        builder.Services.AddSingleton(_ => new MembershipClient(new ConsulClient(consul, time)));
         builder.Services.AddSingleton<IRunNotifier>(_ => RunNotifiers.Create(notifications, logger, time));
         builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger));
         builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace }, time));
         builder.Services.AddSingleton<ClusterView>();
         builder.Services.AddSingleton<RunningRuns>();
         builder.Services.AddSingleton<FiringStats>();
-        builder.Services.AddSingleton<NodeMembership>();
+        builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<KvLayout>(),
+            sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger));
         builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),

@@ -19,6 +19,12 @@ public sealed record ExecutorOptions
     /// <summary>The default of <see cref="RankDelay"/>.</summary>
     public static readonly TimeSpan DefaultRankDelay = TimeSpan.FromMilliseconds(150);
 
+    /// <summary>The default of <see cref="Contenders"/>.</summary>
+    public const int DefaultContenders = 3;
+
+    /// <summary>The default of <see cref="MaxConsulRequests"/>.</summary>
+    public const int DefaultMaxConsulRequests = 32;
+
     /// <summary>This node's name: a DNS-1123 subdomain, the key under <c>nodes/</c> and <c>DTASK_NODE</c>.</summary>
     public string Node { get; init; } = "";
 
@@ -37,8 +43,23 @@ public sealed record ExecutorOptions
     /// <summary>The TTL of the executor's sessions (Consul accepts 10 s to 24 h).</summary>
     public TimeSpan SessionTtl { get; init; } = DefaultSessionTtl;
 
-    /// <summary>δ: the k-th ranked node for a slot waits k·δ before it tries to claim.</summary>
+    /// <summary>
+    /// δ: the k-th ranked node for a slot waits k·δ before it tries to claim (less when the slot's window is short: see
+    /// <see cref="SlotTurn"/>).
+    /// </summary>
     public TimeSpan RankDelay { get; init; } = DefaultRankDelay;
+
+    /// <summary>
+    /// K: how many ranks contend for a slot at k·δ; the other nodes look once, at K·δ, and claim only a slot that is still
+    /// unclaimed then (<see cref="SlotTurn"/>).
+    /// </summary>
+    public int Contenders { get; init; } = DefaultContenders;
+
+    /// <summary>
+    /// The most Consul requests of task work (plans, claims, finishes, markers) in flight at once; the rest queue in the
+    /// executor. Session renewal, registration and watches use their own connections and never wait behind them.
+    /// </summary>
+    public int MaxConsulRequests { get; init; } = DefaultMaxConsulRequests;
 
     /// <summary>Between SIGTERM and SIGKILL when a child's process group is stopped.</summary>
     public TimeSpan TerminationGrace { get; init; } = TimeSpan.FromSeconds(10);
@@ -108,6 +129,16 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         if (options.RankDelay < TimeSpan.Zero)
         {
             failures.Add("--rank-delay must not be negative");
+        }
+
+        if (options.Contenders < 1)
+        {
+            failures.Add("--contenders must be at least 1");
+        }
+
+        if (options.MaxConsulRequests < 1)
+        {
+            failures.Add("--max-consul-requests must be at least 1");
         }
 
         if (options.SessionTtl < TimeSpan.FromSeconds(10) || options.SessionTtl > TimeSpan.FromHours(24))

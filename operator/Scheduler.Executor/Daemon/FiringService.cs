@@ -19,7 +19,7 @@ public sealed class FiringService : BackgroundService
 {
     private readonly ClusterView view;
     private readonly SlotContender contender;
-    private readonly RunStateStore store;
+    private readonly RunRecordBatchReader records;
     private readonly KvLayout layout;
     private readonly RunningRuns runs;
     private readonly ConsulClient client;
@@ -44,12 +44,13 @@ public sealed class FiringService : BackgroundService
         this.logger = logger;
         this.layout = layout;
         client = firing.Client;
-        store = new RunStateStore(client, layout);
+        records = new RunRecordBatchReader(new RunStateStore(client, layout));
     }
 
     /// <summary>Starts a loop for every task known now, and follows changes.</summary>
     public override Task StartAsync(CancellationToken cancellationToken)
     {
+        FiringWarmup.Run(layout, options);
         view.TasksChanged += SyncTasks;
         view.ControlsChanged += SyncControls;
         SyncTasks();
@@ -92,6 +93,7 @@ public sealed class FiringService : BackgroundService
             await drained.ConfigureAwait(false);
         }
 
+        await records.DisposeAsync().ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -127,7 +129,7 @@ public sealed class FiringService : BackgroundService
                 }
                 else
                 {
-                    loops[id] = new TaskLoop(definition, contender, store, options, time, logger, Track, claiming.Token);
+                    loops[id] = new TaskLoop(definition, contender, records, options, time, logger, Track, claiming.Token);
                     LogScheduled(definition);
                 }
             }

@@ -17,6 +17,14 @@ namespace Dtask.Executor.Daemon;
 /// the executor knows its tasks; a change then reaches the view as soon as Consul answers the blocking query (well
 /// within a second). Failures back off and are logged once until the watch recovers.
 /// </summary>
+/// <remarks>
+/// <para>A blocking query on a prefix with no keys under it waits on the index of the whole KV store, so it returns at
+/// every write anywhere (every claim and finish of every executor). <c>control/</c> is empty nearly always; the
+/// executor writes the placeholder <c>control/.watch</c> (CAS 0: only when absent, one write per cluster), which no
+/// reader takes for a request, so the folder's own index is watched. <c>nodes/</c> holds this executor's registration
+/// and <c>tasks/</c> is empty only when there is nothing to run. An answer whose listing did not change
+/// (<see cref="ListingChange"/>) is not processed again.</para>
+/// </remarks>
 public sealed class KvWatchService(ConsulClient client, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger)
     : BackgroundService
 {
@@ -26,9 +34,13 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
     private BlockingQuery<IReadOnlyList<KvPair>>? nodes;
     private BlockingQuery<IReadOnlyList<KvPair>>? controls;
 
+    /// <summary>The placeholder key that keeps <c>control/</c> from being an empty prefix.</summary>
+    public string ControlPlaceholderKey => layout.ControlPrefix + ".watch";
+
     /// <summary>Loads the first state of every watched folder (retrying while Consul cannot be reached), then starts watching.</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
+        await PlaceControlAnchorAsync(cancellationToken).ConfigureAwait(false);
         tasks = Watch(layout.TasksPrefix);
         nodes = Watch(layout.NodesPrefix);
         controls = Watch(layout.ControlPrefix);
@@ -47,6 +59,22 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
 
     private BlockingQuery<IReadOnlyList<KvPair>> Watch(string prefix) =>
         new((q, ct) => client.Kv.ListAsync(prefix, q, ct), WatchOptions, time);
+
+    private async Task PlaceControlAnchorAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if ((await client.Kv.GetAsync(ControlPlaceholderKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is null)
+            {
+                await client.Kv.PutAsync(ControlPlaceholderKey, ReadOnlyMemory<byte>.Empty, new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (ConsulException e) when (e is not ConsulPermissionDeniedException)
+        {
+            // Without it the control watch wakes more often, nothing worse; the next start tries again.
+            logger.Debug("could not write {Key:l}: {Problem:l}", ControlPlaceholderKey, e.Message);
+        }
+    }
 
     private static async Task FirstAsync(BlockingQuery<IReadOnlyList<KvPair>> query, Action<ConsulResponse<IReadOnlyList<KvPair>>> apply, CancellationToken cancellationToken)
     {
@@ -98,15 +126,29 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         }
     }
 
+    private readonly ListingChange tasksChange = new();
+    private readonly ListingChange nodesChange = new();
+    private readonly ListingChange controlsChange = new();
+
     private void ApplyTasks(ConsulResponse<IReadOnlyList<KvPair>> response)
     {
         skew.Observe(response.Meta);
+        if (!tasksChange.IsNew(response.Value))
+        {
+            return;
+        }
+
         view.SetTasks(reader.Read(response.Value));
     }
 
     private void ApplyNodes(ConsulResponse<IReadOnlyList<KvPair>> response)
     {
         skew.Observe(response.Meta);
+        if (!nodesChange.IsNew(response.Value))
+        {
+            return;
+        }
+
         var records = new List<NodeRecord>();
         foreach (var pair in response.Value)
         {
@@ -122,6 +164,11 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
     private void ApplyControls(ConsulResponse<IReadOnlyList<KvPair>> response)
     {
         skew.Observe(response.Meta);
+        if (!controlsChange.IsNew(response.Value))
+        {
+            return;
+        }
+
         var requests = new Dictionary<TaskId, StoredControl>();
         foreach (var pair in response.Value)
         {

@@ -9,12 +9,17 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Client">The client.</param>
 public sealed record FiringClient(ConsulClient Client);
 
+/// <summary>The Consul client of the sessions and the node registration alone: its own connection, so a renewal never
+/// waits behind task work or a watch.</summary>
+/// <param name="Client">The client.</param>
+public sealed record MembershipClient(ConsulClient Client);
+
 /// <summary>
 /// Registers the node before anything else starts (<see cref="StartAsync"/> completes only once <c>nodes/&lt;node&gt;</c>
 /// is written), keeps the sessions and the registration alive, and on shutdown — after the firing has drained — removes
 /// the registration, destroys the sessions and logs the Consul request counts.
 /// </summary>
-public sealed class MembershipService(NodeMembership membership, ConsulClient client, FiringClient firing, FiringStats stats, ILogger logger) : IHostedService, IDisposable
+public sealed class MembershipService(NodeMembership membership, ConsulClient client, MembershipClient sessions, FiringClient firing, FiringStats stats, ILogger logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource stop = new();
     private Task keeping = Task.CompletedTask;
@@ -33,9 +38,10 @@ public sealed class MembershipService(NodeMembership membership, ConsulClient cl
         await keeping.ConfigureAwait(false);
         await membership.LeaveAsync().ConfigureAwait(false);
         var fired = firing.Client.Requests.Snapshot();
-        var other = client.Requests.Snapshot();
+        var watches = client.Requests.Snapshot();
+        var renewals = sessions.Client.Requests.Snapshot();
         logger.Information("consul requests: firing {FiringRequests} requests {FiringWrites} writes for {Ran} runs here; sessions and watches {OtherRequests} requests {OtherWrites} writes",
-            fired.Requests, fired.Writes, stats.Ran, other.Requests, other.Writes);
+            fired.Requests, fired.Writes, stats.Ran, watches.Requests + renewals.Requests, watches.Writes + renewals.Writes);
     }
 
     /// <inheritdoc />

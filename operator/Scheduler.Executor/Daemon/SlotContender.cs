@@ -33,9 +33,11 @@ public sealed class FiringStats
 }
 
 /// <summary>
-/// Tries to fire one slot of one task on this executor, cooperating with the other executors by rank: wait k·δ
-/// (<see cref="SlotRanking"/>), then <see cref="SlotFiring.FireAsync"/>, whose consistent read answers "someone else
-/// has it" without a write. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
+/// Tries to fire one slot of one task on this executor, cooperating with the other executors by rank
+/// (<see cref="SlotRanking"/>, <see cref="SlotTurn"/>): the first-ranked node claims at the fire time; ranks 1 to K−1
+/// look at k·step; every later rank looks once, between K·step and (K+1)·step in rank order, as a backstop. A node ranked after the first looks with a
+/// stale read first (a claimed slot stays claimed, so "claimed" needs no leader round) and goes on to
+/// <see cref="SlotFiring.FireAsync"/> (consistent read, claim transaction) only when the slot looks unclaimed. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
 /// the deadline), retries while Consul cannot be reached or the clock guard forbids claims, and records the slot
 /// <c>missed</c> when the deadline passes without a claim by anyone.
 /// </summary>
@@ -59,8 +61,9 @@ public sealed class SlotContender(
 
     /// <summary>
     /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
-    /// recorded missed) or <paramref name="claiming"/> is cancelled (shutdown: no new claim starts; a child already
-    /// running is not affected, it is stopped through <see cref="RunningRuns"/>).
+    /// recorded missed) or <paramref name="claiming"/> is cancelled (shutdown, logged: no new claim starts; a child already
+    /// running is not affected, it is stopped through <see cref="RunningRuns"/>). A run record found at a later slot does
+    /// not decide the slot (the later one was claimed, not this one): the slot is recorded missed unless it has a record.
     /// </summary>
     public async Task ContendAsync(TaskDefinition task, SlotTicket ticket, CancellationToken claiming)
     {
@@ -68,10 +71,23 @@ public sealed class SlotContender(
         ArgumentNullException.ThrowIfNull(ticket);
         try
         {
-            var rank = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
-            if (rank > 0)
+            var (rank, nodes) = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
+            var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, ticket.Deadline - ticket.FireTime);
+            var wait = ticket.FireTime + turn.Wait - time.GetUtcNow();
+            if (rank > 0 && wait > TimeSpan.Zero)
             {
-                await Task.Delay(options.RankDelay * rank, time, claiming).ConfigureAwait(false);
+                await Task.Delay(wait, time, claiming).ConfigureAwait(false);
+            }
+
+            if (rank > 0 && await LooksClaimedAsync(task, ticket.Slot, claiming).ConfigureAwait(false))
+            {
+                return; // A claimed slot never becomes unclaimed: decided, for the price of one stale read.
+            }
+
+            if (turn.Backstop)
+            {
+                logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} still unclaimed {Wait:0} ms after its fire time; node ranked {Rank} backs it up",
+                    task.Id.Namespace, task.Id.Name, ticket.Slot, turn.Wait.TotalMilliseconds, rank + 1);
             }
 
             var decided = await FireUntilDeadlineAsync(task, ticket, rank, claiming).ConfigureAwait(false);
@@ -79,16 +95,53 @@ public sealed class SlotContender(
             {
                 await RecordMissedAsync(task, [ticket.Slot], "not-claimed-before-deadline", claiming).ConfigureAwait(false);
             }
+            else if (!decided)
+            {
+                LogLeftUndecided(task, ticket.Slot);
+            }
         }
         catch (OperationCanceledException) when (claiming.IsCancellationRequested)
         {
-            // Shutting down: no new claim.
+            LogLeftUndecided(task, ticket.Slot); // Shutting down: no new claim.
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.Error(e, "task {Namespace:l}/{Task:l}: slot {Slot} left undecided here: unexpected failure; the other executors run or record it",
+                task.Id.Namespace, task.Id.Name, ticket.Slot);
+        }
+    }
+
+    /// <summary>Logs why this executor stops contending for an undecided slot: it is shutting down.</summary>
+    private void LogLeftUndecided(TaskDefinition task, long slot)
+    {
+        logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} left undecided here: the executor is shutting down; the other executors "
+            + "run or record it, or the next executor to plan the task records it missed", task.Id.Namespace, task.Id.Name, slot);
+    }
+
+    /// <summary>
+    /// True when a stale read of the run record (any server's copy, no leader round) holds <paramref name="slot"/> itself:
+    /// claimed (or recorded) for sure, since the record only moves forward and never leaves a slot without its record.
+    /// False when it looks unclaimed, when it holds a later slot (that one was claimed, not necessarily this one), or the
+    /// read failed: the consistent read of the claim decides then, and records the slot missed if nothing else did.
+    /// </summary>
+    private async Task<bool> LooksClaimedAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var pair = (await client.Kv.GetAsync(layout.RunKey(task.Id.Namespace, task.Id.Name), QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+            return pair is not null && RunStateStore.Decode(pair.Value) is { } record && record.Slot == slot;
+        }
+        catch (ConsulException)
+        {
+            return false;
         }
     }
 
     /// <summary>
-    /// Records <paramref name="slots"/> missed, the first-ranked node first (the others wait their rank and find the
-    /// markers with a read); only the executor whose marker write wins notifies. Retries while Consul is unreachable.
+    /// Records <paramref name="slots"/> missed, the first-ranked node first (the others wait their turn, at most K·δ, and
+    /// find the markers with a stale read); a marker is written only after a consistent read found the slot unrecorded
+    /// and the run record not holding it (<see cref="SlotMarker"/>). Only the executor whose marker write wins notifies.
+    /// Retries while Consul is unreachable.
     /// </summary>
     public async Task RecordMissedAsync(TaskDefinition task, IReadOnlyList<long> slots, string reason, CancellationToken cancellationToken)
     {
@@ -100,10 +153,11 @@ public sealed class SlotContender(
         }
 
         var marker = new SlotMarker(store, time);
-        var rank = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
+        var (rank, nodes) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
+        var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, TimeSpan.Zero);
         if (rank > 0)
         {
-            await Task.Delay(options.RankDelay * rank, time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(turn.Wait, time, cancellationToken).ConfigureAwait(false);
         }
 
         var backoff = RetryMin;
@@ -114,6 +168,11 @@ public sealed class SlotContender(
                 try
                 {
                     var key = layout.HistoryKey(task.Id.Namespace, task.Id.Name, slot);
+                    if (rank > 0 && (await client.Kv.GetAsync(key, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is not null)
+                    {
+                        break; // Recorded (or run) already: a stale read is enough to see it.
+                    }
+
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
                         && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false) == MarkStatus.Written)
                     {
@@ -198,6 +257,11 @@ public sealed class SlotContender(
                         stats.CountRun();
                         await ClearTriggerAsync(ticket, "ran").ConfigureAwait(false);
                         return true;
+                    case FireStatus.AlreadyClaimed when ticket.Trigger is null && result.Current?.Slot > ticket.Slot:
+                        // The run record is at a later slot: that one was claimed (or recorded), not this one, e.g. while
+                        // this try waited for Consul past the deadline. This slot can never be claimed now; it is not
+                        // decided until it has a record: the caller records it missed unless it has one already.
+                        return false;
                     case FireStatus.AlreadyClaimed:
                         if (ticket.Trigger is not null && result.Current?.Slot > ticket.Slot && rank == 0)
                         {
@@ -236,8 +300,8 @@ public sealed class SlotContender(
         }
     }
 
-    /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts).</summary>
-    private async Task<int> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
+    /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts), and their number.</summary>
+    private async Task<(int Rank, int Nodes)> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
         var eligible = view.Nodes.Where(n => task.Selects(n.Labels)).Select(n => n.Node).Append(options.Node);
         IReadOnlyList<string> order;
@@ -260,7 +324,7 @@ public sealed class SlotContender(
             order = SlotRanking.ByHash(task.Id, slot, eligible);
         }
 
-        return Math.Max(0, order.ToList().IndexOf(options.Node));
+        return (Math.Max(0, order.ToList().IndexOf(options.Node)), order.Count);
     }
 
     /// <summary>

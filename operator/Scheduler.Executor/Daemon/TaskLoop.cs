@@ -11,7 +11,8 @@ namespace Dtask.Executor.Daemon;
 /// the <see cref="TimeProvider"/> until the next fire time or until the task's spec changes, and plan again.
 /// </summary>
 /// <remarks>
-/// <para><b>Last handled slot.</b> Read from the run record when the loop starts, then kept here: every slot the loop has
+/// <para><b>Last handled slot.</b> Read from the run record when the loop starts (one batched read for all the loops
+/// that start together, see <see cref="RunRecordBatchReader"/>), then kept here: every slot the loop has
 /// handed on or recorded. <b>Earliest time</b> (slots at or before it are never due): the run record's slot when the
 /// task has one; for a task that never ran, the instant this executor first saw it; after a resume, the instant this
 /// executor saw the resume.</para>
@@ -23,7 +24,7 @@ namespace Dtask.Executor.Daemon;
 public sealed class TaskLoop : IAsyncDisposable
 {
     private readonly SlotContender contender;
-    private readonly RunStateStore store;
+    private readonly RunRecordBatchReader records;
     private readonly ExecutorOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
@@ -42,18 +43,18 @@ public sealed class TaskLoop : IAsyncDisposable
     /// <summary>Starts the loop of <paramref name="definition"/>.</summary>
     /// <param name="definition">The task as first seen.</param>
     /// <param name="contender">Fires slots.</param>
-    /// <param name="store">Reads the run record at the start.</param>
+    /// <param name="records">Reads the run record at the start (batched with the other loops that start at once).</param>
     /// <param name="options">The executor's settings.</param>
     /// <param name="time">The clock.</param>
     /// <param name="logger">The log.</param>
     /// <param name="track">Receives every background fire, so shutdown can wait for it.</param>
     /// <param name="claiming">Cancelled when the executor stops claiming (shutdown).</param>
-    public TaskLoop(TaskDefinition definition, SlotContender contender, RunStateStore store, ExecutorOptions options, TimeProvider time, ILogger logger,
+    public TaskLoop(TaskDefinition definition, SlotContender contender, RunRecordBatchReader records, ExecutorOptions options, TimeProvider time, ILogger logger,
         Action<Task> track, CancellationToken claiming)
     {
         this.definition = definition ?? throw new ArgumentNullException(nameof(definition));
         this.contender = contender;
-        this.store = store;
+        this.records = records;
         this.options = options;
         this.time = time;
         this.logger = logger;
@@ -200,7 +201,7 @@ public sealed class TaskLoop : IAsyncDisposable
                 logger.Warning("task {Namespace:l}/{Task:l}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
             }
 
-            track(contender.RecordMissedAsync(task, missed, "not-fired-in-time", claiming));
+            track(RecordMissedAsync(task, missed));
             lastHandled = Math.Max(lastHandled ?? long.MinValue, missed[^1]);
         }
 
@@ -220,6 +221,23 @@ public sealed class TaskLoop : IAsyncDisposable
         return plan.NextFireTime;
     }
 
+    /// <summary>
+    /// Records <paramref name="slots"/> missed (retrying while Consul cannot be reached); when the executor shuts down
+    /// first, logs that they are left to the next executor that plans the task.
+    /// </summary>
+    private async Task RecordMissedAsync(TaskDefinition task, List<long> slots)
+    {
+        try
+        {
+            await contender.RecordMissedAsync(task, slots, "not-fired-in-time", claiming).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (claiming.IsCancellationRequested)
+        {
+            logger.Information("task {Namespace:l}/{Task:l}: slots {First} to {Last} not recorded missed here: the executor is shutting down; "
+                + "the other executors or the next one to plan the task record them", task.Id.Namespace, task.Id.Name, slots[0], slots[^1]);
+        }
+    }
+
     private async Task ReadLastSlotAsync()
     {
         var backoff = TimeSpan.FromMilliseconds(200);
@@ -227,7 +245,7 @@ public sealed class TaskLoop : IAsyncDisposable
         {
             try
             {
-                lastHandled = (await store.ReadRunAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot;
+                lastHandled = (await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot;
                 return;
             }
             catch (ConsulException)

@@ -1,0 +1,85 @@
+using Dtask.Consul;
+using Dtask.Core.Model;
+using Dtask.Core.Scheduling;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Daemon;
+using Dtask.Executor.Processes;
+using Dtask.Executor.Tests.Claims;
+using Dtask.Executor.Tests.Support;
+
+namespace Dtask.Executor.Tests.Daemon;
+
+/// <summary>
+/// One in-process executor's <see cref="SlotContender"/> for a <see cref="ClaimWorld"/>'s task: its firing goes through
+/// <see cref="Faults"/>, and so does its membership (registration and claim session), as a node whose only way to Consul is
+/// that agent.
+/// </summary>
+public sealed class ContenderRig : IAsyncDisposable
+{
+    private readonly ConsulClient client;
+    private readonly NodeMembership membership;
+
+    private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults)
+    {
+        this.client = client;
+        this.membership = membership;
+        View = view;
+        Options = options;
+        Faults = faults;
+        var skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger());
+        var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
+        Contender = new SlotContender(client, world.Layout, membership, view, skew, new RunningRuns(), Events, options, runner, new FiringStats(),
+            TimeProvider.System, Log.CreateLogger());
+        Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
+    }
+
+    public SlotContender Contender { get; }
+
+    public TaskDefinition Definition { get; }
+
+    public ClusterView View { get; }
+
+    public ExecutorOptions Options { get; }
+
+    public FaultInjectingHandler Faults { get; }
+
+    public EventLog Events { get; } = new();
+
+    public CapturingSink Log { get; } = new();
+
+    /// <summary>A rig for node <paramref name="node"/>, registered and holding its claim session.</summary>
+    public static async Task<ContenderRig> StartAsync(ConsulFixture consul, ClaimWorld world, string node)
+    {
+        var faults = new FaultInjectingHandler();
+        var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, faults);
+        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10) };
+        var sink = new CapturingSink();
+        var membership = new NodeMembership(client, world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
+            TimeProvider.System, sink.CreateLogger());
+        await membership.JoinAsync(TestContext.Current.CancellationToken);
+        return new ContenderRig(world, client, membership, new ClusterView(), options, faults);
+    }
+
+    /// <summary>A ticket for <paramref name="slot"/> due now, whose deadline is <paramref name="window"/> away.</summary>
+    public static SlotTicket TicketNow(long slot, TimeSpan window)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new SlotTicket(slot, now, now + window);
+    }
+
+    /// <summary>Makes <paramref name="nodes"/> live in this node's view (besides itself).</summary>
+    public void SeeNodes(params string[] nodes) =>
+        View.SetNodes([.. nodes.Select(n => new NodeRecord { Node = n, Version = "test", StartedAt = DateTimeOffset.UtcNow })]);
+
+    public async ValueTask DisposeAsync()
+    {
+        Faults.Outage = false;
+        Faults.BeforeSend = null;
+        await membership.DisposeAsync();
+        client.Dispose();
+    }
+
+    private static TaskDefinition DefinitionOf(TaskId task, ScheduledTaskSpec spec) =>
+        new(task, spec, TaskSchedule.Create(spec.ToScheduleSpec(task.ToString())), 1);
+}
