@@ -55,7 +55,7 @@ try
         environment, Path.Combine(options.WorkDirectory, "operator.log")));
     foreach (var node in nodes)
     {
-        services.Add(ServiceProcess.Start(node, options.DtaskDll, ["executor", "--node", node], environment,
+        services.Add(ServiceProcess.Start(node, options.DtaskDll, ["executor", "--node", node, "--shutdown-grace", "3s", "--termination-grace", "2s"], environment,
             Path.Combine(options.WorkDirectory, node + ".log"), witness.Observe));
     }
 
