@@ -55,19 +55,8 @@ internal sealed record BenchSettings(string Repository, IReadOnlyList<string> Sc
         return new BenchSettings(repository, scenarios, quick, output, markdown, dtask, scaleTasks);
     }
 
-    private static string FindRepository()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Scheduler.sln")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-
-        throw new InvalidOperationException("cannot find the repository (no Scheduler.sln above the working directory)");
-    }
+    private static string FindRepository() =>
+        Dtask.Testing.RepositoryRoot.Find(Environment.CurrentDirectory)
+        ?? Dtask.Testing.RepositoryRoot.Find(AppContext.BaseDirectory)
+        ?? throw new InvalidOperationException("cannot find the repository (no Scheduler.sln above the working directory)");
 }

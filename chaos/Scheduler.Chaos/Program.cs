@@ -1,3 +1,4 @@
+using Dtask.Testing;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Dtask.Chaos;
@@ -79,9 +80,9 @@ try
     {
         Duration = duration,
         Executors = executors,
-        DtaskDll = dtask ?? DtaskLocation.DtaskDll(AppContext.BaseDirectory),
-        DotnetHost = DtaskLocation.DotnetHost(),
-        ReportPath = report ?? (DtaskLocation.RepositoryRoot(AppContext.BaseDirectory) is { } root ? Path.Combine(root, "docs", "benchmarks", "chaos.json") : null),
+        DtaskDll = dtask ?? DtaskBuild.Dll(),
+        DotnetHost = DtaskBuild.DotnetHost(),
+        ReportPath = report ?? (RepositoryRoot.Find(AppContext.BaseDirectory) is { } root ? Path.Combine(root, "docs", "benchmarks", "chaos.json") : null),
         KeepWorkFolder = keep,
     };
     var result = await new ChaosRunner(options, Console.Out, TimeProvider.System).RunAsync(cancel.Token);

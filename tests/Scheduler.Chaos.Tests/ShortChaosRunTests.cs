@@ -16,8 +16,8 @@ public sealed class ShortChaosRunTests
         var options = new ChaosOptions
         {
             Duration = TimeSpan.FromSeconds(60),
-            DtaskDll = DtaskLocation.DtaskDll(AppContext.BaseDirectory),
-            DotnetHost = DtaskLocation.DotnetHost(),
+            DtaskDll = DtaskBuild.Dll(),
+            DotnetHost = DtaskBuild.DotnetHost(),
         };
 
         var result = await new ChaosRunner(options, TextWriter.Synchronized(output), TimeProvider.System).RunAsync(TestContext.Current.CancellationToken);

@@ -17,7 +17,7 @@ public sealed class ButaneTests
         { "executor.fcos.bu", "fcos", "1.5.0", "/usr/local/bin/dtask" },
     };
 
-    private static readonly string UnitText = RepositoryRoot.ReadText("deploy", "systemd", "dtask-executor.service");
+    private static readonly string UnitText = RepositoryFiles.ReadText("deploy", "systemd", "dtask-executor.service");
 
     [Theory]
     [MemberData(nameof(Configs))]
@@ -132,7 +132,7 @@ public sealed class ButaneTests
     internal static YamlMappingNode ExecutorUnit(YamlNode butane) => Assert.IsType<YamlMappingNode>(
         Assert.Single(butane.Sequence("systemd.units"), u => u.Scalar("name") == "dtask-executor.service"));
 
-    private static YamlMappingNode Load(string file) => Yaml.LoadSingle(RepositoryRoot.ReadText("deploy", "butane", file));
+    private static YamlMappingNode Load(string file) => Yaml.LoadSingle(RepositoryFiles.ReadText("deploy", "butane", file));
 
     private static YamlNode FileAt(YamlNode butane, string path) =>
         Assert.Single(butane.Sequence("storage.files"), f => f.Scalar("path") == path);

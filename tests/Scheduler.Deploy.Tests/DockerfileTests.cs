@@ -5,7 +5,7 @@ namespace Dtask.Deploy.Tests;
 /// <summary>The Dockerfile, read (no container engine here to build it).</summary>
 public sealed class DockerfileTests
 {
-    private static readonly IReadOnlyList<string> Instructions = RepositoryRoot.ReadText("Dockerfile")
+    private static readonly IReadOnlyList<string> Instructions = RepositoryFiles.ReadText("Dockerfile")
         .Replace("\\\n", " ", StringComparison.Ordinal)
         .Split('\n')
         .Select(l => l.Trim())
@@ -37,7 +37,7 @@ public sealed class DockerfileTests
     [Fact]
     public void Build_outputs_stay_out_of_the_context()
     {
-        var ignored = RepositoryRoot.ReadText(".dockerignore").Split('\n').Select(l => l.Trim()).ToList();
+        var ignored = RepositoryFiles.ReadText(".dockerignore").Split('\n').Select(l => l.Trim()).ToList();
 
         Assert.Contains("**/bin/", ignored);
         Assert.Contains("**/obj/", ignored);

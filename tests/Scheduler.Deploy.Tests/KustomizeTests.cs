@@ -38,7 +38,7 @@ public sealed class KustomizeTests
     public async Task The_rendered_CRD_is_the_one_in_crds()
     {
         var crd = Assert.Single(await RenderAsync(), o => o.Scalar("kind") == "CustomResourceDefinition");
-        var expected = Yaml.LoadSingle(RepositoryRoot.ReadText("crds", "scheduledtasks.dtask.dev.yaml"));
+        var expected = Yaml.LoadSingle(RepositoryFiles.ReadText("crds", "scheduledtasks.dtask.dev.yaml"));
 
         Assert.Equal(expected.Scalar("apiVersion"), crd.Scalar("apiVersion"));
         Assert.Equal(expected.Scalar("metadata.name"), crd.Scalar("metadata.name"));

@@ -13,7 +13,7 @@ public sealed class SystemdUnitTests
     {
         var verify = ExternalTool.RequireOrSkip("systemd-analyze", "`systemd-analyze verify` of the units");
         using var temp = new TempDirectory();
-        var text = WithExecutable(RepositoryRoot.ReadText("deploy", "systemd", unit), FakeBinary(temp));
+        var text = WithExecutable(RepositoryFiles.ReadText("deploy", "systemd", unit), FakeBinary(temp));
         var path = temp.Write(unit, text);
 
         var run = await ExternalTool.RunAsync(verify, ["verify", path], workingDirectory: temp.Path);
@@ -25,7 +25,7 @@ public sealed class SystemdUnitTests
     public async Task Systemd_analyze_verify_accepts_the_executor_unit_with_the_Flatcar_drop_in()
     {
         var verify = ExternalTool.RequireOrSkip("systemd-analyze", "`systemd-analyze verify` of the Flatcar drop-in");
-        var butane = Yaml.LoadSingle(RepositoryRoot.ReadText("deploy", "butane", "executor.bu"));
+        var butane = Yaml.LoadSingle(RepositoryFiles.ReadText("deploy", "butane", "executor.bu"));
         var unit = ButaneTests.ExecutorUnit(butane);
         var dropIn = Assert.Single(unit.Sequence("dropins"));
         using var temp = new TempDirectory();
@@ -44,7 +44,7 @@ public sealed class SystemdUnitTests
         // The check above is only worth something if verify reports mistakes on its output.
         var verify = ExternalTool.RequireOrSkip("systemd-analyze", "`systemd-analyze verify`");
         using var temp = new TempDirectory();
-        var text = WithExecutable(RepositoryRoot.ReadText("deploy", "systemd", "dtask-executor.service"), FakeBinary(temp))
+        var text = WithExecutable(RepositoryFiles.ReadText("deploy", "systemd", "dtask-executor.service"), FakeBinary(temp))
             .Replace("ProtectSystem=strict", "ProtectSystem=stricter", StringComparison.Ordinal);
         var path = temp.Write("dtask-executor.service", text);
 
@@ -56,7 +56,7 @@ public sealed class SystemdUnitTests
     [Fact]
     public void The_executor_unit_is_a_notify_service_that_stops_its_own_children()
     {
-        var unit = UnitFile.Parse(RepositoryRoot.ReadText("deploy", "systemd", "dtask-executor.service"));
+        var unit = UnitFile.Parse(RepositoryFiles.ReadText("deploy", "systemd", "dtask-executor.service"));
 
         Assert.Equal("notify", unit.Single("Service", "Type"));
         Assert.Equal("always", unit.Single("Service", "Restart"));
@@ -73,7 +73,7 @@ public sealed class SystemdUnitTests
     [Fact]
     public void The_executor_unit_is_sandboxed()
     {
-        var unit = UnitFile.Parse(RepositoryRoot.ReadText("deploy", "systemd", "dtask-executor.service"));
+        var unit = UnitFile.Parse(RepositoryFiles.ReadText("deploy", "systemd", "dtask-executor.service"));
 
         foreach (var key in new[]
                  {
@@ -102,7 +102,7 @@ public sealed class SystemdUnitTests
     [InlineData("dtask-operator.service", "consul-token")]
     public void Secrets_arrive_as_systemd_credentials_from_root_only_files(string unitName, string credential)
     {
-        var unit = UnitFile.Parse(RepositoryRoot.ReadText("deploy", "systemd", unitName));
+        var unit = UnitFile.Parse(RepositoryFiles.ReadText("deploy", "systemd", unitName));
 
         Assert.Contains(unit.All("Service", "LoadCredential"), v => v.StartsWith(credential + ":/etc/dtask/", StringComparison.Ordinal));
         Assert.Contains("CONSUL_HTTP_TOKEN_FILE=%d/consul-token", unit.All("Service", "Environment"));
@@ -111,7 +111,7 @@ public sealed class SystemdUnitTests
     [Fact]
     public void The_example_environment_file_names_the_executor_credentials_directory()
     {
-        var text = RepositoryRoot.ReadText("deploy", "systemd", "executor.env.example");
+        var text = RepositoryFiles.ReadText("deploy", "systemd", "executor.env.example");
 
         // %d is not expanded in environment files: the credentials directory is /run/credentials/<unit name>.
         Assert.Contains("SLACK_WEBHOOK_FILE=/run/credentials/dtask-executor.service/slack-webhook", text, StringComparison.Ordinal);
@@ -121,7 +121,7 @@ public sealed class SystemdUnitTests
     [Fact]
     public void The_example_environment_file_holds_no_secret()
     {
-        var lines = RepositoryRoot.ReadText("deploy", "systemd", "executor.env.example")
+        var lines = RepositoryFiles.ReadText("deploy", "systemd", "executor.env.example")
             .Split('\n')
             .Select(l => l.Trim())
             .Where(l => l.Length > 0 && !l.StartsWith('#'))
@@ -141,7 +141,7 @@ public sealed class SystemdUnitTests
     public void A_unit_holds_nothing_a_Terraform_template_would_expand(string unit)
     {
         // deploy/butane/*.bu embed the executor unit and are rendered with templatefile().
-        var text = RepositoryRoot.ReadText("deploy", "systemd", unit);
+        var text = RepositoryFiles.ReadText("deploy", "systemd", unit);
 
         Assert.DoesNotContain("${", text, StringComparison.Ordinal);
         Assert.DoesNotContain("%{", text, StringComparison.Ordinal);

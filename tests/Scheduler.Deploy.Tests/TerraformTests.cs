@@ -70,7 +70,7 @@ public sealed partial class TerraformTests
     {
         var policy = Assert.Single(Blocks("resource \"consul_acl_policy\" \"executor\""));
         var rules = HeredocBody().Match(policy.Text).Groups["body"].Value;
-        var documented = RepositoryRoot.ReadText("docs", "operations.md");
+        var documented = RepositoryFiles.ReadText("docs", "operations.md");
 
         Assert.Equal(
             "key_prefix \"${var.kv_prefix}\" {\n  policy = \"write\"\n}\nsession_prefix \"\" {\n  policy = \"write\"\n}\n",

@@ -38,7 +38,7 @@ public sealed class EndToEndTests(ConsulFixture consul) : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "exec", DtaskExecutable.Path, "executor", "--node", node, "--consul", consul.Agent.Address.ToString(),
+        foreach (var argument in new[] { "exec", DtaskBuild.Dll(), "executor", "--node", node, "--consul", consul.Agent.Address.ToString(),
                      "--prefix", layout.Prefix, "--session-ttl", "10s", "--shutdown-grace", "2s" })
         {
             start.ArgumentList.Add(argument);
@@ -87,28 +87,5 @@ public sealed class EndToEndTests(ConsulFixture consul) : IDisposable
             await service.StopAsync(CancellationToken.None);
             service.Dispose();
         }
-    }
-}
-
-/// <summary>The built <c>dtask</c> executable (the Cli project is built with this test project).</summary>
-internal static class DtaskExecutable
-{
-    public static string Path { get; } = Locate();
-
-    private static string Locate()
-    {
-        var baseDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(System.IO.Path.DirectorySeparatorChar));
-        var framework = baseDirectory.Name;
-        var configuration = baseDirectory.Parent!.Name;
-        for (var dir = baseDirectory; dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Scheduler.sln")))
-            {
-                var dll = System.IO.Path.Combine(dir.FullName, "operator", "Scheduler.Cli", "bin", configuration, framework, "dtask.dll");
-                return File.Exists(dll) ? dll : throw new FileNotFoundException("the dtask executable was not built", dll);
-            }
-        }
-
-        throw new InvalidOperationException("Scheduler.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -99,7 +99,7 @@ public sealed class ManifestReaderTests
     [Fact]
     public void A_directory_is_read_recursively_in_path_order_yaml_and_yml_only()
     {
-        using var dir = new ScratchDirectory();
+        using var dir = new TempDirectory();
         dir.Write("b.yaml", Task("b"));
         dir.Write("a/z.yml", Task("z"));
         dir.Write("a/deeper/y.yaml", Task("y"));

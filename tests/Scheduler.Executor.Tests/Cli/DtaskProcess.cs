@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Dtask.Testing;
 
 namespace Dtask.Executor.Tests.Cli;
 
@@ -8,11 +9,11 @@ public sealed record DtaskExit(int ExitCode, string Output, string Error);
 /// <summary>Runs the built <c>dtask</c> (the Cli project's output, built as a project reference) as a separate process.</summary>
 public static class DtaskProcess
 {
-    public static string DllPath { get; } = Locate();
+    public static string DllPath { get; } = DtaskBuild.Dll();
 
     public static async Task<DtaskExit> RunAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -44,22 +45,5 @@ public static class DtaskProcess
         }
 
         return new DtaskExit(process.ExitCode, await output, await error);
-    }
-
-    private static string Locate()
-    {
-        var baseDirectory = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var framework = baseDirectory.Name;
-        var configuration = baseDirectory.Parent!.Name;
-        for (var dir = baseDirectory; dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Scheduler.sln")))
-            {
-                var dll = Path.Combine(dir.FullName, "operator", "Scheduler.Cli", "bin", configuration, framework, "dtask.dll");
-                return File.Exists(dll) ? dll : throw new FileNotFoundException("the dtask executable was not built", dll);
-            }
-        }
-
-        throw new InvalidOperationException("Scheduler.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -20,4 +20,20 @@ public static class Eventually
 
         return true;
     }
+
+    /// <summary>Polls <paramref name="probe"/> until it returns <paramref name="expected"/>; the last value seen otherwise.</summary>
+    public static async Task<T> EqualsAsync<T>(Func<Task<T>> probe, T expected, TimeSpan within)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await probe();
+            if (EqualityComparer<T>.Default.Equals(value, expected) || clock.Elapsed > within)
+            {
+                return value;
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+    }
 }

@@ -41,32 +41,6 @@ internal static class Manifest
     };
 }
 
-/// <summary>A temporary directory removed after the test.</summary>
-internal sealed class TempDirectory : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("dtask-operator-test-").FullName;
-
-    public string Write(string relativePath, string content)
-    {
-        var full = System.IO.Path.Combine(Path, relativePath);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        File.WriteAllText(full, content);
-        return full;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-            // Removed by the test.
-        }
-    }
-}
-
 /// <summary>Waits for a condition with a deadline, polling.</summary>
 internal static class Eventually
 {
