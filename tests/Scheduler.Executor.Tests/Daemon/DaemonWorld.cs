@@ -122,6 +122,16 @@ public sealed partial class DaemonWorld : IAsyncDisposable
             await executor.DisposeAsync();
         }
 
+        // The executors' logs go to the test's output, which the runner prints when the test fails.
+        if (TestContext.Current.TestOutputHelper is { } output)
+        {
+            foreach (var executor in executors)
+            {
+                output.WriteLine($"--- executor {executor.Node} ---");
+                output.WriteLine(executor.Output);
+            }
+        }
+
         foreach (var file in Directory.EnumerateFiles(Folder).Where(f => f.EndsWith(".pid", StringComparison.Ordinal)))
         {
             foreach (var line in File.ReadAllLines(file))

@@ -13,16 +13,17 @@ public sealed class MissedSlotTests(ConsulFixture consul)
         await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
         var first = world.Start("solo");
         await first.ReadyAsync();
-        var skip = await world.PutTaskAsync("skip", new ScheduledTaskSpec { Every = "5s", Shell = "true", StartingDeadline = "1s", MissedRunPolicy = MissedRunPolicy.Skip, History = 100 });
-        var runOnce = await world.PutTaskAsync("runonce", new ScheduledTaskSpec { Every = "5s", Shell = "true", StartingDeadline = "1h", MissedRunPolicy = MissedRunPolicy.RunOnce, History = 100 });
+        var skip = await world.PutTaskAsync("skip", new ScheduledTaskSpec { Every = "10s", Shell = "true", StartingDeadline = "1s", MissedRunPolicy = MissedRunPolicy.Skip, History = 100 });
+        var runOnce = await world.PutTaskAsync("runonce", new ScheduledTaskSpec { Every = "10s", Shell = "true", StartingDeadline = "1h", MissedRunPolicy = MissedRunPolicy.RunOnce, History = 100 });
         Assert.True(await Eventually.TrueAsync(() => world.RunRecordAsync(skip).GetAwaiter().GetResult()?.State == RunState.Succeeded
-            && world.RunRecordAsync(runOnce).GetAwaiter().GetResult()?.State == RunState.Succeeded, TimeSpan.FromSeconds(12)));
+            && world.RunRecordAsync(runOnce).GetAwaiter().GetResult()?.State == RunState.Succeeded, TimeSpan.FromSeconds(22)));
         Assert.Equal(0, await first.StopAsync());
         var last = (await world.RunRecordAsync(skip))!.Slot;
         Assert.Equal(last, (await world.RunRecordAsync(runOnce))!.Slot);
 
-        // Down for two slots; back 2.5 s after the second, so it is too late for a 1 s deadline.
-        var back = DateTimeOffset.FromUnixTimeSeconds(last + 10).AddMilliseconds(2500);
+        // Down for two slots; back 1.5 s after the second, so it is too late for a 1 s deadline, and 8.5 s before the
+        // next one, so a slow start cannot turn the catch-up run into the next on-time run.
+        var back = DateTimeOffset.FromUnixTimeSeconds(last + 20).AddMilliseconds(1500);
         var wait = back - DateTimeOffset.UtcNow;
         if (wait > TimeSpan.Zero)
         {
@@ -31,14 +32,14 @@ public sealed class MissedSlotTests(ConsulFixture consul)
 
         var second = world.Start("solo-again");
         await second.ReadyAsync();
-        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(runOnce).GetAwaiter().GetResult().Any(r => r.Slot == last + 10)
-            && world.HistoryAsync(skip).GetAwaiter().GetResult().Count(r => r.State == RunState.Missed) >= 2, TimeSpan.FromSeconds(5)));
+        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(runOnce).GetAwaiter().GetResult().Any(r => r.Slot == last + 20)
+            && world.HistoryAsync(skip).GetAwaiter().GetResult().Count(r => r.State == RunState.Missed) >= 2, TimeSpan.FromSeconds(8)));
 
         var skipped = await world.HistoryAsync(skip);
-        Assert.Equal(RunState.Missed, Assert.Single(skipped, r => r.Slot == last + 5).State);
         Assert.Equal(RunState.Missed, Assert.Single(skipped, r => r.Slot == last + 10).State);
+        Assert.Equal(RunState.Missed, Assert.Single(skipped, r => r.Slot == last + 20).State);
         var ranOnce = await world.HistoryAsync(runOnce);
-        Assert.Equal(RunState.Missed, Assert.Single(ranOnce, r => r.Slot == last + 5).State);
-        Assert.Equal(RunState.Succeeded, Assert.Single(ranOnce, r => r.Slot == last + 10).State);
+        Assert.Equal(RunState.Missed, Assert.Single(ranOnce, r => r.Slot == last + 10).State);
+        Assert.Equal(RunState.Succeeded, Assert.Single(ranOnce, r => r.Slot == last + 20).State);
     }
 }

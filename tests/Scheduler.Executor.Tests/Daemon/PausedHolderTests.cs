@@ -38,11 +38,14 @@ public sealed class PausedHolderTests(ConsulFixture consul)
         Assert.True(await holder.WaitForAsync("Lost", TimeSpan.FromSeconds(20)), holder.Output);
         Assert.True(await Eventually.TrueAsync(() => world.Pids("tree.pid").All(p => !DaemonWorld.IsAlive(p)), TimeSpan.FromSeconds(10)), "the child's tree survived");
 
-        // The paused holder wrote nothing over the newer record; its slot is recorded lost or abandoned (first writer).
+        // The paused holder wrote nothing over the newer run: that slot stays the other node's. (Once recovered, the holder
+        // is an ordinary executor again and may run later slots.) Its own slot is recorded lost or abandoned (first writer).
         var current = (await world.RunRecordAsync(task))!;
-        Assert.NotEqual(holder.Node, current.Node);
         Assert.True(current.Slot >= newer.Slot);
-        var paused = Assert.Single(await world.HistoryAsync(task), r => r.Slot == holding.Slot);
+        var history = await world.HistoryAsync(task);
+        Assert.Equal(newer.Node, Assert.Single(history, r => r.Slot == newer.Slot).Node);
+        Assert.DoesNotContain(history, r => r.Node == holder.Node && r.Slot > holding.Slot && r.Slot <= newer.Slot);
+        var paused = Assert.Single(history, r => r.Slot == holding.Slot);
         Assert.Contains(paused.State, new[] { RunState.Lost, RunState.Abandoned });
         Assert.DoesNotContain(holder.Lines, l => l.Contains("Unhandled", StringComparison.Ordinal));
     }
