@@ -64,6 +64,31 @@ public sealed class ReconcilerTests(ConsulFixture consul) : IDisposable
     }
 
     [Fact]
+    public async Task A_manifest_that_resumes_the_task_stamps_the_resume_time_and_later_edits_keep_it()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+        var reconciler = new TaskReconciler(client, layout, time: time);
+        var suspended = Assert.Single(ManifestReader.ReadText(Manifest.Yaml("ops", "backup", extra: "\n  suspend: true"), "b.yaml"));
+        await reconciler.ReconcileAsync(Dir, [Manifest.Document("ops", "backup")], cancellationToken: Ct);
+        await reconciler.ReconcileAsync(Dir, [suspended], cancellationToken: Ct);
+        var whileSuspended = await StoredAsync("ops", "backup");
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        var resume = await reconciler.ReconcileAsync(Dir, [Manifest.Document("ops", "backup")], cancellationToken: Ct);
+        var resumed = await StoredAsync("ops", "backup");
+        time.Advance(TimeSpan.FromMinutes(10));
+        var steady = await reconciler.ReconcileAsync(Dir, [Manifest.Document("ops", "backup")], cancellationToken: Ct);
+        await reconciler.ReconcileAsync(Dir, [Manifest.Document("ops", "backup", "2m")], cancellationToken: Ct);
+        var edited = await StoredAsync("ops", "backup");
+
+        Assert.Equal((true, (DateTimeOffset?)null), (whileSuspended!.Spec.IsSuspended, whileSuspended.ResumedAt));
+        Assert.Equal(["ops/backup configured"], Lines(resume));
+        Assert.Equal((false, (DateTimeOffset?)time.Start.AddMinutes(10)), (resumed!.Spec.IsSuspended, resumed.ResumedAt));
+        Assert.Equal(0, steady.Writes);
+        Assert.Equal(("2m", (DateTimeOffset?)time.Start.AddMinutes(10)), (edited!.Spec.Every, edited.ResumedAt));
+    }
+
+    [Fact]
     public async Task The_steady_state_reads_once_and_writes_nothing()
     {
         var documents = Enumerable.Range(0, 10).Select(i => Manifest.Document("ops", $"task-{i}")).ToList();

@@ -27,6 +27,13 @@ public sealed record KvTaskSpec
     /// <summary>The spec, as in the manifest.</summary>
     public required ScheduledTaskSpec Spec { get; init; }
 
+    /// <summary>
+    /// When the task was last resumed (its stored spec went from suspended to not suspended), by the writer's clock.
+    /// Slots at or before it are not due on any executor, so one that starts later does not take the slots of the
+    /// suspension for missed ones. Carried over by every later write; absent for a task never resumed.
+    /// </summary>
+    public DateTimeOffset? ResumedAt { get; init; }
+
     /// <summary><c>namespace/name</c>.</summary>
     [JsonIgnore]
     public string Key => $"{Namespace}/{Name}";
@@ -41,6 +48,13 @@ public sealed record KvTaskSpec
         Owner = owner,
         Spec = task.Spec,
     };
+
+    /// <summary>
+    /// This envelope as written over <paramref name="stored"/>: <see cref="ResumedAt"/> becomes <paramref name="now"/>
+    /// when the write resumes the task (stored suspended, this one not), and is carried over from the stored one otherwise.
+    /// </summary>
+    public KvTaskSpec Over(KvTaskSpec? stored, DateTimeOffset now) =>
+        this with { ResumedAt = stored is { Spec.IsSuspended: true } && !Spec.IsSuspended ? now : stored?.ResumedAt };
 
     /// <summary>The KV key under <paramref name="prefix"/> (such as <c>dtask/</c>) for a task.</summary>
     public static string KeyFor(string prefix, string @namespace, string name) =>

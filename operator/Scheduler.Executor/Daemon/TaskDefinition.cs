@@ -19,6 +19,9 @@ public sealed record TaskDefinition(TaskId Id, ScheduledTaskSpec Spec, TaskSched
     /// <summary>The task's notification settings, as the notifiers take them.</summary>
     public TaskNotification Notification { get; } = NotificationOf(Spec);
 
+    /// <summary>When the task was last resumed (<see cref="KvTaskSpec.ResumedAt"/>): slots at or before it are not due.</summary>
+    public DateTimeOffset? ResumedAt { get; init; }
+
     /// <summary>True when this node's labels satisfy the task's <c>nodeSelector</c>.</summary>
     public bool Selects(IReadOnlyDictionary<string, string> labels)
     {
@@ -117,7 +120,7 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
         try
         {
             var schedule = TaskSchedule.Create(envelope.Spec.ToScheduleSpec($"{ns}/{name}"));
-            definition = new TaskDefinition(new TaskId(ns, name), envelope.Spec, schedule, pair.ModifyIndex);
+            definition = new TaskDefinition(new TaskId(ns, name), envelope.Spec, schedule, pair.ModifyIndex) { ResumedAt = envelope.ResumedAt };
             return null;
         }
         catch (Exception e) when (e is FormatException or ArgumentException)

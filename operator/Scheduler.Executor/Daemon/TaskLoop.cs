@@ -15,7 +15,8 @@ namespace Dtask.Executor.Daemon;
 /// that start together, see <see cref="RunRecordBatchReader"/>), then kept here: every slot the loop has
 /// handed on or recorded. <b>Earliest time</b> (slots at or before it are never due): the run record's slot when the
 /// task has one; for a task that never ran, the instant this executor first saw it; after a resume, the instant this
-/// executor saw the resume.</para>
+/// executor saw the resume, or the resume's stamp in the task's value (<see cref="TaskDefinition.ResumedAt"/>), whichever
+/// is later, so an executor that starts after a resume does not take the slots of the suspension for missed ones.</para>
 /// <para><b>Suspend.</b> While <c>suspend: true</c> nothing is planned, claimed or written; slots during the suspension
 /// are not recorded, and after the resume only slots after it are due (a suspended <c>every: 1s</c> task costs
 /// nothing). A child already running is left alone.</para>
@@ -179,6 +180,11 @@ public sealed class TaskLoop : IAsyncDisposable
         if (resumed is { } r && r > earliest)
         {
             earliest = r;
+        }
+
+        if (task.ResumedAt is { } stamped && stamped > earliest)
+        {
+            earliest = stamped; // Resumed before this executor saw the task: the slots of the suspension are not due here either.
         }
 
         var plan = DuePlanner.Plan(task.Schedule, last, earliest, now, task.Spec.StartingDeadlineDuration, task.Spec.EffectiveMissedRunPolicy);

@@ -28,8 +28,9 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
     /// <param name="stored">Every task in KV (or, for single-object calls, the ones concerned), by <c>ns/name</c>.</param>
     /// <param name="prune">Delete tasks this owner holds in KV and no longer declares.</param>
     /// <param name="layout">The KV layout.</param>
+    /// <param name="now">The writer's clock: stamps <see cref="KvTaskSpec.ResumedAt"/> on a write that resumes a task.</param>
     public static ReconcilePlan Compute(TaskOwner owner, IReadOnlyList<DesiredTask> desired, IReadOnlyDictionary<string, StoredTask> stored,
-        bool prune, KvLayout layout)
+        bool prune, KvLayout layout, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(desired);
@@ -77,7 +78,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
                 continue;
             }
 
-            settled.AddRange(PlanOne(owner, task, current, layout, writes));
+            settled.AddRange(PlanOne(owner, task, current, layout, writes, now));
         }
 
         // A document whose name cannot be read could declare any task: deleting "undeclared" tasks then could
@@ -99,7 +100,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
         return new ReconcilePlan(writes, settled);
     }
 
-    private static IEnumerable<TaskOutcome> PlanOne(TaskOwner owner, DesiredTask task, StoredTask? current, KvLayout layout, List<PlannedWrite> writes)
+    private static IEnumerable<TaskOutcome> PlanOne(TaskOwner owner, DesiredTask task, StoredTask? current, KvLayout layout, List<PlannedWrite> writes, DateTimeOffset now)
     {
         var spec = task.Task!.Spec;
         var hash = TaskJson.SpecHash(spec);
@@ -136,7 +137,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
             }
 
             var generation = sourceGeneration ?? stored.Generation + 1;
-            var envelope = Envelope(task, owner, generation, hash);
+            var envelope = Envelope(task, owner, generation, hash).Over(stored, now);
             writes.Add(new PlannedWrite(TxnOp.Cas(kvKey, KvValue.Utf8(envelope.ToJson()), current.ModifyIndex),
                 new TaskOutcome(task.Namespace!, task.Name!, TaskAction.Configured) { Owner = owner, Generation = generation, Source = task.Source }));
             yield break;

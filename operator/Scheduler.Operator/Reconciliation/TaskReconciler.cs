@@ -24,10 +24,12 @@ public sealed class TaskReconciler
     private readonly ConsulClient client;
     private readonly KvLayout layout;
     private readonly ILogger logger;
+    private readonly TimeProvider time;
 
     /// <summary>Creates a reconciler writing under <paramref name="layout"/>.</summary>
-    public TaskReconciler(ConsulClient client, KvLayout layout, ILogger<TaskReconciler>? logger = null)
+    public TaskReconciler(ConsulClient client, KvLayout layout, ILogger<TaskReconciler>? logger = null, TimeProvider? time = null)
     {
+        this.time = time ?? TimeProvider.System;
         this.client = client ?? throw new ArgumentNullException(nameof(client));
         this.layout = layout ?? throw new ArgumentNullException(nameof(layout));
         this.logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -134,7 +136,7 @@ public sealed class TaskReconciler
         for (var attempt = 1; ; attempt++)
         {
             var stored = await read(cancellationToken).ConfigureAwait(false);
-            var plan = ReconcilePlan.Compute(owner, desired, stored, prune, layout);
+            var plan = ReconcilePlan.Compute(owner, desired, stored, prune, layout, time.GetUtcNow());
             var pending = new List<PlannedWrite>();
             var rolledBack = false;
             for (var start = 0; start < plan.Writes.Count; start += ConsulTxn.MaxOperations)

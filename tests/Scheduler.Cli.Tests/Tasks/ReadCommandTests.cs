@@ -178,8 +178,11 @@ public sealed class ReadCommandTests(TaskCommandsFixture consul) : IDisposable
         var stored = KvTaskSpec.Parse((await consul.Client.Kv.GetAsync(cli.Layout.TaskKey("ops", "backup"), cancellationToken: Ct)).Value!.ValueAsString());
         var again = cli.Run("suspend", "ops/backup");
         var table = cli.Run("get", "tasks", "-n", "ops");
+        var beforeResume = DateTimeOffset.UtcNow;
         var resumed = cli.Run("resume", "ops/backup");
+        var afterResume = DateTimeOffset.UtcNow;
         var back = KvTaskSpec.Parse((await consul.Client.Kv.GetAsync(cli.Layout.TaskKey("ops", "backup"), cancellationToken: Ct)).Value!.ValueAsString());
+        var described = cli.Run("describe", "ops/backup");
 
         Assert.Equal((0, "scheduledtask.dtask.dev/ops/backup suspended (generation 2)\n"), (suspended.ExitCode, suspended.Output));
         Assert.Equal((true, 2L, TaskJson.SpecHash(stored.Spec)), (stored.Spec.IsSuspended, stored.Generation, stored.SpecHash));
@@ -187,6 +190,9 @@ public sealed class ReadCommandTests(TaskCommandsFixture consul) : IDisposable
         Assert.Matches(@"^backup\s+every 1m\s+True\s+<none>\s+<none>\s+<none>\s+<none>\s*$", table.OutputLines[1]);
         Assert.Equal((0, "scheduledtask.dtask.dev/ops/backup resumed (generation 3)\n"), (resumed.ExitCode, resumed.Output));
         Assert.Equal((false, 3L, original.SpecHash), (back.Spec.IsSuspended, back.Generation, back.SpecHash));
+        Assert.Null(stored.ResumedAt);
+        Assert.InRange(back.ResumedAt!.Value, beforeResume.AddSeconds(-1), afterResume.AddSeconds(1)); // executors ignore the slots before it
+        Assert.Contains(described.OutputLines, l => l.StartsWith("Resumed:", StringComparison.Ordinal) && l.EndsWith("(slots of the suspension are not due)", StringComparison.Ordinal));
 
         await new TaskReconciler(consul.Client, cli.Layout).ReconcileAsync(TaskOwner.Directory("/srv/tasks"),
             ManifestReader.ReadText(TaskManifests.Yaml("ops", "gitops"), "x.yaml"), cancellationToken: Ct);

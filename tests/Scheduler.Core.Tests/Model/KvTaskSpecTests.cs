@@ -42,6 +42,29 @@ public sealed class KvTaskSpecTests
             TaskJson.Canonical(b.Spec));
     }
 
+    [Fact]
+    public void A_write_that_resumes_the_task_stamps_the_resume_and_later_writes_carry_it()
+    {
+        var now = new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+        var running = KvTaskSpec.From(Task(new Dictionary<string, string>()), TaskOwner.Cli);
+        var suspended = running with { Spec = running.Spec with { Suspend = true } };
+
+        var suspending = suspended.Over(running, now);
+        var resuming = running.Over(suspending, now);
+        var edited = (running with { Spec = running.Spec with { Schedule = "5 * * * *" } }).Over(resuming, now.AddHours(1));
+        var suspendedAgain = suspended.Over(edited, now.AddHours(2));
+
+        Assert.Null(running.Over(null, now).ResumedAt);
+        Assert.Null(suspending.ResumedAt);
+        Assert.Equal(now, resuming.ResumedAt);
+        Assert.Equal(now, edited.ResumedAt);
+        Assert.Equal(now, suspendedAgain.ResumedAt);
+        Assert.Equal(now.AddHours(3), running.Over(suspendedAgain, now.AddHours(3)).ResumedAt);
+        Assert.Equal(resuming.ToJson(), KvTaskSpec.Parse(resuming.ToJson()).ToJson());
+        Assert.Contains("\"resumedAt\":\"2026-03-01T12:00:00Z\"", resuming.ToJson(), StringComparison.Ordinal);
+        Assert.DoesNotContain("resumedAt", running.ToJson(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("dtask/", "ops", "backup", "dtask/tasks/ops/backup")]
     [InlineData("dtask", "ops", "backup", "dtask/tasks/ops/backup")]

@@ -89,6 +89,11 @@ internal static class DescribeCommand
         }
 
         Line("Suspend", spec.IsSuspended ? "True" : "False");
+        if (envelope.ResumedAt is { } resumed)
+        {
+            Line("Resumed", TableOutput.Instant(resumed) + " (slots of the suspension are not due)");
+        }
+
         Line("Concurrency policy", spec.EffectiveConcurrencyPolicy.ToString());
         Line("Missed run policy", spec.EffectiveMissedRunPolicy.ToString() + (spec.StartingDeadline is { } deadline ? $" (starting deadline {deadline})" : ""));
         Line("Placement", spec.EffectivePlacement.ToString());

@@ -68,7 +68,7 @@ internal static class SuspendCommand
 
                     // Resuming clears the field, so the spec hashes like a manifest that never mentioned it.
                     var spec = envelope.Spec with { Suspend = suspend ? true : null };
-                    var updated = envelope with { Spec = spec, SpecHash = TaskJson.SpecHash(spec), Generation = envelope.Generation + 1 };
+                    var updated = (envelope with { Spec = spec, SpecHash = TaskJson.SpecHash(spec), Generation = envelope.Generation + 1 }).Over(envelope, TimeProvider.System.GetUtcNow());
                     var txn = await client.Txn.ExecuteAsync([TxnOp.Cas(pair.Key, KvValue.Utf8(updated.ToJson()), pair.ModifyIndex)],
                         TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
                     if (!txn.Value.Committed)
