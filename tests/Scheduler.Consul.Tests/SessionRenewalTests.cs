@@ -118,6 +118,34 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
         handler.Severed = false;
     }
 
+    [Fact]
+    public async Task A_delayed_lock_key_watch_sends_nothing_for_short_work_and_sees_the_key_once_started()
+    {
+        var key = TestKvPrefix.New() + "lock";
+        using var client = consul.Agent.CreateClient();
+        using var watching = consul.Agent.CreateClient();
+        await using var session = await SessionRenewal.CreateAsync(client, new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), LockDelay = TimeSpan.Zero }, cancellationToken: Ct);
+        Assert.True((await client.Kv.PutAsync(key, KvValue.Utf8("held"), new KvPutOptions { Acquire = session.Id }, Ct)).Value);
+
+        // Work shorter than the delay: the watch never queried the key.
+        var before = watching.Requests.Snapshot();
+        await using (LockKeyWatch.Start(watching, key, session, TimeSpan.FromSeconds(2)))
+        {
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.Equal(0, watching.Requests.Snapshot().Since(before).Requests);
+
+        // Longer work: once the delay is over the key is watched, and its release is seen.
+        await using var watch = LockKeyWatch.Start(watching, key, session, TimeSpan.FromMilliseconds(300));
+        await Task.Delay(600, Ct);
+        Assert.False(watch.IsLost);
+        Assert.True(watching.Requests.Snapshot().Since(before).Requests > 0);
+        await client.Kv.PutAsync(key, KvValue.Utf8("held"), new KvPutOptions { Release = session.Id }, Ct);
+        await FiredAsync(watch.Lost);
+        Assert.False(watch.LostWithSession);
+    }
+
     /// <summary>Waits (on the real clock, at most 5 s) for <paramref name="token"/> to fire; throws <see cref="TimeoutException"/> if it does not.</summary>
     internal static async Task FiredAsync(CancellationToken token)
     {

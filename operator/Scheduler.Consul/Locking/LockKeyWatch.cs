@@ -28,7 +28,7 @@ public sealed class LockKeyWatch : IAsyncDisposable
     private int cause; // 0 while held, then KeyCause or SessionCause: whichever came first
     private int disposed;
 
-    private LockKeyWatch(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan waitTime, TimeProvider time)
+    private LockKeyWatch(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan waitTime, TimeSpan startAfter, TimeProvider time)
     {
         this.client = client;
         this.time = time;
@@ -39,7 +39,7 @@ public sealed class LockKeyWatch : IAsyncDisposable
             sessionLost = session.Lost.Register(() => Lose(SessionCause, session.LostReason ?? $"session {sessionId} ended"));
         }
 
-        watching = WatchAsync(waitTime);
+        watching = WatchAsync(waitTime, startAfter);
     }
 
     /// <summary>The lock key.</summary>
@@ -66,26 +66,48 @@ public sealed class LockKeyWatch : IAsyncDisposable
     /// <summary>
     /// Starts watching <paramref name="key"/>, held by <paramref name="session"/>; the watch is lost with the session too.
     /// </summary>
-    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan? waitTime = null, TimeProvider? time = null)
+    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan? waitTime = null, TimeProvider? time = null) =>
+        Start(client, key, session, TimeSpan.Zero, waitTime, time);
+
+    /// <summary>
+    /// Starts watching <paramref name="key"/>, held by <paramref name="session"/>, with the first query of the key sent
+    /// only after <paramref name="startAfter"/>: work shorter than that costs no Consul request, and until then only the
+    /// loss of the session is seen (whoever holds the lock must check it when writing under it, as in a transaction's
+    /// <c>check-session</c>).
+    /// </summary>
+    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan startAfter, TimeSpan? waitTime = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(session);
-        return Start(client, key, session.Id, session, waitTime, time);
+        ArgumentOutOfRangeException.ThrowIfLessThan(startAfter, TimeSpan.Zero);
+        return Start(client, key, session.Id, session, waitTime, startAfter, time);
     }
 
     /// <summary>Starts watching <paramref name="key"/>, held by <paramref name="sessionId"/>, a session kept alive elsewhere.</summary>
     public static LockKeyWatch Start(ConsulClient client, string key, string sessionId, TimeSpan? waitTime = null, TimeProvider? time = null) =>
-        Start(client, key, sessionId, null, waitTime, time);
+        Start(client, key, sessionId, null, waitTime, TimeSpan.Zero, time);
 
-    private static LockKeyWatch Start(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan? waitTime, TimeProvider? time)
+    private static LockKeyWatch Start(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan? waitTime, TimeSpan startAfter, TimeProvider? time)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentException.ThrowIfNullOrEmpty(sessionId);
-        return new LockKeyWatch(client, key, sessionId, session, waitTime ?? DefaultWaitTime, time ?? TimeProvider.System);
+        return new LockKeyWatch(client, key, sessionId, session, waitTime ?? DefaultWaitTime, startAfter, time ?? TimeProvider.System);
     }
 
-    private async Task WatchAsync(TimeSpan waitTime)
+    private async Task WatchAsync(TimeSpan waitTime, TimeSpan startAfter)
     {
+        if (startAfter > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(startAfter, time, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return; // Disposed before the first query was due.
+            }
+        }
+
         var watch = new BlockingQuery<KvPair?>((q, ct) => client.Kv.GetAsync(Key, q, ct),
             new BlockingQueryOptions { WaitTime = waitTime, Consistency = ConsistencyMode.Consistent }, time);
         while (!stop.IsCancellationRequested && !lost.IsLost)

@@ -60,6 +60,13 @@ public sealed class SlotFiring
         marker = new SlotMarker(store, this.time);
     }
 
+    /// <summary>
+    /// How long a run goes before its lock key is watched (<see cref="LockKeyWatch"/>). Until then only the loss of the
+    /// session stops the child; the finish transaction checks the lock whatever happens. A run shorter than this costs
+    /// no watch request, which keeps Consul's and the executor's work per fire down when many slots fire at once.
+    /// </summary>
+    public TimeSpan LockWatchDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long to wait before claiming again while lock-delay is in force.</summary>
     public TimeSpan LockDelayRetry { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -138,7 +145,7 @@ public sealed class SlotFiring
     private async Task<FireResult> RunClaimedAsync(FireRequest request, SlotClaim claim, StopRequest? callerStop, CancellationToken cancellationToken)
     {
         var lockKey = store.Layout.LockKey(request.Task.Namespace, request.Task.Name);
-        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, time: time);
+        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, LockWatchDelay, time: time);
         using var stop = new StopRequest();
         using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
         using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);

@@ -32,6 +32,13 @@ public sealed class ChildProcessGroup : IDisposable
     public IReadOnlyList<int> Members() => PosixProcessGroups.Members(GroupId);
 
     /// <summary>
+    /// True when a live process is left in the group. A group with no process at all (the common case once the main
+    /// process is reaped) is told by one <c>kill(-pgid, 0)</c>; only a group that still has one (possibly a zombie) is
+    /// looked up in <c>/proc</c>, so a run costs no scan of every process on the machine.
+    /// </summary>
+    public bool HasMembers() => Signal(0) && Members().Count > 0;
+
+    /// <summary>
     /// Starts <paramref name="start"/>'s program (with its arguments) in a new process group. The start info's
     /// <c>FileName</c> and <c>ArgumentList</c> are rewritten to go through <c>setsid</c>.
     /// </summary>
@@ -75,7 +82,7 @@ public sealed class ChildProcessGroup : IDisposable
         var deadline = time.GetTimestamp();
         while (time.GetElapsedTime(deadline) < grace)
         {
-            if (Members().Count == 0)
+            if (!HasMembers())
             {
                 return;
             }
@@ -90,7 +97,7 @@ public sealed class ChildProcessGroup : IDisposable
     public async Task KillAsync()
     {
         var started = time.GetTimestamp();
-        while (Signal(PosixProcessGroups.SigKill) && Members().Count > 0 && time.GetElapsedTime(started) < TimeSpan.FromSeconds(5))
+        while (Signal(PosixProcessGroups.SigKill) && HasMembers() && time.GetElapsedTime(started) < TimeSpan.FromSeconds(5))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), time).ConfigureAwait(false);
         }

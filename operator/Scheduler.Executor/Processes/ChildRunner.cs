@@ -134,7 +134,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             var exitCode = group.Process.ExitCode;
 
             // Whatever the main process left behind in its group ends with it.
-            if (group.Members().Count > 0)
+            if (group.HasMembers())
             {
                 await group.TerminateAsync(options.TerminationGrace).ConfigureAwait(false);
             }
