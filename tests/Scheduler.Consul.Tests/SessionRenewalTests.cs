@@ -129,7 +129,7 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
 
         // Work shorter than the delay: the watch never queried the key.
         var before = watching.Requests.Snapshot();
-        await using (LockKeyWatch.Start(watching, key, session, TimeSpan.FromSeconds(2)))
+        await using (LockKeyWatch.Start(watching, key, session, startAfter: TimeSpan.FromSeconds(2)))
         {
             await Task.Delay(200, Ct);
         }
@@ -137,7 +137,7 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
         Assert.Equal(0, watching.Requests.Snapshot().Since(before).Requests);
 
         // Longer work: once the delay is over the key is watched, and its release is seen.
-        await using var watch = LockKeyWatch.Start(watching, key, session, TimeSpan.FromMilliseconds(300));
+        await using var watch = LockKeyWatch.Start(watching, key, session, startAfter: TimeSpan.FromMilliseconds(300));
         await Task.Delay(600, Ct);
         Assert.False(watch.IsLost);
         Assert.True(watching.Requests.Snapshot().Since(before).Requests > 0);

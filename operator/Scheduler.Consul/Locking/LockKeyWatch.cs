@@ -65,17 +65,12 @@ public sealed class LockKeyWatch : IAsyncDisposable
 
     /// <summary>
     /// Starts watching <paramref name="key"/>, held by <paramref name="session"/>; the watch is lost with the session too.
+    /// With <paramref name="startAfter"/>, the first query of the key is sent only after it: work shorter than that costs
+    /// no Consul request, and until then only the loss of the session is seen (whoever holds the lock must check it when
+    /// writing under it, as in a transaction's <c>check-session</c>).
     /// </summary>
-    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan? waitTime = null, TimeProvider? time = null) =>
-        Start(client, key, session, TimeSpan.Zero, waitTime, time);
-
-    /// <summary>
-    /// Starts watching <paramref name="key"/>, held by <paramref name="session"/>, with the first query of the key sent
-    /// only after <paramref name="startAfter"/>: work shorter than that costs no Consul request, and until then only the
-    /// loss of the session is seen (whoever holds the lock must check it when writing under it, as in a transaction's
-    /// <c>check-session</c>).
-    /// </summary>
-    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan startAfter, TimeSpan? waitTime = null, TimeProvider? time = null)
+    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan? waitTime = null, TimeProvider? time = null,
+        TimeSpan startAfter = default)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentOutOfRangeException.ThrowIfLessThan(startAfter, TimeSpan.Zero);

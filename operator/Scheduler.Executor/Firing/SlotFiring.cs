@@ -145,7 +145,7 @@ public sealed class SlotFiring
     private async Task<FireResult> RunClaimedAsync(FireRequest request, SlotClaim claim, StopRequest? callerStop, CancellationToken cancellationToken)
     {
         var lockKey = store.Layout.LockKey(request.Task.Namespace, request.Task.Name);
-        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, LockWatchDelay, time: time);
+        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, time: time, startAfter: LockWatchDelay);
         using var stop = new StopRequest();
         using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
         using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
