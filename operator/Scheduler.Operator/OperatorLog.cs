@@ -42,6 +42,9 @@ internal static partial class OperatorLog
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Lost the operator lock {Key}: {Reason}; reconciling stops until it is acquired again")]
     public static partial void LostLock(ILogger logger, string key, string? reason);
 
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "Lost leadership of {Key}: {Reason}; nothing of the refused write was committed, reconciling stops until the lock is acquired again")]
+    public static partial void LostLeadership(ILogger logger, string key, string reason);
+
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Could not take the operator lock {Key}: {Reason}; retrying")]
     public static partial void LockFailed(ILogger logger, string key, string reason);
 

@@ -12,9 +12,10 @@ namespace Dtask.Operator.Reconciliation;
 /// Reconciles what one source declares into Consul KV, level-based in the manner of the Kubernetes CronJob
 /// controller: read what is under <c>tasks/</c>, compute the difference for this owner (<see cref="ReconcilePlan"/>),
 /// write it once in transactions of at most <see cref="ConsulTxn.MaxOperations"/> check-and-set operations, and
-/// report an outcome per task. A transaction that rolls back (another writer changed a key since it was read)
-/// commits nothing; the reconciler reads again and recomputes, so no update is lost. In the steady state it
-/// reads once and writes nothing.
+/// report an outcome per task. Every transaction goes through the <see cref="ILeadershipFence"/> it was given, so a
+/// replica that no longer leads its source writes nothing (<see cref="LeadershipLostException"/>, thrown to the
+/// caller). A transaction that rolls back (another writer changed a key since it was read) commits nothing; the
+/// reconciler reads again and recomputes, so no update is lost. In the steady state it reads once and writes nothing.
 /// </summary>
 public sealed class TaskReconciler
 {
@@ -25,12 +26,19 @@ public sealed class TaskReconciler
     private readonly KvLayout layout;
     private readonly ILogger logger;
     private readonly TimeProvider time;
+    private readonly ILeadershipFence fence;
 
     /// <summary>Creates a reconciler writing under <paramref name="layout"/>.</summary>
-    public TaskReconciler(ConsulClient client, KvLayout layout, ILogger<TaskReconciler>? logger = null, TimeProvider? time = null)
+    /// <param name="client">The Consul client reads and (through the fence) writes go to.</param>
+    /// <param name="layout">The KV layout.</param>
+    /// <param name="logger">Where writes are logged.</param>
+    /// <param name="time">The clock stamping resumes.</param>
+    /// <param name="fence">The leadership fence every write goes through; none (<see cref="NoLeadershipFence"/>) when null.</param>
+    public TaskReconciler(ConsulClient client, KvLayout layout, ILogger<TaskReconciler>? logger = null, TimeProvider? time = null, ILeadershipFence? fence = null)
     {
         this.time = time ?? TimeProvider.System;
         this.client = client ?? throw new ArgumentNullException(nameof(client));
+        this.fence = fence ?? new NoLeadershipFence(client);
         this.layout = layout ?? throw new ArgumentNullException(nameof(layout));
         this.logger = (ILogger?)logger ?? NullLogger.Instance;
     }
@@ -109,9 +117,9 @@ public sealed class TaskReconciler
                 };
             }
 
-            var txn = await client.Txn.ExecuteAsync([TxnOp.DeleteCas(layout.TaskKey(@namespace, name), current.ModifyIndex)],
-                TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
-            if (txn.Value.Committed)
+            var txn = await fence.ExecuteAsync([TxnOp.DeleteCas(layout.TaskKey(@namespace, name), current.ModifyIndex)], cancellationToken)
+                .ConfigureAwait(false);
+            if (txn.Committed)
             {
                 OperatorLog.Deleted(logger, current.Key, holder, owner);
                 return new TaskOutcome(@namespace, name, TaskAction.Deleted) { Owner = holder, Generation = current.Envelope?.Generation };
@@ -139,19 +147,18 @@ public sealed class TaskReconciler
             var plan = ReconcilePlan.Compute(owner, desired, stored, prune, layout, time.GetUtcNow());
             var pending = new List<PlannedWrite>();
             var rolledBack = false;
-            for (var start = 0; start < plan.Writes.Count; start += ConsulTxn.MaxOperations)
+            for (var start = 0; start < plan.Writes.Count; start += fence.MaxOperations)
             {
-                var batch = plan.Writes.Skip(start).Take(ConsulTxn.MaxOperations).ToList();
+                var batch = plan.Writes.Skip(start).Take(fence.MaxOperations).ToList();
                 if (rolledBack)
                 {
                     pending.AddRange(batch);
                     continue;
                 }
 
-                var txn = await client.Txn.ExecuteAsync(batch.ConvertAll(w => w.Operation), TxnAtomicity.RequireAtomic, cancellationToken)
-                    .ConfigureAwait(false);
+                var txn = await fence.ExecuteAsync(batch.ConvertAll(w => w.Operation), cancellationToken).ConfigureAwait(false);
                 writes++;
-                if (txn.Value.Committed)
+                if (txn.Committed)
                 {
                     foreach (var write in batch)
                     {
@@ -163,7 +170,7 @@ public sealed class TaskReconciler
                 {
                     rolledBack = true;
                     pending.AddRange(batch);
-                    OperatorLog.RolledBack(logger, txn.Value.Errors, attempt, MaxAttempts);
+                    OperatorLog.RolledBack(logger, txn.Errors, attempt, MaxAttempts);
                 }
             }
 

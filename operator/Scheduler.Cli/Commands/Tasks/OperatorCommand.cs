@@ -152,6 +152,11 @@ internal static class OperatorCommand
                     return Usage(problems);
                 }
 
+                if (options.WriteWindowProblem(consulOptions.RequestTimeout) is { } window)
+                {
+                    return Usage([window]);
+                }
+
                 KubernetesClientConfiguration configuration;
                 try
                 {

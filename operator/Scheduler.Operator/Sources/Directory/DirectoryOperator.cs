@@ -17,7 +17,9 @@ namespace Dtask.Operator.Sources.Directory;
 /// <c>dtask operator --source dir:PATH</c>: several replicas may run; the one holding the Consul lock
 /// (<see cref="DirectorySourceOptions.LockKey"/>) reconciles the directory — fully when it takes the lock, then
 /// after each burst of file changes (debounced) and at every resync period — and logs the status changes of the
-/// tasks. When the lock is lost it stops at once and waits to take it again.
+/// tasks. When the lock is lost it stops at once and waits to take it again. Every write carries a
+/// <c>check-session</c> of the lock (<see cref="ConsulLockFence"/>): a replica that was paused past the lock's TTL and
+/// wakes up still believing it leads has its writes refused by Consul, logs that it lost leadership, and campaigns again.
 /// </summary>
 public sealed class DirectoryOperator : BackgroundService
 {
@@ -32,9 +34,11 @@ public sealed class DirectoryOperator : BackgroundService
     private readonly Dictionary<TaskName, string> loggedStatus = [];
     private readonly Lock statusGate = new();
     private readonly OperatorReadiness readiness;
+    private readonly ConsulLockFence fence;
     private IReadOnlyDictionary<string, TaskOutcome> invalid = new Dictionary<string, TaskOutcome>();
     private int leading;
     private long reconciliations;
+    private long leadershipLosses;
     private ReconcileResult? lastResult;
 
     /// <summary>Creates the operator of one directory.</summary>
@@ -48,8 +52,10 @@ public sealed class DirectoryOperator : BackgroundService
         this.time = time ?? TimeProvider.System;
         this.loggers = loggers ?? NullLoggerFactory.Instance;
         logger = this.loggers.CreateLogger<DirectoryOperator>();
-        source = new DirectorySource(options, new TaskReconciler(client, layout, this.loggers.CreateLogger<TaskReconciler>()), this.loggers.CreateLogger<DirectorySource>());
         lockKey = options.LockKey ?? DirectorySourceOptions.DefaultLockKey(layout);
+        fence = new ConsulLockFence(client, lockKey);
+        source = new DirectorySource(options, new TaskReconciler(client, layout, this.loggers.CreateLogger<TaskReconciler>(), this.time, fence),
+            this.loggers.CreateLogger<DirectorySource>());
         holder = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     }
 
@@ -67,6 +73,9 @@ public sealed class DirectoryOperator : BackgroundService
 
     /// <summary>The last reconcile's result.</summary>
     public ReconcileResult? LastResult => Volatile.Read(ref lastResult);
+
+    /// <summary>How many times a write of this replica was refused because it no longer led.</summary>
+    public long LeadershipLosses => Interlocked.Read(ref leadershipLosses);
 
     /// <summary>The readiness this replica reports: Consul reached, and the first reconcile done while leading (or waiting as a non-leader).</summary>
     public OperatorReadiness Readiness => readiness;
@@ -119,6 +128,7 @@ public sealed class DirectoryOperator : BackgroundService
             {
                 using var leader = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, held.LostToken);
                 readiness.SetSourceReady(false);
+                fence.Hold(held.SessionId);
                 Volatile.Write(ref leading, 1);
                 OperatorLog.Leading(logger, lockKey, held.SessionId, options.FullPath);
                 try
@@ -129,8 +139,14 @@ public sealed class DirectoryOperator : BackgroundService
                 {
                     // Lost the lock or stopping.
                 }
+                catch (LeadershipLostException e)
+                {
+                    Interlocked.Increment(ref leadershipLosses);
+                    OperatorLog.LostLeadership(logger, lockKey, e.Reason);
+                }
                 finally
                 {
+                    fence.Release();
                     Volatile.Write(ref leading, 0);
                 }
 
@@ -161,7 +177,8 @@ public sealed class DirectoryOperator : BackgroundService
         var options = source.Options;
         using var watcher = new ManifestDirectoryWatcher(options.FullPath);
         watcher.WatchFailed += (_, reason) => OperatorLog.FileWatchFailed(logger, options.FullPath, reason);
-        var status = options.LogStatus ? LogStatusAsync(cancellationToken) : Task.CompletedTask;
+        using var term = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var status = options.LogStatus ? LogStatusAsync(term.Token) : Task.CompletedTask;
         try
         {
             var reason = "lock acquired";
@@ -179,6 +196,7 @@ public sealed class DirectoryOperator : BackgroundService
         }
         finally
         {
+            await term.CancelAsync().ConfigureAwait(false);
             try
             {
                 await status.ConfigureAwait(false);

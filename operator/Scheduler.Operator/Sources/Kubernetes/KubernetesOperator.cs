@@ -21,7 +21,9 @@ namespace Dtask.Operator.Sources.Kubernetes;
 /// <see cref="PendingReconciles{TKey}"/> for the <see cref="ScheduledTaskController"/>, and a <see cref="StatusWatcher"/>
 /// that queues the objects whose runs changed in Consul so their status stays true. Losing the Lease stops all
 /// three at once; the replica then campaigns again. On a clean stop the leader hands the Lease back so another
-/// replica takes over without waiting for it to expire.
+/// replica takes over without waiting for it to expire. The leader's Consul writes go through a <see cref="LeaseFence"/>
+/// fed by the elector's renewals: they stop before the Lease can be taken over, even while this replica still
+/// believes it leads.
 /// </summary>
 public sealed class KubernetesOperator : BackgroundService
 {
@@ -79,7 +81,9 @@ public sealed class KubernetesOperator : BackgroundService
         {
             readiness.SetSourceReady(true);
             OperatorLog.Campaigning(logger, lease, options.Identity);
-            using var elector = new LeaderElector(new LeaderElectionConfig(new LeaseLock(kubernetes, options.LeaseNamespace, options.LeaseName, options.Identity))
+            var fence = new LeaseFence(consul, time, options.LeaseDuration, options.WriteMargin(consul.Options.RequestTimeout));
+            using var elector = new LeaderElector(new LeaderElectionConfig(
+                fence.Recording(new LeaseLock(kubernetes, options.LeaseNamespace, options.LeaseName, options.Identity)))
             {
                 LeaseDuration = options.LeaseDuration,
                 RenewDeadline = options.RenewDeadline,
@@ -97,7 +101,7 @@ public sealed class KubernetesOperator : BackgroundService
                 Volatile.Write(ref leading, 1);
                 Interlocked.Increment(ref terms);
                 OperatorLog.LeadingLease(logger, lease, options.Identity, options.Namespace is null ? " in every namespace" : $" in namespace {options.Namespace}");
-                var work = LeadAsync(term.Token);
+                var work = LeadAsync(fence, term.Token);
                 await Task.WhenAny(election, work).ConfigureAwait(false);
                 await term.CancelAsync().ConfigureAwait(false);
                 await QuietlyAsync(work).ConfigureAwait(false);
@@ -128,13 +132,13 @@ public sealed class KubernetesOperator : BackgroundService
     }
 
     /// <summary>Runs the leader's loops until <paramref name="cancellationToken"/> fires or one of them fails.</summary>
-    private async Task LeadAsync(CancellationToken cancellationToken)
+    private async Task LeadAsync(LeaseFence fence, CancellationToken cancellationToken)
     {
         using var inner = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var queue = new PendingReconciles<TaskName>(time);
         var cache = new TaskObjectCache();
         var api = new ScheduledTaskApi(kubernetes, options.Namespace);
-        var reconciler = new TaskReconciler(consul, layout, loggers.CreateLogger<TaskReconciler>());
+        var reconciler = new TaskReconciler(consul, layout, loggers.CreateLogger<TaskReconciler>(), time, fence);
         var reader = new TaskObservationReader(consul, layout);
         var currentController = new ScheduledTaskController(api, cache, reconciler, reader, options, time, loggers.CreateLogger<ScheduledTaskController>());
         var currentReflector = new ScheduledTaskReflector(api, cache, queue, options,
