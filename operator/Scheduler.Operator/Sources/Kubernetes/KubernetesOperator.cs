@@ -81,7 +81,7 @@ public sealed class KubernetesOperator : BackgroundService
         {
             readiness.SetSourceReady(true);
             OperatorLog.Campaigning(logger, lease, options.Identity);
-            var fence = new LeaseFence(consul, time, options.LeaseDuration, options.WriteMargin(consul.Options.RequestTimeout));
+            var fence = new LeaseFence(consul, time, options.LeaseDuration, options.WriteTimeout(consul.Options.RequestTimeout));
             using var elector = new LeaderElector(new LeaderElectionConfig(
                 fence.Recording(new LeaseLock(kubernetes, options.LeaseNamespace, options.LeaseName, options.Identity)))
             {

@@ -38,23 +38,20 @@ public sealed record KubernetesSourceOptions
     /// <summary>The longest delay after failed lists, watches or reconciles.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>
-    /// How long before the Lease can be taken over the leader stops writing to Consul: the Consul request timeout
-    /// plus <see cref="LeaseFence.ClockRateAllowance"/> of the lease duration (see <see cref="LeaseFence"/>).
-    /// </summary>
-    public TimeSpan WriteMargin(TimeSpan consulRequestTimeout) => LeaseFence.MarginFor(consulRequestTimeout, LeaseDuration);
+    /// <summary>How long one Consul write of the leader may take (<see cref="LeaseFence.WriteTimeoutFor"/>).</summary>
+    public TimeSpan WriteTimeout(TimeSpan consulRequestTimeout) => LeaseFence.WriteTimeoutFor(consulRequestTimeout, LeaseDuration);
 
     /// <summary>
-    /// Why the leader could not write at all with this Consul request timeout (the margin leaves no time after a
-    /// renewal), or null.
+    /// Why the leader could not write between two renewals with this Consul request timeout (the fence's margin
+    /// leaves less than the retry period after a renewal), or null.
     /// </summary>
     public string? WriteWindowProblem(TimeSpan consulRequestTimeout)
     {
-        var window = LeaseDuration - WriteMargin(consulRequestTimeout);
+        var window = LeaseDuration - LeaseFence.MarginFor(WriteTimeout(consulRequestTimeout), LeaseDuration);
         return window > RetryPeriod
             ? null
-            : $"the lease duration ({LeaseDuration.TotalSeconds:0.#} s) must exceed the Consul request timeout ({consulRequestTimeout.TotalSeconds:0.#} s) " +
-              $"+ {LeaseFence.ClockRateAllowance:P0} of itself + the retry period ({RetryPeriod.TotalSeconds:0.#} s): the leader stops writing that long before its Lease can be taken over";
+            : $"the retry period ({RetryPeriod.TotalSeconds:0.#} s) must be shorter than the time the leader may write after a renewal " +
+              $"({window.TotalSeconds:0.#} s: the lease duration less the write timeout and {LeaseFence.ClockRateAllowance:P0} of itself)";
     }
 
     /// <summary>Problems of these options, for a refusal at start; empty when usable.</summary>

@@ -7,47 +7,64 @@ namespace Dtask.Operator.Sources.Kubernetes;
 
 /// <summary>
 /// The fence of the Kubernetes source. Consul cannot check a Kubernetes Lease, so the leader stops writing before
-/// the Lease can be taken over: a write is let through only while (the last successful renewal, on this process's
-/// monotonic clock, taken before the renewal was sent) + the lease duration − <see cref="Margin"/> is in the future,
-/// and the Consul request gets a deadline at that instant. Another replica waits a full lease duration after it saw
-/// the last renewal, so with a margin covering a Consul request that outlives the client's deadline and the
-/// difference between the two replicas' clock rates, no write of this leader lands after another replica leads.
-/// What it cannot cover: a replica whose clock runs faster (or jumps forward) by more than the allowance, and a write
-/// already handed to Consul that Consul applies later than the request timeout.
+/// the Lease can be taken over: a write is let through only while its deadline, (the last successful renewal, on this
+/// process's monotonic clock, read before the renewal was sent) + the lease duration − <see cref="Margin"/>, is in
+/// the future, and its Consul request is cancelled at <see cref="WriteTimeout"/> or at that deadline, whichever comes
+/// first. Another replica waits a full lease duration after it saw the last renewal (which it cannot have seen before
+/// it was sent), so with a margin of the write timeout (a write handed to Consul is applied within it, or not at all)
+/// plus <see cref="ClockRateAllowance"/> of the lease duration (the two replicas' clocks running at different rates),
+/// no write of this leader lands after another replica can lead. What it cannot cover: the other replica's clock
+/// running faster or jumping forward by more than the allowance (the elector measures the lease duration on it), a
+/// write Consul applies later than the write timeout, and this process pausing between the deadline check and the
+/// request leaving it (its cancellation then races the send). The directory source has none of these limits: Consul
+/// itself checks its lock.
 /// </summary>
 public sealed class LeaseFence : ILeadershipFence
 {
     /// <summary>The share of the lease duration allowed for the replicas' clocks running at different rates.</summary>
-    public const double ClockRateAllowance = 0.1;
+    public const double ClockRateAllowance = 0.05;
 
     private readonly ConsulClient client;
     private readonly TimeProvider time;
     private long renewed;
     private int hasRenewal;
 
-    /// <summary>Creates the fence of a Lease of <paramref name="leaseDuration"/>.</summary>
-    public LeaseFence(ConsulClient client, TimeProvider time, TimeSpan leaseDuration, TimeSpan margin)
+    /// <summary>Creates the fence of a Lease of <paramref name="leaseDuration"/> whose writes may take <paramref name="writeTimeout"/>.</summary>
+    public LeaseFence(ConsulClient client, TimeProvider time, TimeSpan leaseDuration, TimeSpan writeTimeout)
     {
         this.client = client ?? throw new ArgumentNullException(nameof(client));
         this.time = time ?? throw new ArgumentNullException(nameof(time));
-        if (margin <= TimeSpan.Zero || margin >= leaseDuration)
+        var margin = MarginFor(writeTimeout, leaseDuration);
+        if (writeTimeout <= TimeSpan.Zero || margin >= leaseDuration)
         {
-            throw new ArgumentOutOfRangeException(nameof(margin), margin, "the margin must be positive and shorter than the lease duration");
+            throw new ArgumentOutOfRangeException(nameof(writeTimeout), writeTimeout,
+                $"the write timeout must be positive and, with {ClockRateAllowance:P0} of the lease duration, shorter than the lease duration ({leaseDuration})");
         }
 
         LeaseDuration = leaseDuration;
+        WriteTimeout = writeTimeout;
         Margin = margin;
     }
 
     /// <summary>How long the Lease holds without renewal.</summary>
     public TimeSpan LeaseDuration { get; }
 
-    /// <summary>How long before the Lease can be taken over the leader stops writing.</summary>
+    /// <summary>How long one fenced Consul write may take before it is cancelled.</summary>
+    public TimeSpan WriteTimeout { get; }
+
+    /// <summary>How long before the Lease can be taken over the leader stops writing: <see cref="MarginFor"/>.</summary>
     public TimeSpan Margin { get; }
 
-    /// <summary>The margin for a Consul request timeout: the timeout plus <see cref="ClockRateAllowance"/> of the lease duration.</summary>
-    public static TimeSpan MarginFor(TimeSpan consulRequestTimeout, TimeSpan leaseDuration) =>
-        consulRequestTimeout + (leaseDuration * ClockRateAllowance);
+    /// <summary>The margin of a write timeout: the timeout plus <see cref="ClockRateAllowance"/> of the lease duration.</summary>
+    public static TimeSpan MarginFor(TimeSpan writeTimeout, TimeSpan leaseDuration) =>
+        writeTimeout + (leaseDuration * ClockRateAllowance);
+
+    /// <summary>
+    /// The write timeout the operator uses: the Consul client's request timeout, but at most a quarter of the lease
+    /// duration (so the write window stays most of the lease).
+    /// </summary>
+    public static TimeSpan WriteTimeoutFor(TimeSpan consulRequestTimeout, TimeSpan leaseDuration) =>
+        consulRequestTimeout < leaseDuration / 4 ? consulRequestTimeout : leaseDuration / 4;
 
     /// <inheritdoc />
     public int MaxOperations => ConsulTxn.MaxOperations;
@@ -84,7 +101,7 @@ public sealed class LeaseFence : ILeadershipFence
                 : $"the Lease was last renewed {time.GetElapsedTime(Interlocked.Read(ref renewed)).TotalSeconds:0.#} s ago; writes stop {Margin.TotalSeconds:0.#} s before it can expire");
         }
 
-        using var deadline = new CancellationTokenSource(remaining, time);
+        using var deadline = new CancellationTokenSource(remaining < WriteTimeout ? remaining : WriteTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
@@ -92,7 +109,8 @@ public sealed class LeaseFence : ILeadershipFence
         }
         catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new LeadershipLostException("the Lease's write window ended while a write was in flight (its outcome is unknown)", e);
+            throw new LeadershipLostException(
+                $"a write did not finish within {WriteTimeout.TotalSeconds:0.#} s or before the Lease's write window ended (its outcome is unknown)", e);
         }
     }
 
