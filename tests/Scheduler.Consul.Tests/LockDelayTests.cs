@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Dtask.Consul.Kv;
+using Dtask.Consul.Locking;
 using Dtask.Consul.Sessions;
 using Dtask.Consul.Tests.Fixtures;
 using Dtask.Testing;
@@ -37,5 +38,32 @@ public sealed class LockDelayTests(DevAgentFixture consul)
         Assert.True(acquired, "the lock was never acquired after lock-delay");
         Assert.InRange(clock.Elapsed, lockDelay - TimeSpan.FromMilliseconds(500), lockDelay * 3);
         await client.Sessions.DestroyAsync(next, Ct);
+    }
+
+    [Fact]
+    public async Task A_replica_waiting_for_a_lock_takes_it_once_the_lock_delay_of_a_lost_holder_has_passed()
+    {
+        var key = TestKvPrefix.New() + "lock";
+        LockOptions Options(string value) => new(key)
+        {
+            Value = KvValue.Utf8(value),
+            SessionTtl = TimeSpan.FromSeconds(10),
+            LockDelay = TimeSpan.FromSeconds(2),
+            MonitorWaitTime = TimeSpan.FromSeconds(60),
+        };
+        var holder = await ConsulLock.AcquireAsync(consul.Client, Options("holder"), cancellationToken: Ct);
+        await using (holder)
+        {
+            var waiting = ConsulLock.AcquireAsync(consul.Client, Options("next"), cancellationToken: Ct);
+
+            // The holder's session dies (as when its TTL runs out): the key is freed, and stays untakeable for the
+            // lock-delay; no later change of the key announces its end.
+            var clock = Stopwatch.StartNew();
+            await consul.Client.Sessions.DestroyAsync(holder.SessionId, Ct);
+            await using var next = await waiting.WaitAsync(TimeSpan.FromSeconds(20), Ct);
+
+            Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(20));
+            Assert.Equal("next", (await consul.Client.Kv.GetAsync(key, cancellationToken: Ct)).Value!.ValueAsString());
+        }
     }
 }

@@ -102,6 +102,7 @@ public sealed class ConsulLock : IAsyncDisposable
             using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, renewal?.Lost ?? CancellationToken.None);
             var keyWatch = new BlockingQuery<KvPair?>((q, ct) => client.Kv.GetAsync(options.Key, q, ct),
                 new BlockingQueryOptions { WaitTime = options.MonitorWaitTime, Consistency = ConsistencyMode.Consistent }, time);
+            var sawLocked = true;
             while (true)
             {
                 try
@@ -111,8 +112,21 @@ public sealed class ConsulLock : IAsyncDisposable
                         return new ConsulLock(client, options, time, sessionId, renewal, held);
                     }
 
-                    var current = await keyWatch.NextAsync(waiting.Token).ConfigureAwait(false);
-                    if (current.Value is not { IsLocked: true })
+                    if (sawLocked)
+                    {
+                        // Held by another session: wait for the key to change.
+                        var current = await keyWatch.NextAsync(waiting.Token).ConfigureAwait(false);
+                        sawLocked = current.Value is { IsLocked: true };
+                    }
+                    else
+                    {
+                        // Free but not taken: the lock-delay of the last holder is in force, which no change of the
+                        // key will announce. Retry after a pause, and watch again once someone else holds it.
+                        var current = await client.Kv.GetAsync(options.Key, QueryOptions.ConsistentRead, waiting.Token).ConfigureAwait(false);
+                        sawLocked = current.Value is { IsLocked: true };
+                    }
+
+                    if (!sawLocked)
                     {
                         await Task.Delay(options.RetryInterval, time, waiting.Token).ConfigureAwait(false);
                     }

@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Dtask.Core.Manifests;
+using Dtask.Core.State;
+using Dtask.Operator.Sources.Directory;
+using Dtask.Operator.Tests.Support;
+
+namespace Dtask.Operator.Tests;
+
+/// <summary>Two real <c>dtask operator --source dir:…</c> processes on the real agent, with a real SIGSTOP.</summary>
+public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
+{
+    // The first replica's session expires up to twice its TTL (15 s) after its last renewal, its lock-delay (15 s)
+    // follows, and the waiting replica retries the lock once the lock-delay is over or its blocking query on the
+    // key ends (60 s).
+    private static readonly TimeSpan Takeover = TimeSpan.FromSeconds(180);
+    private readonly KvLayout layout = ConsulFixture.NewLayout();
+    private readonly TempDirectory folder = new();
+    private readonly List<OperatorProcess> processes = [];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose()
+    {
+        foreach (var process in processes)
+        {
+            process.Dispose();
+        }
+
+        folder.Dispose();
+    }
+
+    private async Task<Dictionary<string, KvTaskSpec>> TasksAsync() =>
+        (await consul.Client.Kv.ListAsync(layout.TasksPrefix, cancellationToken: Ct)).Value
+            .ToDictionary(p => p.Key[layout.TasksPrefix.Length..], p => KvTaskSpec.Parse(p.ValueAsString()), StringComparer.Ordinal);
+
+    private async Task<string?> LockHolderAsync() =>
+        (await consul.Client.Kv.GetAsync(DirectorySourceOptions.DefaultLockKey(layout), cancellationToken: Ct)).Value is { Session: not null } pair
+            ? pair.ValueAsString()
+            : null;
+
+    [Fact]
+    public async Task A_stalled_leaders_delayed_write_never_lands_after_the_other_replica_took_over()
+    {
+        folder.Write("keep.yaml", Manifest.Yaml("ops", "keep"));
+        await using var proxy = HoldingConsulProxy.Start(consul.Agent.Address);
+
+        // The first replica talks to Consul through the proxy; it takes the lock and reconciles.
+        var first = Start(proxy.Address);
+        await Eventually.TrueAsync(() => first.Saw("Reconciled "), "the first replica's reconcile", Takeover);
+        Assert.Contains($"/{first.Id.ToString(CultureInfo.InvariantCulture)}/", await LockHolderAsync(), StringComparison.Ordinal);
+        var second = Start(consul.Agent.Address);
+        await Eventually.TrueAsync(() => second.Saw("Waiting for the operator lock"), "the second replica to wait for the lock", Takeover);
+
+        // A new file: the leader reconciles and sends its write, which the network delays; the leader stalls.
+        proxy.Hold = (method, path) => method == "PUT" && path.StartsWith("/v1/txn", StringComparison.Ordinal);
+        folder.Write("stale.yaml", Manifest.Yaml("ops", "stale"));
+        await Eventually.TrueAsync(() => proxy.Held.Count == 1, "the first replica's write to be in flight", Takeover);
+        Assert.True(ProcessSignal.Send(first.Id, ProcessSignal.Stop));
+
+        // Meanwhile the directory changes back, and on: the second replica takes the lock once the first's session
+        // has expired, and reconciles what the directory holds now.
+        File.Delete(Path.Combine(folder.Path, "stale.yaml"));
+        folder.Write("keep.yaml", Manifest.Yaml("ops", "keep", every: "5m"));
+        string? holder = null;
+        await Eventually.ReturnsAsync(async () =>
+        {
+            if (await LockHolderAsync() is var now && now != holder)
+            {
+                holder = now;
+                TestContext.Current.TestOutputHelper?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} lock held by {now ?? "nobody"}");
+            }
+
+            return await TasksAsync();
+        }, t => t.TryGetValue("ops/keep", out var keep) && keep.Spec.Every == "5m", "the second replica to take over and reconcile", Takeover);
+        Assert.Contains($"/{second.Id.ToString(CultureInfo.InvariantCulture)}/", await LockHolderAsync(), StringComparison.Ordinal);
+
+        // The delayed write reaches Consul now, and the first replica wakes up.
+        Assert.Equal(1, proxy.Release(_ => true));
+        var answer = await Eventually.ReturnsAsync(() => Task.FromResult(proxy.Answered.FirstOrDefault(a => a.StartsWith("PUT /v1/txn", StringComparison.Ordinal))),
+            a => a is not null, "Consul's answer to the delayed write");
+        Assert.EndsWith("-> 409", answer, StringComparison.Ordinal);
+        Assert.True(ProcessSignal.Send(first.Id, ProcessSignal.Continue));
+        await Eventually.TrueAsync(() => first.Saw("Lost leadership of") || first.Saw("Lost the operator lock"), "the first replica to log that it lost leadership", Takeover);
+
+        var tasks = await TasksAsync();
+        Assert.Equal(["ops/keep"], tasks.Keys);
+        Assert.Equal("5m", tasks["ops/keep"].Spec.Every);
+        Assert.Equal(TaskOwner.Directory(folder.Path), tasks["ops/keep"].Owner);
+        Assert.False(second.HasExited);
+    }
+
+    private OperatorProcess Start(Uri consulAddress)
+    {
+        var process = OperatorProcess.Start(consulAddress, layout.Prefix, folder.Path);
+        processes.Add(process);
+        return process;
+    }
+
+    /// <summary>A <c>dtask operator</c> process whose log lines are kept (and echoed to the test output).</summary>
+    private sealed class OperatorProcess : IDisposable
+    {
+        private readonly Process process;
+        private readonly ConcurrentQueue<string> lines = new();
+
+        private OperatorProcess(Process process) => this.process = process;
+
+        public int Id => process.Id;
+
+        public bool HasExited => process.HasExited;
+
+        public bool Saw(string text) => lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+        public static OperatorProcess Start(Uri consulAddress, string prefix, string directory)
+        {
+            var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var argument in (string[])["exec", DtaskBuild.Dll(), "operator", "--source", "dir:" + directory,
+                         "--consul", consulAddress.ToString(), "--prefix", prefix])
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            start.Environment["DTASK_LOG_FORMAT"] = "console";
+            start.Environment.Remove("CONSUL_HTTP_ADDR");
+            var operatorProcess = new OperatorProcess(new Process { StartInfo = start });
+            var output = TestContext.Current.TestOutputHelper;
+            void Line(object? sender, DataReceivedEventArgs e)
+            {
+                if (e.Data is { } line)
+                {
+                    operatorProcess.lines.Enqueue(line);
+                    try
+                    {
+                        output?.WriteLine($"[operator {((Process)sender!).Id}] {line}");
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The test has finished.
+                    }
+                }
+            }
+
+            operatorProcess.process.OutputDataReceived += Line;
+            operatorProcess.process.ErrorDataReceived += Line;
+            operatorProcess.process.Start();
+            operatorProcess.process.BeginOutputReadLine();
+            operatorProcess.process.BeginErrorReadLine();
+            return operatorProcess;
+        }
+
+        public void Dispose()
+        {
+            if (!process.HasExited)
+            {
+                ProcessSignal.Send(process.Id, ProcessSignal.Continue);
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+
+            process.Dispose();
+        }
+    }
+}
