@@ -37,7 +37,7 @@ internal sealed class HoldingConsulProxy : IAsyncDisposable
     /// <summary>The requests held now, as <c>METHOD path</c>.</summary>
     public IReadOnlyList<string> Held => [.. held.Keys.Select(h => h.Line)];
 
-    /// <summary>Forwarded writes with their answer's status, as <c>METHOD path -&gt; status</c>.</summary>
+    /// <summary>The requests that were held and then forwarded, with their answer's status, as <c>METHOD path -&gt; status</c>.</summary>
     public IReadOnlyList<string> Answered => [.. answered];
 
     public static HoldingConsulProxy Start(Uri agent) => new(agent);
@@ -85,7 +85,8 @@ internal sealed class HoldingConsulProxy : IAsyncDisposable
         {
             using var body = new MemoryStream();
             await request.InputStream.CopyToAsync(body, stopping.Token).ConfigureAwait(false);
-            if (Hold?.Invoke(request.HttpMethod, path) == true)
+            var wasHeld = Hold?.Invoke(request.HttpMethod, path) == true;
+            if (wasHeld)
             {
                 var wait = new HeldRequest(line);
                 held[wait] = 0;
@@ -105,7 +106,7 @@ internal sealed class HoldingConsulProxy : IAsyncDisposable
 
             using var answer = await upstream.SendAsync(forward, stopping.Token).ConfigureAwait(false);
             var bytes = await answer.Content.ReadAsByteArrayAsync(stopping.Token).ConfigureAwait(false);
-            if (request.HttpMethod != "GET")
+            if (wasHeld)
             {
                 answered.Enqueue($"{line} -> {(int)answer.StatusCode}");
             }
