@@ -69,7 +69,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
                 var phaseEnd = phaseStart + options.Duration;
                 await DelayUntilAsync(phaseEnd + Settle, cancellationToken).ConfigureAwait(false);
-                var window = new CheckWindow(phaseStart + WarmUp, phaseEnd - TimeSpan.FromSeconds(2));
+                var window = new CheckWindow(WindowStart(phaseStart, plan, workload), phaseEnd - TimeSpan.FromSeconds(2));
 
                 Say("fault phase over; stopping the executors (SIGTERM)");
                 await fleet.StopAsync(ShutdownGrace + TimeSpan.FromSeconds(15)).ConfigureAwait(false);
@@ -164,6 +164,26 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         }
 
         return new ChaosMachine(RuntimeInformation.OSDescription, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription, consul);
+    }
+
+    /// <summary>
+    /// The first judged slot: <see cref="WarmUp"/> after the tasks were applied, or later, once every task has a witnessed
+    /// run (the executor that ran a task's first slot plans every later one; an earlier slot may come before any executor
+    /// saw the task on a loaded machine), but never after the first fault, which the window must cover.
+    /// </summary>
+    private static DateTimeOffset WindowStart(DateTimeOffset phaseStart, FaultPlan plan, ChaosWorkload workload)
+    {
+        var earliest = phaseStart + WarmUp;
+        var latest = plan.Faults.Count > 0 ? phaseStart + plan.Faults.Min(f => f.At) : earliest;
+        var firstRuns = WitnessLog.Read(workload.WitnessFile).Runs.GroupBy(r => r.Task, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Min(r => r.SlotTime), StringComparer.Ordinal);
+        if (!workload.Tasks.All(t => firstRuns.ContainsKey(t.Name)))
+        {
+            return earliest; // A task that never ran is reported (no-runs) over the usual window.
+        }
+
+        var seen = firstRuns.Values.Max();
+        return seen <= earliest ? earliest : seen < latest ? seen : latest;
     }
 
     private async Task DelayUntilAsync(DateTimeOffset at, CancellationToken cancellationToken)

@@ -59,6 +59,11 @@ public sealed class InvariantCheckerTests
             e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "x2", "node-2", RunState.Succeeded, 105)] },
             "record-without-witness"
         },
+        {
+            "a run stopped by Replace before its child wrote a line",
+            e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "x2", "node-2", RunState.Failed, 105, "stopped: replaced")] },
+            null
+        },
         { "fences going backwards", e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 111, "r8", 50, 550)] }, "fence-order" },
     };
 

@@ -23,7 +23,9 @@ namespace Dtask.Chaos.Checking;
 /// <item><b>record-contradicts-witness</b>: a slot that ran but is recorded skipped or missed, or whose record names
 /// another run id or another fence.</item>
 /// <item><b>run-without-record</b>: a witnessed run in the window with no record of its slot.</item>
-/// <item><b>record-without-witness</b>: a slot recorded as run to completion (succeeded, failed, timed out) that no child witnessed.</item>
+/// <item><b>record-without-witness</b>: a slot recorded as run to completion (succeeded, failed, timed out) that no child
+/// witnessed; a run its executor stopped (<c>stopped: replaced</c>, <c>stopped: shutdown</c>) before the child's shell
+/// wrote its first line is counted among the reasons instead.</item>
 /// <item><b>no-runs</b>: a task that never ran in the window (the check would be empty).</item>
 /// </list>
 /// </remarks>
@@ -83,6 +85,11 @@ public static class InvariantChecker
                     case RunState.Abandoned:
                         abandoned++;
                         Count(reasons, "abandoned before its child started");
+                        break;
+                    case RunState.Failed when record.Reason?.StartsWith("stopped: ", StringComparison.Ordinal) == true:
+                        // Stopped by its executor (Replace, shutdown) so soon after the start that the child's shell had
+                        // not yet run its first line: the record says so, and no child ran on past it.
+                        Count(reasons, $"stopped before its child wrote a line: {record.Reason}");
                         break;
                     case null:
                         unexplained++;

@@ -33,9 +33,14 @@ public sealed class BackstopTests(ConsulFixture consul)
             await live.ReadyAsync();
             var ran = world.PathOf("ran");
             var task = await world.PutTaskAsync("backed-up", new ScheduledTaskSpec { Every = "2s", Shell = $"echo \"$DTASK_SLOT\" >> {ran}", History = 100 });
-            var from = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 2;
-            await Task.Delay(TimeSpan.FromSeconds(12), ct);
-            var until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 2;
+            // The window starts at the first slot the child witnessed (the executor has the task from then on), and ends
+            // at one that the run of a later slot proved decided.
+            await DaemonWorld.ScheduledOnAllAsync([live], "backed-up");
+            Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Length > 0, TimeSpan.FromSeconds(30)), "no slot ran");
+            var from = world.ReadLines("ran").Select(l => long.Parse(l.Trim(), CultureInfo.InvariantCulture)).Min();
+            var until = from + 10;
+            Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Any(l => long.Parse(l.Trim(), CultureInfo.InvariantCulture) > until),
+                TimeSpan.FromSeconds(60)), $"no slot after {until} ran");
             Assert.Equal(0, await live.StopAsync());
 
             var lines = world.ReadLines("ran");

@@ -13,10 +13,10 @@ public sealed class ControlTests(ConsulFixture consul)
     public async Task A_manual_trigger_runs_exactly_once_across_three_executors()
     {
         await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
-        await world.StartFleetAsync(3);
+        var fleet = await world.StartFleetAsync(3);
         var ran = world.PathOf("ran");
         var task = await world.PutTaskAsync("manual", new ScheduledTaskSpec { Schedule = "0 0 1 1 *", Shell = $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {ran}" });
-        await Task.Delay(500, TestContext.Current.CancellationToken);
+        await DaemonWorld.ScheduledOnAllAsync(fleet, "manual");
 
         var now = DateTimeOffset.UtcNow;
         var request = new ControlRequest { Action = ControlAction.Trigger, Id = Guid.NewGuid().ToString("N"), RequestedAt = now, RequestedBy = "cli", Slot = now.ToUnixTimeSeconds() };
@@ -25,7 +25,9 @@ public sealed class ControlTests(ConsulFixture consul)
 
         Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Length > 0
             && world.Client.Kv.GetAsync(key).GetAwaiter().GetResult().Value is null, TimeSpan.FromSeconds(10)), "the trigger did not run, or its request stayed");
-        await Task.Delay(1500, TestContext.Current.CancellationToken);
+        // The slot's history entry exists (a claim checks that it does not) and the request is gone (no executor takes it
+        // up any more): no other run of it can start.
+        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(task).GetAwaiter().GetResult().Any(r => r.Slot == request.Slot), TimeSpan.FromSeconds(10)));
         var line = Assert.Single(world.ReadLines("ran"));
         Assert.StartsWith(request.Slot.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), line, StringComparison.Ordinal);
         var record = Assert.Single(await world.HistoryAsync(task));

@@ -7,6 +7,7 @@ using Dtask.Core.Manifests;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Tests.Support;
 using Dtask.Testing;
 
 namespace Dtask.Executor.Tests.Daemon;
@@ -74,6 +75,36 @@ public sealed partial class DaemonWorld : IAsyncDisposable
     public async Task<RunRecord?> RunRecordAsync(TaskId task) => (await Store.ReadRunAsync(task, TestContext.Current.CancellationToken)).Record;
 
     public string PathOf(string name) => Path.Combine(Folder, name);
+
+    /// <summary>
+    /// Waits until every executor given has logged that it scheduled the task (its loop runs: every slot after this
+    /// line is due on that executor); fails the test otherwise.
+    /// </summary>
+    public static async Task ScheduledOnAllAsync(IEnumerable<ExecutorProcess> fleet, string task, TimeSpan? within = null)
+    {
+        foreach (var executor in fleet)
+        {
+            Assert.True(await executor.WaitForAsync($"task ops/{task}: scheduled", within ?? TimeSpan.FromSeconds(30)),
+                $"executor {executor.Node} never scheduled ops/{task}:\n{executor.Output}");
+        }
+    }
+
+    /// <summary>
+    /// The witness lines a task's children appended to <paramref name="name"/> as "slot node [more…]", by slot; a line
+    /// cut short by a reader racing the writer is left out until it is complete.
+    /// </summary>
+    public IReadOnlyList<Witness> Witnesses(string name) =>
+        [.. ReadLines(name).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 2 && long.TryParse(f[0], CultureInfo.InvariantCulture, out _))
+            .Select(f => new Witness(long.Parse(f[0], CultureInfo.InvariantCulture), f[1], f.Length > 2 ? f[2] : null))
+            .OrderBy(w => w.Slot)];
+
+    /// <summary>
+    /// Waits until a child has witnessed a slot after <paramref name="slot"/>: a run of a later slot proves the record
+    /// moved past it, so nothing can run <paramref name="slot"/> or any earlier one any more.
+    /// </summary>
+    public async Task<bool> WitnessedAfterAsync(string name, long slot, TimeSpan within) =>
+        await Eventually.TrueAsync(() => Witnesses(name).Any(w => w.Slot > slot), within);
 
     public string[] ReadLines(string name) => File.Exists(PathOf(name)) ? File.ReadAllLines(PathOf(name)) : [];
 
@@ -162,3 +193,6 @@ public sealed partial class DaemonWorld : IAsyncDisposable
     [GeneratedRegex(@"fire delay ([\d.]+) ms")]
     private static partial Regex DelayLine();
 }
+
+/// <summary>One line a child wrote: the slot it ran, the node it ran on, and an optional third field (e.g. its start time).</summary>
+public sealed record Witness(long Slot, string Node, string? Extra);

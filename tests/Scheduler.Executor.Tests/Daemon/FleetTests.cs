@@ -21,9 +21,14 @@ public sealed class FleetTests(ConsulFixture consul)
             Shell = $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {ran}; sleep 0.2",
             History = 100,
         });
-        var from = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1;
-        await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
-        var until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 1;
+        // The window starts at the first slot a child witnessed, not at a time computed before the executors had seen the
+        // task: the executor that ran it plans every later slot, so from there on each slot must run. It ends at a slot
+        // the run of a later one has proven decided (the record moved past it).
+        await DaemonWorld.ScheduledOnAllAsync(fleet, "tick");
+        Assert.True(await Eventually.TrueAsync(() => world.Witnesses("ran").Count > 0, TimeSpan.FromSeconds(30)), "no slot ran");
+        var from = world.Witnesses("ran")[0].Slot;
+        var until = from + 19;
+        Assert.True(await world.WitnessedAfterAsync("ran", until, TimeSpan.FromSeconds(90)), $"no slot after {until} ran");
         foreach (var executor in fleet)
         {
             Assert.Equal(0, await executor.StopAsync());

@@ -23,7 +23,17 @@ public sealed class PolicyTests(ConsulFixture consul)
             Shell = $"(trap '' TERM; sleep 60) & echo $! >> {world.PathOf("grandchild.pid")}; trap '' TERM; sleep 60",
         });
 
-        await Task.Delay(TimeSpan.FromSeconds(9), TestContext.Current.CancellationToken);
+        // Each policy has acted at least once: a Forbid skip, a replaced run, a timed-out run (not a fixed wait, which a
+        // loaded machine can outlast).
+        Assert.True(await Eventually.TrueAsync(() =>
+        {
+            var f = world.HistoryAsync(forbid).GetAwaiter().GetResult();
+            var r = world.HistoryAsync(replace).GetAwaiter().GetResult();
+            var t = world.HistoryAsync(timeout).GetAwaiter().GetResult();
+            return f.Any(x => x.State == RunState.Succeeded) && f.Any(x => x.State == RunState.Skipped)
+                && r.Any(x => x.Reason?.Contains("replaced", StringComparison.Ordinal) == true)
+                && t.Any(x => x.State == RunState.TimedOut);
+        }, TimeSpan.FromSeconds(40)), "a policy never acted");
 
         var forbidden = await world.HistoryAsync(forbid);
         Assert.Contains(forbidden, r => r.State == RunState.Succeeded);

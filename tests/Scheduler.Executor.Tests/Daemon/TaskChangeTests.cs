@@ -13,7 +13,8 @@ public sealed class TaskChangeTests(ConsulFixture consul)
         await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
         var fleet = await world.StartFleetAsync(2);
         await world.PutRawAsync(world.Layout.TaskKey("ops", "bad"), "{not json");
-        var sus = await world.PutTaskAsync("sus", new ScheduledTaskSpec { Every = "1s", Shell = $"echo $DTASK_SLOT >> {world.PathOf("sus")}", History = 100 });
+        var susShell = $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {world.PathOf("sus")}";
+        var sus = await world.PutTaskAsync("sus", new ScheduledTaskSpec { Every = "1s", Shell = susShell, History = 100 });
         var edit = await world.PutTaskAsync("edit", new ScheduledTaskSpec { Every = "2s", Shell = $"echo v1 >> {world.PathOf("edit")}; sleep 2.5", History = 100 });
 
         // Both tasks run although a corrupt value sits beside them.
@@ -26,18 +27,24 @@ public sealed class TaskChangeTests(ConsulFixture consul)
         Assert.True(await Eventually.TrueAsync(() => world.ReadLines("edit").Contains("v2"), TimeSpan.FromSeconds(6)), "the edited command never ran");
         Assert.Equal(RunState.Succeeded, Assert.Single(await world.HistoryAsync(edit), r => r.Slot == running.Slot).State);
 
-        // Suspend: no run, no record, no write; resume: only slots after the resume run.
-        var suspended = new ScheduledTaskSpec { Every = "1s", Shell = $"echo $DTASK_SLOT >> {world.PathOf("sus")}", History = 100, Suspend = true };
+        // Suspend: no run, no record, no write; resume: only slots after the resume run. Once every executor has logged
+        // the suspension, no slot after that instant may start; the absence is checked once two slots after the resume
+        // have run (every executor has planned again by then).
+        var suspended = new ScheduledTaskSpec { Every = "1s", Shell = susShell, History = 100, Suspend = true };
         await world.PutTaskAsync("sus", suspended);
-        await Task.Delay(1500, TestContext.Current.CancellationToken);
-        var before = world.ReadLines("sus").Length;
+        foreach (var executor in fleet)
+        {
+            Assert.True(await executor.WaitForAsync("task ops/sus suspended", TimeSpan.FromSeconds(10)), executor.Output);
+        }
+
         var suspendedFrom = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        await Task.Delay(3000, TestContext.Current.CancellationToken);
+        await Task.Delay(3000, TestContext.Current.CancellationToken); // how long it stays suspended, not a wait for an outcome
         var suspendedUntil = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        Assert.Equal(before, world.ReadLines("sus").Length);
         await world.PutTaskAsync("sus", suspended with { Suspend = false });
-        Assert.True(await Eventually.TrueAsync(() => world.ReadLines("sus").Length > before, TimeSpan.FromSeconds(3)), "no run after the resume");
-        await Task.Delay(1000, TestContext.Current.CancellationToken);
+        Assert.True(await Eventually.TrueAsync(() => world.Witnesses("sus").Count(w => w.Slot > suspendedUntil) >= 2, TimeSpan.FromSeconds(10)), "no runs after the resume");
+        var resumed = world.Witnesses("sus").Where(w => w.Slot > suspendedUntil).Select(w => w.Slot).Take(2).ToList();
+        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(sus).GetAwaiter().GetResult().Count(r => resumed.Contains(r.Slot)) == 2, TimeSpan.FromSeconds(10)));
+        Assert.DoesNotContain(world.Witnesses("sus"), w => w.Slot > suspendedFrom && w.Slot < suspendedUntil);
         Assert.DoesNotContain(await world.HistoryAsync(sus), r => r.Slot > suspendedFrom && r.Slot < suspendedUntil);
 
         // The corrupt value was reported once per executor, although the tasks folder changed several times since.

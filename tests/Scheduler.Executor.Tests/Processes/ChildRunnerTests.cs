@@ -110,19 +110,20 @@ public sealed class ChildRunnerTests
     {
         var (forwarder, _) = Output();
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromMilliseconds(500) });
-        var command = ChildCommand.Shell("trap \"\" TERM; sleep 300 & sleep 300 & echo started; wait") with { Timeout = TimeSpan.FromSeconds(1) };
-        var membersWhileRunning = 0;
+        var command = ChildCommand.Shell("trap \"\" TERM; sleep 300 & sleep 300 & echo started; wait") with { Timeout = TimeSpan.FromSeconds(2) };
+        Task<int>? membersWhileRunning = null;
         var outcome = await runner.RunAsync(command, Identity, forwarder, started: start =>
-            _ = Task.Run(async () =>
+            membersWhileRunning = Task.Run(async () =>
             {
-                await Eventually.TrueAsync(() => PosixProcessGroups.Members(start.ProcessGroupId).Count >= 3, TimeSpan.FromSeconds(1));
-                membersWhileRunning = PosixProcessGroups.Members(start.ProcessGroupId).Count;
+                await Eventually.TrueAsync(() => PosixProcessGroups.Members(start.ProcessGroupId).Count >= 3, TimeSpan.FromSeconds(2));
+                return PosixProcessGroups.Members(start.ProcessGroupId).Count;
             }));
 
         Assert.True(outcome.TimedOut);
         Assert.Equal(RunState.TimedOut, outcome.State);
         Assert.Equal(137, outcome.ExitCode); // SIGTERM was ignored: SIGKILL after the grace period.
-        Assert.Equal(3, membersWhileRunning);
+        Assert.NotNull(membersWhileRunning);
+        Assert.Equal(3, await membersWhileRunning); // sampled while the tree ran (the sample is awaited, not raced)
         Assert.Empty(PosixProcessGroups.Members(outcome.ProcessGroupId!.Value));
         Assert.True(outcome.Duration < TimeSpan.FromSeconds(5), outcome.Duration.ToString());
     }

@@ -125,11 +125,18 @@ public sealed class KubernetesOperatorTests(ConsulFixture consul) : IAsyncLifeti
 
         // A status write by someone else changes no generation either: like the operator's own, it is skipped.
         Server.MergePatch(KubernetesScenario.Tasks, Ns, "backup", new JsonObject { ["status"] = new JsonObject { ["observedGeneration"] = 1 } }, status: true);
-        await Task.Delay(TimeSpan.FromMilliseconds(700), Ct);
 
-        Assert.Equal(reconciles, replica.Operator.Reconciles);
-        Assert.DoesNotContain(Server.Requests, r => r.Method is "PATCH" or "PUT" or "GET" && r.Path.Contains("/scheduledtasks", StringComparison.Ordinal));
-        Assert.Equal(0, replica.Consul.Requests.Snapshot().Since(consulWrites).Writes);
+        // A new object after them on the same watch stream: once it is reconciled and the operator settled, every event
+        // before it was handled.
+        scenario.Create("sentinel");
+        await scenario.EventuallyStoredAsync("sentinel", s => s is not null, "the reconcile of an object created after the events");
+        await scenario.EventuallyObjectAsync("sentinel", o => o?["status"] is not null, "the sentinel's status");
+        await KubernetesScenario.SettledAsync(replica);
+
+        Assert.Equal(reconciles + (reconciles / 2), replica.Operator.Reconciles); // the sentinel cost what each of the first two did
+        Assert.DoesNotContain(Server.Requests, r => r.Method is "PATCH" or "PUT" or "GET" && r.Path.Contains("/scheduledtasks", StringComparison.Ordinal)
+            && !r.Path.Contains("/scheduledtasks/sentinel", StringComparison.Ordinal));
+        Assert.Equal(1, replica.Consul.Requests.Snapshot().Since(consulWrites).Writes);
     }
 
     public static TheoryData<string, ExpiredWatchAnswer> ExpiredAnswers => new()
@@ -252,7 +259,10 @@ public sealed class KubernetesOperatorTests(ConsulFixture consul) : IAsyncLifeti
         var (leader, follower) = first.Operator.IsLeader ? (first, second) : (second, first);
         await scenario.EventuallyStoredAsync("backup", s => s is not null, "the leader's reconcile");
         await KubernetesScenario.SettledAsync(leader);
-        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        // The follower is up and campaigning, and the leader has renewed its lease three times since: the follower had
+        // as many retry periods to write something.
+        await Eventually.TrueAsync(() => follower.Operator.Readiness.IsReady, "the waiting replica to be ready");
+        await scenario.LeaseRenewedAsync(3);
 
         Assert.False(follower.Operator.IsLeader);
         Assert.Equal((0L, 0L, 0L), (follower.Operator.Terms, follower.Operator.Lists, follower.Operator.Reconciles));

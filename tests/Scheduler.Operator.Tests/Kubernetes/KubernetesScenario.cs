@@ -92,6 +92,30 @@ internal sealed class KubernetesScenario : IAsyncDisposable
         }, "the operator to settle");
     }
 
+    /// <summary>
+    /// Waits until the leader has renewed its Lease <paramref name="times"/> more times: that many retry periods have gone
+    /// by on the leader's own progress, not on a fixed sleep.
+    /// </summary>
+    public async Task LeaseRenewedAsync(int times)
+    {
+        var last = RenewTime();
+        var seen = 0;
+        await Eventually.TrueAsync(() =>
+        {
+            var now = RenewTime();
+            if (now != last)
+            {
+                last = now;
+                seen++;
+            }
+
+            return seen >= times;
+        }, $"{times} renewals of the lease");
+    }
+
+    private string? RenewTime() =>
+        Server.Get(KubernetesResourceType.Leases, "dtask-system", "dtask-operator")?["spec"]?["renewTime"]?.ToString();
+
     public async ValueTask DisposeAsync()
     {
         foreach (var replica in replicas)

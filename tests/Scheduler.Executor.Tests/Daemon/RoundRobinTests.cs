@@ -1,0 +1,125 @@
+using System.Globalization;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Tests.Support;
+
+namespace Dtask.Executor.Tests.Daemon;
+
+/// <summary>
+/// <c>placement: RoundRobin</c> with three executor processes: the nodes take turns in a fixed rotation; a node killed
+/// with SIGKILL is passed over one rank step late while its registration lives on, not at all once it is gone, and the
+/// two survivors alternate without a slot lost or run twice.
+/// </summary>
+public sealed class RoundRobinTests(ConsulFixture consul)
+{
+    private const long Period = 3;
+    private const int Turns = 2;
+
+    // step = min(--rank-delay, window / (4 · contenders)) = min(250 ms, 3 s / 12): a node ranked second waits 250 ms.
+    private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(250);
+
+    [Fact]
+    public async Task Every_node_takes_its_turn_and_a_killed_node_is_passed_over_within_one_step()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        var fleet = await world.StartFleetAsync(3, "--rank-delay", "250ms");
+        var task = await world.PutTaskAsync("turns", new ScheduledTaskSpec
+        {
+            Every = $"{Period}s",
+            Placement = Placement.RoundRobin,
+            Shell = $"echo \"$DTASK_SLOT $DTASK_NODE $(date +%s.%N)\" >> {world.PathOf("ran")}",
+            History = 100,
+        });
+        await DaemonWorld.ScheduledOnAllAsync(fleet, "turns");
+
+        // 3·k consecutive slots from the first one run: each node runs k of them, in a rotation.
+        Assert.True(await Eventually.TrueAsync(() => world.Witnesses("ran").Count > 0, TimeSpan.FromSeconds(30)), "no slot ran");
+        var from = world.Witnesses("ran")[0].Slot;
+        var last = from + (Period * ((3 * Turns) - 1));
+        Assert.True(await world.WitnessedAfterAsync("ran", last, TimeSpan.FromSeconds(60)), $"no slot after {last} ran");
+        var rotation = Consecutive(world.Witnesses("ran"), from, last);
+        Assert.All(fleet, e => Assert.Equal(Turns, rotation.Count(w => w.Node == e.Node)));
+        for (var i = 0; i < rotation.Count; i++)
+        {
+            Assert.Equal(3, rotation.Skip(i - (i % 3)).Take(3).Select(w => w.Node).Distinct().Count());
+            if (i >= 3)
+            {
+                Assert.True(rotation[i].Node == rotation[i - 3].Node, $"slot {rotation[i].Slot}: not a rotation: {Describe(rotation)}");
+            }
+        }
+
+        // Kill the node whose turn is next, between runs (just after a run was recorded, well before the next slot).
+        var recorded = await RecordedAfterAsync(world, task, last);
+        var turn = Consecutive(world.Witnesses("ran"), recorded.Slot - (2 * Period), recorded.Slot);
+        Assert.Equal(3, turn.Select(w => w.Node).Distinct().Count());
+        var dead = fleet.Single(e => e.Node == turn[0].Node);
+        dead.Signal("KILL");
+        await dead.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        var survivors = fleet.Where(e => e != dead).Select(e => e.Node).ToHashSet();
+
+        // Its registration lives on until Consul ends its session (up to two TTLs): meanwhile it stays first in the
+        // rotation, and the survivor ranked second takes each slot after one step. Then it is gone from the ranking.
+        Assert.True(await Eventually.TrueAsync(
+            () => world.Client.Kv.GetAsync(world.Layout.NodeKey(dead.Node)).GetAwaiter().GetResult().Value is null, TimeSpan.FromSeconds(40)),
+            $"the registration of {dead.Node} stayed");
+        var gone = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var firstGone = (gone / Period * Period) + Period;
+        var end = firstGone + (Period * 3);
+        Assert.True(await world.WitnessedAfterAsync("ran", end, TimeSpan.FromSeconds(40)), $"no slot after {end} ran");
+
+        var after = Consecutive(world.Witnesses("ran"), recorded.Slot + Period, end);
+        var report = Describe(after);
+        TestContext.Current.TestOutputHelper?.WriteLine($"rotation: {Describe(rotation)}; {dead.Node} killed; registration gone at {gone}; then: {report}");
+        Assert.All(after, w => Assert.Contains(w.Node, survivors));
+        for (var i = 1; i < after.Count; i++)
+        {
+            Assert.True(after[i].Node != after[i - 1].Node, $"the survivors do not alternate: {report}");
+        }
+
+        // Passed over within one step: a slot fired while the dead node was registered started at least a step late
+        // (it was ranked first); once its registration was gone, at most one slot (ranked before that was seen) still waited.
+        var registered = after.Where(w => w.Slot + 1 < gone).ToList();
+        Assert.All(registered, w => Assert.True(Delay(w) >= Step, $"slot {w.Slot} started {Delay(w).TotalMilliseconds:0} ms after its time, before the dead node's turn was over: {report}"));
+        Assert.True(after.Count(w => w.Slot >= firstGone && Delay(w) >= Step) <= 1, $"the dead node still delays slots after its registration was gone at {gone}: {report}");
+
+        var history = await world.HistoryAsync(task);
+        for (var slot = from; slot <= end; slot += Period)
+        {
+            var s = slot;
+            Assert.Equal(RunState.Succeeded, Assert.Single(history, r => r.Slot == s).State);
+        }
+    }
+
+    /// <summary>The witnesses of every slot from <paramref name="first"/> to <paramref name="last"/>: exactly one each.</summary>
+    private static List<Witness> Consecutive(IReadOnlyList<Witness> witnesses, long first, long last)
+    {
+        var list = new List<Witness>();
+        for (var slot = first; slot <= last; slot += Period)
+        {
+            var s = slot;
+            list.Add(Assert.Single(witnesses, w => w.Slot == s));
+        }
+
+        return list;
+    }
+
+    /// <summary>Waits for the history entry of the newest slot after <paramref name="slot"/> to be written (its run is over).</summary>
+    private static async Task<RunRecord> RecordedAfterAsync(DaemonWorld world, TaskId task, long slot)
+    {
+        RunRecord? found = null;
+        Assert.True(await Eventually.TrueAsync(() =>
+        {
+            found = world.HistoryAsync(task).GetAwaiter().GetResult().FirstOrDefault(r => r.Slot > slot && r.State == RunState.Succeeded);
+            return found is not null;
+        }, TimeSpan.FromSeconds(30)), $"no run after slot {slot} was recorded");
+        return found!;
+    }
+
+    /// <summary>How long after its slot the child started (the task has no jitter).</summary>
+    private static TimeSpan Delay(Witness w) =>
+        TimeSpan.FromSeconds(double.Parse(w.Extra!, CultureInfo.InvariantCulture) - w.Slot);
+
+    private static string Describe(IEnumerable<Witness> witnesses) =>
+        string.Join(", ", witnesses.Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Slot} {w.Node} +{Delay(w).TotalMilliseconds:0} ms")));
+}
