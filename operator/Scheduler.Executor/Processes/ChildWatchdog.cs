@@ -39,6 +39,8 @@ public sealed class ChildWatchdog : IDisposable
     private readonly Lock gate = new();
     private int failures;
     private bool closed;
+    private bool disposed;
+    private bool exitedBeforeDispose;
 
     private ChildWatchdog(Process process, string marker)
     {
@@ -95,11 +97,9 @@ public sealed class ChildWatchdog : IDisposable
         start.ArgumentList.Add(WatchdogProgram.CommandName);
         start.ArgumentList.Add(((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(marker);
-        // A small runtime: one workstation heap without a background GC thread, no tiered-PGO instrumentation.
+        // One workstation heap without a background GC thread, whatever the owner's runtime settings.
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_gcConcurrent"] = "0";
-        start.Environment["DOTNET_GCgen0size"] = "0x100000";
-        start.Environment["DOTNET_TieredPGO"] = "0";
         var process = new Process { StartInfo = start };
         process.Start();
         return new ChildWatchdog(process, marker);
@@ -135,6 +135,21 @@ public sealed class ChildWatchdog : IDisposable
         }
     }
 
+    /// <summary>Closes the pipe without <c>exit</c>, as the kernel does when the owner dies; returns once the watchdog has left.</summary>
+    internal void CloseAsIfDead(TimeSpan within)
+    {
+        lock (gate)
+        {
+            closed = true;
+            input.Dispose();
+        }
+
+        process.WaitForExit(within);
+    }
+
+    /// <summary>True once the watchdog process has exited.</summary>
+    internal bool HasExited => disposed ? exitedBeforeDispose : process.HasExited;
+
     /// <summary>The orderly end: writes <c>exit</c>, closes the pipe and waits (briefly) for the watchdog to leave.</summary>
     public void Dispose()
     {
@@ -143,6 +158,13 @@ public sealed class ChildWatchdog : IDisposable
         {
             if (closed)
             {
+                if (!disposed)
+                {
+                    disposed = true;
+                    exitedBeforeDispose = process.HasExited;
+                    process.Dispose();
+                }
+
                 return;
             }
 
@@ -157,7 +179,8 @@ public sealed class ChildWatchdog : IDisposable
             }
         }
 
-        process.WaitForExit(TimeSpan.FromSeconds(5));
+        exitedBeforeDispose = process.WaitForExit(TimeSpan.FromSeconds(5));
+        disposed = true;
         process.Dispose();
     }
 }

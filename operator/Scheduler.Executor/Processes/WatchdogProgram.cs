@@ -46,7 +46,7 @@ public static class WatchdogProgram
         {
             if (PosixProcessGroups.ParentId() != parent)
             {
-                state.StopAll("its owner is gone");
+                state.StopAll("its owner is gone", ownerGone: true);
                 Environment.Exit(0);
             }
 
@@ -76,15 +76,16 @@ public static class WatchdogProgram
             // The pipe broke: the same as its end.
         }
 
-        state.StopAll("its owner is gone");
+        state.StopAll("its owner is gone", ownerGone: true);
         return 0;
     }
 
-    /// <summary>The registered groups, the lease, and how to stop them all. Every member runs under one lock.</summary>
+    /// <summary>The registered groups, the lease, and how to stop them all.</summary>
     private sealed class WatchdogState(TimeSpan grace, string marker, TextWriter error)
     {
         private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
         private readonly Lock gate = new();
+        private readonly Lock stopping = new();
         private readonly HashSet<int> groups = [];
         private long? leaseEnds;
 
@@ -119,58 +120,75 @@ public static class WatchdogProgram
                 leaseEnds = null;
             }
 
-            StopAll("its owner's session lease ran out");
+            StopAll("its owner's session lease ran out", ownerGone: false);
         }
 
-        public void StopAll(string why)
+        /// <summary>
+        /// Stops the groups registered now and the marked processes: SIGTERM, SIGKILL after the grace. When the owner is
+        /// gone, every round looks for marked processes again (nothing legitimate can start any more); after an expired
+        /// lease only those marked at the start are stopped, so that children the owner starts under a new lease live.
+        /// </summary>
+        public void StopAll(string why, bool ownerGone)
         {
-            lock (gate)
+            lock (stopping)
             {
+                HashSet<int> stopped;
+                lock (gate)
+                {
+                    stopped = [.. groups];
+                }
+
                 var self = Environment.ProcessId;
-                var targets = Scan(self);
-                if (targets.Count == 0)
-                {
-                    groups.Clear();
-                    return;
-                }
-
-                Say($"dtask watchdog: {why}; stopping process groups [{string.Join(' ', groups)}] and {targets.Count} process(es) of its children (SIGTERM, SIGKILL after {grace.TotalSeconds:0.###} s)");
-                Signal(targets, PosixProcessGroups.SigTerm);
-                var started = Stopwatch.GetTimestamp();
-                while (Stopwatch.GetElapsedTime(started) < grace)
-                {
-                    Thread.Sleep(Poll);
-                    targets = Scan(self);
-                    if (targets.Count == 0)
-                    {
-                        groups.Clear();
-                        return;
-                    }
-
-                    Signal(targets, PosixProcessGroups.SigTerm); // Newly forked ones too; a second SIGTERM is harmless.
-                }
-
-                started = Stopwatch.GetTimestamp();
-                do
-                {
-                    Signal(targets, PosixProcessGroups.SigKill);
-                    Thread.Sleep(TimeSpan.FromMilliseconds(20));
-                    targets = Scan(self);
-                }
-                while (targets.Count > 0 && Stopwatch.GetElapsedTime(started) < ChildWatchdog.KillWait);
-
+                var targets = Scan(stopped, self, null);
+                var marked = ownerGone ? null : targets.ToHashSet();
                 if (targets.Count > 0)
                 {
-                    Say($"dtask watchdog: {targets.Count} process(es) still alive after SIGKILL: {string.Join(' ', targets)}");
+                    Say($"dtask watchdog: {why}; stopping process groups [{string.Join(' ', stopped)}] and {targets.Count} process(es) of its children (SIGTERM, SIGKILL after {grace.TotalSeconds:0.###} s)");
+                    targets = Stop(stopped, targets, self, marked);
+                    if (targets.Count > 0)
+                    {
+                        Say($"dtask watchdog: {targets.Count} process(es) still alive after SIGKILL: {string.Join(' ', targets)}");
+                    }
                 }
 
-                groups.Clear();
+                lock (gate)
+                {
+                    groups.ExceptWith(stopped);
+                }
             }
         }
 
-        private void Signal(List<int> targets, int signal)
+        private List<int> Stop(HashSet<int> stopped, List<int> targets, int self, HashSet<int>? marked)
         {
-            foreach (var group in groups)
+            Signal(stopped, targets, PosixProcessGroups.SigTerm);
+            var started = Stopwatch.GetTimestamp();
+            while (Stopwatch.GetElapsedTime(started) < grace)
+            {
+                Thread.Sleep(Poll);
+                targets = Scan(stopped, self, marked);
+                if (targets.Count == 0)
+                {
+                    return targets;
+                }
+
+                Signal(stopped, targets, PosixProcessGroups.SigTerm); // Newly forked ones too; a second SIGTERM is harmless.
+            }
+
+            started = Stopwatch.GetTimestamp();
+            do
+            {
+                Signal(stopped, targets, PosixProcessGroups.SigKill);
+                Thread.Sleep(TimeSpan.FromMilliseconds(20));
+                targets = Scan(stopped, self, marked);
+            }
+            while (targets.Count > 0 && Stopwatch.GetElapsedTime(started) < ChildWatchdog.KillWait);
+
+            return targets;
+        }
+
+        private static void Signal(HashSet<int> stopped, List<int> targets, int signal)
+        {
+            foreach (var group in stopped)
             {
                 try
                 {
@@ -178,7 +196,7 @@ public static class WatchdogProgram
                 }
                 catch (InvalidOperationException)
                 {
-                    // Not ours to signal any more (EPERM): the members found below are signalled one by one.
+                    // Not ours to signal any more (EPERM): the members found are signalled one by one.
                 }
             }
 
@@ -188,8 +206,11 @@ public static class WatchdogProgram
             }
         }
 
-        /// <summary>The live processes (not zombies) in a registered group or whose environment carries the marker.</summary>
-        private List<int> Scan(int self)
+        /// <summary>
+        /// The live processes (not zombies) in one of <paramref name="stopped"/>, or marked: carrying the marker when
+        /// <paramref name="marked"/> is null, else among <paramref name="marked"/>.
+        /// </summary>
+        private List<int> Scan(HashSet<int> stopped, int self, HashSet<int>? marked)
         {
             var found = new List<int>();
             foreach (var directory in Directory.EnumerateDirectories("/proc"))
@@ -209,8 +230,8 @@ public static class WatchdogProgram
                         continue;
                     }
 
-                    if ((int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && groups.Contains(group))
-                        || Carries(File.ReadAllBytes(directory + "/environ")))
+                    if ((int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && stopped.Contains(group))
+                        || (marked?.Contains(pid) ?? Carries(File.ReadAllBytes(directory + "/environ"))))
                     {
                         found.Add(pid);
                     }
