@@ -148,10 +148,11 @@ internal static class RunCommand
             // The command dies with this process, whatever kills it; and it is stopped before Consul may free the lock:
             // the session counts as lost (and the watchdog's lease runs out) the grace plus the kill wait before its TTL.
             var termination = grace ?? TimeSpan.FromSeconds(10);
-            using var watchdog = ChildWatchdog.Start(termination);
+            using var watchdog = ChildWatchdog.Deferred(termination);
             var stopBudget = termination + ChildWatchdog.KillWait;
             var sessionOptions = new ExecutorSessionOptions { Name = $"dtask run {node}", LostMargin = stopBudget, DeadlineObserver = watchdog.Lease };
-            sessionOptions = sessionOptions with { Ttl = Max(sessionOptions.Ttl, 2 * stopBudget) };
+            var ttl = Max(sessionOptions.Ttl, 2 * stopBudget);
+            sessionOptions = sessionOptions with { Ttl = ttl, RenewInterval = (ttl - stopBudget) / 3 };
             await using var session = await SessionRenewal.CreateAsync(client, sessionOptions, time, cancellationToken).ConfigureAwait(false);
             using var stop = new StopRequest();
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop("shutdown: SIGTERM"); });

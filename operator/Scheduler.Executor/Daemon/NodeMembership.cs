@@ -147,8 +147,10 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             {
                 Name = $"dtask executor {options.Node}",
                 Ttl = options.SessionTtl,
-                // Lost (and the runs under it stopped) early enough that the stop ends before Consul may free the locks.
+                // Lost (and the runs under it stopped) early enough that the stop ends before Consul may free the locks;
+                // renewed three times within that deadline.
                 LostMargin = options.StopBudget,
+                RenewInterval = options.RenewalDeadline / 3,
                 RenewalObserver = skew.Observe,
                 DeadlineObserver = leaseObserver,
             }, time, cancellationToken).ConfigureAwait(false);

@@ -92,6 +92,15 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
 
         if (options.Watchdog is { } watchdog)
         {
+            try
+            {
+                watchdog.EnsureRunning();
+            }
+            catch (Win32Exception e)
+            {
+                return NotStarted(output) with { StartError = $"cannot start the child watchdog: {e.Message}" };
+            }
+
             start.Environment[ChildWatchdog.MarkerVariable] = watchdog.MarkerValue;
         }
 

@@ -21,7 +21,9 @@ namespace Dtask.Executor.Processes;
 /// what is left. <see cref="Dispose"/> (an orderly stop) writes <c>exit</c> first: the watchdog leaves without
 /// signalling anything.</para>
 /// <para>A write that fails (the watchdog is gone) is counted in <see cref="Failures"/>, never thrown: the owner goes
-/// on, unguarded.</para>
+/// on, unguarded. A watchdog made with <see cref="Deferred"/> starts its process only when the first child is about to
+/// start (<see cref="EnsureRunning"/>), and hands it the lease then: <c>dtask run</c> callers that find the slot taken
+/// never pay for it.</para>
 /// </remarks>
 public sealed class ChildWatchdog : IDisposable
 {
@@ -34,23 +36,23 @@ public sealed class ChildWatchdog : IDisposable
     /// </summary>
     public static readonly TimeSpan KillWait = TimeSpan.FromSeconds(1);
 
-    private readonly Process process;
-    private readonly StreamWriter input;
+    private readonly TimeSpan grace;
+    private readonly IReadOnlyList<string> self;
     private readonly Lock gate = new();
+    private Process? process;
+    private StreamWriter? input;
+    private long? leaseEnds;
     private int failures;
     private bool closed;
-    private bool disposed;
-    private bool exitedBeforeDispose;
+    private bool exited;
 
-    private ChildWatchdog(Process process, string marker)
+    private ChildWatchdog(TimeSpan grace, IReadOnlyList<string> self)
     {
-        this.process = process;
-        input = process.StandardInput;
-        input.AutoFlush = true;
-        input.NewLine = "\n";
-        Marker = marker;
+        this.grace = grace;
+        this.self = self;
+        Marker = Guid.NewGuid().ToString("N");
         var inherited = Environment.GetEnvironmentVariable(MarkerVariable);
-        MarkerValue = string.IsNullOrEmpty(inherited) ? marker : inherited + ":" + marker;
+        MarkerValue = string.IsNullOrEmpty(inherited) ? Marker : inherited + ":" + Marker;
     }
 
     /// <summary>This watchdog's marker (a random id).</summary>
@@ -59,11 +61,20 @@ public sealed class ChildWatchdog : IDisposable
     /// <summary>The value of <see cref="MarkerVariable"/> in the children's environment.</summary>
     public string MarkerValue { get; }
 
-    /// <summary>The watchdog's process id.</summary>
-    public int ProcessId => process.Id;
-
     /// <summary>How many commands could not be written (the watchdog is gone).</summary>
     public int Failures => Volatile.Read(ref failures);
+
+    /// <summary>True once the watchdog process has exited (false while it was never started).</summary>
+    internal bool HasExited
+    {
+        get
+        {
+            lock (gate)
+            {
+                return exited || (process?.HasExited ?? false);
+            }
+        }
+    }
 
     /// <summary>
     /// How to start this same <c>dtask</c>: the running executable, or <c>dotnet</c> with the entry assembly when it runs
@@ -82,27 +93,54 @@ public sealed class ChildWatchdog : IDisposable
     /// <exception cref="Win32Exception">It could not be started.</exception>
     public static ChildWatchdog Start(TimeSpan grace, IReadOnlyList<string>? self = null)
     {
-        self ??= SelfCommand();
-        var marker = Guid.NewGuid().ToString("N");
-        var start = new ProcessStartInfo(File.Exists(ChildProcessGroup.SetsidPath) ? ChildProcessGroup.SetsidPath : "setsid")
-        {
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var word in self)
-        {
-            start.ArgumentList.Add(word);
-        }
+        var watchdog = Deferred(grace, self);
+        watchdog.EnsureRunning();
+        return watchdog;
+    }
 
-        start.ArgumentList.Add(WatchdogProgram.CommandName);
-        start.ArgumentList.Add(((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
-        start.ArgumentList.Add(marker);
-        // One workstation heap without a background GC thread, whatever the owner's runtime settings.
-        start.Environment["DOTNET_gcServer"] = "0";
-        start.Environment["DOTNET_gcConcurrent"] = "0";
-        var process = new Process { StartInfo = start };
-        process.Start();
-        return new ChildWatchdog(process, marker);
+    /// <summary>A watchdog whose process starts at the first <see cref="EnsureRunning"/> (a <see cref="ChildRunner"/> calls it before each child).</summary>
+    /// <param name="grace">The termination grace.</param>
+    /// <param name="self">How to start <c>dtask</c>; <see cref="SelfCommand"/> when null.</param>
+    public static ChildWatchdog Deferred(TimeSpan grace, IReadOnlyList<string>? self = null) => new(grace, self ?? SelfCommand());
+
+    /// <summary>Starts the watchdog process unless it runs already, and hands it the lease in force.</summary>
+    /// <exception cref="Win32Exception">It could not be started.</exception>
+    public void EnsureRunning()
+    {
+        lock (gate)
+        {
+            if (process is not null || closed)
+            {
+                return;
+            }
+
+            var start = new ProcessStartInfo(File.Exists(ChildProcessGroup.SetsidPath) ? ChildProcessGroup.SetsidPath : "setsid")
+            {
+                RedirectStandardInput = true,
+                UseShellExecute = false,
+            };
+            foreach (var word in self)
+            {
+                start.ArgumentList.Add(word);
+            }
+
+            start.ArgumentList.Add(WatchdogProgram.CommandName);
+            start.ArgumentList.Add(((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+            start.ArgumentList.Add(Marker);
+            // One workstation heap without a background GC thread, whatever the owner's runtime settings.
+            start.Environment["DOTNET_gcServer"] = "0";
+            start.Environment["DOTNET_gcConcurrent"] = "0";
+            var started = new Process { StartInfo = start };
+            started.Start();
+            process = started;
+            input = started.StandardInput;
+            input.AutoFlush = true;
+            input.NewLine = "\n";
+            if (leaseEnds is { } ends)
+            {
+                Write(new WatchdogLine(WatchdogVerb.Lease, Math.Max(0, (long)Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), ends).TotalMilliseconds)));
+            }
+        }
     }
 
     /// <summary>Registers a child's process group: it is stopped if the owner dies before <see cref="Unregister"/>.</summary>
@@ -112,66 +150,67 @@ public sealed class ChildWatchdog : IDisposable
     public void Unregister(int processGroupId) => Send(new WatchdogLine(WatchdogVerb.Unregister, processGroupId));
 
     /// <summary>The owner's session is known valid for <paramref name="valid"/> more: if no newer lease comes by then, the children are stopped.</summary>
-    public void Lease(TimeSpan valid) =>
-        Send(new WatchdogLine(WatchdogVerb.Lease, Math.Max(0, (long)valid.TotalMilliseconds)));
+    public void Lease(TimeSpan valid)
+    {
+        var ms = Math.Max(0, (long)valid.TotalMilliseconds);
+        lock (gate)
+        {
+            leaseEnds = Stopwatch.GetTimestamp() + (long)(ms / 1000.0 * Stopwatch.Frequency);
+            Write(new WatchdogLine(WatchdogVerb.Lease, ms));
+        }
+    }
 
     private void Send(WatchdogLine line)
     {
         lock (gate)
         {
-            if (closed)
-            {
-                return;
-            }
+            Write(line);
+        }
+    }
 
-            try
-            {
-                input.WriteLine(line.ToString());
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-                Interlocked.Increment(ref failures);
-            }
+    private void Write(WatchdogLine line)
+    {
+        if (closed || input is null)
+        {
+            return;
+        }
+
+        try
+        {
+            input.WriteLine(line.ToString());
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            Interlocked.Increment(ref failures);
         }
     }
 
     /// <summary>Closes the pipe without <c>exit</c>, as the kernel does when the owner dies; returns once the watchdog has left.</summary>
-    internal void CloseAsIfDead(TimeSpan within)
-    {
-        lock (gate)
-        {
-            closed = true;
-            input.Dispose();
-        }
-
-        process.WaitForExit(within);
-    }
-
-    /// <summary>True once the watchdog process has exited.</summary>
-    internal bool HasExited => disposed ? exitedBeforeDispose : process.HasExited;
+    internal void CloseAsIfDead(TimeSpan within) => Close(orderly: false, within);
 
     /// <summary>The orderly end: writes <c>exit</c>, closes the pipe and waits (briefly) for the watchdog to leave.</summary>
-    public void Dispose()
+    public void Dispose() => Close(orderly: true, TimeSpan.FromSeconds(5));
+
+    private void Close(bool orderly, TimeSpan within)
     {
-        Send(new WatchdogLine(WatchdogVerb.Exit, 0));
+        Process? running;
         lock (gate)
         {
             if (closed)
             {
-                if (!disposed)
-                {
-                    disposed = true;
-                    exitedBeforeDispose = process.HasExited;
-                    process.Dispose();
-                }
-
                 return;
             }
 
+            if (orderly)
+            {
+                Write(new WatchdogLine(WatchdogVerb.Exit, 0));
+            }
+
             closed = true;
+            running = process;
             try
             {
-                input.Dispose();
+                input?.Dispose();
             }
             catch (IOException)
             {
@@ -179,8 +218,16 @@ public sealed class ChildWatchdog : IDisposable
             }
         }
 
-        exitedBeforeDispose = process.WaitForExit(TimeSpan.FromSeconds(5));
-        disposed = true;
-        process.Dispose();
+        if (running is not null)
+        {
+            var left = running.WaitForExit(within);
+            lock (gate)
+            {
+                exited = left;
+                process = null;
+            }
+
+            running.Dispose();
+        }
     }
 }
