@@ -15,7 +15,10 @@ internal static class Program
     /// <summary>Exit code of a command line that could not be used: unknown command or option, missing or nonexistent path.</summary>
     public const int UsageError = 2;
 
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args) =>
+        args.Length > 0 && args[0] == Executor.Processes.WatchdogProgram.CommandName
+            ? Executor.Processes.WatchdogProgram.Run(args[1..], Console.In, Console.Error)
+            : Run(args, Console.Out, Console.Error);
 
     /// <summary>The root command with every subcommand registered.</summary>
     public static RootCommand BuildRoot() => new("dtask: a distributed cron whose source of truth is Consul.")

@@ -54,6 +54,40 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
     }
 
     [Fact]
+    public async Task The_deadline_observer_sees_the_time_left_before_the_loss_at_creation_and_after_each_renewal()
+    {
+        var time = NewTime();
+        using var client = consul.Agent.CreateClient();
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
+        var renewed = new TaskCompletionSource();
+        await using var session = await SessionRenewal.CreateAsync(client, new SessionRenewalOptions
+        {
+            Ttl = TimeSpan.FromSeconds(30),
+            LostMargin = TimeSpan.FromSeconds(12),
+            RenewInterval = TimeSpan.FromSeconds(6),
+            DeadlineObserver = left =>
+            {
+                seen.Enqueue(left);
+                if (seen.Count == 2)
+                {
+                    renewed.TrySetResult();
+                }
+            },
+        }, time, Ct);
+        Assert.Equal([TimeSpan.FromSeconds(18)], seen); // TTL − margin, measured from before the creation was sent
+
+        time.Advance(TimeSpan.FromSeconds(6));
+        await renewed.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal([TimeSpan.FromSeconds(18), TimeSpan.FromSeconds(18)], seen);
+
+        // Without renewals the last deadline holds: the session is lost 18 s after the last renewal was sent.
+        await client.Sessions.DestroyAsync(session.Id, Ct);
+        time.Advance(TimeSpan.FromSeconds(6));
+        await FiredAsync(session.Lost);
+        Assert.Equal(2, seen.Count);
+    }
+
+    [Fact]
     public async Task An_adopted_session_is_renewed_but_not_destroyed_on_dispose()
     {
         var time = NewTime();

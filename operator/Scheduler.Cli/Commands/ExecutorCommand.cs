@@ -6,6 +6,7 @@ using Dtask.Core.State;
 using Dtask.Executor.Daemon;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
+using Dtask.Executor.Processes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -13,7 +14,7 @@ namespace Dtask.Cli.Commands;
 
 /// <summary>
 /// <c>dtask executor [--node NAME] [--labels k=v,...] [--prefix dtask/] [--consul ADDR] [--skew-limit 2s]
-/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--contenders 3] [--max-consul-requests 32] [--termination-grace 10s]</c>: the per-node daemon.
+/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--contenders 3] [--max-consul-requests 32] [--termination-grace 4s]</c>: the per-node daemon.
 /// Each flag falls back to a <c>DTASK_*</c> variable (<c>DTASK_NODE</c>, <c>DTASK_LABELS</c>, <c>DTASK_PREFIX</c>,
 /// <c>DTASK_SKEW_LIMIT</c>, <c>DTASK_SHUTDOWN_GRACE</c>, <c>DTASK_SESSION_TTL</c>, <c>DTASK_RANK_DELAY</c>,
 /// <c>DTASK_TERMINATION_GRACE</c>); Consul from the standard <c>CONSUL_*</c> variables.
@@ -42,7 +43,7 @@ internal static class ExecutorCommand
         var rankDelay = new Option<string?>("--rank-delay") { Description = "δ: the k-th ranked node waits k·δ before claiming a slot (env DTASK_RANK_DELAY; default 150ms)." };
         var contenders = new Option<string?>("--contenders") { Description = "K: how many ranks contend for a slot at k·δ; the others only back them up (env DTASK_CONTENDERS; default 3)." };
         var maxRequests = new Option<string?>("--max-consul-requests") { Description = "The most Consul requests of task work in flight at once (env DTASK_MAX_CONSUL_REQUESTS; default 32)." };
-        var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped (env DTASK_TERMINATION_GRACE; default 10s)." };
+        var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped; with the 1s kill wait it must fit in half of --session-ttl (env DTASK_TERMINATION_GRACE; default 4s)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
             node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination,
@@ -65,7 +66,7 @@ internal static class ExecutorCommand
                     RankDelay = Duration(Value(rankDelay, "DTASK_RANK_DELAY"), "--rank-delay") ?? ExecutorOptions.DefaultRankDelay,
                     Contenders = Count(Value(contenders, "DTASK_CONTENDERS"), "--contenders") ?? ExecutorOptions.DefaultContenders,
                     MaxConsulRequests = Count(Value(maxRequests, "DTASK_MAX_CONSUL_REQUESTS"), "--max-consul-requests") ?? ExecutorOptions.DefaultMaxConsulRequests,
-                    TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? TimeSpan.FromSeconds(10),
+                    TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? ExecutorOptions.DefaultTerminationGrace,
                 };
                 options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
             }
@@ -127,10 +128,33 @@ internal static class ExecutorCommand
             return RunCommand.ConfigurationExitCode;
         }
 
+        if (new ExecutorOptionsValidator().Validate(null, options) is { Failed: true } invalid)
+        {
+            // Before anything starts: no watchdog, no Consul.
+            foreach (var failure in invalid.Failures ?? [])
+            {
+                error.WriteLine($"dtask executor: {failure}");
+            }
+
+            return RunCommand.ConfigurationExitCode;
+        }
+
         await using var logger = ExecutorLogging.Configure(logging).CreateLogger();
+        ChildWatchdog watchdog;
         try
         {
-            using var host = ExecutorHost.Build(options, consul, notifications, logger);
+            watchdog = ChildWatchdog.Start(options.TerminationGrace);
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            error.WriteLine($"dtask executor: cannot start the child watchdog: {e.Message}");
+            return Program.Failure;
+        }
+
+        using var guard = watchdog;
+        try
+        {
+            using var host = ExecutorHost.Build(options, consul, notifications, logger, watchdog: watchdog);
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
             return Program.Success;
         }

@@ -145,11 +145,19 @@ internal static class RunCommand
 
             await using var logger = ExecutorLogging.Configure(logging, error).CreateLogger();
             await using var notifier = RunNotifiers.Create(notifications, logger, time);
-            await using var session = await SessionRenewal.CreateAsync(client, new ExecutorSessionOptions { Name = $"dtask run {node}" }, time, cancellationToken).ConfigureAwait(false);
+            // The command dies with this process, whatever kills it; and it is stopped before Consul may free the lock:
+            // the session counts as lost (and the watchdog's lease runs out) the grace plus the kill wait before its TTL.
+            var termination = grace ?? TimeSpan.FromSeconds(10);
+            using var watchdog = ChildWatchdog.Deferred(termination);
+            var stopBudget = termination + ChildWatchdog.KillWait;
+            var sessionOptions = new ExecutorSessionOptions { Name = $"dtask run {node}", LostMargin = stopBudget, DeadlineObserver = watchdog.Lease };
+            var ttl = Max(sessionOptions.Ttl, 2 * stopBudget);
+            sessionOptions = sessionOptions with { Ttl = ttl, RenewInterval = (ttl - stopBudget) / 3 };
+            await using var session = await SessionRenewal.CreateAsync(client, sessionOptions, time, cancellationToken).ConfigureAwait(false);
             using var stop = new StopRequest();
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop("shutdown: SIGTERM"); });
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop("shutdown: SIGINT"); });
-            var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = grace ?? TimeSpan.FromSeconds(10) }, time);
+            var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = termination, Watchdog = watchdog }, time);
             var firing = new SlotFiring(client, layout, session, node, notifier, logger, runner, time);
             var request = new FireRequest(task!, slot, ChildCommand.Exec(arguments.Command) with { Timeout = timeout }, deadline)
             {
@@ -175,6 +183,8 @@ internal static class RunCommand
             return UnavailableExitCode;
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static NotificationOptions Notifications(NotificationOptions options, bool slack, bool datadog) => options with
     {

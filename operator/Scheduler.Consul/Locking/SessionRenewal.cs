@@ -39,6 +39,7 @@ public sealed class SessionRenewal : IAsyncDisposable
         // Measured from before the last successful renewal (or the creation) was sent: the server's clock started later.
         deadline = time.CreateTimer(_ => lost.Lose($"no successful renewal of session {id} for {options.LostAfter(Ttl).TotalSeconds:0.#} s"),
             null, Remaining(renewedAt), Timeout.InfiniteTimeSpan);
+        options.DeadlineObserver?.Invoke(Remaining(renewedAt));
         renewing = RenewLoopAsync();
     }
 
@@ -109,7 +110,9 @@ public sealed class SessionRenewal : IAsyncDisposable
                 Interlocked.Increment(ref renewals);
                 options.RenewalObserver?.Invoke(renewed.Meta);
                 interval = options.RenewEvery(Ttl);
-                deadline.Change(Remaining(started), Timeout.InfiniteTimeSpan);
+                var remaining = Remaining(started);
+                deadline.Change(remaining, Timeout.InfiniteTimeSpan);
+                options.DeadlineObserver?.Invoke(remaining);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {

@@ -30,6 +30,12 @@ public record SessionRenewalOptions
     /// <summary>Sees the metadata of every successful renewal (the agent's <c>Date</c>, for a clock-skew guard).</summary>
     public Action<ConsulResponseMeta>? RenewalObserver { get; init; }
 
+    /// <summary>
+    /// Sees, once the session is created (or adopted) and after every successful renewal, how long it is known to count
+    /// as live: the time left before <see cref="SessionRenewal.Lost"/> fires unless another renewal succeeds.
+    /// </summary>
+    public Action<TimeSpan>? DeadlineObserver { get; init; }
+
     internal SessionRequest Request() => new(Name, Ttl) { LockDelay = LockDelay, Behavior = Behavior };
 
     internal TimeSpan RenewEvery(TimeSpan ttl) => RenewInterval ?? ttl / 3;

@@ -81,7 +81,11 @@ public enum RunState
     [JsonStringEnumMemberName("lost")]
     Lost,
 
-    /// <summary>The executor died while the child ran; found by another executor once the session was gone.</summary>
+    /// <summary>
+    /// The outcome is unknown: the run was still recorded running when its holder's session ended (the executor died, or
+    /// was paused or cut off past its TTL), and another executor found it so. The holder's watchdog (or its systemd unit)
+    /// stopped the child; whether it had finished first is not known. <c>finishedAt</c> is when it was found.
+    /// </summary>
     [JsonStringEnumMemberName("abandoned")]
     Abandoned,
 

@@ -26,7 +26,9 @@ public static class ExecutorHost
     /// <param name="notifications">Slack and DataDog.</param>
     /// <param name="logger">The Serilog logger (the caller disposes it after the host).</param>
     /// <param name="time">The clock; the system's when null.</param>
-    public static IHost Build(ExecutorOptions options, ConsulClientOptions consul, NotificationOptions notifications, Serilog.ILogger logger, TimeProvider? time = null)
+    /// <param name="watchdog">Stops the children if the executor dies (see <see cref="ChildWatchdog"/>); none when null.</param>
+    public static IHost Build(ExecutorOptions options, ConsulClientOptions consul, NotificationOptions notifications, Serilog.ILogger logger, TimeProvider? time = null,
+        ChildWatchdog? watchdog = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(consul);
@@ -57,12 +59,12 @@ public static class ExecutorHost
         builder.Services.AddSingleton(_ => new MembershipClient(new ConsulClient(consul, time)));
         builder.Services.AddSingleton<IRunNotifier>(_ => RunNotifiers.Create(notifications, logger, time));
         builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger));
-        builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace }, time));
+        builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace, Watchdog = watchdog }, time));
         builder.Services.AddSingleton<ClusterView>();
         builder.Services.AddSingleton<RunningRuns>();
         builder.Services.AddSingleton<FiringStats>();
         builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<KvLayout>(),
-            sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger));
+            sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger, watchdog is null ? null : watchdog.Lease));
         builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),

@@ -1,5 +1,6 @@
 using Dtask.Core.State;
 using Dtask.Core.Validation;
+using Dtask.Executor.Processes;
 using Microsoft.Extensions.Options;
 
 namespace Dtask.Executor.Daemon;
@@ -15,6 +16,12 @@ public sealed record ExecutorOptions
 
     /// <summary>The default of <see cref="SessionTtl"/>.</summary>
     public static readonly TimeSpan DefaultSessionTtl = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The default of <see cref="TerminationGrace"/>: 4 s, so that it plus <see cref="ChildWatchdog.KillWait"/> fits in
+    /// half of the smallest TTL Consul accepts (10 s), as <see cref="ExecutorOptionsValidator"/> requires.
+    /// </summary>
+    public static readonly TimeSpan DefaultTerminationGrace = TimeSpan.FromSeconds(4);
 
     /// <summary>The default of <see cref="RankDelay"/>.</summary>
     public static readonly TimeSpan DefaultRankDelay = TimeSpan.FromMilliseconds(150);
@@ -62,7 +69,18 @@ public sealed record ExecutorOptions
     public int MaxConsulRequests { get; init; } = DefaultMaxConsulRequests;
 
     /// <summary>Between SIGTERM and SIGKILL when a child's process group is stopped.</summary>
-    public TimeSpan TerminationGrace { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan TerminationGrace { get; init; } = DefaultTerminationGrace;
+
+    /// <summary>
+    /// How long without a successful renewal the claim session still counts as live: the session TTL minus the time a
+    /// stop takes (<see cref="TerminationGrace"/> + <see cref="ChildWatchdog.KillWait"/>). When it passes, the executor
+    /// and its watchdog stop the children, and they are gone before Consul may expire the session (never before its
+    /// TTL) and free the locks.
+    /// </summary>
+    public TimeSpan RenewalDeadline => SessionTtl - StopBudget;
+
+    /// <summary>How long stopping a child may take: <see cref="TerminationGrace"/> + <see cref="ChildWatchdog.KillWait"/>.</summary>
+    public TimeSpan StopBudget => TerminationGrace + ChildWatchdog.KillWait;
 
     /// <summary>The dtask version advertised in the node record.</summary>
     public string Version { get; init; } = typeof(ExecutorOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -145,6 +163,10 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         {
             failures.Add($"--session-ttl {options.SessionTtl.TotalSeconds:0.#}s is outside what Consul accepts (10s to 24h)");
         }
+        else if (options.TerminationGrace > TimeSpan.Zero && options.RenewalDeadline < options.SessionTtl / 2)
+        {
+            failures.Add(StopBudgetProblem(options));
+        }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
@@ -166,6 +188,22 @@ public sealed class ExecutorOptionsValidator : IValidateOptions<ExecutorOptions>
         return node.Split('.').All(part => KubernetesNames.CheckDnsLabel(part) is null)
             ? null
             : $"'{node}' is not a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (set --node when the host name is not one)";
+    }
+
+    /// <summary>
+    /// Why the stop budget does not fit: a holder whose renewals stop must have stopped its child before Consul can free
+    /// the lock (the TTL after the last renewal), and renewing needs the other half of the TTL (a renewal every third of
+    /// it, and a retry).
+    /// </summary>
+    private static string StopBudgetProblem(ExecutorOptions options)
+    {
+        static string S(TimeSpan t) => $"{t.TotalSeconds:0.###}s";
+        var most = options.SessionTtl / 2 - ChildWatchdog.KillWait;
+        var least = 2 * options.StopBudget;
+        return $"--termination-grace {S(options.TerminationGrace)} plus the {S(ChildWatchdog.KillWait)} kill wait ({S(options.StopBudget)}) " +
+            $"must fit in half of --session-ttl {S(options.SessionTtl)} ({S(options.SessionTtl / 2)}): a holder that stops renewing must have " +
+            $"stopped its child before Consul can free the lock, and renewing needs the other half; give --termination-grace at most {S(most)} " +
+            $"or --session-ttl at least {S(least)}";
     }
 
     private static void Positive(List<string> failures, string flag, TimeSpan value)

@@ -27,7 +27,8 @@ public sealed class NodeNameTakenException(string message) : Exception(message);
 /// session's id). A node name held by another live session refuses the first registration
 /// (<see cref="NodeNameTakenException"/>); later it is logged and retried.</para>
 /// </remarks>
-public sealed class NodeMembership(ConsulClient client, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger)
+public sealed class NodeMembership(ConsulClient client, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger,
+    Action<TimeSpan>? leaseObserver = null)
     : IAsyncDisposable
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
@@ -146,7 +147,12 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             {
                 Name = $"dtask executor {options.Node}",
                 Ttl = options.SessionTtl,
+                // Lost (and the runs under it stopped) early enough that the stop ends before Consul may free the locks;
+                // renewed three times within that deadline.
+                LostMargin = options.StopBudget,
+                RenewInterval = options.RenewalDeadline / 3,
                 RenewalObserver = skew.Observe,
+                DeadlineObserver = leaseObserver,
             }, time, cancellationToken).ConfigureAwait(false);
             rewrite = true;
         }

@@ -12,6 +12,9 @@ public sealed record ChildRunnerOptions
 
     /// <summary>How long to wait for the output streams to close after the group is gone.</summary>
     public TimeSpan OutputDrainTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Stops the children if their owner dies: each child carries its marker and its group is registered while it runs; none when null.</summary>
+    public ChildWatchdog? Watchdog { get; init; }
 }
 
 /// <summary>A child that has just started.</summary>
@@ -87,6 +90,20 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             start.Environment[name] = value;
         }
 
+        if (options.Watchdog is { } watchdog)
+        {
+            try
+            {
+                watchdog.EnsureRunning();
+            }
+            catch (Win32Exception e)
+            {
+                return NotStarted(output) with { StartError = $"cannot start the child watchdog: {e.Message}" };
+            }
+
+            start.Environment[ChildWatchdog.MarkerVariable] = watchdog.MarkerValue;
+        }
+
         ChildProcessGroup group;
         try
         {
@@ -97,6 +114,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             return NotStarted(output) with { StartError = $"cannot start '{command.Argv[0]}': {e.Message}" };
         }
 
+        options.Watchdog?.Register(group.GroupId);
         using (group)
         {
             var startedAt = time.GetUtcNow();
@@ -139,6 +157,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
                 await group.TerminateAsync(options.TerminationGrace).ConfigureAwait(false);
             }
 
+            options.Watchdog?.Unregister(group.GroupId);
             await Task.WhenAny(forwarding, Task.Delay(options.OutputDrainTimeout, time)).ConfigureAwait(false);
             return new ChildOutcome(startedAt, duration, exitCode, output.Tail.ToString())
             {

@@ -20,6 +20,15 @@ internal static partial class PosixProcessGroups
     [LibraryImport("libc", EntryPoint = "getpgid", SetLastError = true)]
     private static partial int GetPgid(int pid);
 
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetPpid();
+
+    /// <summary>This process's parent (1, or a subreaper, once the parent is gone).</summary>
+    public static int ParentId() => GetPpid();
+
+    /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>; false when it is gone or may not be signalled.</summary>
+    public static bool SignalProcess(int pid, int signal) => pid > 1 && Kill(pid, signal) == 0;
+
     /// <summary>Sends <paramref name="signal"/> to every process of group <paramref name="pgid"/>; false when the group is empty.</summary>
     public static bool SignalGroup(int pgid, int signal)
     {

@@ -13,6 +13,27 @@ public static class DtaskProcess
 
     public static async Task<DtaskExit> RunAsync(params string[] arguments)
     {
+        using var process = Start(arguments);
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return new DtaskExit(process.ExitCode, await output, await error);
+    }
+
+    /// <summary>Starts <c>dtask</c> with its stdout and stderr redirected (the caller reads them) and returns at once.</summary>
+    public static Process Start(params string[] arguments)
+    {
         var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
         {
             RedirectStandardOutput = true,
@@ -29,21 +50,6 @@ public static class DtaskProcess
         start.Environment["DTASK_LOG_FORMAT"] = "console";
         start.Environment.Remove("CONSUL_HTTP_ADDR");
         start.Environment.Remove("SLACK_WEBHOOK");
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet");
-        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return new DtaskExit(process.ExitCode, await output, await error);
+        return Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet");
     }
 }

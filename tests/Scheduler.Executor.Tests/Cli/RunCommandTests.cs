@@ -48,6 +48,48 @@ public sealed partial class RunCommandTests(ConsulFixture consul)
     }
 
     [Fact]
+    public async Task A_killed_dtask_run_takes_its_command_down_within_the_grace()
+    {
+        var prefix = TestKvPrefix.New("dtask-test/");
+        var task = "ops/killed-" + Guid.NewGuid().ToString("N")[..8];
+        var folder = Directory.CreateTempSubdirectory("dtask-run-killed-").FullName;
+        var witness = Path.Combine(folder, "witness");
+        var pids = Path.Combine(folder, "tree.pid");
+        using var run = DtaskProcess.Start("run", "--task", task, "--period", "3600", "--grace", "1s", "--prefix", prefix,
+            "--consul", consul.Agent.Address.ToString(), "--", "sh", "-c",
+            $"echo start >> {witness}; echo $$ >> {pids}; (trap '' TERM; sleep 45) & sleep 45 & wait; echo end >> {witness}");
+        var output = run.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = run.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            Assert.True(await Eventually.TrueAsync(() => File.Exists(pids) && File.ReadAllText(pids).Trim().Length > 0, TimeSpan.FromSeconds(30)), "the command did not start");
+            var leader = int.Parse(File.ReadAllText(pids).Trim(), CultureInfo.InvariantCulture);
+            var marker = Daemon.DaemonWorld.MarkerOf(leader);
+            Assert.False(string.IsNullOrEmpty(marker), "the command carries no watchdog marker");
+            Assert.True(await Eventually.TrueAsync(() => Daemon.DaemonWorld.Contained(leader, marker!).Count >= 3, TimeSpan.FromSeconds(10)));
+
+            Daemon.ExecutorProcess.Kill("KILL", run.Id);
+            await run.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+            // The grace (1 s) and room for a busy machine.
+            Assert.True(await Eventually.TrueAsync(() => Daemon.DaemonWorld.Contained(leader, marker!).Count == 0, TimeSpan.FromSeconds(6)),
+                $"the command outlived dtask run: {string.Join(' ', Daemon.DaemonWorld.Contained(leader, marker!))}");
+            Assert.Equal(["start"], File.ReadAllLines(witness));
+        }
+        finally
+        {
+            if (!run.HasExited)
+            {
+                run.Kill(entireProcessTree: true);
+            }
+
+            TestContext.Current.TestOutputHelper?.WriteLine(await error);
+            _ = await output;
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task An_unreachable_consul_exits_69_without_a_stack_trace()
     {
         var exit = await DtaskProcess.RunAsync("run", "--task", "t", "--period", "5", "--consul", $"127.0.0.1:{ClosedPort().ToString(CultureInfo.InvariantCulture)}", "--", "true");

@@ -123,6 +123,54 @@ public sealed partial class DaemonWorld : IAsyncDisposable
         }
     }
 
+    /// <summary>The value of <c>DTASK_INSTANCE</c> in a live process's environment (the executor's watchdog marker), or null.</summary>
+    public static string? MarkerOf(int pid)
+    {
+        try
+        {
+            var entries = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/environ").Split('\0');
+            return entries.FirstOrDefault(e => e.StartsWith("DTASK_INSTANCE=", StringComparison.Ordinal))?["DTASK_INSTANCE=".Length..];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The live processes (no zombies) in process group <paramref name="pgid"/> or whose environment carries <paramref name="marker"/>.</summary>
+    public static IReadOnlyList<int> Contained(int pgid, string marker)
+    {
+        var found = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (fields[0] is "Z" or "X")
+                {
+                    continue;
+                }
+
+                if (fields[2] == pgid.ToString(CultureInfo.InvariantCulture) || (MarkerOf(pid)?.Split(':').Contains(marker) ?? false))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile.
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>The pids written into a file by children (one per line).</summary>
     public IReadOnlyList<int> Pids(string name) => [.. ReadLines(name).Select(l => int.Parse(l.Trim(), CultureInfo.InvariantCulture))];
 

@@ -30,7 +30,7 @@ public sealed class ExecutorProcess : IAsyncDisposable
 
     public string Output => string.Join('\n', lines);
 
-    /// <summary>Starts an executor with short test timings (session TTL 10 s, shutdown grace 5 s) unless overridden.</summary>
+    /// <summary>Starts an executor with short test timings (session TTL 10 s, shutdown grace 5 s, termination grace 1 s) unless <paramref name="extra"/> gives them (<c>--flag=value</c>).</summary>
     public static ExecutorProcess Start(Uri consul, string prefix, string node, IReadOnlyDictionary<string, string>? environment = null, params string[] extra)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
@@ -39,8 +39,23 @@ public sealed class ExecutorProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in (string[])["exec", DtaskProcess.DllPath, "executor", "--node", node, "--prefix", prefix, "--consul", consul.ToString(),
-            "--session-ttl", "10s", "--shutdown-grace", "5s", "--termination-grace", "1s", .. extra])
+        string[] timings = ["--session-ttl", "10s", "--shutdown-grace", "5s", "--termination-grace", "1s"];
+        foreach (var argument in (string[])["exec", DtaskProcess.DllPath, "executor", "--node", node, "--prefix", prefix, "--consul", consul.ToString()])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        // A timing given in extra (--flag=value) replaces the test default.
+        for (var i = 0; i < timings.Length; i += 2)
+        {
+            if (!extra.Any(e => e.StartsWith(timings[i] + "=", StringComparison.Ordinal)))
+            {
+                start.ArgumentList.Add(timings[i]);
+                start.ArgumentList.Add(timings[i + 1]);
+            }
+        }
+
+        foreach (var argument in extra)
         {
             start.ArgumentList.Add(argument);
         }

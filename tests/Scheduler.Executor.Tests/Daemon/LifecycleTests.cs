@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Daemon;
 using Dtask.Executor.Tests.Support;
 
 namespace Dtask.Executor.Tests.Daemon;
@@ -75,5 +76,25 @@ public sealed class LifecycleTests(ConsulFixture consul)
         Assert.Contains(bad.Lines, l => l.Contains("--rank-delay", StringComparison.Ordinal));
         Assert.Contains(bad.Lines, l => l.Contains("--skew-limit", StringComparison.Ordinal));
         Assert.DoesNotContain(bad.Lines, l => l.Contains("   at ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_termination_grace_that_does_not_fit_the_session_ttl_exits_78_before_touching_consul()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        // Nothing listens on port 9: an executor that got as far as Consul would retry there forever.
+        world.Consul = new Uri("http://127.0.0.1:9");
+        var bad = world.Start("slow-stop", null, "--session-ttl=10s", "--termination-grace=5s");
+        Assert.Equal(78, await bad.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        var line = Assert.Single(bad.Lines, l => l.Contains("--termination-grace", StringComparison.Ordinal));
+        Assert.Contains("--termination-grace 5s plus the 1s kill wait (6s) must fit in half of --session-ttl 10s (5s)", line, StringComparison.Ordinal);
+        Assert.Contains("at most 4s", line, StringComparison.Ordinal);
+        Assert.Contains("at least 12s", line, StringComparison.Ordinal);
+
+        // The defaults fit, with the default TTL and with the smallest Consul accepts.
+        Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n" }).Succeeded);
+        Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n", SessionTtl = TimeSpan.FromSeconds(10) }).Succeeded);
+        Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n", SessionTtl = TimeSpan.FromSeconds(30), TerminationGrace = TimeSpan.FromSeconds(14) }).Succeeded);
+        Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n", SessionTtl = TimeSpan.FromSeconds(30), TerminationGrace = TimeSpan.FromSeconds(15) }).Failed);
     }
 }
