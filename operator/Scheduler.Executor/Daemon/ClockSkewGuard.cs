@@ -22,7 +22,8 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// clock: at any later moment the estimate against a reference is <c>(wall now − monotonic time since the arrival) −
 /// the reference's reading</c>, so a jump of this node's wall clock shows at once, not at the next observation.</para>
 /// <para>The agent's header has a one-second resolution and is stamped somewhere during the request, so it bounds the
-/// skew to an interval; the value of the interval closest to zero is taken (the benefit of the doubt). A peer's stamp
+/// skew to an interval; the value of the interval closest to zero is taken (the benefit of the doubt). Answers that took
+/// longer than <see cref="MaxRoundTrip"/> (blocking queries that waited) are not used. A peer's stamp
 /// is read when the nodes watch delivers it, within the blocking query's delivery latency (milliseconds) of its write;
 /// a stamp that was already there when the watch (re)started is not timed and is not used. Peer stamps older than
 /// three refresh intervals are dropped (the peer is gone or its watch is stuck).</para>
@@ -43,6 +44,10 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>A nodes-watch answer whose request was sent later than this after the previous answer may deliver a stamp
     /// written well before it arrived: its stamps are not timed.</summary>
     public static readonly TimeSpan MaxWatchGap = TimeSpan.FromSeconds(1);
+
+    /// <summary>An agent's answer that took longer than this (a blocking query that waited) is not used: the header
+    /// was stamped somewhere in that time.</summary>
+    public static readonly TimeSpan MaxRoundTrip = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
     private readonly Lock gate = new();
@@ -77,9 +82,9 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     public void Observe(ConsulResponseMeta meta)
     {
         ArgumentNullException.ThrowIfNull(meta);
-        if (meta.ServerDate is not { } date)
+        if (meta.ServerDate is not { } date || meta.RequestTime > MaxRoundTrip)
         {
-            return;
+            return; // A blocking query's answer is stamped when it returns, not when it was sent: it bounds nothing useful.
         }
 
         var received = time.GetUtcNow();
