@@ -19,6 +19,7 @@ help:
 
 tools:
 	@bash scripts/install-consul.sh
+	@bash scripts/install-deb.sh faketime libfaketime >/dev/null
 
 build:
 	dotnet build Scheduler.sln -c Release -nologo

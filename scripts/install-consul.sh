@@ -3,8 +3,8 @@
 #
 # 1. `consul` on PATH wins.
 # 2. Else a binary already extracted into .tools/bin is used.
-# 3. Else, on Debian, Debian 11's `consul` package (1.8.x) is downloaded with apt against a private
-#    sources list, state and cache (the system's apt setup is not touched) and extracted into .tools/.
+# 3. Else, on Debian, Debian 11's `consul` package (1.8.x) is downloaded and extracted by scripts/install-deb.sh
+#    (apt against a private sources list, state and cache; the system's apt setup is not touched).
 #
 # Prints `consul version`. Exits non-zero with a message saying what to install when none of this works.
 set -euo pipefail
@@ -35,58 +35,10 @@ if [[ -x "$bin" ]]; then
   exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 || fail "this machine has no apt-get (not Debian-based)."
-command -v dpkg-deb >/dev/null 2>&1 || fail "this machine has no dpkg-deb."
-
-# The mirror URI of the machine's own Debian sources (deb822 *.sources first, then sources.list).
-mirror=""
-shopt -s nullglob
-for f in /etc/apt/sources.list.d/*.sources; do
-  mirror="$(awk '
-    /^[[:space:]]*$/ { uris=""; suites=""; next }
-    /^URIs:/ { uris=$2 }
-    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) suites=$i }
-    uris != "" && suites != "" && uris !~ /security/ { print uris; exit }
-  ' "$f")"
-  [[ -n "$mirror" ]] && break
-done
-if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
-  mirror="$(awk '$1 == "deb" && $0 !~ /security/ {
-      for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) { print $i; exit } }' /etc/apt/sources.list)"
-fi
-shopt -u nullglob
-[[ -n "$mirror" ]] || fail "found no Debian mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list."
-
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[[ -f "$keyring" ]] || fail "the Debian archive keyring ($keyring) is missing."
-
-work="$tools/apt"
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/deb" "$tools/bin"
-cat > "$work/sources.list" <<SRC
-deb [signed-by=$keyring] $mirror bullseye main
-SRC
-
-apt_opts=(
-  -o "Dir::Etc::SourceList=$work/sources.list"
-  -o "Dir::Etc::SourceParts=-"
-  -o "Dir::State::Lists=$work/lists"
-  -o "Dir::Cache=$work/cache"
-  -o "Dir::State::Status=/var/lib/dpkg/status"
-  -o "APT::Sandbox::User=root"
-  -o "Debug::NoLocking=true"
-)
-
-echo "install-consul: fetching Debian 11's consul package from $mirror" >&2
-apt-get "${apt_opts[@]}" -qq update >&2 || fail "apt-get update against $mirror (bullseye) failed."
-(cd "$work/deb" && apt-get "${apt_opts[@]}" -qq download consul >&2) || fail "apt-get download consul failed."
-
-deb="$(ls -t "$work"/deb/consul_*.deb 2>/dev/null | head -n 1)"
-[[ -n "$deb" ]] || fail "no consul .deb was downloaded."
-extract="$work/extract"
-rm -rf "$extract"
-dpkg-deb -x "$deb" "$extract"
-found="$extract/usr/bin/consul"
-[[ -x "$found" ]] || fail "the package $deb holds no consul binary."
+echo "install-consul: fetching Debian 11's consul package" >&2
+tree="$(bash "$root/scripts/install-deb.sh" --suite bullseye consul)" || fail "the consul package could not be fetched."
+found="$tree/usr/bin/consul"
+[[ -x "$found" ]] || fail "the consul package holds no consul binary."
+mkdir -p "$tools/bin"
 install -m 0755 "$found" "$bin"
-rm -rf "$extract"
 first_line "$("$bin" version)"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test project against a real Consul agent (installed by scripts/install-consul.sh and started by
-# the test fixtures themselves) and prints one summary line: "N passed, N failed, N skipped".
+# the test fixtures themselves), with libfaketime installed by scripts/install-deb.sh, and prints one summary line: "N passed, N failed, N skipped".
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/install-consul.sh
+# libfaketime, for the executor tests that run a node on a wrong clock (they find it under .tools/root).
+bash scripts/install-deb.sh faketime libfaketime >/dev/null
 export PATH="$root/.tools/bin:$PATH"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 

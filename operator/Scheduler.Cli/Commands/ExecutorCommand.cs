@@ -37,7 +37,7 @@ internal static class ExecutorCommand
         var labels = new Option<string?>("--labels") { Description = "Labels tasks select with nodeSelector: k=v,k2=v2 (env DTASK_LABELS)." };
         var prefix = RunCommand.PrefixOption();
         var consul = RunCommand.ConsulOption();
-        var skew = new Option<string?>("--skew-limit") { Description = "Refuse to claim while this clock differs from the Consul agent's by more (env DTASK_SKEW_LIMIT; default 2s)." };
+        var skew = new Option<string?>("--skew-limit") { Description = "Claim and record nothing while this clock differs from its references (the Consul agent's, the other executors') by more (env DTASK_SKEW_LIMIT; default 2s)." };
         var grace = new Option<string?>("--shutdown-grace") { Description = "On SIGTERM, let running children finish this long before stopping them (env DTASK_SHUTDOWN_GRACE; default 90s)." };
         var ttl = new Option<string?>("--session-ttl") { Description = "TTL of the executor's Consul sessions, 10s to 24h (env DTASK_SESSION_TTL; default 15s)." };
         var rankDelay = new Option<string?>("--rank-delay") { Description = "δ: the k-th ranked node waits k·δ before claiming a slot (env DTASK_RANK_DELAY; default 150ms)." };

@@ -1,88 +1,250 @@
+using System.Globalization;
 using Dtask.Consul.Http;
+using Dtask.Core.State;
 using Serilog;
 
 namespace Dtask.Executor.Daemon;
 
+/// <summary>This node's clock skew as the guard last estimated it.</summary>
+/// <param name="Estimate">This clock minus the references' (median), or null while there is no reference.</param>
+/// <param name="Skewed">True while the estimate is beyond the limit: nothing is written from this clock.</param>
+/// <param name="References">How many references the estimate rests on.</param>
+public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int References);
+
 /// <summary>
-/// Compares this machine's clock with the Consul agent's (<c>Date</c> header of its answers) and says whether claims
-/// are allowed. Claims are CAS on the slot number, so a skewed clock cannot fire a slot twice, only early or late;
-/// the guard keeps a badly skewed node from firing at all.
+/// Estimates how far this machine's clock is from clocks that are not its own, and says whether this node may write
+/// task state (claims and the skipped, missed and abandoned markers are all decided by this clock). The references are
+/// the Consul agent's clock (the <c>Date</c> header of its answers) and the wall clock every other live executor
+/// publishes in its registration (<see cref="NodeRecord.Clock"/>, refreshed every <see cref="StampInterval"/>).
 /// </summary>
 /// <remarks>
-/// The header has a one-second resolution and is stamped somewhere during the request, so one answer bounds the skew
-/// to an interval: with the request sent at <c>t0</c> and answered at <c>t1</c> (local clock) and the header saying
-/// <c>D</c>, the agent's clock read a value in <c>[D, D + 1 s)</c> at some local instant in <c>[t0, t1]</c>. The skew
-/// is beyond the limit only when that whole interval is: <c>t0 − (D + 1 s) &gt; limit</c> (this clock ahead) or
-/// <c>t1 − D &lt; −limit</c> (this clock behind). The state changes on each observation, and each change is logged
-/// once.
+/// <para>Each observation is kept with the monotonic timestamp of its arrival and extrapolated with the monotonic
+/// clock: at any later moment the estimate against a reference is <c>(wall now − monotonic time since the arrival) −
+/// the reference's reading</c>, so a jump of this node's wall clock shows at once, not at the next observation.</para>
+/// <para>The agent's header has a one-second resolution and is stamped somewhere during the request, so it bounds the
+/// skew to an interval; the value of the interval closest to zero is taken (the benefit of the doubt). Answers that took
+/// longer than <see cref="MaxRoundTrip"/> (blocking queries that waited) are not used. A peer's stamp
+/// is read when the nodes watch delivers it, within the blocking query's delivery latency (milliseconds) of its write;
+/// a stamp that was already there when the watch (re)started is not timed and is not used. Peer stamps older than
+/// three refresh intervals are dropped (the peer is gone or its watch is stuck).</para>
+/// <para>The skew is the median of the estimates; with an even number the one of the two middle values closest to zero
+/// is taken, so two clocks that disagree never block the node whose clock is right. Two clocks cannot tell which one is
+/// wrong: a skewed node is recognised when the agent is on another clock (a shared agent, a server) or when three or
+/// more executors run. The node is skewed while the estimate's magnitude exceeds the limit; each change of state is
+/// logged once, and <see cref="Changed"/> is raised so the registration shows it.</para>
 /// </remarks>
-public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger logger)
+public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger logger, string? node = null)
 {
+    /// <summary>How often an executor refreshes the clock stamp of its registration (0.1 writes per second per node).</summary>
+    public static readonly TimeSpan StampInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>Peer stamps older than this (three refresh intervals) are no reference any more.</summary>
+    public static readonly TimeSpan StampMaxAge = StampInterval * 3;
+
+    /// <summary>A nodes-watch answer whose request was sent later than this after the previous answer may deliver a stamp
+    /// written well before it arrived: its stamps are not timed.</summary>
+    public static readonly TimeSpan MaxWatchGap = TimeSpan.FromSeconds(1);
+
+    /// <summary>An agent's answer that took longer than this (a blocking query that waited) is not used: the header
+    /// was stamped somewhere in that time.</summary>
+    public static readonly TimeSpan MaxRoundTrip = TimeSpan.FromSeconds(1);
+
     private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
     private readonly Lock gate = new();
+    private readonly Dictionary<string, Peer> peers = new(StringComparer.Ordinal);
+    private Agent? agent;
+    private long? lastNodesAnswer;
     private bool skewed;
-    private TimeSpan lastSkew;
 
-    /// <summary>True while the last observation was within the limit (or none has been made).</summary>
-    public bool MayClaim
-    {
-        get
-        {
-            lock (gate)
-            {
-                return !skewed;
-            }
-        }
-    }
+    /// <summary>Raised (outside the guard's lock) when the node becomes skewed or comes back within the limit.</summary>
+    public event Action? Changed;
 
-    /// <summary>The skew estimate of the last observation: this clock minus the agent's (midpoint of the bounds).</summary>
-    public TimeSpan LastSkew
-    {
-        get
-        {
-            lock (gate)
-            {
-                return lastSkew;
-            }
-        }
-    }
+    /// <summary>Raised (outside the guard's lock) when the nodes watch shows a node it did not know: publishing a fresh
+    /// stamp at once gives the newcomer a timed reference for this clock without waiting for the next interval.</summary>
+    public event Action? PeerJoined;
 
-    /// <summary>Takes one answer's metadata, received just now.</summary>
+    /// <summary>The limit beyond which the node is skewed.</summary>
+    public TimeSpan Limit => limit;
+
+    /// <summary>True unless this clock is beyond the limit now: claims and markers may be written. Evaluated at each call.</summary>
+    public bool MayWrite => !Evaluate().Skewed;
+
+    /// <summary>Same as <see cref="MayWrite"/>.</summary>
+    public bool MayClaim => MayWrite;
+
+    /// <summary>The estimate now (evaluated at each call).</summary>
+    public ClockSkewState Current => Evaluate();
+
+    /// <summary>The skew estimate: this clock minus the references' (median), zero while there is none.</summary>
+    public TimeSpan LastSkew => Evaluate().Estimate ?? TimeSpan.Zero;
+
+    /// <summary>Takes one answer's metadata from the Consul agent, received just now.</summary>
     public void Observe(ConsulResponseMeta meta)
     {
         ArgumentNullException.ThrowIfNull(meta);
-        if (meta.ServerDate is not { } date)
+        if (meta.ServerDate is not { } date || meta.RequestTime > MaxRoundTrip)
         {
-            return;
+            return; // A blocking query's answer is stamped when it returns, not when it was sent: it bounds nothing useful.
         }
 
         var received = time.GetUtcNow();
         var sent = received - meta.RequestTime;
-        var ahead = sent - (date + Resolution);
-        var behind = received - date;
-        var estimate = ((sent - date) + (received - (date + Resolution))) / 2;
-        var beyond = ahead > limit || behind < -limit;
-        bool changed;
         lock (gate)
         {
-            lastSkew = estimate;
+            // This clock minus the agent's lies in [low, high] at the arrival.
+            agent = new Agent(sent - (date + Resolution), received - date, received, time.GetTimestamp());
+        }
+
+        Evaluate();
+    }
+
+    /// <summary>
+    /// Takes one answer of the nodes watch, received just now: <paramref name="nodes"/> when its listing changed, null
+    /// when it did not. A peer's stamp is timed only when it is new and the answer followed the previous one closely.
+    /// </summary>
+    public void ObservePeers(IReadOnlyList<NodeRecord>? nodes, ConsulResponseMeta meta)
+    {
+        ArgumentNullException.ThrowIfNull(meta);
+        var now = time.GetTimestamp();
+        var joined = false;
+        lock (gate)
+        {
+            var timely = lastNodesAnswer is { } previous && time.GetElapsedTime(previous, now) - meta.RequestTime <= MaxWatchGap;
+            lastNodesAnswer = now;
+            if (nodes is null)
+            {
+                return;
+            }
+
+            var live = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var record in nodes)
+            {
+                if (record.Node == node || record.Clock is not { } stamp)
+                {
+                    continue;
+                }
+
+                live.Add(record.Node);
+                if (peers.TryGetValue(record.Node, out var known))
+                {
+                    if (known.Stamp == stamp)
+                    {
+                        continue;
+                    }
+                }
+                else
+                {
+                    joined |= timely;
+                }
+
+                peers[record.Node] = new Peer(stamp, timely ? now : null);
+            }
+
+            foreach (var gone in peers.Keys.Where(k => !live.Contains(k)).ToList())
+            {
+                peers.Remove(gone);
+            }
+        }
+
+        if (joined)
+        {
+            PeerJoined?.Invoke();
+        }
+
+        Evaluate();
+    }
+
+    /// <summary>
+    /// The median of <paramref name="estimates"/>; of the two middle values of an even number, the one closest to zero.
+    /// Null when there are none.
+    /// </summary>
+    public static TimeSpan? Median(IReadOnlyList<TimeSpan> estimates)
+    {
+        ArgumentNullException.ThrowIfNull(estimates);
+        if (estimates.Count == 0)
+        {
+            return null;
+        }
+
+        var sorted = estimates.Order().ToList();
+        var middle = sorted.Count / 2;
+        if (sorted.Count % 2 == 1)
+        {
+            return sorted[middle];
+        }
+
+        var (a, b) = (sorted[middle - 1], sorted[middle]);
+        return a.Duration() <= b.Duration() ? a : b;
+    }
+
+    private ClockSkewState Evaluate()
+    {
+        var now = time.GetTimestamp();
+        var wall = time.GetUtcNow();
+        var references = new List<(string Name, TimeSpan Estimate)>();
+        bool changed;
+        ClockSkewState result;
+        lock (gate)
+        {
+            if (agent is { } a)
+            {
+                // How far this wall clock moved beyond the monotonic clock since the arrival (a jump shows here).
+                var moved = wall - time.GetElapsedTime(a.Arrival, now) - a.ReceivedAt;
+                var low = a.Low + moved;
+                var high = a.High + moved;
+                references.Add(("Consul agent", low > TimeSpan.Zero ? low : high < TimeSpan.Zero ? high : TimeSpan.Zero));
+            }
+
+            foreach (var (name, peer) in peers)
+            {
+                if (peer.Arrival is not { } arrival)
+                {
+                    continue;
+                }
+
+                var age = time.GetElapsedTime(arrival, now);
+                if (age > StampMaxAge)
+                {
+                    continue;
+                }
+
+                references.Add(("node " + name, wall - age - peer.Stamp));
+            }
+
+            var estimate = Median([.. references.Select(r => r.Estimate)]);
+            var beyond = estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
+            result = new ClockSkewState(estimate, beyond, references.Count);
         }
 
-        if (!changed)
+        if (changed)
         {
-            return;
+            var detail = string.Join(", ", references.Select(r => r.Name + " " + Seconds(r.Estimate)));
+            var estimate = result.Estimate ?? TimeSpan.Zero;
+            if (result.Skewed)
+            {
+                logger.Error("clock skew: this clock is {Skew:0.0} s {Direction:l} its references (median of {Count}: {References:l}; limit {Limit:0.0} s); "
+                    + "not claiming, nor recording any slot skipped, missed or abandoned, until it is back within the limit",
+                    estimate.Duration().TotalSeconds, estimate > TimeSpan.Zero ? "ahead of" : "behind", result.References, detail, limit.TotalSeconds);
+            }
+            else
+            {
+                logger.Information("clock skew: back within {Limit:0.0} s of its references ({Skew:l}; {References:l}); claiming and recording again",
+                    limit.TotalSeconds, Seconds(estimate), detail.Length == 0 ? "no reference left" : detail);
+            }
+
+            Changed?.Invoke();
         }
 
-        if (beyond)
-        {
-            logger.Error("clock skew: this clock is {Skew:0.0} s {Direction:l} the Consul agent's (limit {Limit:0.0} s); not claiming any slot until it is back within the limit",
-                Math.Abs(estimate.TotalSeconds), estimate > TimeSpan.Zero ? "ahead of" : "behind", limit.TotalSeconds);
-        }
-        else
-        {
-            logger.Information("clock skew: back within {Limit:0.0} s of the Consul agent's clock ({Skew:0.0} s); claiming again", limit.TotalSeconds, estimate.TotalSeconds);
-        }
+        return result;
     }
+
+    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + " s";
+
+    /// <summary>The agent's clock as last seen: this clock minus the agent's within [Low, High] when this clock read ReceivedAt, at monotonic Arrival.</summary>
+    private sealed record Agent(TimeSpan Low, TimeSpan High, DateTimeOffset ReceivedAt, long Arrival);
+
+    /// <summary>A peer's last stamp and the monotonic timestamp of its arrival (null: not timed).</summary>
+    private sealed record Peer(DateTimeOffset Stamp, long? Arrival);
 }

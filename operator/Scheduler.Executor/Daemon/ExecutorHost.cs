@@ -58,7 +58,7 @@ public static class ExecutorHost
         builder.Services.AddSingleton(_ => new FiringClient(new ConsulClient(consul with { MaxConcurrentRequests = options.MaxConsulRequests }, time)));
         builder.Services.AddSingleton(_ => new MembershipClient(new ConsulClient(consul, time)));
         builder.Services.AddSingleton<IRunNotifier>(_ => RunNotifiers.Create(notifications, logger, time));
-        builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger));
+        builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger, sp.GetRequiredService<ExecutorOptions>().Node));
         builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace, Watchdog = watchdog }, time));
         builder.Services.AddSingleton<ClusterView>();
         builder.Services.AddSingleton<RunningRuns>();

@@ -146,6 +146,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         skew.Observe(response.Meta);
         if (!nodesChange.IsNew(response.Value))
         {
+            skew.ObservePeers(null, response.Meta);
             return;
         }
 
@@ -158,6 +159,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
             }
         }
 
+        skew.ObservePeers(records, response.Meta);
         view.SetNodes(records);
     }
 

@@ -28,7 +28,7 @@ public sealed class MembershipService(NodeMembership membership, ConsulClient cl
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await membership.JoinAsync(cancellationToken).ConfigureAwait(false);
-        keeping = membership.KeepAsync(stop.Token);
+        keeping = Task.WhenAll(membership.KeepAsync(stop.Token), membership.StampAsync(stop.Token));
     }
 
     /// <inheritdoc />

@@ -181,16 +181,99 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         }
     }
 
-    private async Task RegisterAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Refreshes the registration every <see cref="ClockSkewGuard.StampInterval"/>, and at once when the clock guard
+    /// changes state or another node joins, with this clock's stamp and the guard's estimate, until <paramref name="cancellationToken"/> fires:
+    /// the stamp is the other executors' reference for this clock (one write per node per interval).
+    /// </summary>
+    public async Task StampAsync(CancellationToken cancellationToken)
     {
-        var record = new NodeRecord
+        using var changed = new SemaphoreSlim(0, 1);
+        void OnChanged()
+        {
+            if (changed.CurrentCount == 0)
+            {
+                try
+                {
+                    changed.Release();
+                }
+                catch (SemaphoreFullException)
+                {
+                    // Already signalled.
+                }
+            }
+        }
+
+        skew.Changed += OnChanged;
+        skew.PeerJoined += OnChanged;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                using (var interval = new CancellationTokenSource(ClockSkewGuard.StampInterval, time))
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(interval.Token, cancellationToken))
+                {
+                    try
+                    {
+                        await changed.WaitAsync(wait.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The interval is over: refresh.
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+
+                if (claimSession is not { IsLost: false } claim || registrationSession is not { IsLost: false } registration)
+                {
+                    continue; // KeepAsync registers again with a fresh stamp.
+                }
+
+                try
+                {
+                    var put = await client.Kv.PutAsync(NodeKey, Encoding.UTF8.GetBytes(StateJson.Serialize(Record(claim.Id))),
+                        new KvPutOptions { Acquire = registration.Id }, cancellationToken).ConfigureAwait(false);
+                    skew.Observe(put.Meta);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (ConsulException e)
+                {
+                    logger.Debug("node {Node:l}: could not refresh the registration's clock stamp: {Problem:l}", options.Node, e.Message);
+                }
+            }
+        }
+        finally
+        {
+            skew.Changed -= OnChanged;
+            skew.PeerJoined -= OnChanged;
+        }
+    }
+
+    private NodeRecord Record(string session)
+    {
+        var current = skew.Current;
+        return new NodeRecord
         {
             Node = options.Node,
             Labels = options.Labels,
             Version = options.Version,
             StartedAt = startedAt,
-            Session = claimSession!.Id,
+            Session = session,
+            Clock = time.GetUtcNow(),
+            Skew = current.Estimate is { } estimate ? Math.Round(estimate.TotalSeconds, 3) : null,
+            State = current.Skewed ? NodeRecord.ClockSkewed : NodeRecord.Ready,
         };
+    }
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var record = Record(claimSession!.Id);
         var value = Encoding.UTF8.GetBytes(StateJson.Serialize(record));
         var put = await client.Kv.PutAsync(NodeKey, value, new KvPutOptions { Acquire = registrationSession!.Id }, cancellationToken).ConfigureAwait(false);
         skew.Observe(put.Meta);

@@ -39,7 +39,8 @@ public sealed class FiringStats
 /// stale read first (a claimed slot stays claimed, so "claimed" needs no leader round) and goes on to
 /// <see cref="SlotFiring.FireAsync"/> (consistent read, claim transaction) only when the slot looks unclaimed. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
 /// the deadline), retries while Consul cannot be reached or the clock guard forbids claims, and records the slot
-/// <c>missed</c> when the deadline passes without a claim by anyone.
+/// <c>missed</c> when the deadline passes without a claim by anyone — unless the clock guard forbids writes: a node whose
+/// clock is skewed claims nothing and records nothing, and the others rank without it.
 /// </summary>
 public sealed class SlotContender(
     ConsulClient client,
@@ -174,6 +175,7 @@ public sealed class SlotContender(
                     }
 
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
+                        && skew.MayWrite // A skewed clock decides nothing: the other executors record the slot.
                         && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false) == MarkStatus.Written)
                     {
                         logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
@@ -210,7 +212,7 @@ public sealed class SlotContender(
                 }
 
                 var session = membership.Session;
-                if (session is null || !skew.MayClaim)
+                if (session is null || !skew.MayWrite)
                 {
                     if (!waitingLogged)
                     {
@@ -303,7 +305,7 @@ public sealed class SlotContender(
     /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts), and their number.</summary>
     private async Task<(int Rank, int Nodes)> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
-        var eligible = view.Nodes.Where(n => task.Selects(n.Labels)).Select(n => n.Node).Append(options.Node);
+        var eligible = view.Nodes.Where(n => task.Selects(n.Labels) && n.State != NodeRecord.ClockSkewed).Select(n => n.Node).Append(options.Node);
         IReadOnlyList<string> order;
         if (task.Spec.EffectivePlacement == Placement.RoundRobin)
         {

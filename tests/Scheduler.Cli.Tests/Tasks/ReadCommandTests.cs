@@ -50,6 +50,8 @@ public sealed class ReadCommandTests(TaskCommandsFixture consul) : IDisposable
             StartedAt = TimeProvider.System.GetUtcNow().AddMinutes(-3),
             Labels = new Dictionary<string, string> { ["zone"] = "a" },
             Session = session,
+            Skew = 0.4,
+            State = NodeRecord.Ready,
         });
         Assert.True((await consul.Client.Kv.PutStringAsync(cli.Layout.LockKey(ns, name), node, new KvPutOptions { Acquire = session }, Ct)).Value);
         return session;
@@ -214,11 +216,11 @@ public sealed class ReadCommandTests(TaskCommandsFixture consul) : IDisposable
         var json = cli.Run("get", "nodes", "-o", "json");
 
         Assert.Equal(0, table.ExitCode);
-        Assert.Matches(@"^NODE\s+LABELS\s+VERSION\s+STARTED\s+RUNNING\s*$", table.OutputLines[0]);
-        Assert.Matches(@"^node-a\s+zone=a\s+0\.1\.0\s+3m\d*s? ago\s+ops/backup\s*$", table.OutputLines[1]);
+        Assert.Matches(@"^NODE\s+STATE\s+SKEW\s+LABELS\s+VERSION\s+STARTED\s+RUNNING\s*$", table.OutputLines[0]);
+        Assert.Matches(@"^node-a\s+ready\s+\+0\.4s\s+zone=a\s+0\.1\.0\s+3m\d*s? ago\s+ops/backup\s*$", table.OutputLines[1]);
         using var document = JsonDocument.Parse(json.Output);
         var node = Assert.Single(document.RootElement.GetProperty("items").EnumerateArray().ToList());
-        Assert.Equal(["node", "labels", "version", "startedAt", "session", "running"], node.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["node", "labels", "version", "startedAt", "session", "running", "skew", "state"], node.EnumerateObject().Select(p => p.Name));
         Assert.Equal((session, "ops/backup"), (node.GetProperty("session").GetString(), node.GetProperty("running")[0].GetString()));
     }
 

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Dtask.Consul.Http;
+using Dtask.Core.State;
 using Dtask.Executor.Daemon;
 using Dtask.Executor.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
@@ -51,4 +53,195 @@ public sealed class ClockSkewGuardTests
         Assert.Equal(2, sink.Events.Count);
         Assert.Contains("ahead of", sink.Events[0].RenderMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
     }
+}
+
+/// <summary>
+/// The skew estimate against the agent and the other executors' stamps, extrapolated with the monotonic clock: a jump of
+/// this clock shows at once, the median decides (of two middle values, the one closest to zero), stale and untimed stamps
+/// count for nothing.
+/// </summary>
+public sealed class ClockSkewEstimateTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public void A_jump_of_this_clock_is_seen_at_once_without_a_new_observation()
+    {
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "me");
+        guard.Observe(AgentAnswer(clock.RealNow));
+        Assert.True(guard.MayWrite);
+
+        clock.Advance(TimeSpan.FromSeconds(3));
+        clock.Jump(TimeSpan.FromHours(1));
+
+        Assert.False(guard.MayWrite);
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 3598.9, 3600.1); // Within the header's one-second resolution.
+        clock.Jump(-TimeSpan.FromHours(1));
+        Assert.True(guard.MayWrite);
+    }
+
+    [Fact]
+    public void Peers_ahead_of_a_local_agent_outvote_it()
+    {
+        // This clock (and its local agent's) are 30 s ahead of two peers: 3 references, median +30 s.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
+
+        Assert.False(guard.MayWrite);
+        Assert.Equal(3, guard.Current.References);
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 29.9, 30.1);
+    }
+
+    [Fact]
+    public void A_good_node_is_not_blocked_by_one_bad_peer_even_with_two_clocks()
+    {
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "good");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, ("ahead", clock.RealNow + TimeSpan.FromSeconds(30)));
+
+        // Agent 0 s, peer −30 s: the middle value closest to zero.
+        Assert.True(guard.MayWrite);
+        Assert.Equal(2, guard.Current.References);
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, -0.6, 0.6);
+
+        // Two peers that agree with each other against this clock: outvoted.
+        Deliver(guard, clock, ("ahead", clock.RealNow + TimeSpan.FromSeconds(30)), ("ahead2", clock.RealNow + TimeSpan.FromSeconds(30)));
+        Assert.False(guard.MayWrite);
+    }
+
+    [Theory]
+    [InlineData(new[] { 5.0 }, 5.0)]
+    [InlineData(new[] { 30.0, 0.0 }, 0.0)]
+    [InlineData(new[] { -30.0, 0.0 }, 0.0)]
+    [InlineData(new[] { -30.0, 0.5, 30.0 }, 0.5)]
+    [InlineData(new[] { 30.0, 30.0, 0.0, 0.0 }, 0.0)]
+    [InlineData(new[] { 30.0, 30.0, 29.0, 0.0 }, 29.0)]
+    [InlineData(new[] { -3.0, -4.0, 30.0, -5.0 }, -3.0)]
+    public void The_median_of_an_even_count_is_the_middle_value_closest_to_zero(double[] estimates, double median) =>
+        Assert.Equal(TimeSpan.FromSeconds(median), ClockSkewGuard.Median([.. estimates.Select(TimeSpan.FromSeconds)]));
+
+    [Fact]
+    public void An_agent_answer_that_waited_in_a_blocking_query_is_not_a_reference()
+    {
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+
+        // Sent 10 s ago, stamped at its return: it would bound the skew to [+19 s, +30 s].
+        guard.Observe(new ConsulResponseMeta(7, true, TimeSpan.Zero, DateTimeOffset.FromUnixTimeSeconds(clock.RealNow.ToUnixTimeSeconds()), TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, guard.Current.References);
+
+        guard.Observe(AgentAnswer(clock.RealNow));
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 28.9, 30.1);
+    }
+
+    [Fact]
+    public void Stamps_older_than_three_intervals_are_dropped()
+    {
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        Deliver(guard, clock, ("good", clock.RealNow));
+        Assert.False(guard.MayWrite);
+
+        clock.Advance(ClockSkewGuard.StampMaxAge - TimeSpan.FromSeconds(1));
+        Assert.False(guard.MayWrite);
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(guard.MayWrite);
+        Assert.Equal(new ClockSkewState(null, false, 0), guard.Current);
+    }
+
+    [Fact]
+    public void A_stamp_found_when_the_watch_starts_or_after_a_gap_is_not_timed()
+    {
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "me");
+
+        // The first answer holds a stamp written 9 s ago: arrival minus stamp would say +9 s.
+        guard.ObservePeers([Record("peer", clock.RealNow - TimeSpan.FromSeconds(9))], Meta(TimeSpan.FromMilliseconds(3)));
+        Assert.Equal(0, guard.Current.References);
+
+        // An answer sent 5 s after the previous one: its new stamp may have waited that long.
+        clock.Advance(TimeSpan.FromSeconds(5));
+        guard.ObservePeers([Record("peer", clock.RealNow - TimeSpan.FromSeconds(4))], Meta(TimeSpan.FromMilliseconds(3)));
+        Assert.Equal(0, guard.Current.References);
+
+        // A blocking query that waited 8 s and returned with a new stamp: timed.
+        clock.Advance(TimeSpan.FromSeconds(8));
+        guard.ObservePeers([Record("peer", clock.RealNow)], Meta(TimeSpan.FromSeconds(8)));
+        Assert.Equal(1, guard.Current.References);
+        Assert.True(guard.MayWrite);
+    }
+
+    [Fact]
+    public void Becoming_skewed_and_recovering_are_logged_once_each_with_the_references()
+    {
+        var clock = new JumpingClock(Start);
+        var sink = new CapturingSink();
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().WriteTo.Sink(sink).CreateLogger(), "me");
+        var changes = 0;
+        guard.Changed += () => changes++;
+        guard.Observe(AgentAnswer(clock.RealNow));
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
+
+        clock.Jump(TimeSpan.FromSeconds(-30));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.False(guard.MayWrite);
+        }
+
+        clock.Jump(TimeSpan.FromSeconds(30));
+        Assert.True(guard.MayWrite);
+        Assert.True(guard.MayWrite);
+
+        Assert.Equal(2, changes);
+        var messages = sink.Events.Select(e => e.RenderMessage(CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(2, messages.Count);
+        Assert.Matches(@"^clock skew: this clock is (29\.9|30\.0) s behind its references \(median of 3: Consul agent -30\.0 s, node a -(29\.9|30\.0) s, "
+            + @"node b -(29\.9|30\.0) s; limit 2\.0 s\); not claiming, nor recording any slot skipped, missed or abandoned", messages[0]);
+        Assert.StartsWith("clock skew: back within 2.0 s", messages[1], StringComparison.Ordinal);
+    }
+
+    /// <summary>An answer of the agent whose clock reads <paramref name="agent"/> now (truncated to the second, like the header).</summary>
+    private static ConsulResponseMeta AgentAnswer(DateTimeOffset agent) =>
+        new(1, true, TimeSpan.Zero, DateTimeOffset.FromUnixTimeSeconds(agent.ToUnixTimeSeconds()), TimeSpan.FromMilliseconds(2));
+
+    private static ConsulResponseMeta Meta(TimeSpan requestTime) => new(1, true, TimeSpan.Zero, null, requestTime);
+
+    private static NodeRecord Record(string node, DateTimeOffset clock) =>
+        new() { Node = node, Version = "test", StartedAt = Start, Clock = clock };
+
+    /// <summary>Delivers the peers' stamps as a running nodes watch does: an answer (untimed) then a blocking answer 50 ms later with fresh stamps.</summary>
+    private static void Deliver(ClockSkewGuard guard, JumpingClock clock, params (string Node, DateTimeOffset Clock)[] peers)
+    {
+        guard.ObservePeers(null, Meta(TimeSpan.FromMilliseconds(2)));
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([.. peers.Select(p => Record(p.Node, p.Clock))], Meta(TimeSpan.FromMilliseconds(20)));
+    }
+}
+
+/// <summary>A fake clock whose wall time can jump while its monotonic timestamp goes on (like a stepped system clock).</summary>
+public sealed class JumpingClock(DateTimeOffset start) : TimeProvider
+{
+    private readonly FakeTimeProvider real = new(start);
+    private TimeSpan offset;
+
+    /// <summary>The true time (what the other clocks read).</summary>
+    public DateTimeOffset RealNow => real.GetUtcNow();
+
+    public override DateTimeOffset GetUtcNow() => real.GetUtcNow() + offset;
+
+    public override long GetTimestamp() => real.GetTimestamp();
+
+    public override long TimestampFrequency => real.TimestampFrequency;
+
+    public void Advance(TimeSpan by) => real.Advance(by);
+
+    public void Jump(TimeSpan by) => offset += by;
 }

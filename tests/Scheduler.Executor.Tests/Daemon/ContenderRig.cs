@@ -27,14 +27,17 @@ public sealed class ContenderRig : IAsyncDisposable
         View = view;
         Options = options;
         Faults = faults;
-        var skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger());
+        Skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger(), options.Node);
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        Contender = new SlotContender(client, world.Layout, membership, view, skew, new RunningRuns(), Events, options, runner, new FiringStats(),
+        Contender = new SlotContender(client, world.Layout, membership, view, Skew, new RunningRuns(), Events, options, runner, new FiringStats(),
             TimeProvider.System, Log.CreateLogger());
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
     public SlotContender Contender { get; }
+
+    /// <summary>The contender's clock guard (it sees no Consul answer here: tests feed it references).</summary>
+    public ClockSkewGuard Skew { get; }
 
     public TaskDefinition Definition { get; }
 

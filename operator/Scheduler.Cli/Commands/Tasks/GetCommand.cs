@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using Dtask.Consul;
 using Dtask.Core.Durations;
@@ -28,8 +29,10 @@ internal sealed record TaskList
     public required IReadOnlyList<TaskListItem> Items { get; init; }
 }
 
-/// <summary>One executor in <c>dtask get nodes -o json</c>: <c>node</c>, <c>labels</c>, <c>version</c>, <c>startedAt</c>, <c>session</c>, <c>running</c> (tasks as ns/name).</summary>
-internal sealed record NodeListItem(string Node, IReadOnlyDictionary<string, string> Labels, string Version, DateTimeOffset StartedAt, string? Session, IReadOnlyList<string> Running);
+/// <summary>One executor in <c>dtask get nodes -o json</c>: <c>node</c>, <c>labels</c>, <c>version</c>, <c>startedAt</c>, <c>session</c>, <c>running</c> (tasks as ns/name),
+/// <c>skew</c> (seconds, the node's estimate of its clock minus its references', null when unknown) and <c>state</c> (<c>ready</c> or <c>clock-skewed</c>).</summary>
+internal sealed record NodeListItem(string Node, IReadOnlyDictionary<string, string> Labels, string Version, DateTimeOffset StartedAt, string? Session, IReadOnlyList<string> Running,
+    double? Skew = null, string State = NodeRecord.Ready);
 
 /// <summary>The document of <c>dtask get nodes -o json</c>.</summary>
 internal sealed record NodeList(IReadOnlyList<NodeListItem> Items);
@@ -106,7 +109,7 @@ internal static class GetCommand
     {
         var format = TableOutput.FormatOption();
         var consul = new ConsulConnection();
-        var command = new Command("nodes", "List live executors: NODE, LABELS, VERSION, STARTED, RUNNING (tasks whose lock the node's session holds).") { format };
+        var command = new Command("nodes", "List live executors: NODE, STATE (ready, or clock-skewed: claims and records nothing), SKEW (its clock minus its references'), LABELS, VERSION, STARTED, RUNNING (tasks whose lock the node's session holds).") { format };
         command.Aliases.Add("node");
         consul.AddTo(command);
         command.SetAction((parseResult, cancellationToken) => consul.RunAsync("get nodes", parseResult, async (client, layout) =>
@@ -122,9 +125,11 @@ internal static class GetCommand
                     return;
                 }
 
-                TableOutput.WriteTable(output, ["NODE", "LABELS", "VERSION", "STARTED", "RUNNING"], items.Select(n => (IReadOnlyList<string>)
+                TableOutput.WriteTable(output, ["NODE", "STATE", "SKEW", "LABELS", "VERSION", "STARTED", "RUNNING"], items.Select(n => (IReadOnlyList<string>)
                 [
                     n.Node,
+                    n.State,
+                    n.Skew is { } skew ? skew.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "s" : "<unknown>",
                     n.Labels.Count == 0 ? "<none>" : string.Join(",", n.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}")),
                     n.Version,
                     TableOutput.Age(now - n.StartedAt) + " ago",
@@ -151,7 +156,7 @@ internal static class GetCommand
 
             var session = node.Session ?? pair.Session;
             var running = session is null ? [] : locks.Where(l => l.Session == session).Select(l => l.Task).Order(StringComparer.Ordinal).ToList();
-            items.Add(new NodeListItem(node.Node, node.Labels, node.Version, node.StartedAt, session, running));
+            items.Add(new NodeListItem(node.Node, node.Labels, node.Version, node.StartedAt, session, running, node.Skew, node.State ?? NodeRecord.Ready));
         }
 
         return [.. items.OrderBy(n => n.Node, StringComparer.Ordinal)];
