@@ -222,6 +222,7 @@ public sealed class TaskLoop : IAsyncDisposable
         }
 
         var missed = plan.Missed.Select(s => s.Id).ToList();
+        Task? recording = null;
         if (plan.Decision == DueDecision.TooLate && plan.MostRecentDue is { } late && !missed.Contains(late.Id))
         {
             missed.Add(late.Id);
@@ -234,7 +235,8 @@ public sealed class TaskLoop : IAsyncDisposable
                 logger.Warning("task {Namespace:l}/{Task:l}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
             }
 
-            track(RecordMissedAsync(task, missed));
+            recording = RecordMissedAsync(task, missed);
+            track(recording);
             lastHandled = Math.Max(lastHandled ?? long.MinValue, missed[^1]);
         }
 
@@ -247,11 +249,20 @@ public sealed class TaskLoop : IAsyncDisposable
                 deadline = nextFire;
             }
 
-            track(contender.ContendAsync(task, new SlotTicket(fire.Id, fireTime, deadline), claiming));
+            var ticket = new SlotTicket(fire.Id, fireTime, deadline);
+            // The missed slots first: once this one is claimed, they are before the run record's slot and get no marker.
+            track(recording is null ? contender.ContendAsync(task, ticket, claiming) : AfterAsync(recording, () => contender.ContendAsync(task, ticket, claiming)));
             lastHandled = Math.Max(lastHandled ?? long.MinValue, fire.Id);
         }
 
         return plan.NextFireTime;
+    }
+
+    /// <summary>Starts <paramref name="then"/> once <paramref name="first"/> has ended, however it ended.</summary>
+    private static async Task AfterAsync(Task first, Func<Task> then)
+    {
+        await Task.WhenAny(first).ConfigureAwait(false);
+        await then().ConfigureAwait(false);
     }
 
     /// <summary>
