@@ -28,7 +28,12 @@ namespace Dtask.Cli.Commands;
 /// Exit codes: the command's own when it ran (128 + N when signal N ended it; 127 when it could not be started);
 /// 0 when another machine already ran or is running this period's slot (said on stderr, with the node);
 /// 64 (EX_USAGE) for a bad command line; 69 (EX_UNAVAILABLE) when Consul cannot be reached or fails;
-/// 75 (EX_TEMPFAIL) when the slot could not be claimed before the period ended (lock-delay of a dead holder);
+/// 75 (EX_TEMPFAIL) when the slot could not be claimed before the period ended (lock-delay of a dead holder), or when
+/// this period's slot did not run and will not: recorded <c>missed</c>, or claimed by a call whose session ended before it
+/// recorded an outcome (it may have run: at most one run per slot, so it is not run again). A claim sent but not
+/// confirmed (its answer lost, Consul unreachable) is read back until the period ends: run when it is this call's,
+/// otherwise released recorded <c>missed</c> (<c>claim-unconfirmed</c>) and 69. Within the session TTL after a call gave
+/// up that way with Consul unreachable, its claim still looks held by a live session: 0 "is running".
 /// 77 (EX_NOPERM) when Consul denies permission; 78 (EX_CONFIG) for unusable CONSUL_* or notification variables.
 /// </remarks>
 internal static class RunCommand

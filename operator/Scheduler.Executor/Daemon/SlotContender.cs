@@ -66,8 +66,9 @@ public sealed class SlotContender(
     /// <summary>
     /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
     /// recorded missed) or <paramref name="claiming"/> is cancelled (shutdown, logged: no new claim starts; a child already
-    /// running is not affected, it is stopped through <see cref="RunningRuns"/>). A run record found at a later slot does
-    /// not decide the slot (the later one was claimed, not this one): the slot is recorded missed unless it has a record.
+    /// running is not affected, it is stopped through <see cref="RunningRuns"/>). A run record found at a later slot
+    /// supersedes the slot: it is not marked (see <see cref="SlotMarker"/>). A claim of this node whose answer was lost and
+    /// could not be read back is released (recorded <c>missed</c>, <c>claim-unconfirmed</c>) when the slot is given up.
     /// </summary>
     public async Task ContendAsync(TaskDefinition task, SlotTicket ticket, CancellationToken claiming)
     {
