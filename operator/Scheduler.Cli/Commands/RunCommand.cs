@@ -28,7 +28,12 @@ namespace Dtask.Cli.Commands;
 /// Exit codes: the command's own when it ran (128 + N when signal N ended it; 127 when it could not be started);
 /// 0 when another machine already ran or is running this period's slot (said on stderr, with the node);
 /// 64 (EX_USAGE) for a bad command line; 69 (EX_UNAVAILABLE) when Consul cannot be reached or fails;
-/// 75 (EX_TEMPFAIL) when the slot could not be claimed before the period ended (lock-delay of a dead holder);
+/// 75 (EX_TEMPFAIL) when the slot could not be claimed before the period ended (lock-delay of a dead holder), or when
+/// this period's slot did not run and will not: recorded <c>missed</c>, or claimed by a call whose session ended before it
+/// recorded an outcome (it may have run: at most one run per slot, so it is not run again). A claim sent but not
+/// confirmed (its answer lost, Consul unreachable) is read back until the period ends: run when it is this call's,
+/// otherwise released recorded <c>missed</c> (<c>claim-unconfirmed</c>) and 69. Within the session TTL after a call gave
+/// up that way with Consul unreachable, its claim still looks held by a live session: 0 "is running".
 /// 77 (EX_NOPERM) when Consul denies permission; 78 (EX_CONFIG) for unusable CONSUL_* or notification variables.
 /// </remarks>
 internal static class RunCommand
@@ -140,7 +145,7 @@ internal static class RunCommand
             var stored = await store.ReadRunAsync(task!, cancellationToken).ConfigureAwait(false);
             if (stored.Record is { } current && current.Slot >= slot)
             {
-                return Taken(error, task!, slot, current);
+                return await TakenAsync(error, store, task!, slot, current, cancellationToken).ConfigureAwait(false);
             }
 
             await using var logger = ExecutorLogging.Configure(logging, error).CreateLogger();
@@ -162,12 +167,18 @@ internal static class RunCommand
             var request = new FireRequest(task!, slot, ChildCommand.Exec(arguments.Command) with { Timeout = timeout }, deadline)
             {
                 Concurrency = ConcurrencyPolicy.Forbid,
+                RunId = SlotClaimer.NewRunId(slot), // Every try claims with it: a stored claim whose answer was lost is recognised.
             };
-            var result = await firing.FireAsync(request, stop, cancellationToken).ConfigureAwait(false);
+            var result = await FireAsync(firing, request, stop, store, error, time, cancellationToken).ConfigureAwait(false);
+            if (result is null)
+            {
+                return UnavailableExitCode;
+            }
+
             return result.Status switch
             {
                 FireStatus.Ran => Ran(error, result),
-                FireStatus.AlreadyClaimed => Taken(error, task!, slot, result.Current),
+                FireStatus.AlreadyClaimed => await TakenAsync(error, store, task!, slot, result.Current, cancellationToken).ConfigureAwait(false),
                 FireStatus.Busy => Busy(error, task!, slot, result),
                 _ => NotClaimed(error, task!, slot, result),
             };
@@ -216,6 +227,101 @@ internal static class RunCommand
         }
 
         return outcome.ExitCode ?? 1;
+    }
+
+    /// <summary>
+    /// Fires the slot. When the claim was sent but its answer was lost and could not be read back
+    /// (<see cref="ClaimUnconfirmedException"/>), tries again (same run id: a stored claim is recognised as this one and
+    /// run) until the period ends or a signal asks to stop; then releases a stored claim recorded <c>missed</c>
+    /// (<c>claim-unconfirmed</c>) when Consul answers, says so, and answers null (exit 69). The session is destroyed on the
+    /// way out, which frees the lock in any case.
+    /// </summary>
+    private static async Task<FireResult?> FireAsync(SlotFiring firing, FireRequest request, StopRequest stop, RunStateStore store, TextWriter error, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        ClaimUnconfirmedException? unconfirmed = null;
+        while (true)
+        {
+            try
+            {
+                return await firing.FireAsync(request, stop, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ClaimUnconfirmedException e)
+            {
+                if (unconfirmed is null)
+                {
+                    error.WriteLine($"dtask run: {request.Task}: {e.Message}; reading it back until the period ends");
+                }
+
+                unconfirmed = e;
+            }
+            catch (ConsulException) when (unconfirmed is not null && !cancellationToken.IsCancellationRequested)
+            {
+                // Still unreachable: the claim stays unconfirmed.
+            }
+
+            if (time.GetUtcNow() + backoff >= request.Deadline || stop.IsRequested || cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break; // A signal: give up.
+            }
+
+            backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(store.Client.Options.RequestTimeout);
+            var released = await new SlotClaimer(store, time).ReleaseUnconfirmedAsync(request.Task, request.Slot, unconfirmed!.RunId, unconfirmed.SessionId, timeout.Token)
+                .ConfigureAwait(false);
+            error.WriteLine(released is null
+                ? $"dtask run: {request.Task}: slot {request.Slot.ToString(CultureInfo.InvariantCulture)} was not claimed here; the command did not run"
+                : $"dtask run: {request.Task}: slot {request.Slot.ToString(CultureInfo.InvariantCulture)} was claimed but could not be confirmed in time; "
+                    + $"recorded missed ({SlotClaimer.ClaimUnconfirmedReason}), the command did not run");
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            error.WriteLine($"dtask run: {request.Task}: slot {request.Slot.ToString(CultureInfo.InvariantCulture)}: the claim could not be confirmed nor released "
+                + "(Consul unreachable); the command did not run. The lock frees when this run's session ends; a later 'dtask run' of this period "
+                + "finds the claim without its session and does not run it again (exit 75)");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The period's slot is claimed or recorded already. Exit 0 only when it ran, or is running under a live session, on
+    /// some node (or was skipped by policy); 75 when it did not run here and nothing says it ran anywhere: recorded
+    /// <c>missed</c>, or claimed by a holder whose session ended before it recorded an outcome (it may or may not have run:
+    /// it is not run again, at most one run per slot).
+    /// </summary>
+    private static async Task<int> TakenAsync(TextWriter error, RunStateStore store, TaskId task, long slot, RunRecord? current, CancellationToken cancellationToken)
+    {
+        if (current is { Slot: var at, State: RunState.Missed } missed && at == slot)
+        {
+            error.WriteLine($"dtask run: {task}: this period's slot {slot.ToString(CultureInfo.InvariantCulture)} did not run: recorded missed ({missed.Reason}) "
+                + $"by node {missed.Node}; not running it here");
+            return TemporaryFailureExitCode;
+        }
+
+        if (current is { IsRunning: true } running && running.Slot == slot
+            && (await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false))?.Session is var holder && (holder is null || holder != running.Session))
+        {
+            error.WriteLine($"dtask run: {task}: this period's slot {slot.ToString(CultureInfo.InvariantCulture)} was claimed by node {running.Node}, whose session "
+                + "ended before it recorded an outcome: it may or may not have run; not running it again");
+            return TemporaryFailureExitCode;
+        }
+
+        return Taken(error, task, slot, current);
     }
 
     private static int Taken(TextWriter error, TaskId task, long slot, RunRecord? current)

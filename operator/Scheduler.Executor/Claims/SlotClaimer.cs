@@ -114,7 +114,16 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))
         {
             // The transaction may or may not have committed: what is stored decides.
-            var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
+            StoredRun stored;
+            try
+            {
+                stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ConsulException unread)
+            {
+                throw new ClaimUnconfirmedException(task, slot, runId, sessionId, unread);
+            }
+
             if (stored.Record is { } mine && IsOurs(mine, runId, sessionId))
             {
                 return Claimed(task, mine, stored.ModifyIndex);
@@ -177,6 +186,80 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         return pair is null ? null : RunStateStore.Decode(pair.Value);
     }
 
+    /// <summary>
+    /// Resolves a claim whose answer was lost and could not be read back (<see cref="ClaimUnconfirmedException"/>), when
+    /// its claimant gives up on the slot without running it (deadline passed, shutdown): with a consistent read, and when
+    /// the stored record is that claim (<paramref name="runId"/> and <paramref name="sessionId"/>, <c>running</c>: held,
+    /// with no child), releases it in ONE transaction: <c>cas</c> of the run record at the index read to <c>missed</c>
+    /// with reason <see cref="ClaimUnconfirmedReason"/> (the slot did not run), <c>cas</c> 0 of its history entry, and
+    /// <c>unlock</c> of the lock key with the session. When the session is gone already (the lock is free), the unlock is
+    /// left out; when a history entry exists, it is left alone. When another claimer recorded the claim <c>abandoned</c>
+    /// meanwhile (the session ended during the outage), that record is corrected to the same <c>missed</c> record:
+    /// nothing ran.
+    /// </summary>
+    /// <returns>The record written, or null when nothing of this claim is stored (the claim never committed, or is over).</returns>
+    /// <exception cref="ConsulException">Consul could not be read or written: the claim is still unresolved.</exception>
+    public async Task<RunRecord?> ReleaseUnconfirmedAsync(TaskId task, long slot, string runId, string sessionId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var runKey = Layout.RunKey(task.Namespace, task.Name);
+        var lockKey = Layout.LockKey(task.Namespace, task.Name);
+        var historyKey = Layout.HistoryKey(task.Namespace, task.Name, slot);
+        for (var round = 0; round <= MaxRounds; round++)
+        {
+            var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
+            var history = (await Client.Kv.GetAsync(historyKey, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+            var historyRecord = history is null ? null : RunStateStore.Decode(history.Value);
+            var mine = stored.Record is { } r && r.Slot == slot && r.RunId == runId && r.Session == sessionId
+                && r.State is RunState.Running or RunState.Abandoned ? r : null;
+            var historyMine = historyRecord is { State: RunState.Abandoned } h && h.RunId == runId && h.Session == sessionId;
+            if (mine is null && !historyMine)
+            {
+                return null;
+            }
+
+            var released = (mine ?? historyRecord!) with
+            {
+                State = RunState.Missed,
+                Reason = ClaimUnconfirmedReason,
+                FinishedAt = time.GetUtcNow(),
+            };
+            var value = RunStateStore.Encode(released);
+            List<TxnOp> operations = [];
+            if (mine is not null)
+            {
+                operations.Add(TxnOp.Cas(runKey, value, stored.ModifyIndex));
+            }
+
+            if (history is null || historyMine)
+            {
+                operations.Add(TxnOp.Cas(historyKey, value, history?.ModifyIndex ?? 0));
+            }
+
+            var lockPair = mine is { IsRunning: true } ? await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false) : null;
+            if (lockPair?.Session == sessionId)
+            {
+                operations.Add(TxnOp.Unlock(lockKey, ReadOnlyMemory<byte>.Empty, sessionId));
+            }
+
+            var result = (await Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            if (result.Committed)
+            {
+                return released;
+            }
+
+            // Something changed between the reads and the write (the session ended, another executor wrote): read again.
+        }
+
+        throw new ConsulConflictException(runKey, $"the run record of {task} kept changing while releasing the unconfirmed claim of slot {slot}");
+    }
+
+    /// <summary>
+    /// The reason of a slot whose claim was stored but never confirmed to its claimant (the answer was lost and Consul
+    /// could not be read back before the claimant gave up): recorded <c>missed</c>, nothing ran.
+    /// </summary>
+    public const string ClaimUnconfirmedReason = "claim-unconfirmed";
+
     /// <summary>The stored record is this very claim (its answer was lost on the way): the same run id and session, still running.</summary>
     private static bool IsOurs(RunRecord stored, string runId, string sessionId) =>
         stored.RunId == runId && stored.Session == sessionId && stored.IsRunning;
@@ -236,4 +319,26 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         RunState.Missed => "recorded missed",
         _ => "already run",
     };
+}
+
+/// <summary>
+/// A claim transaction was sent, its answer was lost (timeout, reset, 5xx), and the run record could not be read back to
+/// say whether it committed: the slot may be held by this claimant (<see cref="RunId"/>, <see cref="SessionId"/>) with no
+/// child. Try the claim again with the same run id (a stored claim is recognised as ours and run), or release it with
+/// <see cref="SlotClaimer.ReleaseUnconfirmedAsync"/> when giving up on the slot.
+/// </summary>
+public sealed class ClaimUnconfirmedException(TaskId task, long slot, string runId, string sessionId, ConsulException inner)
+    : ConsulException(inner?.Subject ?? "", $"the claim of slot {slot} of {task} was sent but could not be confirmed: {inner?.Message}", inner?.StatusCode, inner)
+{
+    /// <summary>The task.</summary>
+    public TaskId Task { get; } = task;
+
+    /// <summary>The slot claimed.</summary>
+    public long Slot { get; } = slot;
+
+    /// <summary>The claim's run id.</summary>
+    public string RunId { get; } = runId;
+
+    /// <summary>The session the claim would hold the lock with.</summary>
+    public string SessionId { get; } = sessionId;
 }

@@ -19,6 +19,12 @@ public enum MarkStatus
     HeldByRun,
 
     /// <summary>
+    /// The run record holds a later slot: this one is at or before the task's last handled slot and gets no marker (it
+    /// ran, or was recorded, and its history entry may have been trimmed since; or it was overtaken by the later one).
+    /// </summary>
+    Superseded,
+
+    /// <summary>
     /// The run record changed after it was read to decide (a run finished, or a claim came in between): nothing was
     /// written; read again and decide again.
     /// </summary>
@@ -42,8 +48,10 @@ public enum MarkStatus
 /// <para>Missed slots: a slot the run record holds (running or finished) is never marked missed. When the record is
 /// final and at an older slot, the marker also advances the record's slot in the same transaction (a CAS at the index
 /// read), so schedulers that read the record's slot as "last handled" do not reconsider the missed slot. When the
-/// record is <c>running</c> an older slot, only the marker is written (checked against the record's index); when it is
-/// at a later slot, the missed slot can no longer be claimed, and only the marker is written.</para>
+/// record is <c>running</c> an older slot, only the marker is written (checked against the record's index). When it is
+/// at a later slot, nothing is written (<see cref="MarkStatus.Superseded"/>): the slot is at or before the task's last
+/// handled slot, and a slot that ran may have had its history entry trimmed since, so a marker there could say
+/// <c>missed</c> of a slot that ran.</para>
 /// </remarks>
 public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
 {
@@ -75,7 +83,8 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
     }
 
     /// <summary>Records <paramref name="slot"/> as missed (see the remarks).</summary>
-    /// <returns><see cref="MarkStatus.Written"/>, <see cref="MarkStatus.AlreadyRecorded"/> or <see cref="MarkStatus.HeldByRun"/>.</returns>
+    /// <returns><see cref="MarkStatus.Written"/>, <see cref="MarkStatus.AlreadyRecorded"/>, <see cref="MarkStatus.HeldByRun"/> or
+    /// <see cref="MarkStatus.Superseded"/>.</returns>
     public async Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -94,8 +103,8 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
                 case { } current when current.Slot == slot:
                     return MarkStatus.HeldByRun;
                 case { } current when current.Slot > slot:
-                    // The record only moves forward: this slot can no longer be claimed.
-                    return await TryWriteHistoryAsync(task, record, cancellationToken).ConfigureAwait(false) ? MarkStatus.Written : MarkStatus.AlreadyRecorded;
+                    // At or before the last handled slot (in a consistent read): handled by the later record, never marked.
+                    return MarkStatus.Superseded;
                 case { IsRunning: true }:
                     // An older run goes on: the marker alone, while the record is still that run.
                     operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(runKey, stored.ModifyIndex)];

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
@@ -60,11 +61,15 @@ public sealed class SlotContender(
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
     private readonly RunStateStore store = new(client, layout);
 
+    // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
+    private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
+
     /// <summary>
     /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
     /// recorded missed) or <paramref name="claiming"/> is cancelled (shutdown, logged: no new claim starts; a child already
-    /// running is not affected, it is stopped through <see cref="RunningRuns"/>). A run record found at a later slot does
-    /// not decide the slot (the later one was claimed, not this one): the slot is recorded missed unless it has a record.
+    /// running is not affected, it is stopped through <see cref="RunningRuns"/>). A run record found at a later slot
+    /// supersedes the slot: it is not marked (see <see cref="SlotMarker"/>). A claim of this node whose answer was lost and
+    /// could not be read back is released (recorded <c>missed</c>, <c>claim-unconfirmed</c>) when the slot is given up.
     /// </summary>
     public async Task ContendAsync(TaskDefinition task, SlotTicket ticket, CancellationToken claiming)
     {
@@ -94,15 +99,18 @@ public sealed class SlotContender(
             var decided = await FireUntilDeadlineAsync(task, ticket, rank, claiming).ConfigureAwait(false);
             if (!decided && !claiming.IsCancellationRequested)
             {
+                await ResolveUnconfirmedAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
                 await RecordMissedAsync(task, [ticket.Slot], "not-claimed-before-deadline", claiming).ConfigureAwait(false);
             }
             else if (!decided)
             {
+                await ReleaseAtShutdownAsync(task, ticket.Slot).ConfigureAwait(false);
                 LogLeftUndecided(task, ticket.Slot);
             }
         }
         catch (OperationCanceledException) when (claiming.IsCancellationRequested)
         {
+            await ReleaseAtShutdownAsync(task, ticket.Slot).ConfigureAwait(false);
             LogLeftUndecided(task, ticket.Slot); // Shutting down: no new claim.
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -110,6 +118,69 @@ public sealed class SlotContender(
             logger.Error(e, "task {Namespace:l}/{Task:l}: slot {Slot} left undecided here: unexpected failure; the other executors run or record it",
                 task.Id.Namespace, task.Id.Name, ticket.Slot);
         }
+    }
+
+    /// <summary>
+    /// Gives up on a claim of <paramref name="slot"/> whose answer was lost (<see cref="ClaimUnconfirmedException"/>): reads
+    /// back and, when the stored record is that claim (held, with no child), releases it recorded <c>missed</c>
+    /// (<see cref="SlotClaimer.ClaimUnconfirmedReason"/>), the lock freed (<see cref="SlotClaimer.ReleaseUnconfirmedAsync"/>).
+    /// Retries while Consul cannot be reached. Nothing to do when no claim of this task is unconfirmed.
+    /// </summary>
+    private async Task ResolveUnconfirmedAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
+    {
+        var backoff = RetryMin;
+        while (unconfirmed.TryGetValue(task.Id, out var pending) && pending.Slot <= slot)
+        {
+            try
+            {
+                await ReleaseUnconfirmedAsync(task, pending, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (ConsulException e)
+            {
+                logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: the unconfirmed claim cannot be resolved yet ({Problem:l}); retrying",
+                    task.Id.Namespace, task.Id.Name, pending.Slot, e.Message);
+                await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+                backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+            }
+        }
+    }
+
+    /// <summary>One try at <see cref="ResolveUnconfirmedAsync"/> while shutting down, bounded by the request timeout.</summary>
+    private async Task ReleaseAtShutdownAsync(TaskDefinition task, long slot)
+    {
+        if (!unconfirmed.TryGetValue(task.Id, out var pending) || pending.Slot != slot)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            await ReleaseUnconfirmedAsync(task, pending, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot}: a claim whose answer was lost could not be read back nor released before shutdown "
+                + "({Problem:l}); if it was stored, the lock frees when this executor's session ends and the slot, which did not run here, is recorded abandoned",
+                task.Id.Namespace, task.Id.Name, slot, e.Message);
+        }
+    }
+
+    private async Task ReleaseUnconfirmedAsync(TaskDefinition task, ClaimUnconfirmedException pending, CancellationToken cancellationToken)
+    {
+        var released = await new SlotClaimer(store, time).ReleaseUnconfirmedAsync(task.Id, pending.Slot, pending.RunId, pending.SessionId, cancellationToken).ConfigureAwait(false);
+        unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, pending));
+        if (released is null)
+        {
+            logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: the claim whose answer was lost was not stored; nothing to release",
+                task.Id.Namespace, task.Id.Name, pending.Slot);
+            return;
+        }
+
+        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l}): its claim was stored but its answer was lost and Consul "
+            + "could not be read back in time; nothing ran, the lock is released", task.Id.Namespace, task.Id.Name, pending.Slot, SlotClaimer.ClaimUnconfirmedReason);
+        notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, pending.Slot, SlotClaimer.ClaimUnconfirmedReason, task.Notification));
     }
 
     /// <summary>Logs why this executor stops contending for an undecided slot: it is shutting down.</summary>
@@ -175,11 +246,19 @@ public sealed class SlotContender(
                     }
 
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
-                        && skew.MayWrite // A skewed clock decides nothing: the other executors record the slot.
-                        && await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false) == MarkStatus.Written)
+                        && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
                     {
-                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
-                        notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, reason, task.Notification));
+                        var marked = await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false);
+                        if (marked == MarkStatus.Written)
+                        {
+                            logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
+                            notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, reason, task.Notification));
+                        }
+                        else if (marked == MarkStatus.Superseded)
+                        {
+                            logger.Information("task {Namespace:l}/{Task:l}: slot {Slot} not recorded: the run record holds a later slot, which handled it",
+                                task.Id.Namespace, task.Id.Name, slot);
+                        }
                     }
 
                     break;
@@ -236,11 +315,27 @@ public sealed class SlotContender(
                     runs.Add(task.Id, request.RunId!, stop);
                     try
                     {
+                        if (unconfirmed.TryGetValue(task.Id, out var earlier) && earlier.Slot < ticket.Slot)
+                        {
+                            // An earlier slot's claim may still hold the lock with no child: release it before claiming this one.
+                            await ReleaseUnconfirmedAsync(task, earlier, claiming).ConfigureAwait(false);
+                        }
+
                         var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
+                        if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
+                        {
+                            // Read back consistently: a stored claim of ours was recognised (and ran), or none is stored.
+                            unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, mine));
+                        }
                     }
                     catch (ConsulException e)
                     {
+                        if (e is ClaimUnconfirmedException lost)
+                        {
+                            unconfirmed[task.Id] = lost; // The next try reads it back; giving up on the slot releases it.
+                        }
+
                         // Only before a claim: once claimed, FireAsync decides the run's outcome itself.
                         logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
                         await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
@@ -261,8 +356,8 @@ public sealed class SlotContender(
                         return true;
                     case FireStatus.AlreadyClaimed when ticket.Trigger is null && result.Current?.Slot > ticket.Slot:
                         // The run record is at a later slot: that one was claimed (or recorded), not this one, e.g. while
-                        // this try waited for Consul past the deadline. This slot can never be claimed now; it is not
-                        // decided until it has a record: the caller records it missed unless it has one already.
+                        // this try waited for Consul past the deadline. This slot can never be claimed now; the caller
+                        // leaves it unmarked (superseded by the later record, see SlotMarker), unless it has a record.
                         return false;
                     case FireStatus.AlreadyClaimed:
                         if (ticket.Trigger is not null && result.Current?.Slot > ticket.Slot && rank == 0)

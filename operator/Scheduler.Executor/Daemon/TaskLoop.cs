@@ -13,7 +13,10 @@ namespace Dtask.Executor.Daemon;
 /// <remarks>
 /// <para><b>Last handled slot.</b> Read from the run record when the loop starts (one batched read for all the loops
 /// that start together, see <see cref="RunRecordBatchReader"/>), then kept here: every slot the loop has
-/// handed on or recorded. <b>Earliest time</b> (slots at or before it are never due): the run record's slot when the
+/// handed on or recorded. Read again before planning after a gap: when the task changed, when it selects this node
+/// again, and when the loop wakes much later than it asked (the process was stopped, the host suspended), so slots
+/// handled elsewhere meanwhile are not planned here (and <see cref="Claims.SlotMarker"/> never marks a slot at or before
+/// the run record's). <b>Earliest time</b> (slots at or before it are never due): the run record's slot when the
 /// task has one; for a task that never ran, the instant this executor first saw it; after a resume, the instant this
 /// executor saw the resume, or the resume's stamp in the task's value (<see cref="TaskDefinition.ResumedAt"/>), whichever
 /// is later, so an executor that starts after a resume does not take the slots of the suspension for missed ones.</para>
@@ -39,6 +42,7 @@ public sealed class TaskLoop : IAsyncDisposable
     private CancellationTokenSource replan = new();
     private DateTimeOffset? resumedAt;
     private long? lastHandled;
+    private bool stale;
     private bool tooManyLogged;
 
     /// <summary>Starts the loop of <paramref name="definition"/>.</summary>
@@ -105,6 +109,7 @@ public sealed class TaskLoop : IAsyncDisposable
             }
 
             definition = next;
+            stale = true; // The run record may have moved on meanwhile (e.g. while this node was not selected).
             old = replan;
             replan = new CancellationTokenSource();
         }
@@ -130,23 +135,36 @@ public sealed class TaskLoop : IAsyncDisposable
         try
         {
             await ReadLastSlotAsync().ConfigureAwait(false);
+            var idle = false;
             while (!claiming.IsCancellationRequested)
             {
                 TaskDefinition task;
                 CancellationToken changed;
                 DateTimeOffset? resumed;
+                bool refresh;
                 lock (gate)
                 {
                     task = definition;
                     changed = replan.Token;
                     resumed = resumedAt;
+                    refresh = stale;
+                    stale = false;
                 }
 
                 using var wake = CancellationTokenSource.CreateLinkedTokenSource(changed, claiming);
                 if (task.Spec.IsSuspended || !task.Selects(options.Labels))
                 {
+                    idle = true;
                     await SleepAsync(Timeout.InfiniteTimeSpan, wake.Token).ConfigureAwait(false);
                     continue;
+                }
+
+                if (refresh || idle)
+                {
+                    // Planning after a gap (the task changed, or selects this node again): the slots handled elsewhere
+                    // meanwhile are not this loop's to consider.
+                    await ReadLastSlotAsync().ConfigureAwait(false);
+                    idle = false;
                 }
 
                 var next = Plan(task, resumed);
@@ -154,6 +172,15 @@ public sealed class TaskLoop : IAsyncDisposable
                 {
                     var delay = at - time.GetUtcNow();
                     await SleepAsync(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, wake.Token).ConfigureAwait(false);
+                    if (time.GetUtcNow() - at > PauseTolerance)
+                    {
+                        // Woken far later than asked (the process was stopped, the host suspended, the clock jumped):
+                        // others may have handled the slots in between; read the run record before planning them.
+                        lock (gate)
+                        {
+                            stale = true;
+                        }
+                    }
                 }
                 else
                 {
@@ -195,6 +222,7 @@ public sealed class TaskLoop : IAsyncDisposable
         }
 
         var missed = plan.Missed.Select(s => s.Id).ToList();
+        Task? recording = null;
         if (plan.Decision == DueDecision.TooLate && plan.MostRecentDue is { } late && !missed.Contains(late.Id))
         {
             missed.Add(late.Id);
@@ -207,7 +235,8 @@ public sealed class TaskLoop : IAsyncDisposable
                 logger.Warning("task {Namespace:l}/{Task:l}: {Count} slots were missed; recording the newest {Listed}", task.Id.Namespace, task.Id.Name, plan.MissedCount, missed.Count);
             }
 
-            track(RecordMissedAsync(task, missed));
+            recording = RecordMissedAsync(task, missed);
+            track(recording);
             lastHandled = Math.Max(lastHandled ?? long.MinValue, missed[^1]);
         }
 
@@ -220,11 +249,20 @@ public sealed class TaskLoop : IAsyncDisposable
                 deadline = nextFire;
             }
 
-            track(contender.ContendAsync(task, new SlotTicket(fire.Id, fireTime, deadline), claiming));
+            var ticket = new SlotTicket(fire.Id, fireTime, deadline);
+            // The missed slots first: once this one is claimed, they are before the run record's slot and get no marker.
+            track(recording is null ? contender.ContendAsync(task, ticket, claiming) : AfterAsync(recording, () => contender.ContendAsync(task, ticket, claiming)));
             lastHandled = Math.Max(lastHandled ?? long.MinValue, fire.Id);
         }
 
         return plan.NextFireTime;
+    }
+
+    /// <summary>Starts <paramref name="then"/> once <paramref name="first"/> has ended, however it ended.</summary>
+    private static async Task AfterAsync(Task first, Func<Task> then)
+    {
+        await Task.WhenAny(first).ConfigureAwait(false);
+        await then().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -244,6 +282,10 @@ public sealed class TaskLoop : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Reads the run record's slot (batched with the other loops reading at once) into the last handled slot, which only
+    /// moves forward: the slots this loop handed on stay handled.
+    /// </summary>
     private async Task ReadLastSlotAsync()
     {
         var backoff = TimeSpan.FromMilliseconds(200);
@@ -251,7 +293,11 @@ public sealed class TaskLoop : IAsyncDisposable
         {
             try
             {
-                lastHandled = (await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot;
+                if ((await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot is { } read)
+                {
+                    lastHandled = Math.Max(lastHandled ?? long.MinValue, read);
+                }
+
                 return;
             }
             catch (ConsulException)
@@ -261,6 +307,9 @@ public sealed class TaskLoop : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>How much later than its planned wake-up the loop may wake before it reads the run record again.</summary>
+    private static readonly TimeSpan PauseTolerance = TimeSpan.FromSeconds(5);
 
     private async Task SleepAsync(TimeSpan delay, CancellationToken wake)
     {

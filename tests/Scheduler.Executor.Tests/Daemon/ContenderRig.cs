@@ -19,11 +19,13 @@ public sealed class ContenderRig : IAsyncDisposable
 {
     private readonly ConsulClient client;
     private readonly NodeMembership membership;
+    private readonly ClaimWorld world;
 
     private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults)
     {
         this.client = client;
         this.membership = membership;
+        this.world = world;
         View = view;
         Options = options;
         Faults = faults;
@@ -63,6 +65,11 @@ public sealed class ContenderRig : IAsyncDisposable
         await membership.JoinAsync(TestContext.Current.CancellationToken);
         return new ContenderRig(world, client, membership, new ClusterView(), options, faults);
     }
+
+    /// <summary>Another contender of this node (same client, session, view, events and log) whose clock is <paramref name="time"/>.</summary>
+    public SlotContender ContenderOn(TimeProvider time) =>
+        new(client, world.Layout, membership, View, new ClockSkewGuard(Options.SkewLimit, TimeProvider.System, Log.CreateLogger()), new RunningRuns(), Events, Options,
+            new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) }), new FiringStats(), time, Log.CreateLogger());
 
     /// <summary>A ticket for <paramref name="slot"/> due now, whose deadline is <paramref name="window"/> away.</summary>
     public static SlotTicket TicketNow(long slot, TimeSpan window)
