@@ -20,7 +20,8 @@ public sealed class ContenderRig : IAsyncDisposable
     private readonly ConsulClient client;
     private readonly NodeMembership membership;
 
-    private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults)
+    private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults,
+        TimeSpan? triggerLife = null)
     {
         this.client = client;
         this.membership = membership;
@@ -30,7 +31,7 @@ public sealed class ContenderRig : IAsyncDisposable
         var skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger());
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
         Contender = new SlotContender(client, world.Layout, membership, view, skew, new RunningRuns(), Events, options, runner, new FiringStats(),
-            TimeProvider.System, Log.CreateLogger());
+            TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1) };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
@@ -49,7 +50,7 @@ public sealed class ContenderRig : IAsyncDisposable
     public CapturingSink Log { get; } = new();
 
     /// <summary>A rig for node <paramref name="node"/>, registered and holding its claim session.</summary>
-    public static async Task<ContenderRig> StartAsync(ConsulFixture consul, ClaimWorld world, string node)
+    public static async Task<ContenderRig> StartAsync(ConsulFixture consul, ClaimWorld world, string node, TimeSpan? triggerLife = null)
     {
         var faults = new FaultInjectingHandler();
         var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, faults);
@@ -58,7 +59,7 @@ public sealed class ContenderRig : IAsyncDisposable
         var membership = new NodeMembership(client, world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
             TimeProvider.System, sink.CreateLogger());
         await membership.JoinAsync(TestContext.Current.CancellationToken);
-        return new ContenderRig(world, client, membership, new ClusterView(), options, faults);
+        return new ContenderRig(world, client, membership, new ClusterView(), options, faults, triggerLife);
     }
 
     /// <summary>A ticket for <paramref name="slot"/> due now, whose deadline is <paramref name="window"/> away.</summary>
@@ -80,6 +81,6 @@ public sealed class ContenderRig : IAsyncDisposable
         client.Dispose();
     }
 
-    private static TaskDefinition DefinitionOf(TaskId task, ScheduledTaskSpec spec) =>
+    public static TaskDefinition DefinitionOf(TaskId task, ScheduledTaskSpec spec) =>
         new(task, spec, TaskSchedule.Create(spec.ToScheduleSpec(task.ToString())), 1);
 }
