@@ -141,7 +141,8 @@ public sealed partial class ControlTests(ConsulFixture consul)
         Assert.True(DateTimeOffset.UtcNow < schedule.FireTime(Slot.At(slot)), "the trigger came after the slot's fire time; the test proves nothing");
         var trigger = TriggerId().Match(triggered.Output).Groups[1].Value;
 
-        Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Contains($"{id} scheduled"), TimeSpan.FromSeconds(20)), "the slot did not run");
+        Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Contains($"{id} scheduled")
+            && world.HistoryAsync(task).GetAwaiter().GetResult().Any(r => r.Slot == id && !r.IsManual), TimeSpan.FromSeconds(20)), "the slot did not run, or was not recorded");
         var history = await world.HistoryAsync(task);
         Assert.Equal(RunState.Succeeded, Assert.Single(history, r => r.Slot == id && !r.IsManual).State);
         Assert.Contains(history, r => r.Trigger == trigger);
