@@ -19,6 +19,8 @@ public sealed class ContenderRig : IAsyncDisposable
 {
     private readonly ConsulClient client;
     private readonly NodeMembership membership;
+    private readonly ClaimWorld world;
+    private readonly ClockSkewGuard skew;
 
     private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults,
         TimeSpan? triggerLife = null)
@@ -30,12 +32,17 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults = faults;
         var skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger());
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        Contender = new SlotContender(client, world.Layout, membership, view, skew, new RunningRuns(), Events, options, runner, new FiringStats(),
+        this.world = world;
+        this.skew = skew;
+        Contender = new SlotContender(client, world.Layout, membership, view, skew, Runs, Events, options, runner, new FiringStats(),
             TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1) };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
     public SlotContender Contender { get; }
+
+    /// <summary>The runs this node is firing (shared by its contender and, once started, its daemon services).</summary>
+    public RunningRuns Runs { get; } = new();
 
     public TaskDefinition Definition { get; }
 
@@ -54,7 +61,8 @@ public sealed class ContenderRig : IAsyncDisposable
     {
         var faults = new FaultInjectingHandler();
         var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, faults);
-        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10) };
+        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10),
+            ShutdownGrace = TimeSpan.FromSeconds(2) };
         var sink = new CapturingSink();
         var membership = new NodeMembership(client, world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
             TimeProvider.System, sink.CreateLogger());
@@ -72,6 +80,30 @@ public sealed class ContenderRig : IAsyncDisposable
     /// <summary>Makes <paramref name="nodes"/> live in this node's view (besides itself).</summary>
     public void SeeNodes(params string[] nodes) =>
         View.SetNodes([.. nodes.Select(n => new NodeRecord { Node = n, Version = "test", StartedAt = DateTimeOffset.UtcNow })]);
+
+    /// <summary>
+    /// Starts this node's watch of the world's KV (<see cref="KvWatchService"/>) and its <see cref="FiringService"/> in
+    /// process, over this rig's contender: the executor daemon without its host. Disposing the result stops both.
+    /// </summary>
+    public async Task<IAsyncDisposable> StartDaemonAsync()
+    {
+        var watch = new KvWatchService(client, world.Layout, View, skew, TimeProvider.System, Log.CreateLogger());
+        var firing = new FiringService(View, Contender, new FiringClient(client), world.Layout, Runs, Options, TimeProvider.System, Log.CreateLogger());
+        await watch.StartAsync(TestContext.Current.CancellationToken);
+        await firing.StartAsync(TestContext.Current.CancellationToken);
+        return new Daemon(watch, firing);
+    }
+
+    private sealed class Daemon(KvWatchService watch, FiringService firing) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await firing.StopAsync(CancellationToken.None);
+            await watch.StopAsync(CancellationToken.None);
+            firing.Dispose();
+            watch.Dispose();
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

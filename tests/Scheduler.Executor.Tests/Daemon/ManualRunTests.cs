@@ -1,5 +1,6 @@
 using System.Text;
 using Dtask.Consul.Kv;
+using Dtask.Core.Manifests;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -119,6 +120,84 @@ public sealed class ManualRunTests(ConsulFixture consul)
         Assert.Null((await world.Client.Kv.GetAsync(trigger.Key, cancellationToken: Ct)).Value);
         Assert.True((await world.Store.ReadRunAsync(world.Task, Ct)).Record!.IsRunning, "the scheduled run was disturbed");
         await scheduled;
+    }
+
+    [Fact]
+    public async Task A_trigger_written_before_the_executor_knows_the_task_is_run_when_the_task_appears()
+    {
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "node-a");
+        var witness = Path.Combine(Path.GetTempPath(), "dtask-manual-" + Guid.NewGuid().ToString("N"));
+        var trigger = await WriteTriggerAsync(world, DateTimeOffset.UtcNow);
+        await using (await rig.StartDaemonAsync())
+        {
+            Assert.Single(rig.View.Controls);
+            await PutTaskAsync(world, new ScheduledTaskSpec { Schedule = "0 0 1 1 *", Shell = $"echo \"$DTASK_TRIGGER\" >> {witness}" });
+
+            Assert.True(await Eventually.TrueAsync(() => ManualHistoryAsync(world, trigger).GetAwaiter().GetResult() is { IsFinal: true }, TimeSpan.FromSeconds(10)),
+                "the trigger that came before its task was never run");
+        }
+
+        Assert.Equal([trigger.Id], File.ReadAllLines(witness));
+        Assert.Null((await world.Client.Kv.GetAsync(trigger.Key, cancellationToken: Ct)).Value);
+        File.Delete(witness);
+    }
+
+    [Fact]
+    public async Task Under_Replace_a_trigger_stops_the_scheduled_holder_and_a_pending_stop_and_trigger_both_act()
+    {
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "node-a");
+        var witness = Path.Combine(Path.GetTempPath(), "dtask-manual-" + Guid.NewGuid().ToString("N"));
+        var spec = new ScheduledTaskSpec
+        {
+            Schedule = "0 0 1 1 *", ConcurrencyPolicy = ConcurrencyPolicy.Replace,
+            Shell = $"echo \"$$ ${{DTASK_TRIGGER:-$DTASK_SLOT}}\" >> {witness}; exec sleep 300",
+        };
+        var task = ContenderRig.DefinitionOf(world.Task, spec);
+        await using (await rig.StartDaemonAsync())
+        {
+            await PutTaskAsync(world, spec);
+
+            // A scheduled slot's long child holds the lock; a trigger comes: the child is stopped (replaced), the trigger runs.
+            var slot = ClaimWorld.Slot(1);
+            var scheduled = rig.Contender.ContendAsync(task, ContenderRig.TicketNow(slot, TimeSpan.FromSeconds(30)), Ct);
+            Assert.True(await Eventually.TrueAsync(() => File.Exists(witness) && File.ReadAllLines(witness).Length == 1, TimeSpan.FromSeconds(10)), "the slot did not start");
+            var first = await WriteTriggerAsync(world, DateTimeOffset.UtcNow);
+            Assert.True(await Eventually.TrueAsync(() => File.ReadAllLines(witness).Length == 2, TimeSpan.FromSeconds(10)), "the trigger did not run");
+            await scheduled;
+            Assert.Equal("stopped: replaced", (await world.HistoryAsync(slot))!.Reason);
+            var holder = (await world.Store.ReadRunAsync(world.Task, Ct)).Record!;
+            Assert.Equal((first.Id, slot), (holder.Trigger, holder.Slot));
+
+            // A stop request for the manual run and a second trigger, pending together: the run stops, the trigger runs.
+            var stop = new ControlRequest { Action = ControlAction.Stop, Id = "s", RequestedAt = DateTimeOffset.UtcNow, RunId = holder.RunId };
+            Assert.True((await world.Client.Kv.PutAsync(world.Layout.StopKey(world.Task.Namespace, world.Task.Name, holder.RunId),
+                Encoding.UTF8.GetBytes(StateJson.Serialize(stop)), new KvPutOptions { Cas = 0 }, Ct)).Value);
+            var second = await WriteTriggerAsync(world, DateTimeOffset.UtcNow);
+            Assert.True(await Eventually.TrueAsync(() => File.ReadAllLines(witness).Length == 3, TimeSpan.FromSeconds(10)), "the second trigger did not run");
+            Assert.Equal("stopped: replaced", (await ManualHistoryAsync(world, first))!.Reason);
+            Assert.EndsWith(" " + second.Id, File.ReadAllLines(witness)[2], StringComparison.Ordinal);
+
+            // The next scheduled slot applies Replace to the manual run and runs; nothing is missed.
+            var next = rig.Contender.ContendAsync(task, ContenderRig.TicketNow(slot + 60, TimeSpan.FromSeconds(30)), Ct);
+            Assert.True(await Eventually.TrueAsync(() => File.ReadAllLines(witness).Length == 4, TimeSpan.FromSeconds(10)), "the next slot did not run");
+            Assert.EndsWith($" {slot + 60}", File.ReadAllLines(witness)[3], StringComparison.Ordinal);
+            Assert.True(await Eventually.TrueAsync(() => ManualHistoryAsync(world, second).GetAwaiter().GetResult() is { Reason: "stopped: replaced" }, TimeSpan.FromSeconds(5)));
+            Assert.Equal(slot + 60, (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
+            var pids = File.ReadAllLines(witness).Take(3).Select(l => int.Parse(l.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.All(pids, pid => Assert.False(DaemonWorld.IsAlive(pid), $"child {pid} was not stopped"));
+            rig.Runs.StopAll("shutdown");
+            await next;
+        }
+
+        File.Delete(witness);
+    }
+
+    private static async Task PutTaskAsync(ClaimWorld world, ScheduledTaskSpec spec)
+    {
+        var manifest = new ScheduledTask { Metadata = new ObjectMeta { Name = world.Task.Name, Namespace = world.Task.Namespace }, Spec = spec };
+        await world.Client.Kv.PutStringAsync(world.Layout.TaskKey(world.Task.Namespace, world.Task.Name), KvTaskSpec.From(manifest, TaskOwner.Cli).ToJson(), cancellationToken: Ct);
     }
 
     private static TaskDefinition Shell(ClaimWorld world, string shell, ConcurrencyPolicy policy) =>
