@@ -108,16 +108,18 @@ internal static class HistoryCommand
         var runPair = (await client.Kv.GetAsync(store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
         var history = await store.ReadHistoryAsync(task, cancellationToken).ConfigureAwait(false);
         var records = new List<RunRecord>(history);
+        // A manual run keeps the slot of the record before it: it is matched by its run id, a scheduled run by its slot.
+        static bool Same(RunRecord a, RunRecord b) => a.IsManual || b.IsManual ? a.RunId == b.RunId : a.Slot == b.Slot;
         if (runPair is not null && RunStateStore.Decode(runPair.Value) is { } current
-            && (current.IsRunning || history.All(h => h.Slot != current.Slot)))
+            && (current.IsRunning || !history.Any(h => Same(h, current))))
         {
             // While a claim runs, its fence is the record's ModifyIndex (the record is written before the index is known).
             var withFence = current.IsRunning && current.Fence == 0 ? current with { Fence = checked((long)runPair.ModifyIndex) } : current;
-            records.RemoveAll(r => r.Slot == current.Slot && current.IsRunning);
+            records.RemoveAll(r => Same(r, current) && current.IsRunning);
             records.Add(withFence);
         }
 
-        return [.. records.OrderByDescending(r => r.Slot).ThenByDescending(r => r.IsRunning)];
+        return [.. records.OrderByDescending(r => r.OrderKey).ThenByDescending(r => r.IsRunning)];
     }
 
     private static async Task<bool> KnownAsync(ConsulClient client, KvLayout layout, TaskId task, CancellationToken cancellationToken)
@@ -155,7 +157,9 @@ internal static class HistoryCommand
                 : record.IsRunning ? "running" : "-";
             IRenderable[] cells =
             [
-                new Text($"{Utc(DateTimeOffset.FromUnixTimeSeconds(record.Slot))} ({record.Slot.ToString(CultureInfo.InvariantCulture)})"),
+                new Text(record.IsManual
+                    ? $"manual #{record.TriggerIndex!.Value.ToString(CultureInfo.InvariantCulture)} ({record.Trigger})"
+                    : $"{Utc(DateTimeOffset.FromUnixTimeSeconds(record.Slot))} ({record.Slot.ToString(CultureInfo.InvariantCulture)})"),
                 new Text(JsonSerializer.Serialize(record.State).Trim('"')),
                 new Text(record.Node),
                 new Text(record.Attempt.ToString(CultureInfo.InvariantCulture)),

@@ -12,9 +12,11 @@ namespace Dtask.Core.State;
 /// <item><term><c>tasks/&lt;ns&gt;/&lt;name&gt;</c></term><description>the task spec envelope (operator, <c>dtask apply</c>)</description></item>
 /// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/lock</c></term><description>held by the running executor's session</description></item>
 /// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/run</c></term><description>the current or last <see cref="RunRecord"/>; its ModifyIndex is the fence token</description></item>
-/// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/history/&lt;slot&gt;</c></term><description>finished run records, trimmed to the task's history limit</description></item>
+/// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/history/&lt;slot&gt;</c></term><description>finished run records of scheduled slots, trimmed to the task's history limit</description></item>
+/// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/history/manual/&lt;seq&gt;</c></term><description>finished manual runs (and dropped triggers), by the trigger key's CreateIndex (20 digits), trimmed to the same limit</description></item>
 /// <item><term><c>nodes/&lt;node&gt;</c></term><description>a live executor's <see cref="NodeRecord"/>, bound to its session (Behavior=delete)</description></item>
-/// <item><term><c>control/&lt;ns&gt;/&lt;name&gt;</c></term><description>a <see cref="ControlRequest"/> from the CLI (trigger, stop)</description></item>
+/// <item><term><c>control/&lt;ns&gt;/&lt;name&gt;/trigger/&lt;id&gt;</c></term><description>one pending <c>dtask trigger</c> (a <see cref="ControlRequest"/>, written with CAS 0); its CreateIndex orders and names it</description></item>
+/// <item><term><c>control/&lt;ns&gt;/&lt;name&gt;/stop/&lt;runId&gt;</c></term><description>a request to stop one run (<c>Replace</c>), written with CAS 0</description></item>
 /// </list>
 /// </remarks>
 public sealed record KvLayout
@@ -66,11 +68,68 @@ public sealed record KvLayout
     /// <summary>A live executor's registration.</summary>
     public string NodeKey(string node) => NodesPrefix + node;
 
-    /// <summary>The control request of a task.</summary>
-    public string ControlKey(string @namespace, string name) => $"{ControlPrefix}{@namespace}/{name}";
+    /// <summary>The folder of one task's control requests (ends with <c>/</c>).</summary>
+    public string TaskControlPrefix(string @namespace, string name) => $"{ControlPrefix}{@namespace}/{name}/";
+
+    /// <summary>A pending manual trigger of a task; <paramref name="id"/> is the request's random id.</summary>
+    public string TriggerKey(string @namespace, string name, string id) => TaskControlPrefix(@namespace, name) + "trigger/" + id;
+
+    /// <summary>A pending request to stop run <paramref name="runId"/> of a task.</summary>
+    public string StopKey(string @namespace, string name, string runId) => TaskControlPrefix(@namespace, name) + "stop/" + runId;
+
+    /// <summary>The folder of finished manual runs (ends with <c>/</c>), inside the history folder.</summary>
+    public string ManualHistoryPrefix(string @namespace, string name) => HistoryPrefix(@namespace, name) + "manual/";
+
+    /// <summary>The finished record of the manual run of the trigger whose key had CreateIndex <paramref name="sequence"/> (20 digits, so keys sort by it).</summary>
+    public string ManualHistoryKey(string @namespace, string name, long sequence) =>
+        ManualHistoryPrefix(@namespace, name) + sequence.ToString("D20", CultureInfo.InvariantCulture);
+
+    /// <summary>Where the finished <paramref name="record"/> is kept: its manual key for a manual run, its slot's key otherwise.</summary>
+    public string HistoryKeyOf(string @namespace, string name, RunRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record.TriggerIndex is { } sequence ? ManualHistoryKey(@namespace, name, sequence) : HistoryKey(@namespace, name, record.Slot);
+    }
 
     /// <summary>
-    /// Splits a key under <see cref="TasksPrefix"/> or <see cref="ControlPrefix"/> into namespace and name; false for
+    /// Splits a key under <see cref="ControlPrefix"/> of the form <c>&lt;ns&gt;/&lt;name&gt;/(trigger|stop)/&lt;id&gt;</c>;
+    /// false for any other key.
+    /// </summary>
+    public static bool TrySplitControlKey(string key, string folder, out string @namespace, out string name, out ControlAction action, out string id)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(folder);
+        @namespace = name = id = "";
+        action = ControlAction.Trigger;
+        if (!key.StartsWith(folder, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var parts = key[folder.Length..].Split('/');
+        if (parts.Length != 4 || parts.Any(p => p.Length == 0))
+        {
+            return false;
+        }
+
+        switch (parts[2])
+        {
+            case "trigger":
+                action = ControlAction.Trigger;
+                break;
+            case "stop":
+                action = ControlAction.Stop;
+                break;
+            default:
+                return false;
+        }
+
+        (@namespace, name, id) = (parts[0], parts[1], parts[3]);
+        return true;
+    }
+
+    /// <summary>
+    /// Splits a key under <see cref="TasksPrefix"/> into namespace and name; false for
     /// any other key (including deeper ones).
     /// </summary>
     public static bool TrySplitTaskKey(string key, string folder, out string @namespace, out string name)

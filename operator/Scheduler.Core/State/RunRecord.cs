@@ -9,7 +9,11 @@ namespace Dtask.Core.State;
 /// </summary>
 public sealed record RunRecord
 {
-    /// <summary>The slot: its nominal UTC instant in Unix seconds.</summary>
+    /// <summary>
+    /// The slot: its nominal UTC instant in Unix seconds. A manual run (<see cref="Trigger"/> set) is not a slot: it keeps
+    /// the slot of the record it follows (0 when the task never had one), so the record's slot stays the last scheduled
+    /// slot decided.
+    /// </summary>
     public required long Slot { get; init; }
 
     /// <summary>A unique id of this run (also handed to the child as <c>DTASK_RUN_ID</c>).</summary>
@@ -47,6 +51,20 @@ public sealed record RunRecord
 
     /// <summary>The last 4 KiB of the child's combined stdout and stderr.</summary>
     public string? OutputTail { get; init; }
+
+    /// <summary>For a manual run: the id of the <c>dtask trigger</c> request it runs (also handed to the child as <c>DTASK_TRIGGER</c>).</summary>
+    public string? Trigger { get; init; }
+
+    /// <summary>For a manual run: the CreateIndex of the trigger's key, which orders manual runs and names their history entries.</summary>
+    public long? TriggerIndex { get; init; }
+
+    /// <summary>True for a manual run (or a dropped trigger).</summary>
+    [JsonIgnore]
+    public bool IsManual => TriggerIndex is not null;
+
+    /// <summary>The instant to order records by, in Unix seconds: the slot, or for a manual run when it started.</summary>
+    [JsonIgnore]
+    public long OrderKey => IsManual ? StartedAt?.ToUnixTimeSeconds() ?? Slot : Slot;
 
     /// <summary>True while the run is going on.</summary>
     [JsonIgnore]

@@ -140,17 +140,19 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
         var task = claim.Task;
         var runKey = store.Layout.RunKey(task.Namespace, task.Name);
         var lockKey = store.Layout.LockKey(task.Namespace, task.Name);
-        var historyKey = store.Layout.HistoryKey(task.Namespace, task.Name, claim.Slot);
+        var historyKey = store.Layout.HistoryKeyOf(task.Namespace, task.Name, final);
         var value = RunStateStore.Encode(final);
 
-        var trim = await TrimCandidatesAsync(task, claim.Slot, historyLimit, cancellationToken).ConfigureAwait(false);
+        var trim = final.IsManual
+            ? await ManualTrimCandidatesAsync(task, historyKey, historyLimit, cancellationToken).ConfigureAwait(false)
+            : (await TrimCandidatesAsync(task, claim.Slot, historyLimit, cancellationToken).ConfigureAwait(false)).Select(slot => store.Layout.HistoryKey(task.Namespace, task.Name, slot)).ToList();
         List<TxnOp> operations =
         [
             TxnOp.CheckSession(lockKey, claim.SessionId),
             TxnOp.Cas(runKey, value, claim.RecordIndex),
             TxnOp.Set(historyKey, value),
             TxnOp.Unlock(lockKey, ReadOnlyMemory<byte>.Empty, claim.SessionId),
-            .. trim.Select(slot => TxnOp.Delete(store.Layout.HistoryKey(task.Namespace, task.Name, slot))),
+            .. trim.Select(TxnOp.Delete),
         ];
 
         var backoff = RetryMin;
@@ -244,7 +246,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
     {
         try
         {
-            var pair = (await store.Client.Kv.GetAsync(store.Layout.HistoryKey(task.Namespace, task.Name, final.Slot), Consul.Http.QueryOptions.ConsistentRead,
+            var pair = (await store.Client.Kv.GetAsync(store.Layout.HistoryKeyOf(task.Namespace, task.Name, final), Consul.Http.QueryOptions.ConsistentRead,
                 cancellationToken).ConfigureAwait(false)).Value;
             return pair is not null && RunStateStore.Decode(pair.Value) is { } stored && stored.RunId == final.RunId && stored.IsFinal;
         }
@@ -279,6 +281,23 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
         catch (ConsulException)
         {
             return []; // Trimming is best effort; the next finish catches up.
+        }
+    }
+
+    /// <summary>The oldest manual history entries beyond the limit (the manual runs are kept apart from the slots, to the same limit).</summary>
+    private async Task<IReadOnlyList<string>> ManualTrimCandidatesAsync(TaskId task, string ownKey, int historyLimit, CancellationToken cancellationToken)
+    {
+        var limit = Math.Max(1, historyLimit);
+        try
+        {
+            var keys = (await store.Client.Kv.KeysAsync(store.Layout.ManualHistoryPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value
+                .Where(k => k != ownKey).Order(StringComparer.Ordinal).ToList();
+            var excess = keys.Count - (limit - 1);
+            return excess <= 0 ? [] : [.. keys.Take(Math.Min(excess, MaxTrimPerFinish))];
+        }
+        catch (ConsulException)
+        {
+            return [];
         }
     }
 

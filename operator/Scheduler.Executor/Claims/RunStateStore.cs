@@ -46,12 +46,12 @@ public sealed class RunStateStore(ConsulClient client, KvLayout layout)
             .OfType<long>().Order()];
     }
 
-    /// <summary>The history entries that hold run records, newest slot first.</summary>
+    /// <summary>The history entries that hold run records (manual runs included), newest first (<see cref="RunRecord.OrderKey"/>).</summary>
     public async Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
         var pairs = (await Client.Kv.ListAsync(Layout.HistoryPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-        return [.. pairs.Select(p => Decode(p.Value)).OfType<RunRecord>().OrderByDescending(r => r.Slot)];
+        return [.. pairs.Select(p => Decode(p.Value)).OfType<RunRecord>().OrderByDescending(r => r.OrderKey)];
     }
 
     /// <summary>The UTF-8 JSON of a record, as stored.</summary>

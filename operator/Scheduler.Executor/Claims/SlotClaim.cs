@@ -16,6 +16,16 @@ namespace Dtask.Executor.Claims;
 /// <param name="RecordIndex">The run record's ModifyIndex after that write: the CAS index of the next one.</param>
 public sealed record SlotClaim(TaskId Task, long Slot, string RunId, string Node, string SessionId, FenceToken Fence, RunRecord Record, ulong RecordIndex);
 
+/// <summary>A pending manual trigger, as stored at <c>control/&lt;ns&gt;/&lt;name&gt;/trigger/&lt;id&gt;</c>.</summary>
+/// <param name="Id">The request's id (the key's last segment).</param>
+/// <param name="Key">The key.</param>
+/// <param name="CreateIndex">The key's CreateIndex, assigned by Consul: the trigger's order and the name of its history entry.</param>
+public sealed record ManualTrigger(string Id, string Key, ulong CreateIndex)
+{
+    /// <summary>The CreateIndex as the run record stores it.</summary>
+    public long Sequence => checked((long)CreateIndex);
+}
+
 /// <summary>What a claim attempt found.</summary>
 public enum ClaimStatus
 {

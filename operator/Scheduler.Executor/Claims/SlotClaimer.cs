@@ -89,6 +89,116 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         }
     }
 
+    /// <summary>
+    /// Claims the manual run of <paramref name="trigger"/>: the same transaction as a slot's claim (<c>lock</c> with our
+    /// session, <c>cas</c> of the run record at the index read) with a <c>delete-cas</c> of the trigger's key, so exactly
+    /// one claim per trigger commits and the trigger is gone once claimed. The run record keeps the slot of the record it
+    /// replaces: a manual run is not a slot and never moves the schedule. <see cref="ClaimStatus.AlreadyClaimed"/> when
+    /// the trigger's key is gone (run or dropped by someone), <see cref="ClaimStatus.Busy"/> while a run holds the lock.
+    /// </summary>
+    /// <exception cref="ConsulException">Consul could not be read (or refused: permission denied).</exception>
+    public async Task<ClaimOutcome> ClaimManualAsync(TaskId task, ManualTrigger trigger, string node, string sessionId, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentException.ThrowIfNullOrEmpty(node);
+        ArgumentException.ThrowIfNullOrEmpty(sessionId);
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        var runKey = Layout.RunKey(task.Namespace, task.Name);
+        var lockKey = Layout.LockKey(task.Namespace, task.Name);
+        RunRecord? abandoned = null;
+        for (var round = 0; ; round++)
+        {
+            var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
+            if (stored.Record is { } mine && IsOurs(mine, runId, sessionId))
+            {
+                return Claimed(task, mine, stored.ModifyIndex) with { Abandoned = abandoned }; // An earlier answer was lost.
+            }
+
+            var pending = (await Client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+            if (pending is null || pending.CreateIndex != trigger.CreateIndex)
+            {
+                return new ClaimOutcome(ClaimStatus.AlreadyClaimed, null, stored.Record, $"trigger {trigger.Id} was run or dropped already")
+                {
+                    Abandoned = abandoned,
+                    CurrentIndex = stored.ModifyIndex,
+                };
+            }
+
+            var index = stored.ModifyIndex;
+            if (stored.Record is { IsRunning: true } running)
+            {
+                var lockPair = await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false);
+                if (lockPair?.Session is { } holder)
+                {
+                    return new ClaimOutcome(ClaimStatus.Busy, null, running,
+                        $"{(running.IsManual ? "manual run " + running.Trigger : "slot " + running.Slot)} is still running on node {running.Node} (session {holder})")
+                    {
+                        Abandoned = abandoned,
+                        CurrentIndex = index,
+                    };
+                }
+
+                var marked = await AbandonAsync(task, running, index, cancellationToken).ConfigureAwait(false);
+                if (marked is null)
+                {
+                    if (round >= MaxRounds)
+                    {
+                        return new ClaimOutcome(ClaimStatus.Contended, null, running, "the run record kept changing while marking it abandoned") { Abandoned = abandoned };
+                    }
+
+                    continue;
+                }
+
+                (abandoned, index) = marked.Value;
+            }
+
+            var record = new RunRecord
+            {
+                Slot = (abandoned ?? stored.Record)?.Slot ?? 0,
+                RunId = runId,
+                Node = node,
+                Session = sessionId,
+                State = RunState.Running,
+                StartedAt = time.GetUtcNow(),
+                Attempt = 1,
+                Trigger = trigger.Id,
+                TriggerIndex = trigger.Sequence,
+            };
+            var value = RunStateStore.Encode(record);
+            TxnResult result;
+            try
+            {
+                result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index), TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex)],
+                    cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            }
+            catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))
+            {
+                continue; // What is stored decides: our record (the claim committed), or try again.
+            }
+
+            if (result.Committed)
+            {
+                return Claimed(task, record, result.Results.Last(r => r.Key == runKey).ModifyIndex) with { Abandoned = abandoned };
+            }
+
+            if (result.Errors.Any(e => e.OperationIndex == 0))
+            {
+                var lockPair = await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false);
+                return lockPair?.Session is { } holder
+                    ? new ClaimOutcome(ClaimStatus.Busy, null, stored.Record, $"the lock is held by session {holder}") { Abandoned = abandoned, CurrentIndex = index }
+                    : new ClaimOutcome(ClaimStatus.LockDelay, null, stored.Record, "the lock is free but refused: lock-delay of an ended session is in force") { Abandoned = abandoned };
+            }
+
+            if (round >= MaxRounds)
+            {
+                return new ClaimOutcome(ClaimStatus.Contended, null, stored.Record, "the run record or the trigger changed at every try") { Abandoned = abandoned };
+            }
+
+            // The run record changed (a run finished or was claimed) or the trigger went: read again and decide again.
+        }
+    }
+
     private async Task<ClaimOutcome> TryClaimAsync(TaskId task, long slot, string node, string sessionId, string runId, ulong index, CancellationToken cancellationToken)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
@@ -277,7 +387,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
     private async Task<(RunRecord Record, ulong Index)?> AbandonAsync(TaskId task, RunRecord running, ulong index, CancellationToken cancellationToken)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
-        var historyKey = Layout.HistoryKey(task.Namespace, task.Name, running.Slot);
+        var historyKey = Layout.HistoryKeyOf(task.Namespace, task.Name, running);
         var abandoned = running with
         {
             State = RunState.Abandoned,

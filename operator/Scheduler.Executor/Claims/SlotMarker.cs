@@ -140,7 +140,7 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(record);
-        var key = store.Layout.HistoryKey(task.Namespace, task.Name, record.Slot);
+        var key = store.Layout.HistoryKeyOf(task.Namespace, task.Name, record);
         return (await store.Client.Kv.PutAsync(key, RunStateStore.Encode(record), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
     }
 

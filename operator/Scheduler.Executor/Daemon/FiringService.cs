@@ -11,8 +11,8 @@ namespace Dtask.Executor.Daemon;
 
 /// <summary>
 /// Runs one <see cref="TaskLoop"/> per valid task (started, updated and stopped as <c>tasks/</c> changes) and acts on
-/// control requests: <c>Trigger</c> (contend for the manual slot) and <c>Stop</c> (stop this executor's child of the named
-/// run: <c>Replace</c>). On shutdown it stops claiming, lets running children finish for the grace period, then stops
+/// control requests: <c>trigger/&lt;id&gt;</c> (contend for the manual run, also when the trigger came before the task)
+/// and <c>stop/&lt;runId&gt;</c> (stop this executor's child of the named run: <c>Replace</c>). On shutdown it stops claiming, lets running children finish for the grace period, then stops
 /// them (their runs are recorded with reason <c>stopped: shutdown</c>) and waits for their records to be written.
 /// </summary>
 public sealed class FiringService : BackgroundService
@@ -28,7 +28,7 @@ public sealed class FiringService : BackgroundService
     private readonly ILogger logger;
     private readonly Lock gate = new();
     private readonly Dictionary<TaskId, TaskLoop> loops = [];
-    private readonly HashSet<string> handledControls = new(StringComparer.Ordinal);
+    private readonly HashSet<string> handledControls = new(StringComparer.Ordinal); // "key@CreateIndex" of the requests routed
     private readonly ConcurrentDictionary<Task, byte> inFlight = new();
     private readonly CancellationTokenSource claiming = new();
 
@@ -146,8 +146,16 @@ public sealed class FiringService : BackgroundService
         {
             Track(loop.DisposeAsync().AsTask());
         }
+
+        SyncControls(); // Triggers that came before their task are routed now.
     }
 
+    /// <summary>
+    /// Routes the control requests not yet acted on: a <c>stop/&lt;runId&gt;</c> stops that run when it runs here (and
+    /// removes the request); a <c>trigger/&lt;id&gt;</c> goes to its task's loop. A trigger whose task is not known here
+    /// yet (or does not select this node) stays pending, and is routed when the task appears or changes: it is marked
+    /// handled only once routed.
+    /// </summary>
     private void SyncControls()
     {
         if (claiming.IsCancellationRequested)
@@ -155,39 +163,44 @@ public sealed class FiringService : BackgroundService
             return;
         }
 
-        foreach (var control in view.Controls.Values)
+        var controls = view.Controls;
+        List<(StoredControl Control, TaskLoop? Loop)> route = [];
+        lock (gate)
         {
-            lock (gate)
+            handledControls.RemoveWhere(h => !controls.ContainsKey(h[..h.LastIndexOf('@')]));
+            foreach (var control in controls.Values)
             {
-                if (!handledControls.Add($"{control.Task}/{control.Request.Id}/{control.ModifyIndex}"))
+                var handle = $"{control.Key}@{control.CreateIndex}";
+                if (handledControls.Contains(handle))
                 {
                     continue;
                 }
+
+                TaskLoop? loop = null;
+                if (control.Action == ControlAction.Trigger && (!loops.TryGetValue(control.Task, out loop) || !loop.Definition.Selects(options.Labels)))
+                {
+                    continue; // Not routable yet: kept pending, routed when the task appears here.
+                }
+
+                handledControls.Add(handle);
+                route.Add((control, loop));
             }
+        }
 
-            switch (control.Request.Action)
+        foreach (var (control, loop) in route)
+        {
+            if (control.Action == ControlAction.Stop)
             {
-                case ControlAction.Stop when control.Request.RunId is { } runId:
-                    if (runs.TryStop(control.Task, runId, "replaced"))
-                    {
-                        logger.Information("task {Namespace:l}/{Task:l}: run {RunId:l} stopped: replaced (asked by {By:l})", control.Task.Namespace, control.Task.Name, runId, control.Request.RequestedBy);
-                        Track(DeleteAsync(control));
-                    }
-
-                    break;
-                case ControlAction.Trigger:
-                    TaskLoop? loop;
-                    lock (gate)
-                    {
-                        loops.TryGetValue(control.Task, out loop);
-                    }
-
-                    if (loop is not null && loop.Definition.Selects(options.Labels))
-                    {
-                        loop.Trigger(control);
-                    }
-
-                    break;
+                if (runs.TryStop(control.Task, control.Id, "replaced"))
+                {
+                    logger.Information("task {Namespace:l}/{Task:l}: run {RunId:l} stopped: replaced (asked by {By:l})", control.Task.Namespace, control.Task.Name, control.Id,
+                        control.Request?.RequestedBy ?? "unknown");
+                    Track(DeleteAsync(control));
+                }
+            }
+            else
+            {
+                loop!.Trigger(control);
             }
         }
     }
@@ -215,7 +228,7 @@ public sealed class FiringService : BackgroundService
         try
         {
             using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            await client.Kv.DeleteAsync(layout.ControlKey(control.Task.Namespace, control.Task.Name), new KvDeleteOptions { Cas = control.ModifyIndex }, timeout.Token).ConfigureAwait(false);
+            await client.Kv.DeleteAsync(control.Key, new KvDeleteOptions { Cas = control.ModifyIndex }, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {

@@ -171,14 +171,13 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
             return;
         }
 
-        var requests = new Dictionary<TaskId, StoredControl>();
+        var requests = new Dictionary<string, StoredControl>(StringComparer.Ordinal);
         foreach (var pair in response.Value)
         {
-            if (KvLayout.TrySplitTaskKey(pair.Key, layout.ControlPrefix, out var ns, out var name)
-                && StateJson.TryDeserialize<ControlRequest>(Encoding.UTF8.GetString(pair.Value.Span)) is { } request)
+            if (KvLayout.TrySplitControlKey(pair.Key, layout.ControlPrefix, out var ns, out var name, out var action, out var id))
             {
-                var task = new TaskId(ns, name);
-                requests[task] = new StoredControl(task, request, pair.ModifyIndex);
+                var request = StateJson.TryDeserialize<ControlRequest>(Encoding.UTF8.GetString(pair.Value.Span));
+                requests[pair.Key] = new StoredControl(new TaskId(ns, name), action, pair.Key, id, request, pair.CreateIndex, pair.ModifyIndex);
             }
         }
 

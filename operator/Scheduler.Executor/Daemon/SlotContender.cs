@@ -4,10 +4,12 @@ using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
+using Dtask.Consul.Txn;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
+using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
 using Serilog;
@@ -18,8 +20,7 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Slot">The slot id (Unix seconds).</param>
 /// <param name="FireTime">When it is due (nominal + jitter); the fire delay is measured from it.</param>
 /// <param name="Deadline">The last instant a claim may start; afterwards the slot is recorded missed.</param>
-/// <param name="Trigger">The manual trigger request this slot comes from, or null for a scheduled slot.</param>
-public sealed record SlotTicket(long Slot, DateTimeOffset FireTime, DateTimeOffset Deadline, StoredControl? Trigger = null);
+public sealed record SlotTicket(long Slot, DateTimeOffset FireTime, DateTimeOffset Deadline);
 
 /// <summary>Counts what this executor's firing did, for the shutdown summary.</summary>
 public sealed class FiringStats
@@ -41,7 +42,8 @@ public sealed class FiringStats
 /// <see cref="SlotFiring.FireAsync"/> (consistent read, claim transaction) only when the slot looks unclaimed. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
 /// the deadline), retries while Consul cannot be reached or the clock guard forbids claims, and records the slot
 /// <c>missed</c> when the deadline passes without a claim by anyone — unless the clock guard forbids writes: a node whose
-/// clock is skewed claims nothing and records nothing, and the others rank without it.
+/// clock is skewed claims nothing and records nothing, and the others rank without it. Manual runs
+/// (<see cref="ContendManualAsync"/>) are not slots: they never move, block or supersede one.
 /// </summary>
 public sealed class SlotContender(
     ConsulClient client,
@@ -59,10 +61,17 @@ public sealed class SlotContender(
 {
     private static readonly TimeSpan RetryMin = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ManualTurnWindow = TimeSpan.FromSeconds(10);
     private readonly RunStateStore store = new(client, layout);
 
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
+
+    /// <summary>
+    /// How long a trigger waits for a busy task before it is dropped (recorded <c>skipped</c>, reason
+    /// <c>trigger-expired</c>, and removed), counted from when this executor first saw it.
+    /// </summary>
+    public TimeSpan TriggerLife { get; init; } = TimeSpan.FromHours(1);
 
     /// <summary>
     /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
@@ -352,27 +361,16 @@ public sealed class SlotContender(
                 {
                     case FireStatus.Ran:
                         stats.CountRun();
-                        await ClearTriggerAsync(ticket, "ran").ConfigureAwait(false);
+                        await ForgetStopAsync(task, runId).ConfigureAwait(false);
                         return true;
-                    case FireStatus.AlreadyClaimed when ticket.Trigger is null && result.Current?.Slot > ticket.Slot:
+                    case FireStatus.AlreadyClaimed when result.Current?.Slot > ticket.Slot:
                         // The run record is at a later slot: that one was claimed (or recorded), not this one, e.g. while
                         // this try waited for Consul past the deadline. This slot can never be claimed now; the caller
                         // leaves it unmarked (superseded by the later record, see SlotMarker), unless it has a record.
                         return false;
                     case FireStatus.AlreadyClaimed:
-                        if (ticket.Trigger is not null && result.Current?.Slot > ticket.Slot && rank == 0)
-                        {
-                            logger.Information("task {Namespace:l}/{Task:l}: manual run {Slot} superseded by slot {Current}", task.Id.Namespace, task.Id.Name, ticket.Slot, result.Current.Slot);
-                            await ClearTriggerAsync(ticket, "superseded").ConfigureAwait(false);
-                        }
-
                         return true;
                     case FireStatus.Busy when task.Spec.EffectiveConcurrencyPolicy == ConcurrencyPolicy.Forbid:
-                        if (result.Marked)
-                        {
-                            await ClearTriggerAsync(ticket, "skipped").ConfigureAwait(false);
-                        }
-
                         return true;
                     case FireStatus.Busy:
                         if (result.Current is { } holder && stopAsked != holder.RunId && await AskToStopAsync(task, holder, claiming).ConfigureAwait(false))
@@ -425,28 +423,15 @@ public sealed class SlotContender(
     }
 
     /// <summary>
-    /// Writes a <c>Stop</c> request for the holder's run (CAS: only when no request is pending, or over a <c>Stop</c>
-    /// request left for another run, which is over since only one run of a task goes on at a time); true when one is
-    /// pending for the holder's run now. A pending <c>Trigger</c> is left alone.
+    /// Writes the stop request of the holder's run, <c>control/&lt;ns&gt;/&lt;name&gt;/stop/&lt;runId&gt;</c>, with CAS 0
+    /// (idempotent: the other contenders of the same slot find it there). Pending triggers do not matter: every request
+    /// has its own key. True when the request is there now.
     /// </summary>
     private async Task<bool> AskToStopAsync(TaskDefinition task, RunRecord holder, CancellationToken cancellationToken)
     {
-        var key = layout.ControlKey(task.Id.Namespace, task.Id.Name);
+        var key = layout.StopKey(task.Id.Namespace, task.Id.Name, holder.RunId);
         try
         {
-            var existing = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
-            ulong cas = 0;
-            if (existing is not null)
-            {
-                var pending = StateJson.TryDeserialize<ControlRequest>(existing.ValueAsString());
-                if (pending is not { Action: ControlAction.Stop } || pending.RunId == holder.RunId)
-                {
-                    return pending is { Action: ControlAction.Stop };
-                }
-
-                cas = existing.ModifyIndex; // A stale stop request, whose run is over: replace it.
-            }
-
             var request = new ControlRequest
             {
                 Action = ControlAction.Stop,
@@ -455,14 +440,15 @@ public sealed class SlotContender(
                 RequestedBy = options.Node,
                 RunId = holder.RunId,
             };
-            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = cas }, cancellationToken).ConfigureAwait(false)).Value;
+            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
             if (written)
             {
-                logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} (slot {HolderSlot})",
-                    task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.Slot);
+                logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} ({What:l})",
+                    task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.IsManual ? "manual run " + holder.Trigger : "slot " + holder.Slot);
+                return true;
             }
 
-            return written;
+            return (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is not null;
         }
         catch (ConsulException)
         {
@@ -470,17 +456,13 @@ public sealed class SlotContender(
         }
     }
 
+    /// <summary>Removes the stop request of <paramref name="runId"/> (the run is over, or this contender is done with it).</summary>
     private async Task ClearStopAsync(TaskDefinition task, string runId)
     {
-        var key = layout.ControlKey(task.Id.Namespace, task.Id.Name);
         try
         {
             using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            var existing = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, timeout.Token).ConfigureAwait(false)).Value;
-            if (existing is not null && StateJson.TryDeserialize<ControlRequest>(existing.ValueAsString()) is { Action: ControlAction.Stop } pending && pending.RunId == runId)
-            {
-                await client.Kv.DeleteAsync(key, new KvDeleteOptions { Cas = existing.ModifyIndex }, timeout.Token).ConfigureAwait(false);
-            }
+            await client.Kv.DeleteAsync(layout.StopKey(task.Id.Namespace, task.Id.Name, runId), cancellationToken: timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {
@@ -488,24 +470,192 @@ public sealed class SlotContender(
         }
     }
 
-    private async Task ClearTriggerAsync(SlotTicket ticket, string why)
+    /// <summary>A run of ours is over: a stop request left for it (seen in the view) is removed, so stale ones do not pile up.</summary>
+    private Task ForgetStopAsync(TaskDefinition task, string runId) =>
+        view.Controls.ContainsKey(layout.StopKey(task.Id.Namespace, task.Id.Name, runId)) ? ClearStopAsync(task, runId) : Task.CompletedTask;
+
+    /// <summary>
+    /// Contends for the manual run of <paramref name="trigger"/>, until it is run (here or elsewhere: the claim consumes the
+    /// trigger's key, so exactly one node runs it), dropped, or <paramref name="claiming"/> is cancelled. A manual run is
+    /// not a slot: the run record keeps its slot, so no scheduled slot is moved or superseded, and a busy task is not a
+    /// reason to skip it: it waits (under <c>Replace</c> it asks a scheduled holder to stop, like a new run would; a manual
+    /// holder is waited for). It never blocks a scheduled slot either: a slot whose fire time comes while a manual run
+    /// holds the lock applies the task's policy to it like to any run. A trigger still waiting after
+    /// <see cref="TriggerLife"/> is dropped: recorded <c>skipped</c> (<c>trigger-expired</c>) and removed, in one
+    /// transaction that fails if anyone claimed it first.
+    /// </summary>
+    public async Task ContendManualAsync(TaskDefinition task, ManualTrigger trigger, CancellationToken claiming)
     {
-        if (ticket.Trigger is not { } trigger)
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(trigger);
+        var seen = time.GetUtcNow();
+        var expiry = seen + TriggerLife;
+        var runId = SlotClaimer.NewRunId(trigger.Sequence);
+        string? stopAsked = null;
+        var backoff = RetryMin;
+        try
+        {
+            var (rank, nodes) = await RankAsync(task, trigger.Sequence, claiming).ConfigureAwait(false);
+            var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, ManualTurnWindow);
+            if (rank > 0)
+            {
+                await Task.Delay(turn.Wait, time, claiming).ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                claiming.ThrowIfCancellationRequested();
+                if (time.GetUtcNow() > expiry)
+                {
+                    await DropTriggerAsync(task, trigger, claiming).ConfigureAwait(false);
+                    return;
+                }
+
+                var session = membership.Session;
+                if (session is null || !skew.MayClaim)
+                {
+                    await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);
+                    continue;
+                }
+
+                var request = FireRequest.FromSpec(task.Id, trigger.Sequence, task.Spec, expiry, task.Notification) with
+                {
+                    RunId = runId,
+                    FireTime = seen,
+                    Trigger = trigger,
+                };
+                FireResult result;
+                using (var stop = new StopRequest())
+                {
+                    runs.Add(task.Id, runId, stop);
+                    try
+                    {
+                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (ConsulException e)
+                    {
+                        logger.Debug("task {Namespace:l}/{Task:l}: trigger {Id:l}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, trigger.Id, e.Message);
+                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
+                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        continue;
+                    }
+                    finally
+                    {
+                        runs.Remove(runId);
+                    }
+                }
+
+                backoff = RetryMin;
+                switch (result.Status)
+                {
+                    case FireStatus.Ran:
+                        stats.CountRun();
+                        await ForgetStopAsync(task, runId).ConfigureAwait(false);
+                        return;
+                    case FireStatus.AlreadyClaimed:
+                        return; // Run (or dropped) by someone: the key is gone.
+                    case FireStatus.Busy when task.Spec.EffectiveConcurrencyPolicy == ConcurrencyPolicy.Replace && result.Current is { IsManual: false } holder:
+                        if (stopAsked != holder.RunId && await AskToStopAsync(task, holder, claiming).ConfigureAwait(false))
+                        {
+                            stopAsked = holder.RunId;
+                        }
+
+                        await Task.Delay(RetryMin, time, claiming).ConfigureAwait(false);
+                        continue;
+                    case FireStatus.Busy:
+                        await WaitForRunRecordChangeAsync(task, expiry, claiming).ConfigureAwait(false);
+                        continue;
+                    default:
+                        await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);
+                        continue;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (claiming.IsCancellationRequested)
+        {
+            logger.Information("task {Namespace:l}/{Task:l}: trigger {Id:l} left pending here: the executor is shutting down (or the task was removed)",
+                task.Id.Namespace, task.Id.Name, trigger.Id);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.Error(e, "task {Namespace:l}/{Task:l}: trigger {Id:l} left pending here: unexpected failure; the other executors run it", task.Id.Namespace, task.Id.Name, trigger.Id);
+        }
+        finally
+        {
+            if (stopAsked is not null)
+            {
+                await ClearStopAsync(task, stopAsked).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Waits until the run record changes (a blocking query on it), at most 30 s and not past <paramref name="until"/>.</summary>
+    private async Task WaitForRunRecordChangeAsync(TaskDefinition task, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        var wait = until - time.GetUtcNow();
+        wait = wait < TimeSpan.FromSeconds(30) ? wait : TimeSpan.FromSeconds(30);
+        if (wait <= TimeSpan.Zero)
         {
             return;
         }
 
+        var runKey = layout.RunKey(task.Id.Namespace, task.Id.Name);
         try
         {
-            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            var deleted = (await client.Kv.DeleteAsync(layout.ControlKey(trigger.Task.Namespace, trigger.Task.Name),
-                new KvDeleteOptions { Cas = trigger.ModifyIndex }, timeout.Token).ConfigureAwait(false)).Value;
-            logger.Information("task {Namespace:l}/{Task:l}: manual run {Slot} {Why:l}; trigger request {Id:l} {Removed:l}",
-                trigger.Task.Namespace, trigger.Task.Name, ticket.Slot, why, trigger.Request.Id, deleted ? "removed" : "was already replaced");
+            var current = (await client.Kv.GetAsync(runKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+            if (current is null || RunStateStore.Decode(current.Value) is not { IsRunning: true })
+            {
+                return; // Already changed since the claim looked.
+            }
+
+            await client.Kv.GetAsync(runKey, QueryOptions.StaleRead with { WaitIndex = current.ModifyIndex, WaitTime = wait }, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        catch (ConsulException)
         {
-            logger.Warning("task {Namespace:l}/{Task:l}: could not remove trigger request {Id:l}: {Problem:l}", trigger.Task.Namespace, trigger.Task.Name, trigger.Request.Id, e.Message);
+            await Task.Delay(RetryMax, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Drops a trigger that waited its whole life: one transaction removes its key (at the index it was created with:
+    /// it fails if it was claimed meanwhile) and writes its history entry, <c>skipped</c> with reason <c>trigger-expired</c>.
+    /// </summary>
+    private async Task DropTriggerAsync(TaskDefinition task, ManualTrigger trigger, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var record = new RunRecord
+        {
+            Slot = 0,
+            RunId = SlotClaimer.NewRunId(trigger.Sequence),
+            Node = options.Node,
+            State = RunState.Skipped,
+            Reason = $"trigger-expired: the task was busy for {DurationText.Of(TriggerLife)}",
+            StartedAt = now,
+            FinishedAt = now,
+            Attempt = 0,
+            Trigger = trigger.Id,
+            TriggerIndex = trigger.Sequence,
+        };
+        var historyKey = layout.ManualHistoryKey(task.Id.Namespace, task.Id.Name, trigger.Sequence);
+        try
+        {
+            var pending = (await client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+            if (pending is null || pending.CreateIndex != trigger.CreateIndex)
+            {
+                return;
+            }
+
+            var result = (await client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
+                cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            if (result.Committed)
+            {
+                logger.Warning("task {Namespace:l}/{Task:l}: trigger {Id:l} dropped: {Reason:l}", task.Id.Namespace, task.Id.Name, trigger.Id, record.Reason);
+            }
+        }
+        catch (ConsulException e)
+        {
+            logger.Warning("task {Namespace:l}/{Task:l}: could not drop trigger {Id:l} ({Problem:l}); the other executors do", task.Id.Namespace, task.Id.Name, trigger.Id, e.Message);
         }
     }
 }

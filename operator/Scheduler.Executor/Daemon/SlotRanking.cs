@@ -44,7 +44,7 @@ public static class SlotRanking
     {
         ArgumentNullException.ThrowIfNull(history);
         var last = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var record in history.Where(r => r.State is not (RunState.Skipped or RunState.Missed)))
+        foreach (var record in history.Where(r => !r.IsManual && r.State is not (RunState.Skipped or RunState.Missed)))
         {
             if (!last.TryGetValue(record.Node, out var slot) || record.Slot > slot)
             {

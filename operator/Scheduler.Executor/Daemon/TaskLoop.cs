@@ -118,15 +118,13 @@ public sealed class TaskLoop : IAsyncDisposable
         old.Dispose();
     }
 
-    /// <summary>Contends for a manual run (a trigger request) now, like a slot.</summary>
+    /// <summary>Contends for a manual run (a trigger request): not a slot; it waits while the task is busy, within the trigger's life.</summary>
     public void Trigger(StoredControl control)
     {
         ArgumentNullException.ThrowIfNull(control);
-        var now = time.GetUtcNow();
-        var slot = control.Request.Slot ?? control.Request.RequestedAt.ToUnixTimeSeconds();
         var task = Definition;
-        logger.Information("task {Namespace:l}/{Task:l}: manual run requested (request {Id:l}, slot {Slot})", task.Id.Namespace, task.Id.Name, control.Request.Id, slot);
-        track(contender.ContendAsync(task, new SlotTicket(slot, now, now + TimeSpan.FromMinutes(1), control), claiming));
+        logger.Information("task {Namespace:l}/{Task:l}: manual run requested (trigger {Id:l}, #{Sequence})", task.Id.Namespace, task.Id.Name, control.Id, control.CreateIndex);
+        track(contender.ContendManualAsync(task, control.AsTrigger(), claiming));
     }
 
     private async Task RunAsync()
@@ -293,9 +291,10 @@ public sealed class TaskLoop : IAsyncDisposable
         {
             try
             {
-                if ((await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record?.Slot is { } read)
+                // Slot 0: only manual runs so far (a manual run keeps the slot of the record before it).
+                if ((await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record is { Slot: > 0 } record)
                 {
-                    lastHandled = Math.Max(lastHandled ?? long.MinValue, read);
+                    lastHandled = Math.Max(lastHandled ?? long.MinValue, record.Slot);
                 }
 
                 return;

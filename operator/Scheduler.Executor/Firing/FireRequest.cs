@@ -34,6 +34,12 @@ public sealed record FireRequest(TaskId Task, long Slot, ChildCommand Command, D
     /// <summary>The task's notification settings.</summary>
     public TaskNotification? Notify { get; init; }
 
+    /// <summary>
+    /// For a manual run: the trigger it runs. The claim then consumes the trigger (<see cref="SlotClaimer.ClaimManualAsync"/>),
+    /// <see cref="Slot"/> is not used to claim, and a busy task is never recorded skipped for it (the trigger waits).
+    /// </summary>
+    public ManualTrigger? Trigger { get; init; }
+
     /// <summary>A request for <paramref name="slot"/> of a task spec, with its command, retries, history and policy.</summary>
     public static FireRequest FromSpec(TaskId task, long slot, ScheduledTaskSpec spec, DateTimeOffset deadline, TaskNotification? notify = null)
     {

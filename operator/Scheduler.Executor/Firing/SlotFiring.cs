@@ -101,7 +101,7 @@ public sealed class SlotFiring
                     return await RunClaimedAsync(request, claim.Claim!, stop, cancellationToken).ConfigureAwait(false) with { Abandoned = abandonedOnTheWay };
                 case ClaimStatus.AlreadyClaimed:
                     return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
-                case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid:
+                case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid && request.Trigger is null:
                     var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
                     if (marked == MarkStatus.RecordChanged && time.GetUtcNow() < request.Deadline && stop?.IsRequested != true)
                     {
@@ -130,7 +130,9 @@ public sealed class SlotFiring
         RunRecord? abandonedOnTheWay = null;
         while (true)
         {
-            var claim = await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
+            var claim = request.Trigger is { } trigger
+                ? await claimer.ClaimManualAsync(request.Task, trigger, node, session.Id, request.RunId ?? SlotClaimer.NewRunId(trigger.Sequence), cancellationToken).ConfigureAwait(false)
+                : await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
             abandonedOnTheWay ??= claim.Abandoned;
             claim = claim with { Abandoned = abandonedOnTheWay };
             if (claim.Status != ClaimStatus.LockDelay || time.GetUtcNow() + LockDelayRetry >= request.Deadline || stop?.IsRequested == true)
@@ -150,17 +152,26 @@ public sealed class SlotFiring
         using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
         using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
 
-        var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(request.Slot);
-        var context = new RunContext(request.Task.Namespace, request.Task.Name, node, request.Slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
+        // A manual run is not a slot: its DTASK_SLOT is the instant it was claimed, and DTASK_TRIGGER names its request.
+        var slot = request.Trigger is null ? request.Slot : (claim.Record.StartedAt ?? time.GetUtcNow()).ToUnixTimeSeconds();
+        var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(slot);
+        var context = new RunContext(request.Task.Namespace, request.Task.Name, node, slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
         var runLogger = logger.ForRun(context);
-        runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command:l}", request.Slot, claim.Fence.Value, request.Command.Display);
+        if (request.Trigger is { } manual)
+        {
+            runLogger.Information("claimed manual run of trigger {Trigger:l} (#{Sequence}, fence {Fence}): {Command:l}", manual.Id, manual.Sequence, claim.Fence.Value, request.Command.Display);
+        }
+        else
+        {
+            runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command:l}", request.Slot, claim.Fence.Value, request.Command.Display);
+        }
 
         var attempt = 1;
         var backoff = request.RetryBackoff;
         ChildOutcome outcome;
         while (true)
         {
-            var identity = new RunIdentity(request.Task.Namespace, request.Task.Name, request.Slot, node, claim.RunId, claim.Fence.AsLong);
+            var identity = new RunIdentity(request.Task.Namespace, request.Task.Name, slot, node, claim.RunId, claim.Fence.AsLong) { Trigger = request.Trigger?.Id };
             var forwarder = new ChildOutputForwarder(logger, context);
             var attemptContext = context;
             outcome = await runner.RunAsync(request.Command, identity, forwarder, stop, start =>
@@ -219,17 +230,17 @@ public sealed class SlotFiring
             case FinishStatus.Unrecorded:
                 runLogger.Error("slot {Slot} ({State:l}) could not be recorded: Consul did not answer before the lock was lost ({Lost:l}; last failure: {Problem:l}); "
                     + "the lock frees with the session and the next claimer records the run abandoned",
-                    request.Slot, final.State.ToString(), watch.LostReason ?? "lock lost", finish.Problem ?? "none");
+                    slot, final.State.ToString(), watch.LostReason ?? "lock lost", finish.Problem ?? "none");
                 break;
             case FinishStatus.Refused:
                 runLogger.Error("slot {Slot} ({State:l}) could not be recorded: Consul refused the finish ({Problem:l}); the lock was released{History:l}, "
                     + "and the next claimer records the run abandoned",
-                    request.Slot, final.State.ToString(), finish.Problem ?? "unknown", finish.HistoryWritten ? " and the run's record went to history" : "");
+                    slot, final.State.ToString(), finish.Problem ?? "unknown", finish.HistoryWritten ? " and the run's record went to history" : "");
                 break;
         }
 
         runLogger.ForContext("DurationMs", Math.Round(outcome.Duration.TotalMilliseconds, 1))
-            .Information("slot {Slot} {State:l} ({Reason:l}) after {Duration:l}", request.Slot, final.State.ToString(), final.Reason ?? "exit 0", DurationText.Of(outcome.Duration));
+            .Information("slot {Slot} {State:l} ({Reason:l}) after {Duration:l}", slot, final.State.ToString(), final.Reason ?? "exit 0", DurationText.Of(outcome.Duration));
         if (final.State == RunState.Lost)
         {
             notifier.LockLost(context, final.Reason ?? "lock-lost");
@@ -245,7 +256,7 @@ public sealed class SlotFiring
             notifier.RunFinished(context, new RunOutcome(result, outcome.Duration, outcome.NeverStarted ? null : outcome.ExitCode, outcome.OutputTail));
         }
 
-        return new FireResult(FireStatus.Ran, final, null, $"ran slot {request.Slot}: {final.State}") { Outcome = outcome, Finish = finish };
+        return new FireResult(FireStatus.Ran, final, null, $"ran slot {slot}: {final.State}") { Outcome = outcome, Finish = finish };
     }
 
     /// <summary>

@@ -92,7 +92,7 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
             }
         }
 
-        history.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+        history.Sort((a, b) => a.OrderKey.CompareTo(b.OrderKey));
         return new TaskObservation(@namespace, name, stored, current, history, lockSession);
     }
 }

@@ -55,7 +55,7 @@ public static class TaskStatusBuilder
         var errors = validationErrors ?? [];
         var runs = current is null ? history : [.. history, current];
 
-        var claimed = runs.Where(r => r.State is not (RunState.Skipped or RunState.Missed)).ToList();
+        var claimed = runs.Where(r => !r.IsManual && r.State is not (RunState.Skipped or RunState.Missed)).ToList(); // Manual runs are not slots.
         var succeeded = runs.Where(r => r.State == RunState.Succeeded).ToList();
         var latest = Latest(current, history);
 
@@ -99,13 +99,13 @@ public static class TaskStatusBuilder
 
     private static RunRecord? Latest(RunRecord? current, IReadOnlyList<RunRecord> history)
     {
-        var latestFinished = history.Count == 0 ? null : history.MaxBy(r => r.Slot);
+        var latestFinished = history.Count == 0 ? null : history.MaxBy(r => r.OrderKey);
         if (current is null)
         {
             return latestFinished;
         }
 
-        return latestFinished is not null && latestFinished.Slot > current.Slot ? latestFinished : current;
+        return latestFinished is not null && latestFinished.OrderKey > current.OrderKey ? latestFinished : current;
     }
 
     private static DateTimeOffset? NextSlot(KvTaskSpec? stored, DateTimeOffset now)

@@ -148,26 +148,34 @@ public sealed class ReadCommandTests(TaskCommandsFixture consul) : IDisposable
     }
 
     [Fact]
-    public async Task Trigger_writes_a_control_request_that_a_second_trigger_replaces_by_cas()
+    public async Task Trigger_writes_one_request_key_per_trigger_and_leaves_a_pending_stop_alone()
     {
         Apply(("ops", "backup", "1m"));
-        var before = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+        var stopKey = cli.Layout.StopKey("ops", "backup", "1795829400-abc");
+        await consul.Client.Kv.PutStringAsync(stopKey, "{}", cancellationToken: Ct);
 
         var first = cli.Run("trigger", "ops/backup");
-        var firstRequest = StateJson.Deserialize<ControlRequest>((await consul.Client.Kv.GetAsync(cli.Layout.ControlKey("ops", "backup"), cancellationToken: Ct)).Value!.ValueAsString());
         var second = cli.Run("trigger", "ops/backup");
-        var secondRequest = StateJson.Deserialize<ControlRequest>((await consul.Client.Kv.GetAsync(cli.Layout.ControlKey("ops", "backup"), cancellationToken: Ct)).Value!.ValueAsString());
         var missing = cli.Run("trigger", "ops/nothing");
+        var describe = cli.Run("describe", "ops/backup");
 
         Assert.Equal(0, first.ExitCode);
-        Assert.Matches(@"^scheduledtask\.dtask\.dev/ops/backup triggered \(request [0-9a-f]{32}, slot \d+\); the executors will pick it up$", first.OutputLines[0]);
-        Assert.Equal(ControlAction.Trigger, firstRequest.Action);
-        Assert.InRange(firstRequest.Slot!.Value, before, before + 5);
-        Assert.Equal(firstRequest.Slot, firstRequest.RequestedAt.ToUnixTimeSeconds());
+        var printed = System.Text.RegularExpressions.Regex.Match(first.OutputLines[0], @"^scheduledtask\.dtask\.dev/ops/backup triggered \(request ([0-9a-f]{32}), #(\d+)\); the executors will pick it up$");
+        Assert.True(printed.Success, first.Output);
         Assert.Equal(0, second.ExitCode);
-        Assert.NotEqual(firstRequest.Id, secondRequest.Id);
+        var pending = (await consul.Client.Kv.ListAsync(cli.Layout.TaskControlPrefix("ops", "backup"), cancellationToken: Ct)).Value;
+        var triggers = pending.Where(p => p.Key.Contains("/trigger/", StringComparison.Ordinal)).OrderBy(p => p.CreateIndex).ToList();
+        Assert.Equal(2, triggers.Count);
+        var firstId = printed.Groups[1].Value;
+        Assert.Equal(cli.Layout.TriggerKey("ops", "backup", firstId), triggers[0].Key);
+        Assert.Equal(printed.Groups[2].Value, triggers[0].CreateIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var request = StateJson.Deserialize<ControlRequest>(triggers[0].ValueAsString());
+        Assert.Equal((ControlAction.Trigger, firstId), (request.Action, request.Id));
+        Assert.Contains(pending, p => p.Key == stopKey);
         Assert.Equal(1, missing.ExitCode);
-        Assert.False((await consul.Client.Kv.GetAsync(cli.Layout.ControlKey("ops", "nothing"), cancellationToken: Ct)).Value is not null);
+        Assert.Empty((await consul.Client.Kv.ListAsync(cli.Layout.TaskControlPrefix("ops", "nothing"), cancellationToken: Ct)).Value);
+        Assert.Contains(describe.OutputLines, l => l.Contains("trigger", StringComparison.Ordinal) && l.Contains(firstId, StringComparison.Ordinal));
+        Assert.Contains(describe.OutputLines, l => l.Contains("stop", StringComparison.Ordinal) && l.Contains("run 1795829400-abc", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -15,7 +15,26 @@ public class StateContractTests
         Assert.Equal("dtask/state/prod/backup/run", layout.RunKey("prod", "backup"));
         Assert.Equal("dtask/state/prod/backup/history/1795829400", layout.HistoryKey("prod", "backup", 1795829400));
         Assert.Equal("dtask/nodes/node-a", layout.NodeKey("node-a"));
-        Assert.Equal("dtask/control/prod/backup", layout.ControlKey("prod", "backup"));
+        Assert.Equal("dtask/control/prod/backup/trigger/t-1", layout.TriggerKey("prod", "backup", "t-1"));
+        Assert.Equal("dtask/control/prod/backup/stop/1795829400-abc", layout.StopKey("prod", "backup", "1795829400-abc"));
+        Assert.Equal("dtask/state/prod/backup/history/manual/00000000000000000042", layout.ManualHistoryKey("prod", "backup", 42));
+    }
+
+    [Fact]
+    public void A_manual_run_is_kept_apart_from_the_slots_and_control_keys_split_by_kind()
+    {
+        var layout = new KvLayout("dtask");
+        var manual = new RunRecord { Slot = 1795829400, RunId = "r", Node = "a", State = RunState.Succeeded, Trigger = "t-1", TriggerIndex = 42 };
+
+        Assert.Equal(layout.ManualHistoryKey("prod", "backup", 42), layout.HistoryKeyOf("prod", "backup", manual));
+        Assert.Equal(layout.HistoryKey("prod", "backup", 1795829400), layout.HistoryKeyOf("prod", "backup", manual with { Trigger = null, TriggerIndex = null }));
+        Assert.True(KvLayout.TrySplitControlKey(layout.TriggerKey("prod", "backup", "t-1"), layout.ControlPrefix, out var ns, out var name, out var action, out var id));
+        Assert.Equal(("prod", "backup", ControlAction.Trigger, "t-1"), (ns, name, action, id));
+        Assert.True(KvLayout.TrySplitControlKey(layout.StopKey("prod", "backup", "r-1"), layout.ControlPrefix, out _, out _, out action, out id));
+        Assert.Equal((ControlAction.Stop, "r-1"), (action, id));
+        Assert.False(KvLayout.TrySplitControlKey("dtask/control/prod/backup", layout.ControlPrefix, out _, out _, out _, out _));
+        Assert.False(KvLayout.TrySplitControlKey("dtask/control/.watch", layout.ControlPrefix, out _, out _, out _, out _));
+        Assert.False(KvLayout.TrySplitControlKey("dtask/control/prod/backup/other/x", layout.ControlPrefix, out _, out _, out _, out _));
     }
 
     public static TheoryData<string, bool, string, string> TaskKeys => new()

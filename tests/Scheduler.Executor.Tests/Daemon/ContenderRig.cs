@@ -21,7 +21,8 @@ public sealed class ContenderRig : IAsyncDisposable
     private readonly NodeMembership membership;
     private readonly ClaimWorld world;
 
-    private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults)
+    private ContenderRig(ClaimWorld world, ConsulClient client, NodeMembership membership, ClusterView view, ExecutorOptions options, FaultInjectingHandler faults,
+        TimeSpan? triggerLife = null)
     {
         this.client = client;
         this.membership = membership;
@@ -31,8 +32,9 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults = faults;
         Skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger(), options.Node);
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        Contender = new SlotContender(client, world.Layout, membership, view, Skew, new RunningRuns(), Events, options, runner, new FiringStats(),
-            TimeProvider.System, Log.CreateLogger());
+        this.world = world;
+        Contender = new SlotContender(client, world.Layout, membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
+            TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1) };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
@@ -40,6 +42,9 @@ public sealed class ContenderRig : IAsyncDisposable
 
     /// <summary>The contender's clock guard (it sees no Consul answer here: tests feed it references).</summary>
     public ClockSkewGuard Skew { get; }
+
+    /// <summary>The runs this node is firing (shared by its contender and, once started, its daemon services).</summary>
+    public RunningRuns Runs { get; } = new();
 
     public TaskDefinition Definition { get; }
 
@@ -54,16 +59,17 @@ public sealed class ContenderRig : IAsyncDisposable
     public CapturingSink Log { get; } = new();
 
     /// <summary>A rig for node <paramref name="node"/>, registered and holding its claim session.</summary>
-    public static async Task<ContenderRig> StartAsync(ConsulFixture consul, ClaimWorld world, string node)
+    public static async Task<ContenderRig> StartAsync(ConsulFixture consul, ClaimWorld world, string node, TimeSpan? triggerLife = null)
     {
         var faults = new FaultInjectingHandler();
         var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, faults);
-        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10) };
+        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10),
+            ShutdownGrace = TimeSpan.FromSeconds(2) };
         var sink = new CapturingSink();
         var membership = new NodeMembership(client, world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
             TimeProvider.System, sink.CreateLogger());
         await membership.JoinAsync(TestContext.Current.CancellationToken);
-        return new ContenderRig(world, client, membership, new ClusterView(), options, faults);
+        return new ContenderRig(world, client, membership, new ClusterView(), options, faults, triggerLife);
     }
 
     /// <summary>Another contender of this node (same client, session, view, events and log) whose clock is <paramref name="time"/>.</summary>
@@ -82,6 +88,30 @@ public sealed class ContenderRig : IAsyncDisposable
     public void SeeNodes(params string[] nodes) =>
         View.SetNodes([.. nodes.Select(n => new NodeRecord { Node = n, Version = "test", StartedAt = DateTimeOffset.UtcNow })]);
 
+    /// <summary>
+    /// Starts this node's watch of the world's KV (<see cref="KvWatchService"/>) and its <see cref="FiringService"/> in
+    /// process, over this rig's contender: the executor daemon without its host. Disposing the result stops both.
+    /// </summary>
+    public async Task<IAsyncDisposable> StartDaemonAsync()
+    {
+        var watch = new KvWatchService(client, world.Layout, View, Skew, TimeProvider.System, Log.CreateLogger());
+        var firing = new FiringService(View, Contender, new FiringClient(client), world.Layout, Runs, Options, TimeProvider.System, Log.CreateLogger());
+        await watch.StartAsync(TestContext.Current.CancellationToken);
+        await firing.StartAsync(TestContext.Current.CancellationToken);
+        return new Daemon(watch, firing);
+    }
+
+    private sealed class Daemon(KvWatchService watch, FiringService firing) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await firing.StopAsync(CancellationToken.None);
+            await watch.StopAsync(CancellationToken.None);
+            firing.Dispose();
+            watch.Dispose();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Faults.Outage = false;
@@ -90,6 +120,6 @@ public sealed class ContenderRig : IAsyncDisposable
         client.Dispose();
     }
 
-    private static TaskDefinition DefinitionOf(TaskId task, ScheduledTaskSpec spec) =>
+    public static TaskDefinition DefinitionOf(TaskId task, ScheduledTaskSpec spec) =>
         new(task, spec, TaskSchedule.Create(spec.ToScheduleSpec(task.ToString())), 1);
 }

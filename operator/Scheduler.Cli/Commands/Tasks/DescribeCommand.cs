@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Dtask.Consul;
+using Dtask.Consul.Kv;
 using Dtask.Core.State;
 using Dtask.Operator.Status;
 
@@ -7,7 +8,8 @@ namespace Dtask.Cli.Commands.Tasks;
 
 /// <summary>
 /// <c>dtask describe NS/NAME</c>: the spec in short, owner and generation, the status conditions rebuilt from
-/// Consul, the last runs, and who holds the task's lock right now (session and executor node).
+/// Consul, the last runs (manual runs among them), who holds the task's lock right now (session and executor node),
+/// and the pending control requests (triggers not yet run, stop requests).
 /// </summary>
 internal static class DescribeCommand
 {
@@ -38,7 +40,9 @@ internal static class DescribeCommand
                 }
 
                 var holder = await LockHolderAsync(client, layout, observation.LockSession, cancellationToken).ConfigureAwait(false);
+                var pending = (await client.Kv.ListAsync(layout.TaskControlPrefix(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
                 Write(parseResult.InvocationConfiguration.Output, observation, holder, TimeProvider.System.GetUtcNow());
+                WritePending(parseResult.InvocationConfiguration.Output, layout, pending);
                 return Program.Success;
             });
         });
@@ -109,12 +113,12 @@ internal static class DescribeCommand
             (status.Conditions ?? []).Select(c => (IReadOnlyList<string>)["  " + c.Type, c.Status ?? "", c.Reason ?? "", c.Message ?? ""]));
         output.WriteLine("Runs:");
         var runs = observation.History.AsEnumerable();
-        if (observation.Current is { } current && observation.History.All(h => h.Slot != current.Slot))
+        if (observation.Current is { } current && !observation.History.Any(h => h.IsManual || current.IsManual ? h.RunId == current.RunId : h.Slot == current.Slot))
         {
             runs = runs.Append(current);
         }
 
-        var shown = runs.OrderByDescending(r => r.Slot).Take(RunsShown).ToList();
+        var shown = runs.OrderByDescending(r => r.OrderKey).Take(RunsShown).ToList();
         if (shown.Count == 0)
         {
             output.WriteLine("  <none>");
@@ -123,7 +127,7 @@ internal static class DescribeCommand
 
         TableOutput.WriteTable(output, ["  SLOT", "NODE", "RESULT", "STARTED", "FINISHED", "EXIT", "REASON"], shown.Select(r => (IReadOnlyList<string>)
         [
-            "  " + TableOutput.Instant(DateTimeOffset.FromUnixTimeSeconds(r.Slot)),
+            "  " + (r.IsManual ? $"manual #{r.TriggerIndex}" : TableOutput.Instant(DateTimeOffset.FromUnixTimeSeconds(r.Slot))),
             r.Node,
             TaskStatusBuilder.ResultWord(r.State),
             TableOutput.Instant(r.StartedAt),
@@ -131,6 +135,34 @@ internal static class DescribeCommand
             r.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
             r.Reason ?? "",
         ]));
+    }
+
+    /// <summary>The pending control requests of the task: triggers not yet run (oldest first, by CreateIndex) and stop requests.</summary>
+    private static void WritePending(TextWriter output, KvLayout layout, IReadOnlyList<KvPair> pending)
+    {
+        output.WriteLine("Pending requests:");
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var pair in pending.OrderBy(p => p.CreateIndex))
+        {
+            if (KvLayout.TrySplitControlKey(pair.Key, layout.ControlPrefix, out _, out _, out var action, out var id))
+            {
+                var request = StateJson.TryDeserialize<ControlRequest>(pair.ValueAsString());
+                rows.Add([
+                    "  " + (action == ControlAction.Trigger ? "trigger" : "stop"),
+                    action == ControlAction.Trigger ? $"{id} (#{pair.CreateIndex})" : "run " + id,
+                    request?.RequestedBy ?? "",
+                    request is null ? "" : TableOutput.Instant(request.RequestedAt),
+                ]);
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            output.WriteLine("  <none>");
+            return;
+        }
+
+        TableOutput.WriteTable(output, ["  KIND", "REQUEST", "BY", "REQUESTED AT"], rows);
     }
 
     private static string Quote(string arg) => arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@%+".Contains(c, StringComparison.Ordinal))

@@ -33,7 +33,7 @@ internal static class LogsCommand
                 var wanted = parseResult.GetValue(slot);
                 var history = observation.History;
                 RunRecord? run = wanted is { } s
-                    ? (observation.Current?.Slot == s ? observation.Current : history.FirstOrDefault(h => h.Slot == s))
+                    ? (observation.Current is { IsManual: false } current && current.Slot == s ? current : history.FirstOrDefault(h => !h.IsManual && h.Slot == s))
                     : observation.Current ?? (history.Count > 0 ? history[^1] : null);
                 if (run is null)
                 {

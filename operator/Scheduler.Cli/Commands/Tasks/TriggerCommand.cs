@@ -6,9 +6,11 @@ using Dtask.Core.State;
 namespace Dtask.Cli.Commands.Tasks;
 
 /// <summary>
-/// <c>dtask trigger NS/NAME</c>: asks the executors to run the task once now, by writing a
-/// <see cref="ControlRequest"/> (<c>trigger</c>, slot = now in Unix seconds) to <c>control/&lt;ns&gt;/&lt;name&gt;</c>
-/// with a check-and-set at the index read, so two requests written at once never overwrite each other unseen.
+/// <c>dtask trigger NS/NAME</c>: asks the executors to run the task once now, by writing a <see cref="ControlRequest"/>
+/// to its own key, <c>control/&lt;ns&gt;/&lt;name&gt;/trigger/&lt;id&gt;</c> (a random id, CAS 0), so no other
+/// request is ever overwritten: two triggers are two manual runs, and a pending stop request is left alone. Nothing in the
+/// request comes from this machine's clock but the informational <c>requestedAt</c>: the trigger's order is its key's
+/// CreateIndex, which Consul assigns.
 /// </summary>
 internal static class TriggerCommand
 {
@@ -16,7 +18,7 @@ internal static class TriggerCommand
     {
         var task = TaskArgument.Create();
         var consul = new ConsulConnection();
-        var command = new Command("trigger", "Run a task once now: writes a trigger request the executors pick up (the run is claimed like a slot, so it runs exactly once). Exit 1 when the task is not found.") { task };
+        var command = new Command("trigger", "Run a task once now, outside its schedule: writes a trigger request the executors pick up (claimed so it runs exactly once; it waits while a run goes on, and never moves or skips a scheduled slot). Prints the request id. Exit 1 when the task is not found.") { task };
         consul.AddTo(command);
         command.SetAction((parseResult, cancellationToken) =>
         {
@@ -37,30 +39,24 @@ internal static class TriggerCommand
                     return Program.Failure;
                 }
 
-                var key = layout.ControlKey(target.Namespace, target.Name);
-                var existing = await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false);
-                var now = TimeProvider.System.GetUtcNow();
                 var request = new ControlRequest
                 {
                     Action = ControlAction.Trigger,
                     Id = Guid.NewGuid().ToString("N"),
-                    RequestedAt = now,
+                    RequestedAt = TimeProvider.System.GetUtcNow(),
                     RequestedBy = "cli@" + Environment.MachineName,
-                    Slot = now.ToUnixTimeSeconds(),
                 };
-                var written = await client.Kv.PutStringAsync(key, StateJson.Serialize(request),
-                    new KvPutOptions { Cas = existing.Value?.ModifyIndex ?? 0 }, cancellationToken).ConfigureAwait(false);
+                var key = layout.TriggerKey(target.Namespace, target.Name, request.Id);
+                var written = await client.Kv.PutStringAsync(key, StateJson.Serialize(request), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false);
                 if (!written.Value)
                 {
-                    var other = await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false);
-                    var concurrent = StateJson.TryDeserialize<ControlRequest>(other.Value?.ValueAsString());
-                    error.WriteLine(concurrent is { Action: ControlAction.Trigger }
-                        ? $"dtask trigger: another trigger of {target} (request {concurrent.Id}, slot {concurrent.Slot}) was written at the same moment; it runs the task, this one was not written"
-                        : $"dtask trigger: {key} changed while it was being written; nothing was written, try again");
+                    error.WriteLine($"dtask trigger: {key} exists already; nothing was written, try again");
                     return Program.Failure;
                 }
 
-                output.WriteLine($"{ApplyCommand.Resource}/{target} triggered (request {request.Id}, slot {request.Slot}); the executors will pick it up");
+                var stored = await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false);
+                var sequence = stored.Value is { } pair ? $", #{pair.CreateIndex}" : ", already picked up";
+                output.WriteLine($"{ApplyCommand.Resource}/{target} triggered (request {request.Id}{sequence}); the executors will pick it up");
                 return Program.Success;
             });
         });
