@@ -37,7 +37,7 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
         Assert.Equal(0, await skewed.StopAsync());
 
         var history = await world.HistoryAsync(task);
-        AssertEverySlotRanOnTime(Witness.Read(world), history, from, until, node => node == "good");
+        AssertEverySlotRanOnTime(SkewWitness.Read(world), history, from, until, node => node == "good");
         Assert.DoesNotContain(history, r => r.Node == "skewed");
         Assert.DoesNotContain(skewed.Lines, l => l.Contains("recorded missed", StringComparison.Ordinal) || l.Contains("fire delay", StringComparison.Ordinal));
     }
@@ -72,7 +72,7 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
             Assert.Equal(0, await executor.StopAsync());
         }
 
-        var runs = Witness.Read(world);
+        var runs = SkewWitness.Read(world);
         var history = await world.HistoryAsync(task);
         AssertEverySlotRanOnTime(runs, history, from, until, node => node.StartsWith("good-", StringComparison.Ordinal));
         Assert.DoesNotContain(runs, r => r.Node == "ahead");
@@ -94,7 +94,7 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
         var task = await world.PutTaskAsync("tick", Ticking(world));
 
         // Both nodes take their turns until the jump.
-        Assert.True(await Eventually.TrueAsync(() => Witness.Read(world).Any(r => r.Node == "jumper"), TimeSpan.FromSeconds(60)),
+        Assert.True(await Eventually.TrueAsync(() => SkewWitness.Read(world).Any(r => r.Node == "jumper"), TimeSpan.FromSeconds(60)),
             "the node on the faked clock never ran a slot before its clock jumped:\n" + jumper.Output);
         await File.WriteAllTextAsync(clockFile, "+1h\n", Ct);
         var jumped = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
@@ -105,7 +105,7 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
         Assert.Equal(0, await good.StopAsync());
         Assert.Equal(0, await jumper.StopAsync());
 
-        var runs = Witness.Read(world);
+        var runs = SkewWitness.Read(world);
         var history = await world.HistoryAsync(task);
         var after = (long)Math.Ceiling(stopped);
         after += after % 2;
@@ -120,7 +120,7 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
     /// Each slot of the window ran once, on a good node, not before its time by the child's own clock — or, when the
     /// machine is so loaded that the previous run had not finished, was recorded skipped (still-running) by a good node.
     /// </summary>
-    private static void AssertEverySlotRanOnTime(IReadOnlyList<Witness> runs, IReadOnlyList<RunRecord> history, long from, long until, Func<string, bool> good)
+    private static void AssertEverySlotRanOnTime(IReadOnlyList<SkewWitness> runs, IReadOnlyList<RunRecord> history, long from, long until, Func<string, bool> good)
     {
         var ran = 0;
         for (var slot = from; slot <= until; slot += 2)
@@ -152,10 +152,10 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
     /// <summary>Waits for the first run, then for <paramref name="slots"/> slots after it to be run or overtaken; returns them.</summary>
     private static async Task<(long From, long Until)> WindowAsync(DaemonWorld world, int slots)
     {
-        Assert.True(await Eventually.TrueAsync(() => Witness.Read(world).Count > 0, TimeSpan.FromSeconds(30)), "no slot ran");
-        var from = Witness.Read(world).Max(r => r.Slot) + 2;
+        Assert.True(await Eventually.TrueAsync(() => SkewWitness.Read(world).Count > 0, TimeSpan.FromSeconds(30)), "no slot ran");
+        var from = SkewWitness.Read(world).Max(r => r.Slot) + 2;
         var until = from + ((slots - 1) * 2);
-        Assert.True(await Eventually.TrueAsync(() => Witness.Read(world).Any(r => r.Slot > until), TimeSpan.FromSeconds((slots * 2) + 30)),
+        Assert.True(await Eventually.TrueAsync(() => SkewWitness.Read(world).Any(r => r.Slot > until), TimeSpan.FromSeconds((slots * 2) + 30)),
             $"slots {from}..{until} did not all run");
         return (from, until);
     }
@@ -173,11 +173,11 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
 }
 
 /// <summary>What the children wrote: their own clock when they ran, the slot and the node.</summary>
-internal sealed record Witness(double At, long Slot, string Node)
+internal sealed record SkewWitness(double At, long Slot, string Node)
 {
-    public static IReadOnlyList<Witness> Read(DaemonWorld world) =>
+    public static IReadOnlyList<SkewWitness> Read(DaemonWorld world) =>
         [.. world.ReadLines("ran").Select(l => l.Split(' ')).Where(p => p.Length == 3)
-            .Select(p => new Witness(double.Parse(p[0], CultureInfo.InvariantCulture), long.Parse(p[1], CultureInfo.InvariantCulture), p[2]))];
+            .Select(p => new SkewWitness(double.Parse(p[0], CultureInfo.InvariantCulture), long.Parse(p[1], CultureInfo.InvariantCulture), p[2]))];
 }
 
 /// <summary>libfaketime, installed by <c>scripts/install-deb.sh faketime libfaketime</c> under <c>.tools/root</c> (or by the system).</summary>

@@ -32,7 +32,6 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults = faults;
         Skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger(), options.Node);
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        this.world = world;
         Contender = new SlotContender(client, world.Layout, membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
             TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1) };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
