@@ -26,7 +26,9 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// longer than <see cref="MaxRoundTrip"/> (blocking queries that waited) are not used. A peer's stamp
 /// is read when the nodes watch delivers it, within the blocking query's delivery latency (milliseconds) of its write;
 /// a stamp that was already there when the watch (re)started is not timed and is not used. Peer stamps older than
-/// three refresh intervals are dropped (the peer is gone or its watch is stuck).</para>
+/// three refresh intervals are dropped (the peer is gone or its watch is stuck). A delay between a stamp and its reading
+/// (a loaded machine, a slow write) can only make this clock look ahead: of a peer's last three fresh stamps the lowest
+/// estimate counts, less up to <see cref="PeerAllowance"/>.</para>
 /// <para>The skew is the median of the estimates; with an even number the one of the two middle values closest to zero
 /// is taken, so two clocks that disagree never block the node whose clock is right. Two clocks cannot tell which one is
 /// wrong: a skewed node is recognised when the agent is on another clock (a shared agent, a server) or when three or
@@ -48,6 +50,10 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>An agent's answer that took longer than this (a blocking query that waited) is not used: the header
     /// was stamped somewhere in that time.</summary>
     public static readonly TimeSpan MaxRoundTrip = TimeSpan.FromSeconds(1);
+
+    /// <summary>How much of a peer estimate that says this clock is ahead is put down to the delay between the stamp
+    /// and its reading (a loaded machine, a slow write), as the agent's header is allowed its one-second resolution.</summary>
+    public static readonly TimeSpan PeerAllowance = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
     private readonly Lock gate = new();
@@ -137,7 +143,14 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                     joined |= timely;
                 }
 
-                peers[record.Node] = new Peer(stamp, timely ? now : null);
+                // Timed samples of this peer still fresh, newest last (at most three).
+                var samples = known?.Samples.Where(x => time.GetElapsedTime(x.Arrival, now) <= StampMaxAge).ToList() ?? [];
+                if (timely)
+                {
+                    samples.Add(new Sample(stamp, now));
+                }
+
+                peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)]);
             }
 
             foreach (var gone in peers.Keys.Where(k => !live.Contains(k)).ToList())
@@ -197,18 +210,22 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
             foreach (var (name, peer) in peers)
             {
-                if (peer.Arrival is not { } arrival)
+                // A delay between a stamp and its reading only makes this clock look further ahead: of the fresh
+                // samples the lowest estimate is the tightest, and up to PeerAllowance of it may be such a delay.
+                TimeSpan? lowest = null;
+                foreach (var sample in peer.Samples)
                 {
-                    continue;
+                    var age = time.GetElapsedTime(sample.Arrival, now);
+                    if (age <= StampMaxAge && (wall - age - sample.Stamp) is var offset && (lowest is null || offset < lowest))
+                    {
+                        lowest = offset;
+                    }
                 }
 
-                var age = time.GetElapsedTime(arrival, now);
-                if (age > StampMaxAge)
+                if (lowest is { } l)
                 {
-                    continue;
+                    references.Add(("node " + name, l > PeerAllowance ? l - PeerAllowance : l > TimeSpan.Zero ? TimeSpan.Zero : l));
                 }
-
-                references.Add(("node " + name, wall - age - peer.Stamp));
             }
 
             var estimate = Median([.. references.Select(r => r.Estimate)]);
@@ -245,6 +262,9 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>The agent's clock as last seen: this clock minus the agent's within [Low, High] when this clock read ReceivedAt, at monotonic Arrival.</summary>
     private sealed record Agent(TimeSpan Low, TimeSpan High, DateTimeOffset ReceivedAt, long Arrival);
 
-    /// <summary>A peer's last stamp and the monotonic timestamp of its arrival (null: not timed).</summary>
-    private sealed record Peer(DateTimeOffset Stamp, long? Arrival);
+    /// <summary>A peer's last stamp and its timed samples.</summary>
+    private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples);
+
+    /// <summary>A peer's stamp and the monotonic timestamp of its arrival.</summary>
+    private sealed record Sample(DateTimeOffset Stamp, long Arrival);
 }

@@ -94,7 +94,30 @@ public sealed class ClockSkewEstimateTests
 
         Assert.False(guard.MayWrite);
         Assert.Equal(3, guard.Current.References);
-        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 29.9, 30.1);
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 28.9, 29.1); // Less the allowance for a late stamp.
+    }
+
+    [Fact]
+    public void A_stamp_read_late_on_a_loaded_machine_does_not_make_a_good_clock_skewed()
+    {
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "me");
+        guard.Observe(AgentAnswer(clock.RealNow));
+
+        // Two stamps read 2.4 s and 2.9 s after they were taken (the writer or this process starved): this clock looks
+        // that much ahead, within the limit plus the allowance.
+        Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(2.35)), ("b", clock.RealNow - TimeSpan.FromSeconds(2.85)));
+        Assert.True(guard.MayWrite);
+
+        // One 5 s late is beyond it until the next stamp of that peer, read in time, brings the estimate down.
+        Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(5)), ("b", clock.RealNow - TimeSpan.FromSeconds(5)));
+        Assert.True(guard.MayWrite); // The lowest of each peer's fresh stamps counts.
+        clock.Advance(ClockSkewGuard.StampMaxAge);
+        Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(5)), ("b", clock.RealNow - TimeSpan.FromSeconds(5)));
+        Assert.False(guard.MayWrite);
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
+        Assert.True(guard.MayWrite);
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, -0.1, 0.1);
     }
 
     [Fact]
