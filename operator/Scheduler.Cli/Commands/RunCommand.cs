@@ -291,8 +291,8 @@ internal static class RunCommand
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {
             error.WriteLine($"dtask run: {request.Task}: slot {request.Slot.ToString(CultureInfo.InvariantCulture)}: the claim could not be confirmed nor released "
-                + "(Consul unreachable); the command did not run. The lock frees when this run's session ends; a later 'dtask run' of this period "
-                + "finds the claim without its session and does not run it again (exit 75)");
+                + "(Consul unreachable); the command did not run. The lock frees when this run's session ends (within twice its TTL); a later "
+                + "'dtask run' of this period then finds the claim without its session and does not run it again (exit 75)");
         }
 
         return null;
@@ -316,6 +316,14 @@ internal static class RunCommand
         if (current is { IsRunning: true } running && running.Slot == slot
             && (await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false))?.Session is var holder && (holder is null || holder != running.Session))
         {
+            // The lock is read after the record: the run may have finished in between (its finish frees the lock and
+            // makes the record final in one transaction). The record read again decides.
+            var again = (await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false)).Record;
+            if (again is null || again.RunId != running.RunId || !again.IsRunning)
+            {
+                return await TakenAsync(error, store, task, slot, again, cancellationToken).ConfigureAwait(false);
+            }
+
             error.WriteLine($"dtask run: {task}: this period's slot {slot.ToString(CultureInfo.InvariantCulture)} was claimed by node {running.Node}, whose session "
                 + "ended before it recorded an outcome: it may or may not have run; not running it again");
             return TemporaryFailureExitCode;

@@ -1,4 +1,7 @@
 using System.Globalization;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Tests.Claims;
 using Dtask.Executor.Tests.Support;
 using Dtask.Testing;
 
@@ -60,6 +63,55 @@ public sealed class RunUnconfirmedClaimTests(ConsulFixture consul)
             Assert.Contains("reading it back", first.Error, StringComparison.Ordinal);
             Assert.Equal(0, second.ExitCode);
             Assert.Contains("already ran on node first", second.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(witness);
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_of_the_period_whose_session_ended_without_an_outcome_is_neither_run_again_nor_called_already_ran()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        if (Period - (now % Period) < 90)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Period - (now % Period) + 1), TestContext.Current.CancellationToken); // Not at a period's end.
+        }
+
+        await using var world = new ClaimWorld(consul);
+        var slot = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / Period * Period;
+        var witness = Path.Combine(Path.GetTempPath(), "dtask-gone-" + Guid.NewGuid().ToString("N"));
+        string[] Run(string node) =>
+        [
+            "run", "--task", world.Task.ToString(), "--period", Period.ToString(CultureInfo.InvariantCulture), "--node", node, "--prefix", world.Layout.Prefix,
+            "--consul", consul.Agent.Address.ToString(), "--", "sh", "-c", $"echo \"$DTASK_SLOT $DTASK_NODE\" >> {witness}",
+        ];
+
+        try
+        {
+            // An earlier call claimed this period's slot, then its session ended before it recorded anything (it died, or
+            // gave up with Consul unreachable): whether its command ran is unknown.
+            var session = await world.SessionAsync();
+            var claimed = await new SlotClaimer(world.Store).ClaimAsync(world.Task, slot, "earlier", session.Id, cancellationToken: TestContext.Current.CancellationToken);
+            Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+            await world.Client.Sessions.DestroyAsync(session.Id, TestContext.Current.CancellationToken);
+
+            var retry = await DtaskProcess.RunAsync(Run("retry"));
+
+            Assert.Equal(75, retry.ExitCode);
+            Assert.Contains("whose session ended before it recorded an outcome", retry.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("already ran", retry.Error, StringComparison.Ordinal);
+            Assert.False(File.Exists(witness)); // At most one run per slot: not run again.
+
+            // Released by its claimant as not run (claim-unconfirmed): still not "already ran".
+            var record = (await world.Store.ReadRunAsync(world.Task, TestContext.Current.CancellationToken)).Record!;
+            await world.Client.Kv.PutAsync(world.Layout.RunKey(world.Task.Namespace, world.Task.Name),
+                RunStateStore.Encode(record with { State = RunState.Missed, Reason = SlotClaimer.ClaimUnconfirmedReason }), cancellationToken: TestContext.Current.CancellationToken);
+            var after = await DtaskProcess.RunAsync(Run("after"));
+            Assert.Equal(75, after.ExitCode);
+            Assert.Contains($"did not run: recorded missed ({SlotClaimer.ClaimUnconfirmedReason})", after.Error, StringComparison.Ordinal);
+            Assert.False(File.Exists(witness));
         }
         finally
         {
