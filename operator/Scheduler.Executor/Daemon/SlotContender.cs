@@ -478,8 +478,8 @@ public sealed class SlotContender(
     /// Contends for the manual run of <paramref name="trigger"/>, until it is run (here or elsewhere: the claim consumes the
     /// trigger's key, so exactly one node runs it), dropped, or <paramref name="claiming"/> is cancelled. A manual run is
     /// not a slot: the run record keeps its slot, so no scheduled slot is moved or superseded, and a busy task is not a
-    /// reason to skip it: it waits (under <c>Replace</c> it asks a scheduled holder to stop, like a new run would; a manual
-    /// holder is waited for). It never blocks a scheduled slot either: a slot whose fire time comes while a manual run
+    /// reason to skip it: it waits (under <c>Replace</c> it asks a scheduled run claimed before the trigger was written to
+    /// stop, like a new run would; a later or manual holder is waited for). It never blocks a scheduled slot either: a slot whose fire time comes while a manual run
     /// holds the lock applies the task's policy to it like to any run. A trigger still waiting after
     /// <see cref="TriggerLife"/> is dropped: recorded <c>skipped</c> (<c>trigger-expired</c>) and removed, in one
     /// transaction that fails if anyone claimed it first.
@@ -555,7 +555,8 @@ public sealed class SlotContender(
                         return;
                     case FireStatus.AlreadyClaimed:
                         return; // Run (or dropped) by someone: the key is gone.
-                    case FireStatus.Busy when task.Spec.EffectiveConcurrencyPolicy == ConcurrencyPolicy.Replace && result.Current is { IsManual: false } holder:
+                    case FireStatus.Busy when task.Spec.EffectiveConcurrencyPolicy == ConcurrencyPolicy.Replace
+                        && await EarlierScheduledHolderAsync(task, trigger, claiming).ConfigureAwait(false) is { } holder:
                         if (stopAsked != holder.RunId && await AskToStopAsync(task, holder, claiming).ConfigureAwait(false))
                         {
                             stopAsked = holder.RunId;
@@ -587,6 +588,25 @@ public sealed class SlotContender(
             {
                 await ClearStopAsync(task, stopAsked).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// The running scheduled run that <c>Replace</c> lets <paramref name="trigger"/> stop: one claimed before the trigger
+    /// was written (its claim's index, the fence, is below the trigger key's CreateIndex: Raft order, no clock). A run
+    /// claimed after the trigger, or a manual run, is waited for, so a trigger never stops a slot that came after it.
+    /// </summary>
+    private async Task<RunRecord?> EarlierScheduledHolderAsync(TaskDefinition task, ManualTrigger trigger, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stored = await store.ReadRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
+            return stored.Record is { IsRunning: true, IsManual: false } holder
+                && (holder.Fence != 0 ? (ulong)holder.Fence : stored.ModifyIndex) < trigger.CreateIndex ? holder : null;
+        }
+        catch (ConsulException)
+        {
+            return null;
         }
     }
 

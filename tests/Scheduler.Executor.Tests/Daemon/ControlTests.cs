@@ -74,6 +74,8 @@ public sealed partial class ControlTests(ConsulFixture consul)
         Assert.Equal(ids.Order(), world.ReadLines("ran").Select(l => l.Split(' ')[0]).Order());
         Assert.Equal(ids.Order(), (await world.HistoryAsync(task)).Select(r => r.Trigger!).Order());
         Assert.Empty(await PendingAsync(world, "manual"));
+        var shown = await DtaskAsync(world, "history", "ops/manual");
+        Assert.All(ids, id => Assert.Single(shown.Output.Split('\n'), l => l.Contains($"({id})", StringComparison.Ordinal) && l.Contains("manual #", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -194,6 +194,32 @@ public sealed class ManualRunTests(ConsulFixture consul)
         File.Delete(witness);
     }
 
+    [Fact]
+    public async Task Manual_runs_are_trimmed_to_the_history_limit_apart_from_the_slots()
+    {
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "node-a");
+        var task = ContenderRig.DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "1h", Shell = "true", History = 2 });
+        var slot = ClaimWorld.Slot(1);
+        var scheduled = await world.ExecutorAsync("scheduled");
+        foreach (var s in new[] { slot, slot + 60 })
+        {
+            Assert.Equal(RunState.Succeeded, (await scheduled.Firing.FireAsync(world.Request(s, "true") with { HistoryLimit = 2 }, cancellationToken: Ct)).Record!.State);
+        }
+
+        var triggers = new List<ManualTrigger>();
+        for (var i = 0; i < 3; i++)
+        {
+            triggers.Add(await WriteTriggerAsync(world, DateTimeOffset.UtcNow));
+            await rig.Contender.ContendManualAsync(task, triggers[^1], Ct);
+        }
+
+        var manual = (await world.Client.Kv.KeysAsync(world.Layout.ManualHistoryPrefix(world.Task.Namespace, world.Task.Name), cancellationToken: Ct)).Value;
+        Assert.Equal(triggers.Skip(1).Select(t => world.Layout.ManualHistoryKey(world.Task.Namespace, world.Task.Name, t.Sequence)), manual.Order(StringComparer.Ordinal));
+        Assert.Equal([slot, slot + 60], await world.Store.HistorySlotsAsync(world.Task, Ct));
+        Assert.Equal(slot + 60, (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
+    }
+
     private static async Task PutTaskAsync(ClaimWorld world, ScheduledTaskSpec spec)
     {
         var manifest = new ScheduledTask { Metadata = new ObjectMeta { Name = world.Task.Name, Namespace = world.Task.Namespace }, Spec = spec };
