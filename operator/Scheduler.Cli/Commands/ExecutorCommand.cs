@@ -151,11 +151,13 @@ internal static class ExecutorCommand
             return Program.Failure;
         }
 
-        using var guard = watchdog;
+        // Orderly unless the host failed unexpectedly: then the watchdog stops whatever children are left, as if the executor had died.
+        var orderly = false;
         try
         {
             using var host = ExecutorHost.Build(options, consul, notifications, logger, watchdog: watchdog);
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            orderly = true;
             return Program.Success;
         }
         catch (OptionsValidationException e)
@@ -180,7 +182,19 @@ internal static class ExecutorCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            orderly = true;
             return Program.Success;
+        }
+        finally
+        {
+            if (orderly)
+            {
+                watchdog.Dispose();
+            }
+            else
+            {
+                watchdog.Abandon(options.TerminationGrace + ChildWatchdog.KillWait + TimeSpan.FromSeconds(1));
+            }
         }
     }
 }

@@ -22,7 +22,8 @@ namespace Dtask.Cli.Commands;
 /// <c>dtask run --task ID --period SECONDS [--slack] [--datadog] [--prefix dtask/] [--node NAME] [--timeout DUR]
 /// [--consul ADDR] -- CMD ARGS...</c>: runs CMD at most once per PERIOD seconds across every machine that calls it,
 /// never twice at once. The slot is <c>floor(now / PERIOD) · PERIOD</c> (as for <c>every</c>); it is claimed with the
-/// executor's claim protocol and recorded under <c>state/NS/NAME/</c> like any task's runs.
+/// executor's claim protocol and recorded under <c>state/NS/NAME/</c> like any task's runs. CMD dies with this process
+/// whatever kills it (a child watchdog, started with CMD), and is stopped before Consul may free the lock.
 /// </summary>
 /// <remarks>
 /// Exit codes: the command's own when it ran (128 + N when signal N ended it; 127 when it could not be started);
@@ -55,7 +56,7 @@ internal static class RunCommand
         var prefix = PrefixOption();
         var node = new Option<string?>("--node") { Description = "This machine's name in the records (default: the host name)." };
         var timeout = new Option<string?>("--timeout") { Description = "Stop the command's process group after this long (a duration such as 30s, 10m, 1h)." };
-        var grace = new Option<string?>("--grace") { Description = "Between SIGTERM and SIGKILL when the command is stopped (default 10s)." };
+        var grace = new Option<string?>("--grace") { Description = "Between SIGTERM and SIGKILL when the command is stopped (default 10s); the session TTL is 15s or 2 × (grace + 1s), whichever is longer." };
         var consul = ConsulOption();
         var command = new Argument<string[]>("command") { Description = "The command and its arguments (after --).", Arity = ArgumentArity.OneOrMore };
         var run = new Command(Name, "Run a command at most once per period across every machine that calls this, never twice at once (the original cron script, claimed through Consul). Exit: the command's code; 0 when another machine ran it this period; 64 usage; 69 Consul unreachable; 77 permission denied.")

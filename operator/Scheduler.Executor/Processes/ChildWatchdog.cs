@@ -185,8 +185,11 @@ public sealed class ChildWatchdog : IDisposable
         }
     }
 
-    /// <summary>Closes the pipe without <c>exit</c>, as the kernel does when the owner dies; returns once the watchdog has left.</summary>
-    internal void CloseAsIfDead(TimeSpan within) => Close(orderly: false, within);
+    /// <summary>
+    /// Closes the pipe without <c>exit</c>, as the kernel does when the owner dies: the watchdog stops every child it knows
+    /// of. Returns once the watchdog has left, or after <paramref name="within"/>.
+    /// </summary>
+    public void Abandon(TimeSpan within) => Close(orderly: false, within);
 
     /// <summary>The orderly end: writes <c>exit</c>, closes the pipe and waits (briefly) for the watchdog to leave.</summary>
     public void Dispose() => Close(orderly: true, TimeSpan.FromSeconds(5));

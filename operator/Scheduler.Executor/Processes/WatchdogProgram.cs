@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Dtask.Executor.Processes;
@@ -15,7 +16,7 @@ namespace Dtask.Executor.Processes;
 /// <remarks>
 /// Deliberately small: no host, no logging framework, no Consul; a blocking read of stdin on the main thread and a
 /// one-shot timer that checks the lease and the parent every 200 ms. It writes a line to stderr (the owner's) only
-/// when it stops something.
+/// when it stops something. SIGTERM, SIGINT and SIGHUP are ignored: it ends with its owner (or by SIGKILL).
 /// </remarks>
 public static class WatchdogProgram
 {
@@ -40,6 +41,10 @@ public static class WatchdogProgram
             return UsageExitCode;
         }
 
+        // It ends with its owner, not on a stray signal meant for the executor (SIGINT, SIGTERM, SIGHUP to "every dtask").
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => c.Cancel = true);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
+        using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => c.Cancel = true);
         var state = new WatchdogState(TimeSpan.FromMilliseconds(graceMs), arguments[1], error);
         var parent = PosixProcessGroups.ParentId();
         using var ticking = new Timer(self =>

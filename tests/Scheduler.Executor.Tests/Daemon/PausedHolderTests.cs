@@ -4,7 +4,7 @@ using Dtask.Executor.Tests.Support;
 
 namespace Dtask.Executor.Tests.Daemon;
 
-/// <summary>SIGSTOP of the holder past its session TTL, then SIGCONT (waits for the TTL).</summary>
+/// <summary>SIGSTOP of the holder past its session TTL (its watchdog stops the child meanwhile), then SIGCONT (waits for the TTL).</summary>
 public sealed class PausedHolderTests(ConsulFixture consul)
 {
     [Fact]
@@ -30,6 +30,9 @@ public sealed class PausedHolderTests(ConsulFixture consul)
         // The session expires (up to two TTLs), the other executor takes over with a newer fence.
         Assert.True(await Eventually.TrueAsync(() => world.RunRecordAsync(task).GetAwaiter().GetResult() is { } r && r.Slot > holding.Slot && r.Node != holder.Node,
             TimeSpan.FromSeconds(40)), "no other executor took over while the holder was paused");
+        // Its watchdog stopped the paused holder's tree (even the grandchild that ignores SIGTERM) when the lease ran out,
+        // before Consul could free the lock: nothing of it is left by the time another node runs the task.
+        Assert.True(world.Pids("tree.pid").All(p => !DaemonWorld.IsAlive(p)), "the paused holder's tree was still running when another node took over");
         var taken = await world.Store.ReadRunAsync(task, TestContext.Current.CancellationToken);
         var newer = taken.Record!;
         Assert.True(taken.ModifyIndex > held.ModifyIndex); // a newer fence

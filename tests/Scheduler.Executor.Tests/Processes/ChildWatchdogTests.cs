@@ -40,7 +40,7 @@ public sealed class ChildWatchdogTests : IDisposable
         var tree = Pids("tree.pid");
         Assert.NotEqual(PosixProcessGroups.GroupOf(tree[0]), PosixProcessGroups.GroupOf(tree[2])); // left the group
 
-        watchdog.CloseAsIfDead(TimeSpan.FromSeconds(10));
+        watchdog.Abandon(TimeSpan.FromSeconds(10));
 
         Assert.True(watchdog.HasExited, "the watchdog did not leave after stopping the children");
         Assert.All(tree, pid => Assert.False(IsAlive(pid), $"process {pid} outlived the owner"));
