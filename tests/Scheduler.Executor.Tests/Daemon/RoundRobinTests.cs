@@ -77,19 +77,26 @@ public sealed class RoundRobinTests(ConsulFixture consul)
             Assert.True(after[i].Node != after[i - 1].Node, $"the survivors do not alternate: {report}");
         }
 
-        // Passed over within one step: a slot fired while the dead node was registered started at least a step late
-        // (it was ranked first); once its registration was gone, at most one slot (ranked before that was seen) still waited.
-        var registered = after.Where(w => w.Slot + 1 < gone).ToList();
-        Assert.All(registered, w => Assert.True(Delay(w) >= Step, $"slot {w.Slot} started {Delay(w).TotalMilliseconds:0} ms after its time, before the dead node's turn was over: {report}"));
-        Assert.True(after.Count(w => w.Slot >= firstGone && Delay(w) >= Step) <= 1, $"the dead node still delays slots after its registration was gone at {gone}: {report}");
-
         var history = await world.HistoryAsync(task);
         for (var slot = from; slot <= end; slot += Period)
         {
             var s = slot;
             Assert.Equal(RunState.Succeeded, Assert.Single(history, r => r.Slot == s).State);
         }
+
+        // Passed over within one step, by when the claim was made (the run record's start, the executor's clock): a slot
+        // fired while the dead node was registered was claimed at least a step late (the dead node was ranked first);
+        // once its registration was gone, at most one slot (ranked before that was seen) still waited.
+        var claims = history.Where(r => r.Slot > recorded.Slot && r.Slot <= end).OrderBy(r => r.Slot).ToList();
+        var claimReport = string.Join(", ", claims.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Slot} {r.Node} +{ClaimDelay(r).TotalMilliseconds:0} ms")));
+        TestContext.Current.TestOutputHelper?.WriteLine($"claims after the kill: {claimReport}");
+        Assert.All(claims.Where(r => r.Slot + 1 < gone), r => Assert.True(ClaimDelay(r) >= Step,
+            $"slot {r.Slot} was claimed {ClaimDelay(r).TotalMilliseconds:0} ms after its time, before the dead node's turn was over: {claimReport}"));
+        Assert.True(claims.Count(r => r.Slot >= firstGone && ClaimDelay(r) >= Step) <= 1,
+            $"the dead node still delays slots after its registration was gone at {gone}: {claimReport}");
     }
+
+    private static TimeSpan ClaimDelay(RunRecord r) => r.StartedAt!.Value - DateTimeOffset.FromUnixTimeSeconds(r.Slot);
 
     /// <summary>The witnesses of every slot from <paramref name="first"/> to <paramref name="last"/>: exactly one each.</summary>
     private static List<Witness> Consecutive(IReadOnlyList<Witness> witnesses, long first, long last)
