@@ -49,7 +49,9 @@ public sealed class FleetTests(ConsulFixture consul)
         for (var slot = from; slot <= until; slot++)
         {
             var s = slot.ToString(CultureInfo.InvariantCulture);
-            Assert.Single(lines, l => l[0] == s);
+            var found = history.FirstOrDefault(r => r.Slot == slot);
+            Assert.True(lines.Count(l => l[0] == s) == 1,
+                $"slot {s}: {lines.Count(l => l[0] == s)} runs witnessed; recorded {found?.State.ToString() ?? "nothing"} {found?.Reason} by {found?.Node}; {report}");
             var record = Assert.Single(history, r => r.Slot == slot);
             Assert.Equal(RunState.Succeeded, record.State);
         }
