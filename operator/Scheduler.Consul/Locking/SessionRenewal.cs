@@ -27,6 +27,7 @@ public sealed class SessionRenewal : IAsyncDisposable
     private readonly Task renewing;
     private int renewals;
     private int disposed;
+    private long lastRenewedAt;
 
     private SessionRenewal(ConsulClient client, SessionRenewalOptions options, TimeProvider time, string id, bool owned, long renewedAt)
     {
@@ -36,6 +37,7 @@ public sealed class SessionRenewal : IAsyncDisposable
         this.owned = owned;
         Id = id;
         Ttl = options.Ttl;
+        lastRenewedAt = renewedAt;
         // Measured from before the last successful renewal (or the creation) was sent: the server's clock started later.
         deadline = time.CreateTimer(_ => lost.Lose($"no successful renewal of session {id} for {options.LostAfter(Ttl).TotalSeconds:0.#} s"),
             null, Remaining(renewedAt), Timeout.InfiniteTimeSpan);
@@ -57,6 +59,12 @@ public sealed class SessionRenewal : IAsyncDisposable
 
     /// <summary>Why the session was lost, or null while it lives.</summary>
     public string? LostReason => lost.Reason;
+
+    /// <summary>
+    /// True once the renewal deadline has passed on this process's monotonic clock, even before the deadline's timer ran
+    /// (a process that was paused sees it at once when it resumes): whatever it held may already be lost.
+    /// </summary>
+    public bool IsPastDeadline => lost.IsLost || Remaining(Interlocked.Read(ref lastRenewedAt)) == TimeSpan.Zero;
 
     /// <summary>How many renewals succeeded.</summary>
     public int Renewals => Volatile.Read(ref renewals);
@@ -111,6 +119,14 @@ public sealed class SessionRenewal : IAsyncDisposable
                 options.RenewalObserver?.Invoke(renewed.Meta);
                 interval = options.RenewEvery(Ttl);
                 var remaining = Remaining(started);
+                if (remaining == TimeSpan.Zero)
+                {
+                    // The answer came after the deadline: whatever the session held may have been lost meanwhile.
+                    lost.Lose($"no successful renewal of session {Id} for {options.LostAfter(Ttl).TotalSeconds:0.#} s");
+                    return;
+                }
+
+                Interlocked.Exchange(ref lastRenewedAt, started);
                 deadline.Change(remaining, Timeout.InfiniteTimeSpan);
                 options.DeadlineObserver?.Invoke(remaining);
             }

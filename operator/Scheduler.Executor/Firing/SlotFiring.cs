@@ -220,7 +220,13 @@ public sealed class SlotFiring
             backoff *= 2;
         }
 
-        var final = FinalRecord(claim, outcome, attempt, stop.Reason, watch.IsLost || (stop.Reason?.StartsWith("lock-lost", StringComparison.Ordinal) ?? false));
+        // A session past its renewal deadline when the child ended (this executor was paused, or could not renew): its
+        // watchdog stopped the child because the lease ran out, so the run is lost, not failed by a signal of its own.
+        var stopReason = stop.Reason ?? (session.IsPastDeadline && !watch.IsLost
+            ? "session-lost: the lease ran out while the child ran (no successful renewal before the renewal deadline)" : null);
+        var lockLost = watch.IsLost || session.IsPastDeadline
+            || (stop.Reason?.StartsWith("lock-lost", StringComparison.Ordinal) ?? false);
+        var final = FinalRecord(claim, outcome, attempt, stopReason ?? LossReason(watch), lockLost);
         var finish = await recorder.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
         switch (finish.Status)
         {
