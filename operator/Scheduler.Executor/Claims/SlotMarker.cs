@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Txn;
 using Dtask.Core.State;
@@ -49,9 +50,11 @@ public enum MarkStatus
 /// final and at an older slot, the marker also advances the record's slot in the same transaction (a CAS at the index
 /// read), so schedulers that read the record's slot as "last handled" do not reconsider the missed slot. When the
 /// record is <c>running</c> an older slot, only the marker is written (checked against the record's index). When it is
-/// at a later slot, nothing is written (<see cref="MarkStatus.Superseded"/>): the slot is at or before the task's last
-/// handled slot, and a slot that ran may have had its history entry trimmed since, so a marker there could say
-/// <c>missed</c> of a slot that ran.</para>
+/// at a later slot, the slot is at or before the task's last handled slot, and a slot that ran may have had its history
+/// entry trimmed since, so a marker there could say <c>missed</c> of a slot that ran: it is written only inside the
+/// window that history still keeps (after the oldest kept slot entry, checked in the same transaction, or while fewer
+/// entries than the task's history limit exist, so none was trimmed), where a missing entry means the slot never ran;
+/// before that window nothing is written (<see cref="MarkStatus.Superseded"/>).</para>
 /// </remarks>
 public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
 {
@@ -85,7 +88,13 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
     /// <summary>Records <paramref name="slot"/> as missed (see the remarks).</summary>
     /// <returns><see cref="MarkStatus.Written"/>, <see cref="MarkStatus.AlreadyRecorded"/>, <see cref="MarkStatus.HeldByRun"/> or
     /// <see cref="MarkStatus.Superseded"/>.</returns>
-    public async Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, CancellationToken cancellationToken = default)
+    /// <param name="task">The task.</param>
+    /// <param name="slot">The slot that did not run.</param>
+    /// <param name="node">This executor.</param>
+    /// <param name="reason">Why (kebab-case).</param>
+    /// <param name="historyLimit">The task's history limit: while fewer slot entries are kept, none was trimmed yet.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    public async Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, int historyLimit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
         var record = NotRun(slot, node, RunState.Missed, reason);
@@ -103,8 +112,31 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
                 case { } current when current.Slot == slot:
                     return MarkStatus.HeldByRun;
                 case { } current when current.Slot > slot:
-                    // At or before the last handled slot (in a consistent read): handled by the later record, never marked.
-                    return MarkStatus.Superseded;
+                    // At or before the last handled slot: a slot that ran may have had its history entry trimmed since,
+                    // so it is marked only inside the window history still keeps (after its oldest entry, or while
+                    // nothing was trimmed yet), where an absent entry means the slot never ran.
+                    var kept = await store.HistorySlotsAsync(task, cancellationToken).ConfigureAwait(false);
+                    if (kept.Count >= historyLimit && (kept.Count == 0 || slot <= kept[0]))
+                    {
+                        return MarkStatus.Superseded;
+                    }
+
+                    if (kept.Count == 0)
+                    {
+                        operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(runKey, stored.ModifyIndex)];
+                        break;
+                    }
+
+                    // The oldest kept entry must still be there when the marker lands (not trimmed meanwhile).
+                    var oldestKey = store.Layout.HistoryKey(task.Namespace, task.Name, kept[0]);
+                    var oldest = (await store.Client.Kv.GetAsync(oldestKey, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+                    if (oldest is null)
+                    {
+                        continue; // Trimmed while we looked: decide again.
+                    }
+
+                    operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(oldestKey, oldest.ModifyIndex)];
+                    break;
                 case { IsRunning: true }:
                     // An older run goes on: the marker alone, while the record is still that run.
                     operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(runKey, stored.ModifyIndex)];

@@ -257,7 +257,7 @@ public sealed class SlotContender(
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
                         && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
                     {
-                        var marked = await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, cancellationToken).ConfigureAwait(false);
+                        var marked = await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
                         if (marked == MarkStatus.Written)
                         {
                             logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);

@@ -117,11 +117,11 @@ public sealed class MarkerRaceTests(ConsulFixture consul)
         var a = await world.SessionAsync();
         var held = (await claimer.ClaimAsync(world.Task, slot1, "a", a.Id, cancellationToken: Ct)).Claim!;
 
-        Assert.Equal(MarkStatus.HeldByRun, await marker.RecordMissedAsync(world.Task, slot1, "waking", "not-fired-in-time", Ct));
+        Assert.Equal(MarkStatus.HeldByRun, await marker.RecordMissedAsync(world.Task, slot1, "waking", "not-fired-in-time", 10, Ct));
         Assert.Null(await world.HistoryAsync(slot1));
 
         await new RunRecorder(world.Store).FinishAsync(held, held.Record with { State = RunState.Succeeded }, 10, CancellationToken.None, Ct);
-        Assert.NotEqual(MarkStatus.Written, await marker.RecordMissedAsync(world.Task, slot1, "waking", "not-fired-in-time", Ct));
+        Assert.NotEqual(MarkStatus.Written, await marker.RecordMissedAsync(world.Task, slot1, "waking", "not-fired-in-time", 10, Ct));
         Assert.Equal(RunState.Succeeded, (await world.HistoryAsync(slot1))!.State);
         Assert.Equal(RunState.Succeeded, (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.State);
     }
@@ -136,7 +136,7 @@ public sealed class MarkerRaceTests(ConsulFixture consul)
         var a = await world.SessionAsync();
         var held = (await claimer.ClaimAsync(world.Task, slot1, "a", a.Id, cancellationToken: Ct)).Claim!;
 
-        Assert.Equal(MarkStatus.Written, await new SlotMarker(world.Store).RecordMissedAsync(world.Task, slot2, "b", "not-fired-in-time", Ct));
+        Assert.Equal(MarkStatus.Written, await new SlotMarker(world.Store).RecordMissedAsync(world.Task, slot2, "b", "not-fired-in-time", 10, Ct));
         await new RunRecorder(world.Store).FinishAsync(held, held.Record with { State = RunState.Succeeded }, 10, CancellationToken.None, Ct);
 
         var late = await claimer.ClaimAsync(world.Task, slot2, "c", (await world.SessionAsync()).Id, cancellationToken: Ct);

@@ -155,7 +155,7 @@ public sealed class SlotClaimTests(ConsulFixture consul)
         await using var world = new ClaimWorld(consul);
         var marker = new SlotMarker(world.Store);
         var results = await Task.WhenAll(Enumerable.Range(0, 3).Select(i =>
-            marker.RecordMissedAsync(world.Task, ClaimWorld.Slot(1), $"node-{i}", "consul-unreachable", TestContext.Current.CancellationToken)));
+            marker.RecordMissedAsync(world.Task, ClaimWorld.Slot(1), $"node-{i}", "consul-unreachable", 10, TestContext.Current.CancellationToken)));
 
         Assert.Single(results, r => r == MarkStatus.Written);
         Assert.All(results, r => Assert.True(r is MarkStatus.Written or MarkStatus.AlreadyRecorded, r.ToString()));

@@ -7,16 +7,16 @@ namespace Dtask.Executor.Tests.Daemon;
 
 /// <summary>
 /// A slot whose run record moved on to a later slot before it was claimed (its contenders waited for Consul past its
-/// deadline while the next slot was claimed) is superseded: at or before the task's last handled slot, it gets no
-/// marker and no notification (its history may have been trimmed, so a marker could call a slot that ran missed); and a
-/// node cut off from Consul keeps its slot until it can record it.
+/// deadline while the next slot was claimed) is recorded missed, never left without a run or a record, since it lies
+/// inside the window its history still keeps (see SupersededSlotTests for slots before it); and a node cut off from
+/// Consul keeps its slot until it can record it.
 /// </summary>
 public sealed class OvertakenSlotTests(ConsulFixture consul)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task A_claim_whose_read_is_answered_after_the_next_slot_was_claimed_leaves_the_superseded_slot_unmarked()
+    public async Task A_claim_whose_read_is_answered_after_the_next_slot_was_claimed_records_the_slot_missed()
     {
         await using var world = new ClaimWorld(consul);
         await using var rig = await ContenderRig.StartAsync(consul, world, "waiting");
@@ -45,14 +45,16 @@ public sealed class OvertakenSlotTests(ConsulFixture consul)
         await rig.Contender.ContendAsync(rig.Definition, ticket, Ct);
 
         Assert.Equal(1, held);
-        Assert.Null(await world.HistoryAsync(slot));
-        Assert.DoesNotContain($"missed {slot}", rig.Events.Events);
-        Assert.Contains($"slot {slot} not recorded: the run record holds a later slot", rig.Log.AllText(), StringComparison.Ordinal);
+        var marker = await world.HistoryAsync(slot);
+        Assert.NotNull(marker);
+        Assert.Equal(RunState.Missed, marker.State);
+        Assert.Equal("not-claimed-before-deadline", marker.Reason);
+        Assert.Contains($"missed {slot}", rig.Events.Events);
         Assert.Equal(slot + 2, (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
     }
 
     [Fact]
-    public async Task A_later_ranked_node_that_finds_the_next_slot_claimed_leaves_the_superseded_slot_unmarked()
+    public async Task A_later_ranked_node_that_finds_the_next_slot_claimed_records_the_slot_missed()
     {
         await using var world = new ClaimWorld(consul);
         await using var rig = await ContenderRig.StartAsync(consul, world, "waiting");
@@ -69,9 +71,10 @@ public sealed class OvertakenSlotTests(ConsulFixture consul)
 
         await rig.Contender.ContendAsync(rig.Definition, ContenderRig.TicketNow(slot, TimeSpan.FromSeconds(2)), Ct);
 
-        Assert.Null(await world.HistoryAsync(slot));
-        Assert.DoesNotContain($"missed {slot}", rig.Events.Events);
-        Assert.Contains($"slot {slot} not recorded: the run record holds a later slot", rig.Log.AllText(), StringComparison.Ordinal);
+        var marker = await world.HistoryAsync(slot);
+        Assert.NotNull(marker);
+        Assert.Equal(RunState.Missed, marker.State);
+        Assert.Contains($"missed {slot}", rig.Events.Events);
     }
 
     [Fact]

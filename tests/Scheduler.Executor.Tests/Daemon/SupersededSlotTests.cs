@@ -48,11 +48,32 @@ public sealed class SupersededSlotTests(ConsulFixture consul)
         await using var world = new ClaimWorld(consul);
         await RunElsewhereAsync(world);
 
-        var marked = await new SlotMarker(world.Store).RecordMissedAsync(world.Task, Slot(5), "stale", "not-fired-in-time", Ct);
+        var marked = await new SlotMarker(world.Store).RecordMissedAsync(world.Task, Slot(5), "stale", "not-fired-in-time", 3, Ct);
 
         Assert.Equal(MarkStatus.Superseded, marked);
         Assert.Null(await world.HistoryAsync(Slot(5)));
         Assert.Equal(Slot(10), (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
+    }
+
+    [Fact]
+    public async Task A_slot_inside_the_window_history_keeps_that_never_ran_is_recorded_missed_though_a_later_slot_was_claimed()
+    {
+        await using var world = new ClaimWorld(consul);
+        var elsewhere = await world.ExecutorAsync("elsewhere");
+        foreach (var i in new[] { 1, 2, 3, 4, 6 })
+        {
+            var ran = await elsewhere.Firing.FireAsync(world.Request(Slot(i), "true") with { HistoryLimit = 3 }, cancellationToken: Ct);
+            Assert.Equal(RunState.Succeeded, ran.Record!.State);
+        }
+
+        // Kept: slots 3, 4 and 6. Slot 5 never ran (e.g. Consul failed over through it) and slot 6 was claimed first: it is
+        // after the oldest kept entry, so its missing entry means it never ran, and it is recorded; slot 2 was trimmed.
+        var marker = new SlotMarker(world.Store);
+        Assert.Equal(MarkStatus.Written, await marker.RecordMissedAsync(world.Task, Slot(5), "late", "not-claimed-before-deadline", 3, Ct));
+        Assert.Equal(RunState.Missed, (await world.HistoryAsync(Slot(5)))!.State);
+        Assert.Equal(MarkStatus.Superseded, await marker.RecordMissedAsync(world.Task, Slot(2), "late", "not-fired-in-time", 3, Ct));
+        Assert.Null(await world.HistoryAsync(Slot(2)));
+        Assert.Equal(Slot(6), (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
     }
 
     [Fact]
