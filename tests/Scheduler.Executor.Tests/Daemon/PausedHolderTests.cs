@@ -45,6 +45,8 @@ public sealed class PausedHolderTests(ConsulFixture consul)
         // is an ordinary executor again and may run later slots.) Its own slot is recorded lost or abandoned (first writer).
         var current = (await world.RunRecordAsync(task))!;
         Assert.True(current.Slot >= newer.Slot);
+        Assert.True(await Eventually.TrueAsync(() => world.HistoryAsync(task).GetAwaiter().GetResult().Any(r => r.Slot == newer.Slot), TimeSpan.FromSeconds(20)),
+            "the newer run was never recorded");
         var history = await world.HistoryAsync(task);
         Assert.Equal(newer.Node, Assert.Single(history, r => r.Slot == newer.Slot).Node);
         Assert.DoesNotContain(history, r => r.Node == holder.Node && r.Slot > holding.Slot && r.Slot <= newer.Slot);
