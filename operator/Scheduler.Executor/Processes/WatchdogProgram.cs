@@ -149,7 +149,7 @@ public static class WatchdogProgram
                 if (targets.Count > 0)
                 {
                     Say($"dtask watchdog: {why}; stopping process groups [{string.Join(' ', stopped)}] and {targets.Count} process(es) of its children (SIGTERM, SIGKILL after {grace.TotalSeconds:0.###} s)");
-                    targets = Stop(stopped, targets, self, marked);
+                    targets = Stop(stopped, self, marked);
                     if (targets.Count > 0)
                     {
                         Say($"dtask watchdog: {targets.Count} process(es) still alive after SIGKILL: {string.Join(' ', targets)}");
@@ -163,20 +163,25 @@ public static class WatchdogProgram
             }
         }
 
-        private List<int> Stop(HashSet<int> stopped, List<int> targets, int self, HashSet<int>? marked)
+        private List<int> Stop(HashSet<int> stopped, int self, HashSet<int>? marked)
         {
-            Signal(stopped, targets, PosixProcessGroups.SigTerm);
+            // SIGTERM reaches each process once (a second one would run a child's TERM trap again): the groups as a whole,
+            // then the marked processes outside them, then whatever appears while waiting.
+            var grouped = new HashSet<int>();
+            var targets = Scan(stopped, self, marked, grouped);
+            Signal(stopped, [.. targets.Where(pid => !grouped.Contains(pid))], PosixProcessGroups.SigTerm);
+            var termed = new HashSet<int>(targets);
             var started = Stopwatch.GetTimestamp();
             while (Stopwatch.GetElapsedTime(started) < grace)
             {
-                Thread.Sleep(Poll);
+                Thread.Sleep(Poll); // A process of its own, waiting for others to exit: no clock to inject.
                 targets = Scan(stopped, self, marked);
                 if (targets.Count == 0)
                 {
                     return targets;
                 }
 
-                Signal(stopped, targets, PosixProcessGroups.SigTerm); // Newly forked ones too; a second SIGTERM is harmless.
+                Signal([], [.. targets.Where(termed.Add)], PosixProcessGroups.SigTerm); // Only those forked meanwhile.
             }
 
             started = Stopwatch.GetTimestamp();
@@ -215,7 +220,7 @@ public static class WatchdogProgram
         /// The live processes (not zombies) in one of <paramref name="stopped"/>, or marked: carrying the marker when
         /// <paramref name="marked"/> is null, else among <paramref name="marked"/>.
         /// </summary>
-        private List<int> Scan(HashSet<int> stopped, int self, HashSet<int>? marked)
+        private List<int> Scan(HashSet<int> stopped, int self, HashSet<int>? marked, HashSet<int>? grouped = null)
         {
             var found = new List<int>();
             foreach (var directory in Directory.EnumerateDirectories("/proc"))
@@ -235,8 +240,12 @@ public static class WatchdogProgram
                         continue;
                     }
 
-                    if ((int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && stopped.Contains(group))
-                        || (marked?.Contains(pid) ?? Carries(File.ReadAllBytes(directory + "/environ"))))
+                    if (int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && stopped.Contains(group))
+                    {
+                        found.Add(pid);
+                        grouped?.Add(pid);
+                    }
+                    else if (marked?.Contains(pid) ?? Carries(File.ReadAllBytes(directory + "/environ")))
                     {
                         found.Add(pid);
                     }
