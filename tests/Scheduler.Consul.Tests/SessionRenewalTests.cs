@@ -44,6 +44,37 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
     }
 
     [Fact]
+    public async Task A_renewal_404_for_a_session_that_still_exists_does_not_lose_it()
+    {
+        // A leader that has not yet applied its log (a restarted server) answers a renewal 404 for a live session.
+        var time = NewTime();
+        using var handler = new StaleRenewalHandler { Stale = true };
+        using var client = new ConsulClient(consul.Agent.ClientOptions(), handler);
+        var renewed = new TaskCompletionSource();
+        await using var session = await SessionRenewal.CreateAsync(client,
+            new SessionRenewalOptions { Ttl = TimeSpan.FromSeconds(30), RenewalObserver = _ => renewed.TrySetResult() }, time, Ct);
+
+        for (var i = 0; i < 16 && handler.StaleAnswers < 2; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.True(handler.StaleAnswers >= 2, $"the renewal loop did not renew ({handler.StaleAnswers} answers)");
+        Assert.False(session.IsLost, session.LostReason);
+        handler.Stale = false;
+        for (var i = 0; i < 16 && !renewed.Task.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(100, Ct);
+        }
+
+        await renewed.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.False(session.IsLost, session.LostReason);
+        Assert.NotNull((await client.Sessions.InfoAsync(session.Id, cancellationToken: Ct)).Value);
+    }
+
+    [Fact]
     public async Task The_session_is_lost_when_no_renewal_succeeds_for_the_ttl_minus_the_margin()
     {
         var time = NewTime();
@@ -202,6 +233,31 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
         {
             time.Advance(TimeSpan.FromSeconds(4));
             await Task.Delay(50, Ct);
+        }
+    }
+
+    /// <summary>Forwards to the real agent; while <see cref="Stale"/>, answers each renewal with the agent's 404 for an unknown session.</summary>
+    internal sealed class StaleRenewalHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int staleAnswers;
+
+        public volatile bool Stale;
+
+        public int StaleAnswers => Volatile.Read(ref staleAnswers);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (Stale && request.RequestUri!.AbsolutePath.StartsWith("/v1/session/renew/", StringComparison.Ordinal))
+            {
+                // Consul's answer to renewing a session its state does not (yet) hold: 404 with an empty body.
+                var unknown = "/v1/session/renew/" + Guid.NewGuid();
+                using var probe = new HttpRequestMessage(HttpMethod.Put, new Uri(request.RequestUri, unknown));
+                var answer = await base.SendAsync(probe, cancellationToken);
+                Interlocked.Increment(ref staleAnswers);
+                return answer;
+            }
+
+            return await base.SendAsync(request, cancellationToken);
         }
     }
 

@@ -1,11 +1,13 @@
 using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
 
 namespace Dtask.Consul.Locking;
 
 /// <summary>
 /// Keeps one TTL session alive, in the manner of Consul's own <c>api/lock.go</c>: it renews the session every
 /// TTL/3 on its own <see cref="TimeProvider"/> timer, adopts the TTL the server answers with, and fires
-/// <see cref="Lost"/> when a renewal answers 404 (the session was destroyed or expired) or when no renewal has
+/// <see cref="Lost"/> when a renewal answers 404 and a consistent read confirms it (the session was destroyed or
+/// expired; a leader that has not yet applied its log may answer 404 for a live session) or when no renewal has
 /// succeeded for the TTL minus a margin (Consul may already have expired it). Every lock held with the session is
 /// then gone, and whoever works under one must stop.
 /// </summary>
@@ -136,14 +138,36 @@ public sealed class SessionRenewal : IAsyncDisposable
             }
             catch (ConsulNotFoundException)
             {
-                lost.Lose($"session {Id} no longer exists (renewal answered 404)");
-                return;
+                // A server that just became leader answers from its state before it has applied its log (a restarted
+                // server, a new leader): a renewal there can answer 404 for a session that exists. A consistent read
+                // is refused until the log is applied, so only its "not found" is believed.
+                if (await ConfirmGoneAsync().ConfigureAwait(false))
+                {
+                    lost.Lose($"session {Id} no longer exists (renewal answered 404)");
+                    return;
+                }
+
+                interval = options.RenewEvery(Ttl) / 3;
             }
             catch (Exception e) when (e is ConsulException or OperationCanceledException)
             {
                 // Try again sooner; the renewal deadline decides when it is too late.
                 interval = options.RenewEvery(Ttl) / 3;
             }
+        }
+    }
+
+    /// <summary>True when a consistent read confirms the session is gone; false when it exists or the read failed.</summary>
+    private async Task<bool> ConfirmGoneAsync()
+    {
+        try
+        {
+            var info = await client.Sessions.InfoAsync(Id, QueryOptions.ConsistentRead, stop.Token).ConfigureAwait(false);
+            return info.Value is null;
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            return false;
         }
     }
 

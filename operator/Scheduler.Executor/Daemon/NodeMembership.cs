@@ -36,6 +36,8 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     private readonly DateTimeOffset startedAt = time.GetUtcNow();
     private SessionRenewal? claimSession;
     private SessionRenewal? registrationSession;
+    private readonly List<(SessionRenewal Session, Task Destroyed)> retiring = [];
+    private readonly CancellationTokenSource leaving = new();
     private bool unreachableLogged;
     private bool takenLogged;
 
@@ -139,7 +141,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             if (claimSession is { } old)
             {
                 logger.Warning("session {Session:l} was lost ({Reason:l}); creating a new one", old.Id, old.LostReason);
-                await old.DisposeAsync().ConfigureAwait(false);
+                Retire(old);
                 claimSession = null;
             }
 
@@ -297,9 +299,41 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         }
     }
 
+    /// <summary>
+    /// Destroys a lost claim session only once the runs under it have stopped: a session lost because its renewal
+    /// deadline passed may still exist, and destroying it at once would free its locks while a child is in its
+    /// termination grace. The stop began when the loss fired and takes at most <see cref="ExecutorOptions.StopBudget"/>.
+    /// </summary>
+    private void Retire(SessionRenewal old)
+    {
+        retiring.RemoveAll(r => r.Destroyed.IsCompleted);
+        retiring.Add((old, DestroyLaterAsync(old)));
+    }
+
+    private async Task DestroyLaterAsync(SessionRenewal old)
+    {
+        try
+        {
+            await Task.Delay(options.StopBudget, time, leaving.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Leaving: the runs were stopped before the node leaves.
+        }
+
+        await old.DisposeAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Removes the registration and destroys both sessions (which releases every lock they hold).</summary>
     public async Task LeaveAsync()
     {
+        await leaving.CancelAsync().ConfigureAwait(false);
+        foreach (var (_, destroyed) in retiring)
+        {
+            await destroyed.ConfigureAwait(false);
+        }
+
+        retiring.Clear();
         if (registrationSession is { } registration)
         {
             try
