@@ -155,6 +155,7 @@ internal static class RunCommand
             // the session counts as lost (and the watchdog's lease runs out) the grace plus the kill wait before its TTL.
             var termination = grace ?? TimeSpan.FromSeconds(10);
             using var watchdog = ChildWatchdog.Deferred(termination);
+            watchdog.Restarted += what => logger.Warning("the child watchdog {What:l}", what);
             var stopBudget = termination + ChildWatchdog.KillWait;
             var sessionOptions = new ExecutorSessionOptions { Name = $"dtask run {node}", LostMargin = stopBudget, DeadlineObserver = watchdog.Lease };
             var ttl = Max(sessionOptions.Ttl, 2 * stopBudget);

@@ -35,6 +35,11 @@ public static class ExecutorHost
         ArgumentNullException.ThrowIfNull(notifications);
         ArgumentNullException.ThrowIfNull(logger);
         time ??= TimeProvider.System;
+        if (watchdog is not null)
+        {
+            watchdog.Restarted += what => logger.Warning("the child watchdog {What:l}", what);
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownGrace + options.TerminationGrace + TimeSpan.FromSeconds(30));

@@ -20,8 +20,10 @@ namespace Dtask.Executor.Processes;
 /// child and its registration, and grandchildren that left the group), waits the termination grace, and SIGKILLs
 /// what is left. <see cref="Dispose"/> (an orderly stop) writes <c>exit</c> first: the watchdog leaves without
 /// signalling anything.</para>
-/// <para>A write that fails (the watchdog is gone) is counted in <see cref="Failures"/>, never thrown: the owner goes
-/// on, unguarded. A watchdog made with <see cref="Deferred"/> starts its process only when the first child is about to
+/// <para>A write that fails (the watchdog is gone) is counted in <see cref="Failures"/>, never thrown. A watchdog
+/// that dies while the owner lives (killed by hand, by the OOM killer) is started again at once, with the same marker,
+/// every group still registered and the lease in force, and <see cref="Restarted"/> says so; after
+/// <see cref="MaxRestarts"/> restarts within a minute it is left dead and the owner goes on, unguarded. A watchdog made with <see cref="Deferred"/> starts its process only when the first child is about to
 /// start (<see cref="EnsureRunning"/>), and hands it the lease then: <c>dtask run</c> callers that find the slot taken
 /// never pay for it.</para>
 /// </remarks>
@@ -38,7 +40,12 @@ public sealed class ChildWatchdog : IDisposable
 
     private readonly TimeSpan grace;
     private readonly IReadOnlyList<string> self;
+    /// <summary>How many times a watchdog that died is started again within a minute before it is left dead.</summary>
+    public const int MaxRestarts = 5;
+
     private readonly Lock gate = new();
+    private readonly HashSet<int> groups = [];
+    private readonly Queue<long> restarts = new();
     private Process? process;
     private StreamWriter? input;
     private long? leaseEnds;
@@ -63,6 +70,24 @@ public sealed class ChildWatchdog : IDisposable
 
     /// <summary>How many commands could not be written (the watchdog is gone).</summary>
     public int Failures => Volatile.Read(ref failures);
+
+    /// <summary>
+    /// Raised (on a thread-pool thread) when the watchdog process died while the owner lives, with what was done: started
+    /// again, or left dead after too many restarts.
+    /// </summary>
+    public event Action<string>? Restarted;
+
+    /// <summary>The watchdog process id, while one runs.</summary>
+    internal int? ProcessId
+    {
+        get
+        {
+            lock (gate)
+            {
+                return process is { HasExited: false } running ? running.Id : null;
+            }
+        }
+    }
 
     /// <summary>True once the watchdog process has exited (false while it was never started).</summary>
     internal bool HasExited
@@ -114,40 +139,111 @@ public sealed class ChildWatchdog : IDisposable
                 return;
             }
 
-            var start = new ProcessStartInfo(File.Exists(ChildProcessGroup.SetsidPath) ? ChildProcessGroup.SetsidPath : "setsid")
-            {
-                RedirectStandardInput = true,
-                UseShellExecute = false,
-            };
-            foreach (var word in self)
-            {
-                start.ArgumentList.Add(word);
-            }
-
-            start.ArgumentList.Add(WatchdogProgram.CommandName);
-            start.ArgumentList.Add(((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
-            start.ArgumentList.Add(Marker);
-            // One workstation heap without a background GC thread, whatever the owner's runtime settings.
-            start.Environment["DOTNET_gcServer"] = "0";
-            start.Environment["DOTNET_gcConcurrent"] = "0";
-            var started = new Process { StartInfo = start };
-            started.Start();
-            process = started;
-            input = started.StandardInput;
-            input.AutoFlush = true;
-            input.NewLine = "\n";
-            if (leaseEnds is { } ends)
-            {
-                Write(new WatchdogLine(WatchdogVerb.Lease, Math.Max(0, (long)Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), ends).TotalMilliseconds)));
-            }
+            Launch();
         }
     }
 
+    /// <summary>Starts the process and hands it the groups and the lease in force; the caller holds the gate.</summary>
+    private void Launch()
+    {
+        var start = new ProcessStartInfo(File.Exists(ChildProcessGroup.SetsidPath) ? ChildProcessGroup.SetsidPath : "setsid")
+        {
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var word in self)
+        {
+            start.ArgumentList.Add(word);
+        }
+
+        start.ArgumentList.Add(WatchdogProgram.CommandName);
+        start.ArgumentList.Add(((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(Marker);
+        // One workstation heap without a background GC thread, whatever the owner's runtime settings.
+        start.Environment["DOTNET_gcServer"] = "0";
+        start.Environment["DOTNET_gcConcurrent"] = "0";
+        var started = new Process { StartInfo = start, EnableRaisingEvents = true };
+        started.Exited += OnExited;
+        started.Start();
+        process = started;
+        input = started.StandardInput;
+        input.AutoFlush = true;
+        input.NewLine = "\n";
+        foreach (var group in groups)
+        {
+            Write(new WatchdogLine(WatchdogVerb.Register, group));
+        }
+
+        if (leaseEnds is { } ends)
+        {
+            Write(new WatchdogLine(WatchdogVerb.Lease, Math.Max(0, (long)Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), ends).TotalMilliseconds)));
+        }
+    }
+
+    private void OnExited(object? sender, EventArgs e)
+    {
+        string what;
+        lock (gate)
+        {
+            if (closed || !ReferenceEquals(sender, process))
+            {
+                return; // An orderly end, an abandon, or a process already replaced.
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            while (restarts.Count > 0 && Stopwatch.GetElapsedTime(restarts.Peek(), now) > TimeSpan.FromMinutes(1))
+            {
+                restarts.Dequeue();
+            }
+
+            var dead = process!;
+            var code = dead.ExitCode;
+            input = null;
+            process = null;
+            dead.Dispose();
+            if (restarts.Count >= MaxRestarts)
+            {
+                exited = true;
+                what = $"died (exit {code}) {MaxRestarts + 1} times within a minute; it is not started again, and children are not stopped if this process dies";
+            }
+            else
+            {
+                restarts.Enqueue(now);
+                try
+                {
+                    Launch();
+                    what = $"died (exit {code}); started again (pid {process?.Id}) with {groups.Count} running group(s)";
+                }
+                catch (Exception ex) when (ex is Win32Exception or InvalidOperationException)
+                {
+                    exited = true;
+                    what = $"died (exit {code}) and could not be started again: {ex.Message}";
+                }
+            }
+        }
+
+        Restarted?.Invoke(what);
+    }
+
     /// <summary>Registers a child's process group: it is stopped if the owner dies before <see cref="Unregister"/>.</summary>
-    public void Register(int processGroupId) => Send(new WatchdogLine(WatchdogVerb.Register, processGroupId));
+    public void Register(int processGroupId)
+    {
+        lock (gate)
+        {
+            groups.Add(processGroupId);
+            Write(new WatchdogLine(WatchdogVerb.Register, processGroupId));
+        }
+    }
 
     /// <summary>Forgets a child's process group (it ended).</summary>
-    public void Unregister(int processGroupId) => Send(new WatchdogLine(WatchdogVerb.Unregister, processGroupId));
+    public void Unregister(int processGroupId)
+    {
+        lock (gate)
+        {
+            groups.Remove(processGroupId);
+            Write(new WatchdogLine(WatchdogVerb.Unregister, processGroupId));
+        }
+    }
 
     /// <summary>The owner's session is known valid for <paramref name="valid"/> more: if no newer lease comes by then, the children are stopped.</summary>
     public void Lease(TimeSpan valid)
@@ -157,14 +253,6 @@ public sealed class ChildWatchdog : IDisposable
         {
             leaseEnds = Stopwatch.GetTimestamp() + (long)(ms / 1000.0 * Stopwatch.Frequency);
             Write(new WatchdogLine(WatchdogVerb.Lease, ms));
-        }
-    }
-
-    private void Send(WatchdogLine line)
-    {
-        lock (gate)
-        {
-            Write(line);
         }
     }
 

@@ -70,6 +70,33 @@ public sealed class ChildWatchdogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_watchdog_killed_while_the_owner_lives_is_started_again_and_still_guards_the_running_children()
+    {
+        using var watchdog = StartWatchdog(TimeSpan.FromSeconds(1));
+        var restarted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        watchdog.Restarted += what => restarted.TrySetResult(what);
+        watchdog.Lease(TimeSpan.FromSeconds(60));
+        var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(30), Watchdog = watchdog });
+        var run = runner.RunAsync(ChildCommand.Shell($"echo $$ >> {PathOf("child.pid")}; sleep 60; echo end >> {PathOf("witness")}"), Identity, Output());
+        Assert.True(await Eventually.TrueAsync(() => Pids("child.pid").Length == 1, TimeSpan.FromSeconds(10)));
+        var first = watchdog.ProcessId ?? throw new InvalidOperationException("no watchdog process");
+
+        ExecutorProcessKill(first);
+
+        var what = await restarted.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Contains("started again", what, StringComparison.Ordinal);
+        Assert.True(await Eventually.TrueAsync(() => watchdog.ProcessId is { } pid && pid != first, TimeSpan.FromSeconds(10)));
+        Assert.True(IsAlive(Pids("child.pid")[0]), "the restarted watchdog stopped a child under a live lease");
+
+        watchdog.Abandon(TimeSpan.FromSeconds(10)); // the owner dies: the new watchdog knows the running group
+
+        Assert.False(IsAlive(Pids("child.pid")[0]), "the child outlived its owner after the watchdog was restarted");
+        var outcome = await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(143, outcome.ExitCode);
+        Assert.False(File.Exists(PathOf("witness")));
+    }
+
+    [Fact]
     public async Task An_orderly_exit_stops_nothing()
     {
         using var watchdog = StartWatchdog(TimeSpan.FromSeconds(1));
