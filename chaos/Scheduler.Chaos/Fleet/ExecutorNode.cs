@@ -14,6 +14,7 @@ public sealed class ExecutorNode : IDisposable
 {
     private readonly ExecutorLaunch launch;
     private readonly StreamWriter log;
+    private bool logClosed;
     private readonly Lock gate = new();
     private Process? process;
     private TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -220,7 +221,12 @@ public sealed class ExecutorNode : IDisposable
     {
         lock (log)
         {
-            log.WriteLine(line);
+            // Output of a process still being read (an earlier incarnation's, or the last lines after a kill) may come
+            // after Dispose: it is dropped, never thrown on the reader's thread.
+            if (!logClosed)
+            {
+                log.WriteLine(line);
+            }
         }
     }
 
@@ -249,6 +255,7 @@ public sealed class ExecutorNode : IDisposable
 
         lock (log)
         {
+            logClosed = true;
             log.Dispose();
         }
     }
