@@ -54,7 +54,19 @@ public sealed class LockDelayTests(DevAgentFixture consul)
         var holder = await ConsulLock.AcquireAsync(consul.Client, Options("holder"), cancellationToken: Ct);
         await using (holder)
         {
-            var waiting = ConsulLock.AcquireAsync(consul.Client, Options("next"), cancellationToken: Ct);
+            using var replica = consul.Agent.CreateClient();
+            var waiting = ConsulLock.AcquireAsync(replica, Options("next"), cancellationToken: Ct);
+
+            // Wait until the replica's first acquire was refused: it sends its first read (the watch of the key) only
+            // after that answer. An acquire in flight while the session is destroyed is checked for lock-delay before
+            // the destroy is applied, and may take the key at once.
+            var tried = Stopwatch.StartNew();
+            while (replica.Requests.Requests - replica.Requests.Writes < 1 && tried.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(20, Ct);
+            }
+
+            Assert.True(replica.Requests.Requests - replica.Requests.Writes >= 1, "the replica never tried to acquire");
 
             // The holder's session dies (as when its TTL runs out): the key is freed, and stays untakeable for the
             // lock-delay; no later change of the key announces its end.

@@ -133,8 +133,9 @@ public sealed class ExecutorNode : IDisposable
 
         Write("--- chaos: SIGKILL");
         running.Kill(entireProcessTree: false);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await running.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        // The exit itself, not the end of its output: the executor's watchdog holds the same stdout and stderr until
+        // it has stopped the orphaned children (up to the termination grace and more on a loaded machine).
+        await ExitedAsync(running, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         IsPaused = false;
     }
 
@@ -192,6 +193,20 @@ public sealed class ExecutorNode : IDisposable
             Write("--- chaos: did not stop in time; SIGKILL");
             running.Kill(entireProcessTree: true);
             await running.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task ExitedAsync(Process process, TimeSpan within)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (!process.HasExited)
+        {
+            if (Stopwatch.GetElapsedTime(started) > within)
+            {
+                throw new TimeoutException($"process {process.Id} did not exit within {within.TotalSeconds:0} s of SIGKILL");
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
         }
     }
 
