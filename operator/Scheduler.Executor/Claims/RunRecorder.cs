@@ -1,6 +1,7 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Txn;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Microsoft.Extensions.Hosting;

@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Processes;
 

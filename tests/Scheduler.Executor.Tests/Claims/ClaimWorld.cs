@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Locking;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
