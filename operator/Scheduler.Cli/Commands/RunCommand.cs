@@ -240,7 +240,7 @@ internal static class RunCommand
     private static async Task<FireResult?> FireAsync(SlotFiring firing, FireRequest request, StopRequest stop, RunStateStore store, TextWriter error, TimeProvider time,
         CancellationToken cancellationToken)
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
         ClaimUnconfirmedException? unconfirmed = null;
         while (true)
         {
@@ -262,21 +262,19 @@ internal static class RunCommand
                 // Still unreachable: the claim stays unconfirmed.
             }
 
-            if (time.GetUtcNow() + backoff >= request.Deadline || stop.IsRequested || cancellationToken.IsCancellationRequested)
+            if (time.GetUtcNow() + backoff.Current >= request.Deadline || stop.IsRequested || cancellationToken.IsCancellationRequested)
             {
                 break;
             }
 
             try
             {
-                await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
+                await Task.Delay(backoff.Next(), time, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break; // A signal: give up.
             }
-
-            backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
         }
 
         try

@@ -5,6 +5,7 @@ using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Txn;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -137,7 +138,7 @@ public sealed class SlotContender(
     /// </summary>
     private async Task ResolveUnconfirmedAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         while (unconfirmed.TryGetValue(task.Id, out var pending) && pending.Slot <= slot)
         {
             try
@@ -149,8 +150,7 @@ public sealed class SlotContender(
             {
                 logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: the unconfirmed claim cannot be resolved yet ({Problem:l}); retrying",
                     task.Id.Namespace, task.Id.Name, pending.Slot, e.Message);
-                await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
-                backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -241,7 +241,7 @@ public sealed class SlotContender(
             await Task.Delay(turn.Wait, time, cancellationToken).ConfigureAwait(false);
         }
 
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax * 5);
         foreach (var slot in slots)
         {
             while (true)
@@ -274,8 +274,7 @@ public sealed class SlotContender(
                 }
                 catch (ConsulException)
                 {
-                    await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
-                    backoff = backoff * 2 < RetryMax * 5 ? backoff * 2 : RetryMax * 5;
+                    await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -283,7 +282,7 @@ public sealed class SlotContender(
 
     private async Task<bool> FireUntilDeadlineAsync(TaskDefinition task, SlotTicket ticket, int rank, CancellationToken claiming)
     {
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         var waitingLogged = false;
         string? stopAsked = null;
         // One run id for every try at this slot: when a claim's answer is lost (Consul failed while confirming it), the
@@ -347,8 +346,7 @@ public sealed class SlotContender(
 
                         // Only before a claim: once claimed, FireAsync decides the run's outcome itself.
                         logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
-                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
                         continue;
                     }
                     finally
@@ -492,7 +490,7 @@ public sealed class SlotContender(
         var expiry = seen + TriggerLife;
         var runId = SlotClaimer.NewRunId(trigger.Sequence);
         string? stopAsked = null;
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         try
         {
             var (rank, nodes) = await RankAsync(task, trigger.Sequence, claiming).ConfigureAwait(false);
@@ -536,8 +534,7 @@ public sealed class SlotContender(
                     catch (ConsulException e)
                     {
                         logger.Debug("task {Namespace:l}/{Task:l}: trigger {Id:l}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, trigger.Id, e.Message);
-                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
                         continue;
                     }
                     finally
@@ -546,7 +543,7 @@ public sealed class SlotContender(
                     }
                 }
 
-                backoff = RetryMin;
+                backoff.Reset();
                 switch (result.Status)
                 {
                     case FireStatus.Ran:

@@ -1,4 +1,5 @@
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Scheduling;
 using Dtask.Executor.Claims;
 using Serilog;
@@ -286,7 +287,7 @@ public sealed class TaskLoop : IAsyncDisposable
     /// </summary>
     private async Task ReadLastSlotAsync()
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
         while (true)
         {
             try
@@ -301,8 +302,7 @@ public sealed class TaskLoop : IAsyncDisposable
             }
             catch (ConsulException)
             {
-                await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
+                await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
             }
         }
     }

@@ -1,6 +1,7 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Locking;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -167,7 +168,7 @@ public sealed class SlotFiring
         }
 
         var attempt = 1;
-        var backoff = request.RetryBackoff;
+        var backoff = new Backoff(request.RetryBackoff, TimeSpan.MaxValue);
         ChildOutcome outcome;
         while (true)
         {
@@ -183,15 +184,15 @@ public sealed class SlotFiring
             context = attemptContext;
 
             var retryable = outcome.State is RunState.Failed or RunState.TimedOut && outcome.StoppedReason is null;
-            if (!retryable || attempt > request.RetryLimit || time.GetUtcNow() + backoff >= request.Deadline)
+            if (!retryable || attempt > request.RetryLimit || time.GetUtcNow() + backoff.Current >= request.Deadline)
             {
                 break;
             }
 
-            runLogger.Warning("attempt {Attempt} ended: {Reason:l}; retrying in {Backoff:l}", attempt, outcome.Reason, DurationText.Of(backoff));
+            runLogger.Warning("attempt {Attempt} ended: {Reason:l}; retrying in {Backoff:l}", attempt, outcome.Reason, DurationText.Of(backoff.Current));
             try
             {
-                await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
+                await Task.Delay(backoff.Next(), time, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -217,7 +218,6 @@ public sealed class SlotFiring
 
             claim = next;
             attempt++;
-            backoff *= 2;
         }
 
         // A session past its renewal deadline when the child ended (this executor was paused, or could not renew): its

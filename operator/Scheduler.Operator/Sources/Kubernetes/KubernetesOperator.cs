@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Manifests;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -210,7 +211,7 @@ public sealed class KubernetesOperator : BackgroundService
                 // Whatever went wrong, the name comes back later: the reconciler never loops by itself.
                 if (!failures.TryGetValue(name, out var backoff))
                 {
-                    failures[name] = backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+                    failures[name] = backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
                 }
 
                 result = new ControllerResult(backoff.Next());
@@ -243,7 +244,7 @@ public sealed class KubernetesOperator : BackgroundService
 
     private async Task WaitForConsulAsync(CancellationToken cancellationToken)
     {
-        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
         while (true)
         {
             try

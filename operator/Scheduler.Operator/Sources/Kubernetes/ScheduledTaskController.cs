@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Manifests;
 using Dtask.Core.Model;
 using Dtask.Core.Validation;
@@ -113,7 +114,7 @@ public sealed class ScheduledTaskController
     {
         if (!failing.TryGetValue(name, out var backoff))
         {
-            backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+            backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
             failing[name] = backoff;
         }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Operator.Status;
 using k8s;
@@ -58,7 +59,7 @@ public sealed class ScheduledTaskReflector
     /// <summary>Lists and watches until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
         var scope = api.Namespace is null ? " in every namespace" : $" in namespace {api.Namespace}";
         while (true)
         {
