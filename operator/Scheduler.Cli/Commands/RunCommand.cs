@@ -161,8 +161,8 @@ internal static class RunCommand
             sessionOptions = sessionOptions with { Ttl = ttl, RenewInterval = (ttl - stopBudget) / 3 };
             await using var session = await SessionRenewal.CreateAsync(client, sessionOptions, time, cancellationToken).ConfigureAwait(false);
             using var stop = new StopRequest();
-            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop("shutdown: SIGTERM"); });
-            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop("shutdown: SIGINT"); });
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop(StopReason.Shutdown("SIGTERM")); });
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop(StopReason.Shutdown("SIGINT")); });
             var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = termination, Watchdog = watchdog }, time);
             var firing = new SlotFiring(client, layout, session, node, notifier, logger, runner, time);
             var request = new FireRequest(task!, slot, ChildCommand.Exec(arguments.Command) with { Timeout = timeout }, deadline)

@@ -110,7 +110,7 @@ public sealed class SlotContender(
             if (!decided && !claiming.IsCancellationRequested)
             {
                 await ResolveUnconfirmedAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
-                await RecordMissedAsync(task, [ticket.Slot], "not-claimed-before-deadline", claiming).ConfigureAwait(false);
+                await RecordMissedAsync(task, [ticket.Slot], RunReasons.NotClaimedBeforeDeadline, claiming).ConfigureAwait(false);
             }
             else if (!decided)
             {
@@ -647,7 +647,7 @@ public sealed class SlotContender(
             RunId = SlotClaimer.NewRunId(trigger.Sequence),
             Node = options.Node,
             State = RunState.Skipped,
-            Reason = $"trigger-expired: the task was busy for {DurationText.Of(TriggerLife)}",
+            Reason = RunReasons.TriggerExpired(TriggerLife),
             StartedAt = now,
             FinishedAt = now,
             Attempt = 0,

@@ -272,7 +272,7 @@ public sealed class TaskLoop : IAsyncDisposable
     {
         try
         {
-            await contender.RecordMissedAsync(task, slots, "not-fired-in-time", claiming).ConfigureAwait(false);
+            await contender.RecordMissedAsync(task, slots, RunReasons.NotFiredInTime, claiming).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (claiming.IsCancellationRequested)
         {

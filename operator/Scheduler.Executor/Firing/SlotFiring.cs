@@ -103,7 +103,7 @@ public sealed class SlotFiring
                 case ClaimStatus.AlreadyClaimed:
                     return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
                 case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid && request.Trigger is null:
-                    var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
+                    var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, RunReasons.StillRunning, claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
                     if (marked == MarkStatus.RecordChanged && time.GetUtcNow() < request.Deadline && stop?.IsRequested != true)
                     {
                         continue; // The run finished (or a claim came in) after the record was read: decide again.
@@ -150,8 +150,8 @@ public sealed class SlotFiring
         var lockKey = store.Layout.LockKey(request.Task.Namespace, request.Task.Name);
         await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, time: time, startAfter: LockWatchDelay);
         using var stop = new StopRequest();
-        using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
-        using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
+        using var onLost = stop.StopWhen(() => LossReason(watch) ?? StopReason.LockLost(), watch.Lost);
+        using var onCaller = callerStop is null ? default : stop.StopWhen(() => StopReason.StoppedBy(callerStop.Reason), callerStop.Token);
 
         // A manual run is not a slot: its DTASK_SLOT is the instant it was claimed, and DTASK_TRIGGER names its request.
         var slot = request.Trigger is null ? request.Slot : (claim.Record.StartedAt ?? time.GetUtcNow()).ToUnixTimeSeconds();
@@ -212,7 +212,7 @@ public sealed class SlotFiring
 
             if (next is null)
             {
-                stop.Stop(LossReason(watch) ?? "lock-lost: the lock was no longer held when retrying");
+                stop.Stop(LossReason(watch) ?? StopReason.LockLost("the lock was no longer held when retrying"));
                 break;
             }
 
@@ -223,9 +223,8 @@ public sealed class SlotFiring
         // A session past its renewal deadline when the child ended (this executor was paused, or could not renew): its
         // watchdog stopped the child because the lease ran out, so the run is lost, not failed by a signal of its own.
         var stopReason = stop.Reason ?? (session.IsPastDeadline && !watch.IsLost
-            ? "session-lost: the lease ran out while the child ran (no successful renewal before the renewal deadline)" : null);
-        var lockLost = watch.IsLost || session.IsPastDeadline
-            || (stop.Reason?.StartsWith("lock-lost", StringComparison.Ordinal) ?? false);
+            ? StopReason.SessionLost("the lease ran out while the child ran (no successful renewal before the renewal deadline)") : null);
+        var lockLost = watch.IsLost || session.IsPastDeadline || stop.Reason?.Cause == StopCause.LockLost;
         var final = FinalRecord(claim, outcome, attempt, stopReason ?? LossReason(watch), lockLost);
         var finish = await recorder.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
         switch (finish.Status)
@@ -269,10 +268,10 @@ public sealed class SlotFiring
     /// The reason recorded for a lost lock: <c>session-lost: …</c> when the executor's session went first,
     /// <c>lock-lost: …</c> when the key itself showed it; null while the lock is held.
     /// </summary>
-    private static string? LossReason(LockKeyWatch watch) =>
-        watch.LostReason is { } reason ? (watch.LostWithSession ? "session-lost: " : "lock-lost: ") + reason : null;
+    private static StopReason? LossReason(LockKeyWatch watch) =>
+        watch.LostReason is { } reason ? (watch.LostWithSession ? StopReason.SessionLost(reason) : StopReason.LockLost(reason)) : null;
 
-    private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, string? stopReason, bool lockLost)
+    private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, StopReason? stopReason, bool lockLost)
     {
         var state = lockLost ? RunState.Lost
             : stopReason is not null && outcome.StoppedReason is not null ? RunState.Failed
@@ -285,7 +284,7 @@ public sealed class SlotFiring
             StartedAt = outcome.StartedAt ?? claim.Record.StartedAt,
             FinishedAt = time.GetUtcNow(),
             ExitCode = outcome.NeverStarted ? null : outcome.ExitCode,
-            Reason = lockLost ? stopReason ?? outcome.StoppedReason ?? "lock-lost" : outcome.Reason,
+            Reason = lockLost ? (stopReason ?? outcome.StoppedReason ?? StopReason.LockLost()).Text : outcome.Reason,
             OutputTail = outcome.OutputTail.Length == 0 ? null : outcome.OutputTail,
         };
     }
