@@ -156,7 +156,8 @@ public sealed class SlotFiring
         // A manual run is not a slot: its DTASK_SLOT is the instant it was claimed, and DTASK_TRIGGER names its request.
         var slot = request.Trigger is null ? request.Slot : (claim.Record.StartedAt ?? time.GetUtcNow()).ToUnixTimeSeconds();
         var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(slot);
-        var context = new RunContext(request.Task.Namespace, request.Task.Name, node, slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
+        var run = new SlotRun(request.Task, slot, claim.RunId);
+        var context = RunContext.Of(run, node, request.Command.Display, request.Notify);
         var runLogger = logger.ForRun(context);
         if (request.Trigger is { } manual)
         {
@@ -172,7 +173,7 @@ public sealed class SlotFiring
         ChildOutcome outcome;
         while (true)
         {
-            var identity = new RunIdentity(request.Task.Namespace, request.Task.Name, slot, node, claim.RunId, claim.Fence.AsLong) { Trigger = request.Trigger?.Id };
+            var identity = RunIdentity.Of(run, node, claim.Fence.AsLong) with { Trigger = request.Trigger?.Id };
             var forwarder = new ChildOutputForwarder(logger, context);
             var attemptContext = context;
             outcome = await runner.RunAsync(request.Command, identity, forwarder, stop, start =>
