@@ -10,6 +10,7 @@ using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
@@ -63,7 +64,7 @@ public sealed class SlotContender(
     private static readonly TimeSpan RetryMin = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ManualTurnWindow = TimeSpan.FromSeconds(10);
-    private readonly RunStateStore store = new(client, layout);
+    private readonly ConsulTaskLedger ledger = new(client, layout, time);
 
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
@@ -178,7 +179,7 @@ public sealed class SlotContender(
 
     private async Task ReleaseUnconfirmedAsync(TaskDefinition task, ClaimUnconfirmedException pending, CancellationToken cancellationToken)
     {
-        var released = await new SlotClaimer(store, time).ReleaseUnconfirmedAsync(task.Id, pending.Slot, pending.RunId, pending.SessionId, cancellationToken).ConfigureAwait(false);
+        var released = await ledger.ReleaseUnconfirmedAsync(task.Id, pending.Slot, pending.RunId, pending.SessionId, cancellationToken).ConfigureAwait(false);
         unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, pending));
         if (released is null)
         {
@@ -233,7 +234,6 @@ public sealed class SlotContender(
             return;
         }
 
-        var marker = new SlotMarker(store, time);
         var (rank, nodes) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
         var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, TimeSpan.Zero);
         if (rank > 0)
@@ -257,7 +257,7 @@ public sealed class SlotContender(
                     if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
                         && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
                     {
-                        var marked = await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
+                        var marked = await ledger.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
                         if (marked == MarkStatus.Written)
                         {
                             logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
@@ -329,7 +329,7 @@ public sealed class SlotContender(
                             await ReleaseUnconfirmedAsync(task, earlier, claiming).ConfigureAwait(false);
                         }
 
-                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time);
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
                         if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
                         {
@@ -403,7 +403,7 @@ public sealed class SlotContender(
             IReadOnlyDictionary<string, long> lastRan;
             try
             {
-                lastRan = SlotRanking.LastRan(await store.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
+                lastRan = SlotRanking.LastRan(await ledger.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
             }
             catch (ConsulException)
             {
@@ -528,7 +528,7 @@ public sealed class SlotContender(
                     runs.Add(task.Id, runId, stop);
                     try
                     {
-                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time);
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
                     }
                     catch (ConsulException e)
@@ -597,7 +597,7 @@ public sealed class SlotContender(
     {
         try
         {
-            var stored = await store.ReadRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
+            var stored = await ledger.ReadRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
             return stored.Record is { IsRunning: true, IsManual: false } holder
                 && (holder.Fence != 0 ? (ulong)holder.Fence : stored.ModifyIndex) < trigger.CreateIndex ? holder : null;
         }

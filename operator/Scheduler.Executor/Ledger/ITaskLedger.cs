@@ -1,0 +1,65 @@
+using Dtask.Consul.Errors;
+using Dtask.Consul.Locking;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+
+namespace Dtask.Executor.Ledger;
+
+/// <summary>
+/// Every read, write and transaction on a task's run state — its run record, its lock, its history — behind one narrow
+/// interface, so firing is orchestration over it. <see cref="ConsulTaskLedger"/> keeps the state in Consul KV; the
+/// semantics of each method are those of the Consul one (named in its documentation), which conformance tests hold any
+/// other implementation to.
+/// </summary>
+public interface ITaskLedger
+{
+    /// <summary>The run record, read consistently (linearizable), with its modify index (see <see cref="RunStateStore.ReadRunAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default);
+
+    /// <summary>The history entries that hold run records, newest first (see <see cref="RunStateStore.ReadHistoryAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default);
+
+    /// <summary>Tries to claim <paramref name="slot"/> of <paramref name="task"/> (see <see cref="SlotClaimer.ClaimAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read, or refused; <see cref="ClaimUnconfirmedException"/> when the claim's outcome is unknown.</exception>
+    Task<ClaimOutcome> ClaimAsync(TaskId task, long slot, string node, string sessionId, string? runId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Tries to claim the manual run of <paramref name="trigger"/> (see <see cref="SlotClaimer.ClaimManualAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read, or refused; <see cref="ClaimUnconfirmedException"/> when the claim's outcome is unknown.</exception>
+    Task<ClaimOutcome> ClaimManualAsync(TaskId task, ManualTrigger trigger, string node, string sessionId, string runId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Releases a claim whose answer was lost, recorded <c>missed</c> (<see cref="RunReasons.ClaimUnconfirmed"/>), when the
+    /// stored record is that claim; null when it is not stored (see <see cref="SlotClaimer.ReleaseUnconfirmedAsync"/>).
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read or written.</exception>
+    Task<RunRecord?> ReleaseUnconfirmedAsync(TaskId task, long slot, string runId, string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a retry of a claimed slot; null when the lock is no longer held (see <see cref="RunRecorder.StartAttemptAsync"/>).</summary>
+    /// <exception cref="ConsulException">The write was refused for a reason retrying cannot fix.</exception>
+    Task<SlotClaim?> StartAttemptAsync(SlotClaim claim, int attempt, CancellationToken lockLost, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a claimed run's end and releases its lock (see <see cref="RunRecorder.FinishAsync"/>).</summary>
+    Task<FinishResult> FinishAsync(SlotClaim claim, RunRecord final, int historyLimit, CancellationToken lockLost, CancellationToken cancellationToken = default);
+
+    /// <summary>Records <paramref name="slot"/> skipped while the run record is at <paramref name="runIndex"/> (see <see cref="SlotMarker.RecordSkippedAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read or written.</exception>
+    Task<MarkStatus> RecordSkippedAsync(TaskId task, long slot, string node, string reason, ulong runIndex, CancellationToken cancellationToken = default);
+
+    /// <summary>Records <paramref name="slot"/> missed when nothing handled it (see <see cref="SlotMarker.RecordMissedAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read or written.</exception>
+    Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, int historyLimit, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a history entry for <paramref name="record"/> unless one exists (see <see cref="SlotMarker.TryWriteHistoryAsync"/>).</summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task<bool> TryWriteHistoryAsync(TaskId task, RunRecord record, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Watches the lock of <paramref name="task"/>, held by <paramref name="session"/>: lost when the lock is no longer the
+    /// session's, or with the session. With <paramref name="startAfter"/>, the lock itself is looked at only after it (until
+    /// then only the session's loss is seen).
+    /// </summary>
+    ILockWatch WatchLock(TaskId task, ILedgerSession session, TimeSpan startAfter = default);
+}
