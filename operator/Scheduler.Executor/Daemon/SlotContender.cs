@@ -210,8 +210,7 @@ public sealed class SlotContender(
     {
         try
         {
-            var pair = (await client.Kv.GetAsync(layout.RunKey(task.Id.Namespace, task.Id.Name), QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
-            return pair is not null && RunStateStore.Decode(pair.Value) is { } record && record.Slot == slot;
+            return await ledger.PeekRunAsync(task.Id, cancellationToken).ConfigureAwait(false) is { } record && record.Slot == slot;
         }
         catch (ConsulException)
         {
@@ -248,13 +247,12 @@ public sealed class SlotContender(
             {
                 try
                 {
-                    var key = layout.HistoryKey(task.Id.Namespace, task.Id.Name, slot);
-                    if (rank > 0 && (await client.Kv.GetAsync(key, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is not null)
+                    if (rank > 0 && await ledger.HasHistoryAsync(task.Id, slot, consistent: false, cancellationToken).ConfigureAwait(false))
                     {
                         break; // Recorded (or run) already: a stale read is enough to see it.
                     }
 
-                    if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
+                    if (!await ledger.HasHistoryAsync(task.Id, slot, consistent: true, cancellationToken).ConfigureAwait(false)
                         && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
                     {
                         var marked = await ledger.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
@@ -617,16 +615,9 @@ public sealed class SlotContender(
             return;
         }
 
-        var runKey = layout.RunKey(task.Id.Namespace, task.Id.Name);
         try
         {
-            var current = (await client.Kv.GetAsync(runKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
-            if (current is null || RunStateStore.Decode(current.Value) is not { IsRunning: true })
-            {
-                return; // Already changed since the claim looked.
-            }
-
-            await client.Kv.GetAsync(runKey, QueryOptions.StaleRead with { WaitIndex = current.ModifyIndex, WaitTime = wait }, cancellationToken).ConfigureAwait(false);
+            await ledger.WaitForRunChangeAsync(task.Id, wait, cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException)
         {

@@ -1,4 +1,5 @@
 using Dtask.Consul;
+using Dtask.Consul.Http;
 using Dtask.Consul.Locking;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -37,6 +38,36 @@ public sealed class ConsulTaskLedger : ITaskLedger
     /// <inheritdoc/>
     public Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default) =>
         Store.ReadRunAsync(task, cancellationToken);
+
+    /// <inheritdoc/>
+    public async Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pair = (await Store.Client.Kv.GetAsync(Store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+        return pair is null ? null : RunStateStore.Decode(pair.Value);
+    }
+
+    /// <inheritdoc/>
+    public async Task WaitForRunChangeAsync(TaskId task, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var runKey = Store.Layout.RunKey(task.Namespace, task.Name);
+        var current = (await Store.Client.Kv.GetAsync(runKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+        if (current is null || RunStateStore.Decode(current.Value) is not { IsRunning: true })
+        {
+            return; // Already changed since the caller looked.
+        }
+
+        await Store.Client.Kv.GetAsync(runKey, QueryOptions.StaleRead with { WaitIndex = current.ModifyIndex, WaitTime = maxWait }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> HasHistoryAsync(TaskId task, long slot, bool consistent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var key = Store.Layout.HistoryKey(task.Namespace, task.Name, slot);
+        return (await Store.Client.Kv.GetAsync(key, consistent ? QueryOptions.ConsistentRead : QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+    }
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default) =>

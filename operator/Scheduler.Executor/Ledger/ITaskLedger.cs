@@ -18,6 +18,27 @@ public interface ITaskLedger
     /// <exception cref="ConsulException">The ledger could not be read.</exception>
     Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The run record as any server has it (a stale read, no leader round): cheap, possibly behind, never ahead; null when
+    /// absent. Enough to see that a slot was claimed (a claimed slot stays claimed), never to decide that it was not.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits, at most <paramref name="maxWait"/>, until the run record changes while it says <c>running</c>; returns at
+    /// once when it is absent or not running (stale reads: the caller decides again with a consistent one).
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task WaitForRunChangeAsync(TaskId task, TimeSpan maxWait, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether <paramref name="slot"/> has a history entry (run or recorded); <paramref name="consistent"/>: a linearizable
+    /// read, otherwise a stale one (enough to see an entry, never to decide there is none).
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<bool> HasHistoryAsync(TaskId task, long slot, bool consistent, CancellationToken cancellationToken = default);
+
     /// <summary>The history entries that hold run records, newest first (see <see cref="RunStateStore.ReadHistoryAsync"/>).</summary>
     /// <exception cref="ConsulException">The ledger could not be read.</exception>
     Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default);

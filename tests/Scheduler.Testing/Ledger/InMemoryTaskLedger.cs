@@ -126,6 +126,50 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     }
 
     /// <inheritdoc/>
+    public Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return Task.FromResult(State(task).Run);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task WaitForRunChangeAsync(TaskId task, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        Task changed;
+        lock (gate)
+        {
+            var state = State(task);
+            if (state.Run is not { IsRunning: true })
+            {
+                return;
+            }
+
+            state.RunChanged ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            changed = state.RunChanged.Task;
+        }
+
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var timeout = Task.Delay(maxWait, time, done.Token);
+        await Task.WhenAny(changed, timeout).ConfigureAwait(false);
+        await done.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> HasHistoryAsync(TaskId task, long slot, bool consistent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return Task.FromResult(State(task).History.ContainsKey(slot));
+        }
+    }
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -514,6 +558,8 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     {
         state.Run = record;
         state.RunIndex = ++index;
+        state.RunChanged?.TrySetResult();
+        state.RunChanged = null;
     }
 
     private static void TakeLock(TaskState state, string sessionId)
@@ -641,6 +687,8 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         public Dictionary<string, ulong> Triggers { get; } = [];
 
         public List<InMemoryLockWatch> Watches { get; } = [];
+
+        public TaskCompletionSource? RunChanged { get; set; }
     }
 
     private sealed class InMemoryLockWatch(InMemoryTaskLedger ledger, TaskState state, ILedgerSession session) : ILockWatch
