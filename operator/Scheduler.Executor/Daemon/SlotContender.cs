@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
-using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
-using Dtask.Consul.Http;
-using Dtask.Consul.Kv;
-using Dtask.Consul.Txn;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -425,7 +421,6 @@ public sealed class SlotContender(
     /// </summary>
     private async Task<bool> AskToStopAsync(TaskDefinition task, RunRecord holder, CancellationToken cancellationToken)
     {
-        var key = layout.StopKey(task.Id.Namespace, task.Id.Name, holder.RunId);
         try
         {
             var request = new ControlRequest
@@ -436,15 +431,14 @@ public sealed class SlotContender(
                 RequestedBy = options.Node,
                 RunId = holder.RunId,
             };
-            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
-            if (written)
+            if (await ledger.RequestStopAsync(task.Id, request, cancellationToken).ConfigureAwait(false))
             {
                 logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} ({What:l})",
                     task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.IsManual ? "manual run " + holder.Trigger : "slot " + holder.Slot);
                 return true;
             }
 
-            return (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+            return await ledger.HasStopRequestAsync(task.Id, holder.RunId, cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException)
         {
@@ -458,7 +452,7 @@ public sealed class SlotContender(
         try
         {
             using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            await client.Kv.DeleteAsync(layout.StopKey(task.Id.Namespace, task.Id.Name, runId), cancellationToken: timeout.Token).ConfigureAwait(false);
+            await ledger.ClearStopAsync(task.Id, runId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {
@@ -645,18 +639,9 @@ public sealed class SlotContender(
             Trigger = trigger.Id,
             TriggerIndex = trigger.Sequence,
         };
-        var historyKey = layout.ManualHistoryKey(task.Id.Namespace, task.Id.Name, trigger.Sequence);
         try
         {
-            var pending = (await client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
-            if (pending is null || pending.CreateIndex != trigger.CreateIndex)
-            {
-                return;
-            }
-
-            var result = (await client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
-                cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-            if (result.Committed)
+            if (await ledger.DropTriggerAsync(task.Id, trigger, record, cancellationToken).ConfigureAwait(false))
             {
                 logger.Warning("task {Namespace:l}/{Task:l}: trigger {Id:l} dropped: {Reason:l}", task.Id.Namespace, task.Id.Name, trigger.Id, record.Reason);
             }

@@ -1,6 +1,9 @@
+using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
+using Dtask.Consul.Txn;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -104,6 +107,49 @@ public sealed class ConsulTaskLedger : ITaskLedger
     /// <inheritdoc/>
     public Task<bool> TryWriteHistoryAsync(TaskId task, RunRecord record, CancellationToken cancellationToken = default) =>
         marker.TryWriteHistoryAsync(task, record, cancellationToken);
+
+    /// <inheritdoc/>
+    public async Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.RunId);
+        var key = Store.Layout.StopKey(task.Namespace, task.Name, request.RunId);
+        return (await Store.Client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> HasStopRequestAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var key = Store.Layout.StopKey(task.Namespace, task.Name, runId);
+        return (await Store.Client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+    }
+
+    /// <inheritdoc/>
+    public async Task ClearStopAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        await Store.Client.Kv.DeleteAsync(Store.Layout.StopKey(task.Namespace, task.Name, runId), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> DropTriggerAsync(TaskId task, ManualTrigger trigger, RunRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(record);
+        var pending = (await Store.Client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        if (pending is null || pending.CreateIndex != trigger.CreateIndex)
+        {
+            return false;
+        }
+
+        var historyKey = Store.Layout.ManualHistoryKey(task.Namespace, task.Name, trigger.Sequence);
+        var result = (await Store.Client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
+            cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        return result.Committed;
+    }
 
     /// <inheritdoc/>
     public ILockWatch WatchLock(TaskId task, ILedgerSession session, TimeSpan startAfter = default)

@@ -78,6 +78,29 @@ public interface ITaskLedger
     Task<bool> TryWriteHistoryAsync(TaskId task, RunRecord record, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Writes <paramref name="request"/>, the stop request of run <see cref="ControlRequest.RunId"/>, unless one is there
+    /// already (every run has its own request: nothing pending is overwritten). True when this call wrote it.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Whether a stop request of run <paramref name="runId"/> is there (a consistent read).</summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<bool> HasStopRequestAsync(TaskId task, string runId, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the stop request of run <paramref name="runId"/>, if any.</summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task ClearStopAsync(TaskId task, string runId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Drops a pending trigger in one transaction: removes its request (at the index it has now, so the drop fails when it
+    /// is claimed meanwhile) and writes <paramref name="record"/> as its history entry (only when none exists). False when
+    /// the trigger is gone (run or dropped) or the transaction lost.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read or written.</exception>
+    Task<bool> DropTriggerAsync(TaskId task, ManualTrigger trigger, RunRecord record, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Watches the lock of <paramref name="task"/>, held by <paramref name="session"/>: lost when the lock is no longer the
     /// session's, or with the session. With <paramref name="startAfter"/>, the lock itself is looked at only after it (until
     /// then only the session's loss is seen).

@@ -508,6 +508,62 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     }
 
     /// <inheritdoc/>
+    public Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.RunId);
+        lock (gate)
+        {
+            var written = State(task).StopRequests.TryAdd(request.RunId, request);
+            index += written ? 1u : 0u;
+            return Task.FromResult(written);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> HasStopRequestAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return Task.FromResult(State(task).StopRequests.ContainsKey(runId));
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task ClearStopAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            index += State(task).StopRequests.Remove(runId) ? 1u : 0u;
+            return Task.CompletedTask;
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> DropTriggerAsync(TaskId task, ManualTrigger trigger, RunRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(record);
+        lock (gate)
+        {
+            var state = State(task);
+            if (!state.Triggers.TryGetValue(trigger.Key, out var created) || created != trigger.CreateIndex || state.Manual.ContainsKey(trigger.Sequence))
+            {
+                return Task.FromResult(false);
+            }
+
+            state.Triggers.Remove(trigger.Key);
+            state.Manual[trigger.Sequence] = record;
+            index++;
+            return Task.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc/>
     public ILockWatch WatchLock(TaskId task, ILedgerSession session, TimeSpan startAfter = default)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -685,6 +741,8 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         public SortedDictionary<long, RunRecord> Manual { get; } = [];
 
         public Dictionary<string, ulong> Triggers { get; } = [];
+
+        public Dictionary<string, ControlRequest> StopRequests { get; } = [];
 
         public List<InMemoryLockWatch> Watches { get; } = [];
 
