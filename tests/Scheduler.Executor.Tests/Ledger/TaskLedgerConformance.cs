@@ -1,4 +1,7 @@
+using System.Text;
 using Dtask.Consul;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -33,6 +36,9 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
 
     /// <summary>Ends <paramref name="session"/> as the ledger's store invalidates one: its locks are released.</summary>
     protected abstract Task EndSessionAsync(ILedgerSession session);
+
+    /// <summary>Writes a manual trigger of <see cref="Task"/>, as <c>dtask trigger</c> does.</summary>
+    protected abstract Task<ManualTrigger> AddTriggerAsync(string id);
 
     public abstract ValueTask DisposeAsync();
 
@@ -179,6 +185,73 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
         Assert.Equal(ClaimStatus.Claimed, (await Ledger.ClaimAsync(Task, Slot(2), "node-b", b.Id, cancellationToken: Cancel)).Status);
     }
 
+    [Fact]
+    public async Task A_claimed_slot_is_seen_by_a_peek_and_its_history_entry_exists_once_it_finished()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        Assert.Null(await Ledger.PeekRunAsync(Task, Cancel));
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", session.Id, cancellationToken: Cancel)).Claim!;
+
+        Assert.Equal(claim.RunId, (await Ledger.PeekRunAsync(Task, Cancel))!.RunId);
+        Assert.False(await Ledger.HasHistoryAsync(Task, Slot(1), consistent: true, Cancel));
+        await Ledger.FinishAsync(claim, Final(claim, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+
+        Assert.True(await Ledger.HasHistoryAsync(Task, Slot(1), consistent: true, Cancel));
+        Assert.False(await Ledger.HasHistoryAsync(Task, Slot(2), consistent: true, Cancel));
+        await Ledger.WaitForRunChangeAsync(Task, TimeSpan.FromMinutes(5), Cancel); // Not running: returns at once.
+    }
+
+    [Fact]
+    public async Task A_stop_request_is_written_once_seen_and_cleared()
+    {
+        var first = StopRequest("run-1", "node-b");
+
+        Assert.True(await Ledger.RequestStopAsync(Task, first, Cancel));
+        Assert.False(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "node-c"), Cancel));
+        Assert.True(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+        Assert.False(await Ledger.HasStopRequestAsync(Task, "run-2", Cancel));
+
+        await Ledger.ClearStopAsync(Task, "run-1", Cancel);
+        Assert.False(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+    }
+
+    [Fact]
+    public async Task A_dropped_trigger_is_recorded_once_and_can_no_longer_be_claimed()
+    {
+        var trigger = await AddTriggerAsync("t-" + Guid.NewGuid().ToString("N")[..8]);
+        var record = new RunRecord
+        {
+            Slot = 0,
+            RunId = SlotClaimer.NewRunId(trigger.Sequence),
+            Node = "node-a",
+            State = RunState.Skipped,
+            Reason = RunReasons.TriggerExpired(TimeSpan.FromHours(1)),
+            StartedAt = DateTimeOffset.UtcNow,
+            FinishedAt = DateTimeOffset.UtcNow,
+            Attempt = 0,
+            Trigger = trigger.Id,
+            TriggerIndex = trigger.Sequence,
+        };
+
+        Assert.True(await Ledger.DropTriggerAsync(Task, trigger, record, Cancel));
+        Assert.False(await Ledger.DropTriggerAsync(Task, trigger, record, Cancel));
+
+        var entry = Assert.Single(await Ledger.ReadHistoryAsync(Task, Cancel));
+        Assert.Equal((trigger.Id, RunState.Skipped, record.Reason), (entry.Trigger, entry.State, entry.Reason));
+        var session = await OpenSessionAsync(NoLockDelay);
+        var claim = await Ledger.ClaimManualAsync(Task, trigger, "node-b", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel);
+        Assert.Equal(ClaimStatus.AlreadyClaimed, claim.Status);
+    }
+
+    private static ControlRequest StopRequest(string runId, string node) => new()
+    {
+        Action = ControlAction.Stop,
+        Id = Guid.NewGuid().ToString("N"),
+        RequestedAt = DateTimeOffset.UtcNow,
+        RequestedBy = node,
+        RunId = runId,
+    };
+
     private async Task ClaimAndFinishAsync(ILedgerSession session, long slot, int historyLimit)
     {
         var claimed = await Ledger.ClaimAsync(Task, slot, "node-a", session.Id, cancellationToken: Cancel);
@@ -201,12 +274,13 @@ public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
 {
     private readonly ConsulClient client;
     private readonly List<SessionRenewal> sessions = [];
+    private readonly KvLayout layout = new(TestKvPrefix.New("dtask-test/"));
 
     public ConsulTaskLedgerConformanceTests(ConsulFixture consul)
     {
         ArgumentNullException.ThrowIfNull(consul);
         client = consul.NewClient();
-        Ledger = new ConsulTaskLedger(client, new KvLayout(TestKvPrefix.New("dtask-test/")));
+        Ledger = new ConsulTaskLedger(client, layout);
     }
 
     protected override ITaskLedger Ledger { get; }
@@ -217,6 +291,15 @@ public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
             cancellationToken: Cancel);
         sessions.Add(session);
         return session;
+    }
+
+    protected override async Task<ManualTrigger> AddTriggerAsync(string id)
+    {
+        var key = layout.TriggerKey(Task.Namespace, Task.Name, id);
+        var request = new ControlRequest { Action = ControlAction.Trigger, Id = id, RequestedAt = DateTimeOffset.UtcNow, RequestedBy = "test" };
+        Assert.True((await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, Cancel)).Value);
+        var pair = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, Cancel)).Value!;
+        return new ManualTrigger(id, key, pair.CreateIndex);
     }
 
     /// <summary>Destroys the session: Consul releases its locks, with its lock-delay.</summary>
@@ -242,6 +325,8 @@ public sealed class InMemoryTaskLedgerConformanceTests : TaskLedgerConformance
     protected override ITaskLedger Ledger => ledger;
 
     protected override Task<ILedgerSession> OpenSessionAsync(TimeSpan lockDelay) => System.Threading.Tasks.Task.FromResult<ILedgerSession>(ledger.OpenSession(lockDelay));
+
+    protected override Task<ManualTrigger> AddTriggerAsync(string id) => System.Threading.Tasks.Task.FromResult(ledger.AddTrigger(Task, id));
 
     protected override Task EndSessionAsync(ILedgerSession session)
     {
