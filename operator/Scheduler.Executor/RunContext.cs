@@ -1,3 +1,5 @@
+using Dtask.Executor.Claims;
+
 namespace Dtask.Executor;
 
 /// <summary>
@@ -24,6 +26,13 @@ public sealed record RunContext(
 {
     /// <summary>The slot as an instant in UTC.</summary>
     public DateTimeOffset SlotTime => DateTimeOffset.FromUnixTimeSeconds(Slot);
+
+    /// <summary>The context of <paramref name="run"/> on <paramref name="node"/>, before its child starts (no fire delay yet).</summary>
+    public static RunContext Of(SlotRun run, string node, string command, TaskNotification? notify = null)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new RunContext(run.Task.Namespace, run.Task.Name, node, run.Slot, run.RunId, command, TimeSpan.Zero, notify);
+    }
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Dtask.Core.Durations;
+using Dtask.Core.Model;
 using Microsoft.Extensions.Logging;
 
 namespace Dtask.Operator;
@@ -49,28 +50,28 @@ internal static partial class OperatorLog
     public static partial void LockFailed(ILogger logger, string key, string reason);
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Status of {Task}: {Status}")]
-    public static partial void StatusChanged(ILogger logger, Status.TaskName task, string status);
+    public static partial void StatusChanged(ILogger logger, TaskId task, string status);
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Warning, Message = "Watching {Prefix} failed: {Reason}; retrying")]
     public static partial void WatchFailed(ILogger logger, string prefix, string reason);
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "Reading the status of {Task} failed: {Reason}")]
-    public static partial void StatusReadFailed(ILogger logger, Status.TaskName task, string reason);
+    public static partial void StatusReadFailed(ILogger logger, TaskId task, string reason);
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "The file watcher of {Directory} failed ({Reason}); a full reconcile follows")]
     public static partial void FileWatchFailed(ILogger logger, string directory, string reason);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "{Task} changed while it was being reconciled; reading it again")]
-    public static partial void ObjectChanged(ILogger logger, Status.TaskName task);
+    public static partial void ObjectChanged(ILogger logger, TaskId task);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Reconcile of {Task} failed ({What}: {Reason}); retrying in {Delay}")]
-    private static partial void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, string delay);
+    private static partial void ReconcileOfObjectFailed(ILogger logger, TaskId task, string what, string reason, string delay);
 
-    public static void ReconcileOfObjectFailed(ILogger logger, Status.TaskName task, string what, string reason, TimeSpan delay) =>
+    public static void ReconcileOfObjectFailed(ILogger logger, TaskId task, string what, string reason, TimeSpan delay) =>
         ReconcileOfObjectFailed(logger, task, what, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "{Task} is being deleted: removed from Consul, finalizer removed")]
-    public static partial void Finalized(ILogger logger, Status.TaskName task);
+    public static partial void Finalized(ILogger logger, TaskId task);
 
     [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "Listed {Count} ScheduledTasks{Scope} at resource version {Version}; {Changed} to reconcile")]
     public static partial void Listed(ILogger logger, int count, string scope, string? version, int changed);
@@ -108,9 +109,9 @@ internal static partial class OperatorLog
     public static void ConsulWaiting(ILogger logger, string reason, TimeSpan delay) => ConsulWaiting(logger, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 53, Level = LogLevel.Error, Message = "Reconcile of {Task} threw: {Reason}; retrying in {Delay}")]
-    private static partial void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, string delay);
+    private static partial void ReconcileThrew(ILogger logger, TaskId task, string reason, string delay);
 
-    public static void ReconcileThrew(ILogger logger, Status.TaskName task, string reason, TimeSpan delay) =>
+    public static void ReconcileThrew(ILogger logger, TaskId task, string reason, TimeSpan delay) =>
         ReconcileThrew(logger, task, reason, GoDuration.Format(delay));
 
     [LoggerMessage(EventId = 54, Level = LogLevel.Information, Message = "Health endpoints on http://{Address}:{Port}/healthz and /readyz")]
@@ -120,9 +121,9 @@ internal static partial class OperatorLog
     public static partial void OrphanScanFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 56, Level = LogLevel.Debug, Message = "Reconciled {Task} ({Milliseconds} ms); {Next}")]
-    private static partial void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, string next);
+    private static partial void ReconciledObject(ILogger logger, TaskId task, long milliseconds, string next);
 
-    public static void ReconciledObject(ILogger logger, Status.TaskName task, long milliseconds, TimeSpan? requeueAfter)
+    public static void ReconciledObject(ILogger logger, TaskId task, long milliseconds, TimeSpan? requeueAfter)
     {
         if (logger.IsEnabled(LogLevel.Debug))
         {
@@ -131,8 +132,8 @@ internal static partial class OperatorLog
     }
 
     [LoggerMessage(EventId = 57, Level = LogLevel.Debug, Message = "Watch event {Type} {Task} (generation {Generation}); queued: {Queued}")]
-    public static partial void WatchEvent(ILogger logger, k8s.WatchEventType type, Status.TaskName? task, long? generation, bool queued);
+    public static partial void WatchEvent(ILogger logger, k8s.WatchEventType type, TaskId? task, long? generation, bool queued);
 
     [LoggerMessage(EventId = 58, Level = LogLevel.Debug, Message = "Status of {Task} patched: {Patch}")]
-    public static partial void StatusPatched(ILogger logger, Status.TaskName task, string patch);
+    public static partial void StatusPatched(ILogger logger, TaskId task, string patch);
 }

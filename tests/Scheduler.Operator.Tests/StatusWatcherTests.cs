@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Operator.Reconciliation;
 using Dtask.Operator.Status;
@@ -20,12 +21,12 @@ public sealed class StatusWatcherTests(ConsulFixture consul)
         await using var batches = new StatusWatcher(consul.Client, layout).WatchAsync(stop.Token).GetAsyncEnumerator(stop.Token);
 
         Assert.True(await batches.MoveNextAsync());
-        Assert.Equal([new TaskName("ops", "backup")], batches.Current);
+        Assert.Equal([new TaskId("ops", "backup")], batches.Current);
 
         var run = new RunRecord { Slot = 1_773_144_000, RunId = "r1", Node = "node-a", State = RunState.Succeeded, ExitCode = 0, FinishedAt = DateTimeOffset.FromUnixTimeSeconds(1_773_144_003) };
         await consul.Client.Kv.PutStringAsync(layout.RunKey("ops", "backup"), StateJson.Serialize(run), cancellationToken: Ct);
         Assert.True(await batches.MoveNextAsync());
-        Assert.Equal([new TaskName("ops", "backup")], batches.Current);
+        Assert.Equal([new TaskId("ops", "backup")], batches.Current);
 
         var observation = await new TaskObservationReader(consul.Client, layout).ReadAsync("ops", "backup", Ct);
         var status = observation.StatusAt(DateTimeOffset.FromUnixTimeSeconds(1_773_144_030));
@@ -33,6 +34,6 @@ public sealed class StatusWatcherTests(ConsulFixture consul)
 
         await reconciler.DeleteOneAsync(Core.Manifests.TaskOwner.Cli, "ops", "backup", cancellationToken: Ct);
         Assert.True(await batches.MoveNextAsync());
-        Assert.Equal([new TaskName("ops", "backup")], batches.Current);
+        Assert.Equal([new TaskId("ops", "backup")], batches.Current);
     }
 }

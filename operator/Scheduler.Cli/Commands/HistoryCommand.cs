@@ -6,6 +6,7 @@ using Dtask.Consul.Configuration;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Core.Durations;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Spectre.Console;

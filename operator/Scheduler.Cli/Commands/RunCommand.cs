@@ -10,6 +10,7 @@ using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Notifications.DataDog;
@@ -139,11 +140,12 @@ internal static class RunCommand
 
         var layout = new KvLayout(arguments.Prefix);
         using var client = new ConsulClient(consulOptions, time);
-        var store = new RunStateStore(client, layout);
+        var ledger = new ConsulTaskLedger(client, layout, time);
+        var store = ledger.Store;
         try
         {
             // Most callers of a busy period find it taken: answer them with one read and no write.
-            var stored = await store.ReadRunAsync(task!, cancellationToken).ConfigureAwait(false);
+            var stored = await ledger.ReadRunAsync(task!, cancellationToken).ConfigureAwait(false);
             if (stored.Record is { } current && current.Slot >= slot)
             {
                 return await TakenAsync(error, store, task!, slot, current, cancellationToken).ConfigureAwait(false);
@@ -162,16 +164,16 @@ internal static class RunCommand
             sessionOptions = sessionOptions with { Ttl = ttl, RenewInterval = (ttl - stopBudget) / 3 };
             await using var session = await SessionRenewal.CreateAsync(client, sessionOptions, time, cancellationToken).ConfigureAwait(false);
             using var stop = new StopRequest();
-            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop("shutdown: SIGTERM"); });
-            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop("shutdown: SIGINT"); });
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Stop(StopReason.Shutdown("SIGTERM")); });
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Stop(StopReason.Shutdown("SIGINT")); });
             var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = termination, Watchdog = watchdog }, time);
-            var firing = new SlotFiring(client, layout, session, node, notifier, logger, runner, time);
+            var firing = new SlotFiring(ledger, session, node, notifier, logger, runner, time);
             var request = new FireRequest(task!, slot, ChildCommand.Exec(arguments.Command) with { Timeout = timeout }, deadline)
             {
                 Concurrency = ConcurrencyPolicy.Forbid,
                 RunId = SlotClaimer.NewRunId(slot), // Every try claims with it: a stored claim whose answer was lost is recognised.
             };
-            var result = await FireAsync(firing, request, stop, store, error, time, cancellationToken).ConfigureAwait(false);
+            var result = await FireAsync(firing, request, stop, ledger, error, time, cancellationToken).ConfigureAwait(false);
             if (result is null)
             {
                 return UnavailableExitCode;
@@ -238,10 +240,10 @@ internal static class RunCommand
     /// (<c>claim-unconfirmed</c>) when Consul answers, says so, and answers null (exit 69). The session is destroyed on the
     /// way out, which frees the lock in any case.
     /// </summary>
-    private static async Task<FireResult?> FireAsync(SlotFiring firing, FireRequest request, StopRequest stop, RunStateStore store, TextWriter error, TimeProvider time,
+    private static async Task<FireResult?> FireAsync(SlotFiring firing, FireRequest request, StopRequest stop, ConsulTaskLedger ledger, TextWriter error, TimeProvider time,
         CancellationToken cancellationToken)
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
         ClaimUnconfirmedException? unconfirmed = null;
         while (true)
         {
@@ -263,27 +265,25 @@ internal static class RunCommand
                 // Still unreachable: the claim stays unconfirmed.
             }
 
-            if (time.GetUtcNow() + backoff >= request.Deadline || stop.IsRequested || cancellationToken.IsCancellationRequested)
+            if (time.GetUtcNow() + backoff.Current >= request.Deadline || stop.IsRequested || cancellationToken.IsCancellationRequested)
             {
                 break;
             }
 
             try
             {
-                await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
+                await Task.Delay(backoff.Next(), time, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break; // A signal: give up.
             }
-
-            backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
         }
 
         try
         {
-            using var timeout = new CancellationTokenSource(store.Client.Options.RequestTimeout);
-            var released = await new SlotClaimer(store, time).ReleaseUnconfirmedAsync(request.Task, request.Slot, unconfirmed!.RunId, unconfirmed.SessionId, timeout.Token)
+            using var timeout = new CancellationTokenSource(ledger.Store.Client.Options.RequestTimeout);
+            var released = await ledger.ReleaseUnconfirmedAsync(request.Task, request.Slot, unconfirmed!.RunId, unconfirmed.SessionId, timeout.Token)
                 .ConfigureAwait(false);
             error.WriteLine(released is null
                 ? $"dtask run: {request.Task}: slot {request.Slot.ToString(CultureInfo.InvariantCulture)} was not claimed here; the command did not run"

@@ -11,7 +11,7 @@ namespace Dtask.Consul.Locking;
 /// linked to the holder's <see cref="SessionRenewal"/>, as soon as that session is lost. Whoever works under the
 /// lock must then stop. Dispose when the work is over.
 /// </summary>
-public sealed class LockKeyWatch : IAsyncDisposable
+public sealed class LockKeyWatch : ILockWatch
 {
     /// <summary>The wait time of each blocking query unless told otherwise.</summary>
     public static readonly TimeSpan DefaultWaitTime = TimeSpan.FromMinutes(1);
@@ -28,7 +28,7 @@ public sealed class LockKeyWatch : IAsyncDisposable
     private int cause; // 0 while held, then KeyCause or SessionCause: whichever came first
     private int disposed;
 
-    private LockKeyWatch(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan waitTime, TimeSpan startAfter, TimeProvider time)
+    private LockKeyWatch(ConsulClient client, string key, string sessionId, ILedgerSession? session, TimeSpan waitTime, TimeSpan startAfter, TimeProvider time)
     {
         this.client = client;
         this.time = time;
@@ -69,7 +69,7 @@ public sealed class LockKeyWatch : IAsyncDisposable
     /// no Consul request, and until then only the loss of the session is seen (whoever holds the lock must check it when
     /// writing under it, as in a transaction's <c>check-session</c>).
     /// </summary>
-    public static LockKeyWatch Start(ConsulClient client, string key, SessionRenewal session, TimeSpan? waitTime = null, TimeProvider? time = null,
+    public static LockKeyWatch Start(ConsulClient client, string key, ILedgerSession session, TimeSpan? waitTime = null, TimeProvider? time = null,
         TimeSpan startAfter = default)
     {
         ArgumentNullException.ThrowIfNull(session);
@@ -81,7 +81,7 @@ public sealed class LockKeyWatch : IAsyncDisposable
     public static LockKeyWatch Start(ConsulClient client, string key, string sessionId, TimeSpan? waitTime = null, TimeProvider? time = null) =>
         Start(client, key, sessionId, null, waitTime, TimeSpan.Zero, time);
 
-    private static LockKeyWatch Start(ConsulClient client, string key, string sessionId, SessionRenewal? session, TimeSpan? waitTime, TimeSpan startAfter, TimeProvider? time)
+    private static LockKeyWatch Start(ConsulClient client, string key, string sessionId, ILedgerSession? session, TimeSpan? waitTime, TimeSpan startAfter, TimeProvider? time)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentException.ThrowIfNullOrEmpty(key);

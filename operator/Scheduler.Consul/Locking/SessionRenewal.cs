@@ -17,7 +17,7 @@ namespace Dtask.Consul.Locking;
 /// lock key's ModifyIndex) for that case. Disposing stops renewing and, when the session was created here, destroys
 /// it (which releases or deletes the keys it holds).
 /// </remarks>
-public sealed class SessionRenewal : IAsyncDisposable
+public sealed class SessionRenewal : ILedgerSession, IAsyncDisposable
 {
     private readonly ConsulClient client;
     private readonly SessionRenewalOptions options;

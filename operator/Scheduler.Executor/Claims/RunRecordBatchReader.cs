@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Txn;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;

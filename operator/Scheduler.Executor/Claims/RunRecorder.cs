@@ -1,6 +1,8 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Txn;
+using Dtask.Core.Durations;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;
@@ -88,7 +90,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
         var runKey = store.Layout.RunKey(claim.Task.Namespace, claim.Task.Name);
         var lockKey = store.Layout.LockKey(claim.Task.Namespace, claim.Task.Name);
         TxnOp[] operations = [TxnOp.CheckSession(lockKey, claim.SessionId), TxnOp.Cas(runKey, RunStateStore.Encode(record), claim.RecordIndex)];
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         while (true)
         {
             try
@@ -101,7 +103,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
                 var wasLost = lockLost.IsCancellationRequested;
                 if (!wasLost)
                 {
-                    backoff = await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
+                    await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
                 }
 
                 var stored = await ReadQuietlyAsync(claim.Task, cancellationToken).ConfigureAwait(false);
@@ -155,7 +157,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
             .. trim.Select(TxnOp.Delete),
         ];
 
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         var outcomeUnknown = false;
         var lastAttempt = false;
         while (true)
@@ -170,7 +172,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
                 outcomeUnknown = true;
                 if (!lockLost.IsCancellationRequested)
                 {
-                    backoff = await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
+                    await WaitAsync(backoff, lockLost, cancellationToken).ConfigureAwait(false);
                 }
 
                 var stored = await ReadQuietlyAsync(task, cancellationToken).ConfigureAwait(false);
@@ -215,20 +217,18 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
         }
     }
 
-    /// <summary>Waits <paramref name="backoff"/> (less when the lock is lost meanwhile) and returns the next, doubled and capped.</summary>
-    private async Task<TimeSpan> WaitAsync(TimeSpan backoff, CancellationToken lockLost, CancellationToken cancellationToken)
+    /// <summary>Waits the next wait of <paramref name="backoff"/> (less when the lock is lost meanwhile).</summary>
+    private async Task WaitAsync(Backoff backoff, CancellationToken lockLost, CancellationToken cancellationToken)
     {
         using var either = CancellationTokenSource.CreateLinkedTokenSource(lockLost, cancellationToken);
         try
         {
-            await Task.Delay(backoff, time, either.Token).ConfigureAwait(false);
+            await Task.Delay(backoff.Next(), time, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // The lock was lost: one last attempt follows.
         }
-
-        return backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
     }
 
     /// <summary>

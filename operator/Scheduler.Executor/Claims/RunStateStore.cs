@@ -3,6 +3,7 @@ using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;

@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;

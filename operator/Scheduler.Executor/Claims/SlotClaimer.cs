@@ -2,6 +2,7 @@ using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Consul.Txn;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;
@@ -368,7 +369,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
     /// The reason of a slot whose claim was stored but never confirmed to its claimant (the answer was lost and Consul
     /// could not be read back before the claimant gave up): recorded <c>missed</c>, nothing ran.
     /// </summary>
-    public const string ClaimUnconfirmedReason = "claim-unconfirmed";
+    public const string ClaimUnconfirmedReason = RunReasons.ClaimUnconfirmed;
 
     /// <summary>The stored record is this very claim (its answer was lost on the way): the same run id and session, still running.</summary>
     private static bool IsOurs(RunRecord stored, string runId, string sessionId) =>
@@ -392,7 +393,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         {
             State = RunState.Abandoned,
             FinishedAt = time.GetUtcNow(),
-            Reason = "holder-session-gone",
+            Reason = RunReasons.HolderSessionGone,
             Fence = running.Fence != 0 ? running.Fence : checked((long)index),
         };
         var value = RunStateStore.Encode(abandoned);

@@ -3,6 +3,7 @@ using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Txn;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;

@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Processes;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 
@@ -89,7 +91,7 @@ public sealed class FiringService : BackgroundService
         if (await Task.WhenAny(drained, Task.Delay(options.ShutdownGrace, time, CancellationToken.None)).ConfigureAwait(false) != drained)
         {
             logger.Warning("shutting down: stopping {Count} children still running after {Grace} s", runs.Count, options.ShutdownGrace.TotalSeconds);
-            runs.StopAll("shutdown");
+            runs.StopAll(StopReason.Shutdown());
             await drained.ConfigureAwait(false);
         }
 
@@ -191,7 +193,7 @@ public sealed class FiringService : BackgroundService
         {
             if (control.Action == ControlAction.Stop)
             {
-                if (runs.TryStop(control.Task, control.Id, "replaced"))
+                if (runs.TryStop(control.Task, control.Id, StopReason.Replaced))
                 {
                     logger.Information("task {Namespace:l}/{Task:l}: run {RunId:l} stopped: replaced (asked by {By:l})", control.Task.Namespace, control.Task.Name, control.Id,
                         control.Request?.RequestedBy ?? "unknown");

@@ -4,6 +4,7 @@ using Dtask.Consul.Blocking;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Microsoft.Extensions.Hosting;

@@ -4,6 +4,7 @@ using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
 using Dtask.Consul.Sessions;
+using Dtask.Core.Durations;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Serilog;
@@ -52,7 +53,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     /// <exception cref="ConsulPermissionDeniedException">The token may not write sessions or keys.</exception>
     public async Task JoinAsync(CancellationToken cancellationToken)
     {
-        var backoff = MinBackoff;
+        var backoff = new Backoff(MinBackoff, MaxBackoff);
         while (true)
         {
             try
@@ -64,8 +65,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             catch (Exception e) when (e is ConsulException and not ConsulPermissionDeniedException)
             {
                 Unreachable(e);
-                await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
-                backoff = Next(backoff);
+                await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -73,7 +73,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     /// <summary>Keeps both sessions and the registration alive until <paramref name="cancellationToken"/> fires.</summary>
     public async Task KeepAsync(CancellationToken cancellationToken)
     {
-        var backoff = MinBackoff;
+        var backoff = new Backoff(MinBackoff, MaxBackoff);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
@@ -98,7 +98,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             {
                 await EnsureAsync(cancellationToken).ConfigureAwait(false);
                 Reachable();
-                backoff = MinBackoff;
+                backoff.Reset();
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -121,14 +121,12 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
 
                 try
                 {
-                    await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-
-                backoff = Next(backoff);
             }
         }
     }
@@ -379,5 +377,4 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
         }
     }
 
-    private static TimeSpan Next(TimeSpan backoff) => backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
 }

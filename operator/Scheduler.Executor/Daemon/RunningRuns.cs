@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Processes;
 
@@ -40,7 +41,7 @@ public sealed class RunningRuns
     }
 
     /// <summary>Stops the child of <paramref name="runId"/> of <paramref name="task"/>; false when this executor does not run it.</summary>
-    public bool TryStop(TaskId task, string runId, string reason)
+    public bool TryStop(TaskId task, string runId, StopReason reason)
     {
         StopRequest? stop;
         lock (gate)
@@ -52,7 +53,7 @@ public sealed class RunningRuns
     }
 
     /// <summary>Stops every child, with <paramref name="reason"/>.</summary>
-    public void StopAll(string reason)
+    public void StopAll(StopReason reason)
     {
         List<StopRequest> all;
         lock (gate)

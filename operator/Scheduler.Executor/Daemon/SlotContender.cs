@@ -1,14 +1,12 @@
 using System.Collections.Concurrent;
-using System.Text;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
-using Dtask.Consul.Http;
-using Dtask.Consul.Kv;
-using Dtask.Consul.Txn;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
@@ -62,7 +60,7 @@ public sealed class SlotContender(
     private static readonly TimeSpan RetryMin = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ManualTurnWindow = TimeSpan.FromSeconds(10);
-    private readonly RunStateStore store = new(client, layout);
+    private readonly ConsulTaskLedger ledger = new(client, layout, time);
 
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
@@ -109,7 +107,7 @@ public sealed class SlotContender(
             if (!decided && !claiming.IsCancellationRequested)
             {
                 await ResolveUnconfirmedAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
-                await RecordMissedAsync(task, [ticket.Slot], "not-claimed-before-deadline", claiming).ConfigureAwait(false);
+                await RecordMissedAsync(task, [ticket.Slot], RunReasons.NotClaimedBeforeDeadline, claiming).ConfigureAwait(false);
             }
             else if (!decided)
             {
@@ -137,7 +135,7 @@ public sealed class SlotContender(
     /// </summary>
     private async Task ResolveUnconfirmedAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         while (unconfirmed.TryGetValue(task.Id, out var pending) && pending.Slot <= slot)
         {
             try
@@ -149,8 +147,7 @@ public sealed class SlotContender(
             {
                 logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: the unconfirmed claim cannot be resolved yet ({Problem:l}); retrying",
                     task.Id.Namespace, task.Id.Name, pending.Slot, e.Message);
-                await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
-                backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -178,7 +175,7 @@ public sealed class SlotContender(
 
     private async Task ReleaseUnconfirmedAsync(TaskDefinition task, ClaimUnconfirmedException pending, CancellationToken cancellationToken)
     {
-        var released = await new SlotClaimer(store, time).ReleaseUnconfirmedAsync(task.Id, pending.Slot, pending.RunId, pending.SessionId, cancellationToken).ConfigureAwait(false);
+        var released = await ledger.ReleaseUnconfirmedAsync(task.Id, pending.Slot, pending.RunId, pending.SessionId, cancellationToken).ConfigureAwait(false);
         unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, pending));
         if (released is null)
         {
@@ -209,8 +206,7 @@ public sealed class SlotContender(
     {
         try
         {
-            var pair = (await client.Kv.GetAsync(layout.RunKey(task.Id.Namespace, task.Id.Name), QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
-            return pair is not null && RunStateStore.Decode(pair.Value) is { } record && record.Slot == slot;
+            return await ledger.PeekRunAsync(task.Id, cancellationToken).ConfigureAwait(false) is { } record && record.Slot == slot;
         }
         catch (ConsulException)
         {
@@ -233,7 +229,6 @@ public sealed class SlotContender(
             return;
         }
 
-        var marker = new SlotMarker(store, time);
         var (rank, nodes) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
         var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, TimeSpan.Zero);
         if (rank > 0)
@@ -241,23 +236,22 @@ public sealed class SlotContender(
             await Task.Delay(turn.Wait, time, cancellationToken).ConfigureAwait(false);
         }
 
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax * 5);
         foreach (var slot in slots)
         {
             while (true)
             {
                 try
                 {
-                    var key = layout.HistoryKey(task.Id.Namespace, task.Id.Name, slot);
-                    if (rank > 0 && (await client.Kv.GetAsync(key, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is not null)
+                    if (rank > 0 && await ledger.HasHistoryAsync(task.Id, slot, consistent: false, cancellationToken).ConfigureAwait(false))
                     {
                         break; // Recorded (or run) already: a stale read is enough to see it.
                     }
 
-                    if ((await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is null
+                    if (!await ledger.HasHistoryAsync(task.Id, slot, consistent: true, cancellationToken).ConfigureAwait(false)
                         && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
                     {
-                        var marked = await marker.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
+                        var marked = await ledger.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
                         if (marked == MarkStatus.Written)
                         {
                             logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l})", task.Id.Namespace, task.Id.Name, slot, reason);
@@ -274,8 +268,7 @@ public sealed class SlotContender(
                 }
                 catch (ConsulException)
                 {
-                    await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
-                    backoff = backoff * 2 < RetryMax * 5 ? backoff * 2 : RetryMax * 5;
+                    await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -283,7 +276,7 @@ public sealed class SlotContender(
 
     private async Task<bool> FireUntilDeadlineAsync(TaskDefinition task, SlotTicket ticket, int rank, CancellationToken claiming)
     {
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         var waitingLogged = false;
         string? stopAsked = null;
         // One run id for every try at this slot: when a claim's answer is lost (Consul failed while confirming it), the
@@ -330,7 +323,7 @@ public sealed class SlotContender(
                             await ReleaseUnconfirmedAsync(task, earlier, claiming).ConfigureAwait(false);
                         }
 
-                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time);
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
                         if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
                         {
@@ -347,8 +340,7 @@ public sealed class SlotContender(
 
                         // Only before a claim: once claimed, FireAsync decides the run's outcome itself.
                         logger.Debug("task {Namespace:l}/{Task:l}: slot {Slot}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, ticket.Slot, e.Message);
-                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
                         continue;
                     }
                     finally
@@ -405,7 +397,7 @@ public sealed class SlotContender(
             IReadOnlyDictionary<string, long> lastRan;
             try
             {
-                lastRan = SlotRanking.LastRan(await store.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
+                lastRan = SlotRanking.LastRan(await ledger.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
             }
             catch (ConsulException)
             {
@@ -429,7 +421,6 @@ public sealed class SlotContender(
     /// </summary>
     private async Task<bool> AskToStopAsync(TaskDefinition task, RunRecord holder, CancellationToken cancellationToken)
     {
-        var key = layout.StopKey(task.Id.Namespace, task.Id.Name, holder.RunId);
         try
         {
             var request = new ControlRequest
@@ -440,15 +431,14 @@ public sealed class SlotContender(
                 RequestedBy = options.Node,
                 RunId = holder.RunId,
             };
-            var written = (await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
-            if (written)
+            if (await ledger.RequestStopAsync(task.Id, request, cancellationToken).ConfigureAwait(false))
             {
                 logger.Information("task {Namespace:l}/{Task:l}: Replace: asked node {Holder:l} to stop run {RunId:l} ({What:l})",
                     task.Id.Namespace, task.Id.Name, holder.Node, holder.RunId, holder.IsManual ? "manual run " + holder.Trigger : "slot " + holder.Slot);
                 return true;
             }
 
-            return (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+            return await ledger.HasStopRequestAsync(task.Id, holder.RunId, cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException)
         {
@@ -462,7 +452,7 @@ public sealed class SlotContender(
         try
         {
             using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            await client.Kv.DeleteAsync(layout.StopKey(task.Id.Namespace, task.Id.Name, runId), cancellationToken: timeout.Token).ConfigureAwait(false);
+            await ledger.ClearStopAsync(task.Id, runId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {
@@ -492,7 +482,7 @@ public sealed class SlotContender(
         var expiry = seen + TriggerLife;
         var runId = SlotClaimer.NewRunId(trigger.Sequence);
         string? stopAsked = null;
-        var backoff = RetryMin;
+        var backoff = new Backoff(RetryMin, RetryMax);
         try
         {
             var (rank, nodes) = await RankAsync(task, trigger.Sequence, claiming).ConfigureAwait(false);
@@ -530,14 +520,13 @@ public sealed class SlotContender(
                     runs.Add(task.Id, runId, stop);
                     try
                     {
-                        var firing = new SlotFiring(client, layout, session, options.Node, notifier, logger, runner, time);
+                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time);
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
                     }
                     catch (ConsulException e)
                     {
                         logger.Debug("task {Namespace:l}/{Task:l}: trigger {Id:l}: Consul failed ({Problem:l}); retrying", task.Id.Namespace, task.Id.Name, trigger.Id, e.Message);
-                        await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                        backoff = backoff * 2 < RetryMax ? backoff * 2 : RetryMax;
+                        await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
                         continue;
                     }
                     finally
@@ -546,7 +535,7 @@ public sealed class SlotContender(
                     }
                 }
 
-                backoff = RetryMin;
+                backoff.Reset();
                 switch (result.Status)
                 {
                     case FireStatus.Ran:
@@ -600,7 +589,7 @@ public sealed class SlotContender(
     {
         try
         {
-            var stored = await store.ReadRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
+            var stored = await ledger.ReadRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
             return stored.Record is { IsRunning: true, IsManual: false } holder
                 && (holder.Fence != 0 ? (ulong)holder.Fence : stored.ModifyIndex) < trigger.CreateIndex ? holder : null;
         }
@@ -620,16 +609,9 @@ public sealed class SlotContender(
             return;
         }
 
-        var runKey = layout.RunKey(task.Id.Namespace, task.Id.Name);
         try
         {
-            var current = (await client.Kv.GetAsync(runKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
-            if (current is null || RunStateStore.Decode(current.Value) is not { IsRunning: true })
-            {
-                return; // Already changed since the claim looked.
-            }
-
-            await client.Kv.GetAsync(runKey, QueryOptions.StaleRead with { WaitIndex = current.ModifyIndex, WaitTime = wait }, cancellationToken).ConfigureAwait(false);
+            await ledger.WaitForRunChangeAsync(task.Id, wait, cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException)
         {
@@ -650,25 +632,16 @@ public sealed class SlotContender(
             RunId = SlotClaimer.NewRunId(trigger.Sequence),
             Node = options.Node,
             State = RunState.Skipped,
-            Reason = $"trigger-expired: the task was busy for {DurationText.Of(TriggerLife)}",
+            Reason = RunReasons.TriggerExpired(TriggerLife),
             StartedAt = now,
             FinishedAt = now,
             Attempt = 0,
             Trigger = trigger.Id,
             TriggerIndex = trigger.Sequence,
         };
-        var historyKey = layout.ManualHistoryKey(task.Id.Namespace, task.Id.Name, trigger.Sequence);
         try
         {
-            var pending = (await client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
-            if (pending is null || pending.CreateIndex != trigger.CreateIndex)
-            {
-                return;
-            }
-
-            var result = (await client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
-                cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-            if (result.Committed)
+            if (await ledger.DropTriggerAsync(task.Id, trigger, record, cancellationToken).ConfigureAwait(false))
             {
                 logger.Warning("task {Namespace:l}/{Task:l}: trigger {Id:l} dropped: {Reason:l}", task.Id.Namespace, task.Id.Name, trigger.Id, record.Reason);
             }

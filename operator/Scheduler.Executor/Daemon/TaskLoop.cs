@@ -1,4 +1,5 @@
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Scheduling;
 using Dtask.Executor.Claims;
 using Serilog;
@@ -271,7 +272,7 @@ public sealed class TaskLoop : IAsyncDisposable
     {
         try
         {
-            await contender.RecordMissedAsync(task, slots, "not-fired-in-time", claiming).ConfigureAwait(false);
+            await contender.RecordMissedAsync(task, slots, RunReasons.NotFiredInTime, claiming).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (claiming.IsCancellationRequested)
         {
@@ -286,7 +287,7 @@ public sealed class TaskLoop : IAsyncDisposable
     /// </summary>
     private async Task ReadLastSlotAsync()
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
         while (true)
         {
             try
@@ -301,8 +302,7 @@ public sealed class TaskLoop : IAsyncDisposable
             }
             catch (ConsulException)
             {
-                await Task.Delay(backoff, time, claiming).ConfigureAwait(false);
-                backoff = backoff * 2 < TimeSpan.FromSeconds(5) ? backoff * 2 : TimeSpan.FromSeconds(5);
+                await Task.Delay(backoff.Next(), time, claiming).ConfigureAwait(false);
             }
         }
     }

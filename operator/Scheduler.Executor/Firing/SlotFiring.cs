@@ -1,9 +1,10 @@
-using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Locking;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
@@ -12,10 +13,10 @@ using Serilog;
 namespace Dtask.Executor.Firing;
 
 /// <summary>
-/// Fires one slot of one task on this executor, end to end: claim (<see cref="SlotClaimer"/>), run the child
-/// (<see cref="ChildRunner"/>) while watching the lock (<see cref="LockKeyWatch"/>), retry failed attempts within the
-/// deadline keeping the lock, finish (<see cref="RunRecorder"/>), then notify. Under <c>Forbid</c> a busy slot is
-/// recorded skipped (<see cref="SlotMarker"/>). Used by <c>dtask run</c> for its single slot and by the executor
+/// Fires one slot of one task on this executor, end to end, over the task ledger (<see cref="ITaskLedger"/>): claim, run
+/// the child (<see cref="ChildRunner"/>) while watching the lock (<see cref="ITaskLedger.WatchLock"/>), retry failed
+/// attempts within the deadline keeping the lock, finish, then notify. Under <c>Forbid</c> a busy slot is recorded
+/// skipped. Used by <c>dtask run</c> for its single slot and by the executor
 /// daemon for every due slot.
 /// </summary>
 /// <remarks>
@@ -24,40 +25,33 @@ namespace Dtask.Executor.Firing;
 /// </remarks>
 public sealed class SlotFiring
 {
-    private readonly RunStateStore store;
-    private readonly SessionRenewal session;
+    private readonly ITaskLedger ledger;
+    private readonly ILedgerSession session;
     private readonly string node;
     private readonly IRunNotifier notifier;
     private readonly ILogger logger;
     private readonly ChildRunner runner;
     private readonly TimeProvider time;
-    private readonly SlotClaimer claimer;
-    private readonly RunRecorder recorder;
-    private readonly SlotMarker marker;
 
     /// <summary>Creates the firing of this executor.</summary>
-    /// <param name="client">The Consul client.</param>
-    /// <param name="layout">The KV layout.</param>
+    /// <param name="ledger">The task ledger (claims, run records, history, locks).</param>
     /// <param name="session">The executor's session (held by every lock it takes).</param>
     /// <param name="node">This node's name.</param>
     /// <param name="notifier">Where run events go.</param>
     /// <param name="logger">The executor's logger (child output is forwarded to it).</param>
     /// <param name="runner">Runs children; a default one when null.</param>
     /// <param name="time">The clock.</param>
-    public SlotFiring(ConsulClient client, KvLayout layout, SessionRenewal session, string node, IRunNotifier notifier, ILogger logger,
+    public SlotFiring(ITaskLedger ledger, ILedgerSession session, string node, IRunNotifier notifier, ILogger logger,
         ChildRunner? runner = null, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(node);
+        this.ledger = ledger ?? throw new ArgumentNullException(nameof(ledger));
         this.session = session ?? throw new ArgumentNullException(nameof(session));
         this.notifier = notifier ?? throw new ArgumentNullException(nameof(notifier));
         this.logger = logger ?? throw new ArgumentNullException(nameof(logger));
         this.node = node;
         this.time = time ?? TimeProvider.System;
         this.runner = runner ?? new ChildRunner(time: this.time);
-        store = new RunStateStore(client, layout);
-        claimer = new SlotClaimer(store, this.time);
-        recorder = new RunRecorder(store, this.time);
-        marker = new SlotMarker(store, this.time);
     }
 
     /// <summary>
@@ -102,7 +96,7 @@ public sealed class SlotFiring
                 case ClaimStatus.AlreadyClaimed:
                     return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };
                 case ClaimStatus.Busy when request.Concurrency == ConcurrencyPolicy.Forbid && request.Trigger is null:
-                    var marked = await marker.RecordSkippedAsync(request.Task, request.Slot, node, "still-running", claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
+                    var marked = await ledger.RecordSkippedAsync(request.Task, request.Slot, node, RunReasons.StillRunning, claim.CurrentIndex, cancellationToken).ConfigureAwait(false);
                     if (marked == MarkStatus.RecordChanged && time.GetUtcNow() < request.Deadline && stop?.IsRequested != true)
                     {
                         continue; // The run finished (or a claim came in) after the record was read: decide again.
@@ -131,8 +125,8 @@ public sealed class SlotFiring
         while (true)
         {
             var claim = request.Trigger is { } trigger
-                ? await claimer.ClaimManualAsync(request.Task, trigger, node, session.Id, request.RunId ?? SlotClaimer.NewRunId(trigger.Sequence), cancellationToken).ConfigureAwait(false)
-                : await claimer.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
+                ? await ledger.ClaimManualAsync(request.Task, trigger, node, session.Id, request.RunId ?? SlotClaimer.NewRunId(trigger.Sequence), cancellationToken).ConfigureAwait(false)
+                : await ledger.ClaimAsync(request.Task, request.Slot, node, session.Id, request.RunId, cancellationToken).ConfigureAwait(false);
             abandonedOnTheWay ??= claim.Abandoned;
             claim = claim with { Abandoned = abandonedOnTheWay };
             if (claim.Status != ClaimStatus.LockDelay || time.GetUtcNow() + LockDelayRetry >= request.Deadline || stop?.IsRequested == true)
@@ -146,16 +140,16 @@ public sealed class SlotFiring
 
     private async Task<FireResult> RunClaimedAsync(FireRequest request, SlotClaim claim, StopRequest? callerStop, CancellationToken cancellationToken)
     {
-        var lockKey = store.Layout.LockKey(request.Task.Namespace, request.Task.Name);
-        await using var watch = LockKeyWatch.Start(store.Client, lockKey, session, time: time, startAfter: LockWatchDelay);
+        await using var watch = ledger.WatchLock(request.Task, session, LockWatchDelay);
         using var stop = new StopRequest();
-        using var onLost = stop.StopWhen(() => LossReason(watch) ?? "lock-lost", watch.Lost);
-        using var onCaller = callerStop is null ? default : stop.StopWhen(() => "stopped: " + (callerStop.Reason ?? "requested"), callerStop.Token);
+        using var onLost = stop.StopWhen(() => LossReason(watch) ?? StopReason.LockLost(), watch.Lost);
+        using var onCaller = callerStop is null ? default : stop.StopWhen(() => StopReason.StoppedBy(callerStop.Reason), callerStop.Token);
 
         // A manual run is not a slot: its DTASK_SLOT is the instant it was claimed, and DTASK_TRIGGER names its request.
         var slot = request.Trigger is null ? request.Slot : (claim.Record.StartedAt ?? time.GetUtcNow()).ToUnixTimeSeconds();
         var slotInstant = request.FireTime ?? DateTimeOffset.FromUnixTimeSeconds(slot);
-        var context = new RunContext(request.Task.Namespace, request.Task.Name, node, slot, claim.RunId, request.Command.Display, TimeSpan.Zero, request.Notify);
+        var run = new SlotRun(request.Task, slot, claim.RunId);
+        var context = RunContext.Of(run, node, request.Command.Display, request.Notify);
         var runLogger = logger.ForRun(context);
         if (request.Trigger is { } manual)
         {
@@ -167,11 +161,11 @@ public sealed class SlotFiring
         }
 
         var attempt = 1;
-        var backoff = request.RetryBackoff;
+        var backoff = new Backoff(request.RetryBackoff, TimeSpan.MaxValue);
         ChildOutcome outcome;
         while (true)
         {
-            var identity = new RunIdentity(request.Task.Namespace, request.Task.Name, slot, node, claim.RunId, claim.Fence.AsLong) { Trigger = request.Trigger?.Id };
+            var identity = RunIdentity.Of(run, node, claim.Fence.AsLong) with { Trigger = request.Trigger?.Id };
             var forwarder = new ChildOutputForwarder(logger, context);
             var attemptContext = context;
             outcome = await runner.RunAsync(request.Command, identity, forwarder, stop, start =>
@@ -183,15 +177,15 @@ public sealed class SlotFiring
             context = attemptContext;
 
             var retryable = outcome.State is RunState.Failed or RunState.TimedOut && outcome.StoppedReason is null;
-            if (!retryable || attempt > request.RetryLimit || time.GetUtcNow() + backoff >= request.Deadline)
+            if (!retryable || attempt > request.RetryLimit || time.GetUtcNow() + backoff.Current >= request.Deadline)
             {
                 break;
             }
 
-            runLogger.Warning("attempt {Attempt} ended: {Reason:l}; retrying in {Backoff:l}", attempt, outcome.Reason, DurationText.Of(backoff));
+            runLogger.Warning("attempt {Attempt} ended: {Reason:l}; retrying in {Backoff:l}", attempt, outcome.Reason, DurationText.Of(backoff.Current));
             try
             {
-                await Task.Delay(backoff, time, stop.Token).ConfigureAwait(false);
+                await Task.Delay(backoff.Next(), time, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -201,7 +195,7 @@ public sealed class SlotFiring
             SlotClaim? next;
             try
             {
-                next = await recorder.StartAttemptAsync(claim, attempt + 1, watch.Lost, cancellationToken).ConfigureAwait(false);
+                next = await ledger.StartAttemptAsync(claim, attempt + 1, watch.Lost, cancellationToken).ConfigureAwait(false);
             }
             catch (ConsulException e)
             {
@@ -211,23 +205,21 @@ public sealed class SlotFiring
 
             if (next is null)
             {
-                stop.Stop(LossReason(watch) ?? "lock-lost: the lock was no longer held when retrying");
+                stop.Stop(LossReason(watch) ?? StopReason.LockLost("the lock was no longer held when retrying"));
                 break;
             }
 
             claim = next;
             attempt++;
-            backoff *= 2;
         }
 
         // A session past its renewal deadline when the child ended (this executor was paused, or could not renew): its
         // watchdog stopped the child because the lease ran out, so the run is lost, not failed by a signal of its own.
         var stopReason = stop.Reason ?? (session.IsPastDeadline && !watch.IsLost
-            ? "session-lost: the lease ran out while the child ran (no successful renewal before the renewal deadline)" : null);
-        var lockLost = watch.IsLost || session.IsPastDeadline
-            || (stop.Reason?.StartsWith("lock-lost", StringComparison.Ordinal) ?? false);
+            ? StopReason.SessionLost("the lease ran out while the child ran (no successful renewal before the renewal deadline)") : null);
+        var lockLost = watch.IsLost || session.IsPastDeadline || stop.Reason?.Cause == StopCause.LockLost;
         var final = FinalRecord(claim, outcome, attempt, stopReason ?? LossReason(watch), lockLost);
-        var finish = await recorder.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
+        var finish = await ledger.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
         switch (finish.Status)
         {
             case FinishStatus.LockLost when final.State != RunState.Lost:
@@ -269,10 +261,10 @@ public sealed class SlotFiring
     /// The reason recorded for a lost lock: <c>session-lost: …</c> when the executor's session went first,
     /// <c>lock-lost: …</c> when the key itself showed it; null while the lock is held.
     /// </summary>
-    private static string? LossReason(LockKeyWatch watch) =>
-        watch.LostReason is { } reason ? (watch.LostWithSession ? "session-lost: " : "lock-lost: ") + reason : null;
+    private static StopReason? LossReason(ILockWatch watch) =>
+        watch.LostReason is { } reason ? (watch.LostWithSession ? StopReason.SessionLost(reason) : StopReason.LockLost(reason)) : null;
 
-    private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, string? stopReason, bool lockLost)
+    private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, StopReason? stopReason, bool lockLost)
     {
         var state = lockLost ? RunState.Lost
             : stopReason is not null && outcome.StoppedReason is not null ? RunState.Failed
@@ -285,7 +277,7 @@ public sealed class SlotFiring
             StartedAt = outcome.StartedAt ?? claim.Record.StartedAt,
             FinishedAt = time.GetUtcNow(),
             ExitCode = outcome.NeverStarted ? null : outcome.ExitCode,
-            Reason = lockLost ? stopReason ?? outcome.StoppedReason ?? "lock-lost" : outcome.Reason,
+            Reason = lockLost ? (stopReason ?? outcome.StoppedReason ?? StopReason.LockLost()).Text : outcome.Reason,
             OutputTail = outcome.OutputTail.Length == 0 ? null : outcome.OutputTail,
         };
     }

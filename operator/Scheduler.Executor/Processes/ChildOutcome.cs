@@ -19,7 +19,7 @@ public sealed record ChildOutcome(DateTimeOffset? StartedAt, TimeSpan Duration, 
     public bool TimedOut { get; init; }
 
     /// <summary>Why it was stopped on request (lock lost, replace, shutdown), or null.</summary>
-    public string? StoppedReason { get; init; }
+    public StopReason? StoppedReason { get; init; }
 
     /// <summary>Why it could not start (<c>no such executable: …</c>, <c>working directory … does not exist</c>), or null.</summary>
     public string? StartError { get; init; }
@@ -45,7 +45,7 @@ public sealed record ChildOutcome(DateTimeOffset? StartedAt, TimeSpan Duration, 
 
     /// <summary>The short reason written into the run record; null for a success.</summary>
     public string? Reason => StartError is { } start ? "start-failed: " + start
-        : StoppedReason is { } stopped ? stopped
+        : StoppedReason is { } stopped ? stopped.Text
         : TimedOut ? "timeout"
         : Signal is { } signal ? $"signal-{signal}"
         : ExitCode == 0 ? null

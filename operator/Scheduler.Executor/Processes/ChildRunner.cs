@@ -128,7 +128,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             using var timeout = command.Timeout is { } limit ? new CancellationTokenSource(limit, time) : new CancellationTokenSource();
             using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stop?.Token ?? CancellationToken.None);
             var timedOut = false;
-            string? stoppedReason = null;
+            StopReason? stoppedReason = null;
             try
             {
                 await group.Process.WaitForExitAsync(either.Token).ConfigureAwait(false);

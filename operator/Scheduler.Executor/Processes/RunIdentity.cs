@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dtask.Executor.Claims;
 
 namespace Dtask.Executor.Processes;
 
@@ -39,4 +40,11 @@ public sealed record RunIdentity(string Namespace, string Task, long Slot, strin
 
     /// <summary>For a manual run: the trigger request's id (<c>DTASK_TRIGGER</c>; not set for a scheduled slot).</summary>
     public string? Trigger { get; init; }
+
+    /// <summary>The identity of <paramref name="run"/> on <paramref name="node"/>, under the claim's <paramref name="fence"/>.</summary>
+    public static RunIdentity Of(SlotRun run, string node, long fence)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new RunIdentity(run.Task.Namespace, run.Task.Name, run.Slot, node, run.RunId, fence);
+    }
 }

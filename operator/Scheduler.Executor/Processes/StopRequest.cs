@@ -7,21 +7,21 @@ namespace Dtask.Executor.Processes;
 public sealed class StopRequest : IDisposable
 {
     private readonly CancellationTokenSource source = new();
-    private string? reason;
+    private StopReason? reason;
 
     /// <summary>Cancelled once <see cref="Stop"/> was called.</summary>
     public CancellationToken Token => source.Token;
 
     /// <summary>The first reason given, or null while nobody asked.</summary>
-    public string? Reason => Volatile.Read(ref reason);
+    public StopReason? Reason => Volatile.Read(ref reason);
 
     /// <summary>True once a stop was asked for.</summary>
     public bool IsRequested => Reason is not null;
 
     /// <summary>Asks for the child to stop; returns false when a stop had been asked already.</summary>
-    public bool Stop(string why)
+    public bool Stop(StopReason why)
     {
-        ArgumentException.ThrowIfNullOrEmpty(why);
+        ArgumentNullException.ThrowIfNull(why);
         if (Interlocked.CompareExchange(ref reason, why, null) is not null)
         {
             return false;
@@ -40,7 +40,7 @@ public sealed class StopRequest : IDisposable
     }
 
     /// <summary>Stops with <paramref name="why"/> when <paramref name="token"/> is cancelled; dispose the result to stop listening.</summary>
-    public CancellationTokenRegistration StopWhen(Func<string> why, CancellationToken token)
+    public CancellationTokenRegistration StopWhen(Func<StopReason> why, CancellationToken token)
     {
         ArgumentNullException.ThrowIfNull(why);
         return token.Register(() => Stop(why()));

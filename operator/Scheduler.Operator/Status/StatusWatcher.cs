@@ -4,20 +4,12 @@ using Dtask.Consul;
 using Dtask.Consul.Blocking;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Dtask.Operator.Status;
-
-/// <summary>A task's namespace and name.</summary>
-/// <param name="Namespace">The namespace.</param>
-/// <param name="Name">The name.</param>
-public readonly record struct TaskName(string Namespace, string Name)
-{
-    /// <summary><c>namespace/name</c>.</summary>
-    public override string ToString() => $"{Namespace}/{Name}";
-}
 
 /// <summary>
 /// Watches <c>tasks/</c> and <c>state/</c> with blocking queries and says which tasks' status may have changed:
@@ -47,9 +39,9 @@ public sealed class StatusWatcher
     /// Yields batches of tasks whose status may have changed, until cancelled. The first batches name every task
     /// that has a spec or run state, so a caller starts from a full picture.
     /// </summary>
-    public async IAsyncEnumerable<IReadOnlyList<TaskName>> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<IReadOnlyList<TaskId>> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var changes = Channel.CreateUnbounded<IReadOnlyList<TaskName>>(new UnboundedChannelOptions { SingleReader = true });
+        var changes = Channel.CreateUnbounded<IReadOnlyList<TaskId>>(new UnboundedChannelOptions { SingleReader = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var readers = new[]
         {
@@ -60,7 +52,7 @@ public sealed class StatusWatcher
         {
             while (await changes.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var batch = new HashSet<TaskName>();
+                var batch = new HashSet<TaskId>();
                 while (changes.Reader.TryRead(out var names))
                 {
                     batch.UnionWith(names);
@@ -89,7 +81,7 @@ public sealed class StatusWatcher
     private (string Namespace, string Name)? TaskOfSpecKey(string key) =>
         KvLayout.TrySplitTaskKey(key, layout.TasksPrefix, out var ns, out var name) ? (ns, name) : null;
 
-    private async Task WatchPrefixAsync(string prefix, Func<string, (string Namespace, string Name)?> taskOf, ChannelWriter<IReadOnlyList<TaskName>> changes, CancellationToken cancellationToken)
+    private async Task WatchPrefixAsync(string prefix, Func<string, (string Namespace, string Name)?> taskOf, ChannelWriter<IReadOnlyList<TaskId>> changes, CancellationToken cancellationToken)
     {
         var query = new BlockingQuery<IReadOnlyList<KvPair>>((q, ct) => client.Kv.ListAsync(prefix, q, ct), options, time);
         var seen = new Dictionary<string, ulong>(StringComparer.Ordinal);
@@ -110,7 +102,7 @@ public sealed class StatusWatcher
                 continue;
             }
 
-            var changed = new HashSet<TaskName>();
+            var changed = new HashSet<TaskId>();
             var now = new Dictionary<string, ulong>(pairs.Count, StringComparer.Ordinal);
             foreach (var pair in pairs)
             {
@@ -118,7 +110,7 @@ public sealed class StatusWatcher
                 now[pair.Key] = pair.ModifyIndex;
                 if ((!seen.TryGetValue(pair.Key, out var before) || before != pair.ModifyIndex) && taskOf(pair.Key) is { } task)
                 {
-                    changed.Add(new TaskName(task.Namespace, task.Name));
+                    changed.Add(new TaskId(task.Namespace, task.Name));
                 }
             }
 
@@ -126,7 +118,7 @@ public sealed class StatusWatcher
             {
                 if (!now.ContainsKey(key) && taskOf(key) is { } task)
                 {
-                    changed.Add(new TaskName(task.Namespace, task.Name));
+                    changed.Add(new TaskId(task.Namespace, task.Name));
                 }
             }
 

@@ -48,7 +48,7 @@ public sealed class AbandonedRunTests(ConsulFixture consul)
         Assert.True(run.Record.IsRunning);
 
         Assert.False(second.IsCompleted);
-        stopSecond.Stop("test over");
+        stopSecond.Stop(Dtask.Executor.Processes.StopReason.Other("test over"));
         Assert.Equal(RunState.Failed, (await second).Record!.State);
         Assert.NotNull((await second).Abandoned);
     }

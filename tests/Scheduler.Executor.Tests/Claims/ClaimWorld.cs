@@ -1,8 +1,10 @@
 using Dtask.Consul;
 using Dtask.Consul.Locking;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Processes;
 using Dtask.Executor.Tests.Support;
 using Dtask.Testing;
@@ -49,7 +51,7 @@ public sealed class ClaimWorld : IAsyncDisposable
         var session = await SessionAsync(client, ttl);
         var events = new EventLog();
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = grace ?? TimeSpan.FromSeconds(2) });
-        var firing = new SlotFiring(client, Layout, session, node, events, Logger.None, runner) { LockDelayRetry = TimeSpan.FromMilliseconds(300) };
+        var firing = new SlotFiring(new ConsulTaskLedger(client, Layout), session, node, events, Logger.None, runner) { LockDelayRetry = TimeSpan.FromMilliseconds(300) };
         return new Executor(node, client, session, firing, events);
     }
 
@@ -65,7 +67,7 @@ public sealed class ClaimWorld : IAsyncDisposable
         owned.Add(session);
         var events = new EventLog();
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        var firing = new SlotFiring(client, Layout, session, node, events, Logger.None, runner) { LockDelayRetry = TimeSpan.FromMilliseconds(300) };
+        var firing = new SlotFiring(new ConsulTaskLedger(client, Layout), session, node, events, Logger.None, runner) { LockDelayRetry = TimeSpan.FromMilliseconds(300) };
         return new Executor(node, client, session, firing, events);
     }
 

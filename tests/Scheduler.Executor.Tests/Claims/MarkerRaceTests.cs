@@ -28,7 +28,7 @@ public sealed class MarkerRaceTests(ConsulFixture consul)
         Assert.Equal(FireStatus.Busy, skipped.Status);
         Assert.True(skipped.Marked);
 
-        release.Stop("test over");
+        release.Stop(StopReason.Other("test over"));
         await running;
 
         // The lock is free and the run record is behind slot2, but slot2 is recorded: nobody claims it now.
@@ -93,7 +93,7 @@ public sealed class MarkerRaceTests(ConsulFixture consul)
         {
             if (path == "/v1/txn" && body.Contains("\"check-index\"", StringComparison.Ordinal) && Interlocked.Exchange(ref finished, 1) == 0)
             {
-                release.Stop("finished");
+                release.Stop(StopReason.Other("finished"));
                 await running;
             }
         };

@@ -75,7 +75,7 @@ public sealed class SlotClaimTests(ConsulFixture consul)
         Assert.Equal(ClaimWorld.Slot(1), run.Record!.Slot); // The running record is left alone.
         Assert.True(run.Record.IsRunning);
 
-        release.Stop("test over");
+        release.Stop(Dtask.Executor.Processes.StopReason.Other("test over"));
         var ended = await running;
         Assert.Equal(RunState.Failed, ended.Record!.State);
         Assert.Equal("stopped: test over", ended.Record.Reason);

@@ -5,6 +5,7 @@ using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Daemon;
+using Dtask.Executor.Processes;
 using Dtask.Executor.Tests.Claims;
 using Dtask.Executor.Tests.Support;
 
@@ -187,7 +188,7 @@ public sealed class ManualRunTests(ConsulFixture consul)
             Assert.Equal(slot + 60, (await world.Store.ReadRunAsync(world.Task, Ct)).Record!.Slot);
             var pids = File.ReadAllLines(witness).Take(3).Select(l => int.Parse(l.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
             Assert.All(pids, pid => Assert.False(DaemonWorld.IsAlive(pid), $"child {pid} was not stopped"));
-            rig.Runs.StopAll("shutdown");
+            rig.Runs.StopAll(StopReason.Shutdown());
             await next;
         }
 

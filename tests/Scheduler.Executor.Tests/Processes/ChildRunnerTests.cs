@@ -134,9 +134,9 @@ public sealed class ChildRunnerTests
         var (forwarder, _) = Output();
         using var stop = new StopRequest();
         var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell("sleep 300 & wait"), Identity, forwarder, stop,
-            start => _ = Task.Run(() => stop.Stop("lock-lost: test")));
+            start => _ = Task.Run(() => stop.Stop(StopReason.LockLost("test"))));
 
-        Assert.Equal("lock-lost: test", outcome.StoppedReason);
+        Assert.Equal("lock-lost: test", outcome.StoppedReason?.Text);
         Assert.Equal(RunState.Lost, outcome.State);
         Assert.Equal(143, outcome.ExitCode);
         Assert.Empty(PosixProcessGroups.Members(outcome.ProcessGroupId!.Value));

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Operator.Sources.Kubernetes;
 using Microsoft.Extensions.Time.Testing;

@@ -3,6 +3,7 @@ using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
+using Dtask.Core.Model;
 using Dtask.Operator.Health;
 using Dtask.Core.State;
 using Dtask.Operator.Reconciliation;
@@ -31,7 +32,7 @@ public sealed class DirectoryOperator : BackgroundService
     private readonly ILoggerFactory loggers;
     private readonly string lockKey;
     private readonly string holder;
-    private readonly Dictionary<TaskName, string> loggedStatus = [];
+    private readonly Dictionary<TaskId, string> loggedStatus = [];
     private readonly Lock statusGate = new();
     private readonly OperatorReadiness readiness;
     private readonly ConsulLockFence fence;

@@ -1,6 +1,8 @@
 using Dtask.Consul;
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Manifests;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Operator.Health;
 using Dtask.Operator.Reconciliation;
@@ -135,7 +137,7 @@ public sealed class KubernetesOperator : BackgroundService
     private async Task LeadAsync(LeaseFence fence, CancellationToken cancellationToken)
     {
         using var inner = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var queue = new PendingReconciles<TaskName>(time);
+        using var queue = new PendingReconciles<TaskId>(time);
         var cache = new TaskObjectCache();
         var api = new ScheduledTaskApi(kubernetes, options.Namespace);
         var reconciler = new TaskReconciler(consul, layout, loggers.CreateLogger<TaskReconciler>(), time, fence);
@@ -166,7 +168,7 @@ public sealed class KubernetesOperator : BackgroundService
     }
 
     /// <summary>After a list: ready, and queue the tasks this source holds in Consul whose objects are gone.</summary>
-    private async Task ListedAsync(IReadOnlyCollection<TaskName> listed, PendingReconciles<TaskName> queue, CancellationToken cancellationToken)
+    private async Task ListedAsync(IReadOnlyCollection<TaskId> listed, PendingReconciles<TaskId> queue, CancellationToken cancellationToken)
     {
         readiness.SetSourceReady(true);
         try
@@ -175,7 +177,7 @@ public sealed class KubernetesOperator : BackgroundService
             var pairs = await consul.Kv.ListAsync(layout.TasksPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
             foreach (var stored in pairs.Value.Select(p => StoredTask.From(p, layout)).OfType<StoredTask>())
             {
-                var name = new TaskName(stored.Namespace, stored.Name);
+                var name = new TaskId(stored.Namespace, stored.Name);
                 if (stored.Envelope?.Owner == TaskOwner.Kubernetes && (options.Namespace is null || options.Namespace == stored.Namespace) && !present.Contains(name))
                 {
                     queue.Add(name);
@@ -188,9 +190,9 @@ public sealed class KubernetesOperator : BackgroundService
         }
     }
 
-    private async Task WorkAsync(PendingReconciles<TaskName> queue, ScheduledTaskController worker, CancellationToken cancellationToken)
+    private async Task WorkAsync(PendingReconciles<TaskId> queue, ScheduledTaskController worker, CancellationToken cancellationToken)
     {
-        var failures = new Dictionary<TaskName, Backoff>();
+        var failures = new Dictionary<TaskId, Backoff>();
         while (true)
         {
             var name = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
@@ -209,7 +211,7 @@ public sealed class KubernetesOperator : BackgroundService
                 // Whatever went wrong, the name comes back later: the reconciler never loops by itself.
                 if (!failures.TryGetValue(name, out var backoff))
                 {
-                    failures[name] = backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+                    failures[name] = backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
                 }
 
                 result = new ControllerResult(backoff.Next());
@@ -228,7 +230,7 @@ public sealed class KubernetesOperator : BackgroundService
     }
 
     /// <summary>Queues the objects whose specs or runs changed in Consul, so their status follows.</summary>
-    private async Task QueueRunChangesAsync(PendingReconciles<TaskName> queue, TaskObjectCache cache, CancellationToken cancellationToken)
+    private async Task QueueRunChangesAsync(PendingReconciles<TaskId> queue, TaskObjectCache cache, CancellationToken cancellationToken)
     {
         var watcher = new StatusWatcher(consul, layout, time, loggers.CreateLogger<StatusWatcher>());
         await foreach (var names in watcher.WatchAsync(cancellationToken).ConfigureAwait(false))
@@ -242,7 +244,7 @@ public sealed class KubernetesOperator : BackgroundService
 
     private async Task WaitForConsulAsync(CancellationToken cancellationToken)
     {
-        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
         while (true)
         {
             try

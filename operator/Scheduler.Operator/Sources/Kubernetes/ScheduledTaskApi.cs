@@ -69,7 +69,7 @@ public sealed class ScheduledTaskApi(IKubernetes client, string? @namespace)
     }
 
     /// <summary>The object now, or null when it does not exist.</summary>
-    public async Task<ScheduledTaskObject?> GetAsync(TaskName name, CancellationToken cancellationToken)
+    public async Task<ScheduledTaskObject?> GetAsync(TaskId name, CancellationToken cancellationToken)
     {
         try
         {
@@ -84,14 +84,14 @@ public sealed class ScheduledTaskApi(IKubernetes client, string? @namespace)
     }
 
     /// <summary>Applies a JSON patch to the object (used for its finalizers); returns the object after it.</summary>
-    public Task<ScheduledTaskObject?> JsonPatchAsync(TaskName name, JsonArray patch, CancellationToken cancellationToken) =>
+    public Task<ScheduledTaskObject?> JsonPatchAsync(TaskId name, JsonArray patch, CancellationToken cancellationToken) =>
         PatchAsync(name, new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), status: false, cancellationToken);
 
     /// <summary>Applies a JSON merge patch (<c>application/merge-patch+json</c>) to the <c>/status</c> subresource.</summary>
-    public Task<ScheduledTaskObject?> MergePatchStatusAsync(TaskName name, JsonObject patch, CancellationToken cancellationToken) =>
+    public Task<ScheduledTaskObject?> MergePatchStatusAsync(TaskId name, JsonObject patch, CancellationToken cancellationToken) =>
         PatchAsync(name, new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), status: true, cancellationToken);
 
-    private async Task<ScheduledTaskObject?> PatchAsync(TaskName name, V1Patch patch, bool status, CancellationToken cancellationToken)
+    private async Task<ScheduledTaskObject?> PatchAsync(TaskId name, V1Patch patch, bool status, CancellationToken cancellationToken)
     {
         var patched = status
             ? await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<JsonElement>(patch, ScheduledTask.Group, ScheduledTask.Version,

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Dtask.Consul.Errors;
+using Dtask.Core.Durations;
 using Dtask.Core.Manifests;
+using Dtask.Core.Model;
 using Dtask.Core.Validation;
 using Dtask.Operator.Reconciliation;
 using Dtask.Operator.Status;
@@ -42,7 +44,7 @@ public sealed class ScheduledTaskController
     private readonly KubernetesSourceOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
-    private readonly Dictionary<TaskName, Backoff> failing = [];
+    private readonly Dictionary<TaskId, Backoff> failing = [];
     private long reconciles;
     private long statusWrites;
 
@@ -66,7 +68,7 @@ public sealed class ScheduledTaskController
     public long StatusWrites => Interlocked.Read(ref statusWrites);
 
     /// <summary>Reconciles <paramref name="name"/> once. Consul and API failures are logged and answered with a backoff.</summary>
-    public async Task<ControllerResult> ReconcileAsync(TaskName name, CancellationToken cancellationToken)
+    public async Task<ControllerResult> ReconcileAsync(TaskId name, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref reconciles);
         var started = time.GetTimestamp();
@@ -108,11 +110,11 @@ public sealed class ScheduledTaskController
         }
     }
 
-    private ControllerResult Failed(TaskName name, string what, string reason)
+    private ControllerResult Failed(TaskId name, string what, string reason)
     {
         if (!failing.TryGetValue(name, out var backoff))
         {
-            backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+            backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
             failing[name] = backoff;
         }
 
@@ -121,7 +123,7 @@ public sealed class ScheduledTaskController
         return new ControllerResult(delay);
     }
 
-    private async Task<ControllerResult> ReconcileOnceAsync(TaskName name, CancellationToken cancellationToken)
+    private async Task<ControllerResult> ReconcileOnceAsync(TaskId name, CancellationToken cancellationToken)
     {
         var item = cache.Fresh(name) ?? await api.GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (item is null)

@@ -16,7 +16,7 @@ namespace Dtask.Operator.Sources.Kubernetes;
 /// <param name="Generation"><c>metadata.generation</c> (bumped by the API server on each spec change).</param>
 /// <param name="Deleting">True when <c>metadata.deletionTimestamp</c> is set: the object waits for its finalizers.</param>
 /// <param name="Finalizers"><c>metadata.finalizers</c>.</param>
-public sealed record ScheduledTaskObject(JsonObject Json, TaskName Name, string? ResourceVersion, long? Generation, bool Deleting, IReadOnlyList<string> Finalizers)
+public sealed record ScheduledTaskObject(JsonObject Json, TaskId Name, string? ResourceVersion, long? Generation, bool Deleting, IReadOnlyList<string> Finalizers)
 {
     /// <summary>The finalizer that keeps a deleted object until its spec is removed from Consul.</summary>
     public const string CleanupFinalizer = "dtask.dev/cleanup";
@@ -76,7 +76,7 @@ public sealed record ScheduledTaskObject(JsonObject Json, TaskName Name, string?
         var ns = Text(metadata["namespace"]) is { Length: > 0 } given ? given : ObjectMeta.DefaultNamespace;
         long? generation = metadata["generation"] is JsonValue g && g.TryGetValue<long>(out var value) ? value : null;
         var finalizers = metadata["finalizers"] is JsonArray list ? list.Select(Text).OfType<string>().ToList() : [];
-        return new ScheduledTaskObject(json, new TaskName(ns, name), Text(metadata["resourceVersion"]), generation,
+        return new ScheduledTaskObject(json, new TaskId(ns, name), Text(metadata["resourceVersion"]), generation,
             metadata["deletionTimestamp"] is not null, finalizers);
     }
 

@@ -1,4 +1,6 @@
 using System.Net;
+using Dtask.Core.Durations;
+using Dtask.Core.Model;
 using Dtask.Operator.Status;
 using k8s;
 using k8s.Autorest;
@@ -20,11 +22,11 @@ public sealed class ScheduledTaskReflector
 {
     private readonly ScheduledTaskApi api;
     private readonly TaskObjectCache cache;
-    private readonly PendingReconciles<TaskName> queue;
+    private readonly PendingReconciles<TaskId> queue;
     private readonly KubernetesSourceOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
-    private readonly Func<IReadOnlyCollection<TaskName>, CancellationToken, Task> listed;
+    private readonly Func<IReadOnlyCollection<TaskId>, CancellationToken, Task> listed;
     private long lists;
     private long watches;
 
@@ -36,8 +38,8 @@ public sealed class ScheduledTaskReflector
     /// <param name="listed">Called after each successful list with the listed names.</param>
     /// <param name="time">The clock of the backoff.</param>
     /// <param name="logger">The log.</param>
-    public ScheduledTaskReflector(ScheduledTaskApi api, TaskObjectCache cache, PendingReconciles<TaskName> queue, KubernetesSourceOptions options,
-        Func<IReadOnlyCollection<TaskName>, CancellationToken, Task> listed, TimeProvider? time = null, ILogger<ScheduledTaskReflector>? logger = null)
+    public ScheduledTaskReflector(ScheduledTaskApi api, TaskObjectCache cache, PendingReconciles<TaskId> queue, KubernetesSourceOptions options,
+        Func<IReadOnlyCollection<TaskId>, CancellationToken, Task> listed, TimeProvider? time = null, ILogger<ScheduledTaskReflector>? logger = null)
     {
         this.api = api ?? throw new ArgumentNullException(nameof(api));
         this.cache = cache ?? throw new ArgumentNullException(nameof(cache));
@@ -57,7 +59,7 @@ public sealed class ScheduledTaskReflector
     /// <summary>Lists and watches until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff, Random.Shared);
         var scope = api.Namespace is null ? " in every namespace" : $" in namespace {api.Namespace}";
         while (true)
         {

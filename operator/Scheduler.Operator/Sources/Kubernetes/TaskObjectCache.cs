@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Operator.Status;
 
 namespace Dtask.Operator.Sources.Kubernetes;
@@ -9,7 +10,7 @@ namespace Dtask.Operator.Sources.Kubernetes;
 /// </summary>
 public sealed class TaskObjectCache
 {
-    private readonly Dictionary<TaskName, (ScheduledTaskObject Object, bool Stale)> objects = [];
+    private readonly Dictionary<TaskId, (ScheduledTaskObject Object, bool Stale)> objects = [];
     private readonly Lock gate = new();
 
     /// <summary>How many objects are cached.</summary>
@@ -25,7 +26,7 @@ public sealed class TaskObjectCache
     }
 
     /// <summary>True when <paramref name="name"/> is present as an object.</summary>
-    public bool Contains(TaskName name)
+    public bool Contains(TaskId name)
     {
         lock (gate)
         {
@@ -34,7 +35,7 @@ public sealed class TaskObjectCache
     }
 
     /// <summary>The cached object, unless it is absent or stale.</summary>
-    public ScheduledTaskObject? Fresh(TaskName name)
+    public ScheduledTaskObject? Fresh(TaskId name)
     {
         lock (gate)
         {
@@ -85,7 +86,7 @@ public sealed class TaskObjectCache
     }
 
     /// <summary>Forgets <paramref name="name"/> (deleted); true when it was cached.</summary>
-    public bool Remove(TaskName name)
+    public bool Remove(TaskId name)
     {
         lock (gate)
         {
@@ -94,7 +95,7 @@ public sealed class TaskObjectCache
     }
 
     /// <summary>Marks <paramref name="name"/> stale: the next reconcile reads it from the API server.</summary>
-    public void MarkStale(TaskName name)
+    public void MarkStale(TaskId name)
     {
         lock (gate)
         {
@@ -109,12 +110,12 @@ public sealed class TaskObjectCache
     /// Replaces the content with a full list; returns the names that need a reconcile: new ones, changed ones
     /// (<see cref="ScheduledTaskObject.DiffersForReconcile"/>), and those no longer listed (deleted meanwhile).
     /// </summary>
-    public IReadOnlyList<TaskName> Replace(IReadOnlyList<ScheduledTaskObject> items)
+    public IReadOnlyList<TaskId> Replace(IReadOnlyList<ScheduledTaskObject> items)
     {
         ArgumentNullException.ThrowIfNull(items);
         lock (gate)
         {
-            var changed = new List<TaskName>();
+            var changed = new List<TaskId>();
             var listed = items.Select(i => i.Name).ToHashSet();
             foreach (var gone in objects.Keys.Where(k => !listed.Contains(k)).ToList())
             {

@@ -1,6 +1,6 @@
 using Dtask.Core.Validation;
 
-namespace Dtask.Executor.Claims;
+namespace Dtask.Core.Model;
 
 /// <summary>A task's identity: its namespace and name (both DNS-1123 labels, so safe in KV keys).</summary>
 /// <param name="Namespace">The namespace.</param>

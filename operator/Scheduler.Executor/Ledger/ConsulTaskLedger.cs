@@ -1,0 +1,160 @@
+using System.Text;
+using Dtask.Consul;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
+using Dtask.Consul.Locking;
+using Dtask.Consul.Txn;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+
+namespace Dtask.Executor.Ledger;
+
+/// <summary>
+/// The task ledger in Consul KV (<see cref="KvLayout"/>): reads through <see cref="RunStateStore"/>, claims through
+/// <see cref="SlotClaimer"/>, run updates through <see cref="RunRecorder"/>, markers through <see cref="SlotMarker"/>, and
+/// lock watches through <see cref="LockKeyWatch"/>. Its parts are made once and shared by every call.
+/// </summary>
+public sealed class ConsulTaskLedger : ITaskLedger
+{
+    private readonly TimeProvider time;
+    private readonly SlotClaimer claimer;
+    private readonly RunRecorder recorder;
+    private readonly SlotMarker marker;
+
+    /// <summary>Creates the ledger on <paramref name="client"/> under <paramref name="layout"/>.</summary>
+    /// <param name="client">The Consul client.</param>
+    /// <param name="layout">The KV layout.</param>
+    /// <param name="time">The clock.</param>
+    public ConsulTaskLedger(ConsulClient client, KvLayout layout, TimeProvider? time = null)
+    {
+        this.time = time ?? TimeProvider.System;
+        Store = new RunStateStore(client, layout);
+        claimer = new SlotClaimer(Store, this.time);
+        recorder = new RunRecorder(Store, this.time);
+        marker = new SlotMarker(Store, this.time);
+    }
+
+    /// <summary>The store the ledger reads through (its client and layout).</summary>
+    public RunStateStore Store { get; }
+
+    /// <inheritdoc/>
+    public Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default) =>
+        Store.ReadRunAsync(task, cancellationToken);
+
+    /// <inheritdoc/>
+    public async Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pair = (await Store.Client.Kv.GetAsync(Store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+        return pair is null ? null : RunStateStore.Decode(pair.Value);
+    }
+
+    /// <inheritdoc/>
+    public async Task WaitForRunChangeAsync(TaskId task, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var runKey = Store.Layout.RunKey(task.Namespace, task.Name);
+        var current = (await Store.Client.Kv.GetAsync(runKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value;
+        if (current is null || RunStateStore.Decode(current.Value) is not { IsRunning: true })
+        {
+            return; // Already changed since the caller looked.
+        }
+
+        await Store.Client.Kv.GetAsync(runKey, QueryOptions.StaleRead with { WaitIndex = current.ModifyIndex, WaitTime = maxWait }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> HasHistoryAsync(TaskId task, long slot, bool consistent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var key = Store.Layout.HistoryKey(task.Namespace, task.Name, slot);
+        return (await Store.Client.Kv.GetAsync(key, consistent ? QueryOptions.ConsistentRead : QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<RunRecord>> ReadHistoryAsync(TaskId task, CancellationToken cancellationToken = default) =>
+        Store.ReadHistoryAsync(task, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<ClaimOutcome> ClaimAsync(TaskId task, long slot, string node, string sessionId, string? runId = null, CancellationToken cancellationToken = default) =>
+        claimer.ClaimAsync(task, slot, node, sessionId, runId, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<ClaimOutcome> ClaimManualAsync(TaskId task, ManualTrigger trigger, string node, string sessionId, string runId, CancellationToken cancellationToken = default) =>
+        claimer.ClaimManualAsync(task, trigger, node, sessionId, runId, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<RunRecord?> ReleaseUnconfirmedAsync(TaskId task, long slot, string runId, string sessionId, CancellationToken cancellationToken = default) =>
+        claimer.ReleaseUnconfirmedAsync(task, slot, runId, sessionId, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<SlotClaim?> StartAttemptAsync(SlotClaim claim, int attempt, CancellationToken lockLost, CancellationToken cancellationToken = default) =>
+        recorder.StartAttemptAsync(claim, attempt, lockLost, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<FinishResult> FinishAsync(SlotClaim claim, RunRecord final, int historyLimit, CancellationToken lockLost, CancellationToken cancellationToken = default) =>
+        recorder.FinishAsync(claim, final, historyLimit, lockLost, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<MarkStatus> RecordSkippedAsync(TaskId task, long slot, string node, string reason, ulong runIndex, CancellationToken cancellationToken = default) =>
+        marker.RecordSkippedAsync(task, slot, node, reason, runIndex, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<MarkStatus> RecordMissedAsync(TaskId task, long slot, string node, string reason, int historyLimit, CancellationToken cancellationToken = default) =>
+        marker.RecordMissedAsync(task, slot, node, reason, historyLimit, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<bool> TryWriteHistoryAsync(TaskId task, RunRecord record, CancellationToken cancellationToken = default) =>
+        marker.TryWriteHistoryAsync(task, record, cancellationToken);
+
+    /// <inheritdoc/>
+    public async Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.RunId);
+        var key = Store.Layout.StopKey(task.Namespace, task.Name, request.RunId);
+        return (await Store.Client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value;
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> HasStopRequestAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var key = Store.Layout.StopKey(task.Namespace, task.Name, runId);
+        return (await Store.Client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value is not null;
+    }
+
+    /// <inheritdoc/>
+    public async Task ClearStopAsync(TaskId task, string runId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        await Store.Client.Kv.DeleteAsync(Store.Layout.StopKey(task.Namespace, task.Name, runId), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> DropTriggerAsync(TaskId task, ManualTrigger trigger, RunRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(record);
+        var pending = (await Store.Client.Kv.GetAsync(trigger.Key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        if (pending is null || pending.CreateIndex != trigger.CreateIndex)
+        {
+            return false;
+        }
+
+        var historyKey = Store.Layout.ManualHistoryKey(task.Namespace, task.Name, trigger.Sequence);
+        var result = (await Store.Client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
+            cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        return result.Committed;
+    }
+
+    /// <inheritdoc/>
+    public ILockWatch WatchLock(TaskId task, ILedgerSession session, TimeSpan startAfter = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return LockKeyWatch.Start(Store.Client, Store.Layout.LockKey(task.Namespace, task.Name), session, time: time, startAfter: startAfter);
+    }
+}

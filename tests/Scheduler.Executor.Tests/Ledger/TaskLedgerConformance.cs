@@ -1,0 +1,342 @@
+using System.Text;
+using Dtask.Consul;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
+using Dtask.Consul.Locking;
+using Dtask.Core.Model;
+using Dtask.Core.State;
+using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
+using Dtask.Executor.Tests.Support;
+using Dtask.Testing;
+using Dtask.Testing.Ledger;
+
+namespace Dtask.Executor.Tests.Ledger;
+
+/// <summary>
+/// What every task ledger does, as one set of cases run against the Consul ledger on a real agent
+/// (<see cref="ConsulTaskLedgerConformanceTests"/>) and against the in-memory one used by the in-process firing tests
+/// (<see cref="InMemoryTaskLedgerConformanceTests"/>), so the two cannot drift apart.
+/// </summary>
+public abstract class TaskLedgerConformance : IAsyncDisposable
+{
+    private static readonly TimeSpan NoLockDelay = TimeSpan.Zero;
+
+    protected TaskId Task { get; } = new("ops", "job-" + Guid.NewGuid().ToString("N")[..8]);
+
+    protected abstract ITaskLedger Ledger { get; }
+
+    protected static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    /// <summary>A slot far from "now", so no deadline interferes.</summary>
+    protected static long Slot(int index) => 1_900_000_000 + (index * 60);
+
+    /// <summary>A live session; when it ends, its locks are refused to everyone for <paramref name="lockDelay"/>.</summary>
+    protected abstract Task<ILedgerSession> OpenSessionAsync(TimeSpan lockDelay);
+
+    /// <summary>Ends <paramref name="session"/> as the ledger's store invalidates one: its locks are released.</summary>
+    protected abstract Task EndSessionAsync(ILedgerSession session);
+
+    /// <summary>Writes a manual trigger of <see cref="Task"/>, as <c>dtask trigger</c> does.</summary>
+    protected abstract Task<ManualTrigger> AddTriggerAsync(string id);
+
+    public abstract ValueTask DisposeAsync();
+
+    [Fact]
+    public async Task A_claim_then_its_finish_leaves_the_run_record_and_one_history_entry()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        var claimed = await Ledger.ClaimAsync(Task, Slot(1), "node-a", session.Id, cancellationToken: Cancel);
+        Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+        var claim = claimed.Claim!;
+        Assert.Equal(Slot(1), claim.Slot);
+        Assert.Equal(claim.RecordIndex, (await Ledger.ReadRunAsync(Task, Cancel)).ModifyIndex);
+
+        var finish = await Ledger.FinishAsync(claim, Final(claim, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+
+        Assert.Equal(FinishStatus.Recorded, finish.Status);
+        Assert.True(finish.HistoryWritten);
+        var run = (await Ledger.ReadRunAsync(Task, Cancel)).Record!;
+        Assert.Equal((claim.RunId, RunState.Succeeded), (run.RunId, run.State));
+        var entry = Assert.Single(await Ledger.ReadHistoryAsync(Task, Cancel));
+        Assert.Equal((Slot(1), claim.RunId, RunState.Succeeded, "node-a"), (entry.Slot, entry.RunId, entry.State, entry.Node));
+    }
+
+    [Fact]
+    public async Task A_second_claim_of_a_held_slot_is_refused_and_a_later_slot_is_recorded_skipped_once()
+    {
+        var a = await OpenSessionAsync(NoLockDelay);
+        var b = await OpenSessionAsync(NoLockDelay);
+        var first = await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel);
+        Assert.Equal(ClaimStatus.Claimed, first.Status);
+
+        var again = await Ledger.ClaimAsync(Task, Slot(1), "node-b", b.Id, cancellationToken: Cancel);
+        Assert.Equal(ClaimStatus.AlreadyClaimed, again.Status);
+        Assert.Equal(first.Claim!.RunId, again.Current!.RunId);
+
+        var busy = await Ledger.ClaimAsync(Task, Slot(2), "node-b", b.Id, cancellationToken: Cancel);
+        Assert.Equal(ClaimStatus.Busy, busy.Status);
+        Assert.Equal(first.Claim.RecordIndex, busy.CurrentIndex);
+        Assert.Equal(MarkStatus.Written, await Ledger.RecordSkippedAsync(Task, Slot(2), "node-b", RunReasons.StillRunning, busy.CurrentIndex, Cancel));
+        Assert.Equal(MarkStatus.AlreadyRecorded, await Ledger.RecordSkippedAsync(Task, Slot(2), "node-c", RunReasons.StillRunning, busy.CurrentIndex, Cancel));
+
+        var skipped = Assert.Single(await Ledger.ReadHistoryAsync(Task, Cancel));
+        Assert.Equal((Slot(2), RunState.Skipped, RunReasons.StillRunning, "node-b"), (skipped.Slot, skipped.State, skipped.Reason, skipped.Node));
+        Assert.Equal(first.Claim.RunId, (await Ledger.ReadRunAsync(Task, Cancel)).Record!.RunId); // The holder's record is untouched.
+        Assert.Equal(FinishStatus.Recorded, (await Ledger.FinishAsync(first.Claim, Final(first.Claim, RunState.Succeeded), 10, CancellationToken.None, Cancel)).Status);
+    }
+
+    [Fact]
+    public async Task A_running_record_whose_holder_session_ended_is_recorded_abandoned_by_the_next_claim()
+    {
+        var a = await OpenSessionAsync(NoLockDelay);
+        var held = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        await EndSessionAsync(a);
+
+        var b = await OpenSessionAsync(NoLockDelay);
+        var next = await Ledger.ClaimAsync(Task, Slot(2), "node-b", b.Id, cancellationToken: Cancel);
+
+        Assert.Equal(ClaimStatus.Claimed, next.Status);
+        var abandoned = next.Abandoned!;
+        Assert.Equal((held.RunId, RunState.Abandoned, RunReasons.HolderSessionGone), (abandoned.RunId, abandoned.State, abandoned.Reason));
+        var history = await Ledger.ReadHistoryAsync(Task, Cancel);
+        var entry = Assert.Single(history, r => r.Slot == Slot(1));
+        Assert.Equal((held.RunId, RunState.Abandoned, RunReasons.HolderSessionGone), (entry.RunId, entry.State, entry.Reason));
+    }
+
+    [Fact]
+    public async Task A_claim_while_lock_delay_of_an_ended_session_is_in_force_answers_lock_delay()
+    {
+        var a = await OpenSessionAsync(TimeSpan.FromSeconds(30));
+        await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel);
+        await EndSessionAsync(a);
+
+        var b = await OpenSessionAsync(NoLockDelay);
+        var refused = await Ledger.ClaimAsync(Task, Slot(2), "node-b", b.Id, cancellationToken: Cancel);
+
+        Assert.Equal(ClaimStatus.LockDelay, refused.Status);
+        Assert.Null(refused.Claim);
+        Assert.Equal(RunState.Abandoned, (await Ledger.ReadRunAsync(Task, Cancel)).Record!.State);
+    }
+
+    [Fact]
+    public async Task Starting_an_attempt_after_the_lock_was_lost_writes_nothing_and_answers_null()
+    {
+        var a = await OpenSessionAsync(NoLockDelay);
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        var before = await Ledger.ReadRunAsync(Task, Cancel);
+        await EndSessionAsync(a);
+
+        Assert.Null(await Ledger.StartAttemptAsync(claim, 2, CancellationToken.None, Cancel));
+
+        var after = await Ledger.ReadRunAsync(Task, Cancel);
+        Assert.Equal((before.ModifyIndex, 1), (after.ModifyIndex, after.Record!.Attempt));
+    }
+
+    [Fact]
+    public async Task Finishing_trims_the_history_to_its_limit_keeping_the_newest_slots()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        for (var i = 1; i <= 5; i++)
+        {
+            await ClaimAndFinishAsync(session, Slot(i), historyLimit: 3);
+        }
+
+        var history = await Ledger.ReadHistoryAsync(Task, Cancel);
+        Assert.Equal([Slot(5), Slot(4), Slot(3)], history.Select(r => r.Slot));
+    }
+
+    [Fact]
+    public async Task A_slot_at_or_before_the_last_handled_one_gets_no_missed_marker()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        for (var i = 1; i <= 3; i++)
+        {
+            await ClaimAndFinishAsync(session, Slot(i), historyLimit: 2);
+        }
+
+        // Slot 1 ran; its entry was trimmed. Slot 3 is the run record's own.
+        Assert.Equal(MarkStatus.Superseded, await Ledger.RecordMissedAsync(Task, Slot(1), "node-b", RunReasons.NotClaimedBeforeDeadline, 2, Cancel));
+        Assert.Equal(MarkStatus.HeldByRun, await Ledger.RecordMissedAsync(Task, Slot(3), "node-b", RunReasons.NotClaimedBeforeDeadline, 2, Cancel));
+
+        var history = await Ledger.ReadHistoryAsync(Task, Cancel);
+        Assert.Equal([Slot(3), Slot(2)], history.Select(r => r.Slot));
+        Assert.All(history, r => Assert.Equal(RunState.Succeeded, r.State));
+        Assert.Equal(RunState.Succeeded, (await Ledger.ReadRunAsync(Task, Cancel)).Record!.State);
+    }
+
+    [Fact]
+    public async Task Releasing_an_unconfirmed_claim_records_it_missed_and_frees_the_lock()
+    {
+        var a = await OpenSessionAsync(TimeSpan.FromSeconds(30));
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, "unconfirmed-run", Cancel)).Claim!;
+
+        Assert.Null(await Ledger.ReleaseUnconfirmedAsync(Task, Slot(1), "some-other-run", a.Id, Cancel));
+        var released = await Ledger.ReleaseUnconfirmedAsync(Task, Slot(1), claim.RunId, a.Id, Cancel);
+
+        Assert.Equal((RunState.Missed, RunReasons.ClaimUnconfirmed), (released!.State, released.Reason));
+        var run = (await Ledger.ReadRunAsync(Task, Cancel)).Record!;
+        Assert.Equal((claim.RunId, RunState.Missed, RunReasons.ClaimUnconfirmed), (run.RunId, run.State, run.Reason));
+        var entry = Assert.Single(await Ledger.ReadHistoryAsync(Task, Cancel));
+        Assert.Equal((Slot(1), RunState.Missed, RunReasons.ClaimUnconfirmed), (entry.Slot, entry.State, entry.Reason));
+
+        // Released, not invalidated: no lock-delay, the next slot is claimed at once.
+        var b = await OpenSessionAsync(NoLockDelay);
+        Assert.Equal(ClaimStatus.Claimed, (await Ledger.ClaimAsync(Task, Slot(2), "node-b", b.Id, cancellationToken: Cancel)).Status);
+    }
+
+    [Fact]
+    public async Task A_claimed_slot_is_seen_by_a_peek_and_its_history_entry_exists_once_it_finished()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        Assert.Null(await Ledger.PeekRunAsync(Task, Cancel));
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", session.Id, cancellationToken: Cancel)).Claim!;
+
+        Assert.Equal(claim.RunId, (await Ledger.PeekRunAsync(Task, Cancel))!.RunId);
+        Assert.False(await Ledger.HasHistoryAsync(Task, Slot(1), consistent: true, Cancel));
+        await Ledger.FinishAsync(claim, Final(claim, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+
+        Assert.True(await Ledger.HasHistoryAsync(Task, Slot(1), consistent: true, Cancel));
+        Assert.False(await Ledger.HasHistoryAsync(Task, Slot(2), consistent: true, Cancel));
+        await Ledger.WaitForRunChangeAsync(Task, TimeSpan.FromMinutes(5), Cancel); // Not running: returns at once.
+    }
+
+    [Fact]
+    public async Task A_stop_request_is_written_once_seen_and_cleared()
+    {
+        var first = StopRequest("run-1", "node-b");
+
+        Assert.True(await Ledger.RequestStopAsync(Task, first, Cancel));
+        Assert.False(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "node-c"), Cancel));
+        Assert.True(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+        Assert.False(await Ledger.HasStopRequestAsync(Task, "run-2", Cancel));
+
+        await Ledger.ClearStopAsync(Task, "run-1", Cancel);
+        Assert.False(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+    }
+
+    [Fact]
+    public async Task A_dropped_trigger_is_recorded_once_and_can_no_longer_be_claimed()
+    {
+        var trigger = await AddTriggerAsync("t-" + Guid.NewGuid().ToString("N")[..8]);
+        var record = new RunRecord
+        {
+            Slot = 0,
+            RunId = SlotClaimer.NewRunId(trigger.Sequence),
+            Node = "node-a",
+            State = RunState.Skipped,
+            Reason = RunReasons.TriggerExpired(TimeSpan.FromHours(1)),
+            StartedAt = DateTimeOffset.UtcNow,
+            FinishedAt = DateTimeOffset.UtcNow,
+            Attempt = 0,
+            Trigger = trigger.Id,
+            TriggerIndex = trigger.Sequence,
+        };
+
+        Assert.True(await Ledger.DropTriggerAsync(Task, trigger, record, Cancel));
+        Assert.False(await Ledger.DropTriggerAsync(Task, trigger, record, Cancel));
+
+        var entry = Assert.Single(await Ledger.ReadHistoryAsync(Task, Cancel));
+        Assert.Equal((trigger.Id, RunState.Skipped, record.Reason), (entry.Trigger, entry.State, entry.Reason));
+        var session = await OpenSessionAsync(NoLockDelay);
+        var claim = await Ledger.ClaimManualAsync(Task, trigger, "node-b", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel);
+        Assert.Equal(ClaimStatus.AlreadyClaimed, claim.Status);
+    }
+
+    private static ControlRequest StopRequest(string runId, string node) => new()
+    {
+        Action = ControlAction.Stop,
+        Id = Guid.NewGuid().ToString("N"),
+        RequestedAt = DateTimeOffset.UtcNow,
+        RequestedBy = node,
+        RunId = runId,
+    };
+
+    private async Task ClaimAndFinishAsync(ILedgerSession session, long slot, int historyLimit)
+    {
+        var claimed = await Ledger.ClaimAsync(Task, slot, "node-a", session.Id, cancellationToken: Cancel);
+        Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+        var finish = await Ledger.FinishAsync(claimed.Claim!, Final(claimed.Claim!, RunState.Succeeded), historyLimit, CancellationToken.None, Cancel);
+        Assert.Equal(FinishStatus.Recorded, finish.Status);
+    }
+
+    private static RunRecord Final(SlotClaim claim, RunState state) => claim.Record with
+    {
+        State = state,
+        Fence = claim.Fence.AsLong,
+        FinishedAt = DateTimeOffset.UtcNow,
+        ExitCode = state == RunState.Succeeded ? 0 : 1,
+    };
+}
+
+/// <summary>The ledger cases against the Consul ledger, on a real agent.</summary>
+public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
+{
+    private readonly ConsulClient client;
+    private readonly List<SessionRenewal> sessions = [];
+    private readonly KvLayout layout = new(TestKvPrefix.New("dtask-test/"));
+
+    public ConsulTaskLedgerConformanceTests(ConsulFixture consul)
+    {
+        ArgumentNullException.ThrowIfNull(consul);
+        client = consul.NewClient();
+        Ledger = new ConsulTaskLedger(client, layout);
+    }
+
+    protected override ITaskLedger Ledger { get; }
+
+    protected override async Task<ILedgerSession> OpenSessionAsync(TimeSpan lockDelay)
+    {
+        var session = await SessionRenewal.CreateAsync(client, new ExecutorSessionOptions { Ttl = TimeSpan.FromSeconds(30), LockDelay = lockDelay },
+            cancellationToken: Cancel);
+        sessions.Add(session);
+        return session;
+    }
+
+    protected override async Task<ManualTrigger> AddTriggerAsync(string id)
+    {
+        var key = layout.TriggerKey(Task.Namespace, Task.Name, id);
+        var request = new ControlRequest { Action = ControlAction.Trigger, Id = id, RequestedAt = DateTimeOffset.UtcNow, RequestedBy = "test" };
+        Assert.True((await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, Cancel)).Value);
+        var pair = (await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, Cancel)).Value!;
+        return new ManualTrigger(id, key, pair.CreateIndex);
+    }
+
+    /// <summary>Destroys the session: Consul releases its locks, with its lock-delay.</summary>
+    protected override async Task EndSessionAsync(ILedgerSession session) => await ((SessionRenewal)session).DisposeAsync();
+
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var session in sessions)
+        {
+            await session.DisposeAsync();
+        }
+
+        client.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The ledger cases against the in-memory ledger.</summary>
+public sealed class InMemoryTaskLedgerConformanceTests : TaskLedgerConformance
+{
+    private readonly InMemoryTaskLedger ledger = new();
+
+    protected override ITaskLedger Ledger => ledger;
+
+    protected override Task<ILedgerSession> OpenSessionAsync(TimeSpan lockDelay) => System.Threading.Tasks.Task.FromResult<ILedgerSession>(ledger.OpenSession(lockDelay));
+
+    protected override Task<ManualTrigger> AddTriggerAsync(string id) => System.Threading.Tasks.Task.FromResult(ledger.AddTrigger(Task, id));
+
+    protected override Task EndSessionAsync(ILedgerSession session)
+    {
+        ledger.EndSession((InMemoryLedgerSession)session);
+        return System.Threading.Tasks.Task.CompletedTask;
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+}
