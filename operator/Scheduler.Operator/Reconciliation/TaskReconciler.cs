@@ -139,8 +139,8 @@ public sealed class TaskReconciler
     /// says (by <c>ns/name</c>): writes new and changed ones, deletes the owner's others, leaves other owners' alone.
     /// Each write is a check-and-set through the fence; one that races with another writer waits for the next call.
     /// </summary>
-    /// <returns>How many keys were written or deleted.</returns>
-    public async Task<int> SyncProblemsAsync(TaskOwner owner, IReadOnlyDictionary<string, Status.SourceProblem> problems, CancellationToken cancellationToken = default)
+    /// <returns>True when every write committed (false when one raced with another writer).</returns>
+    public async Task<bool> SyncProblemsAsync(TaskOwner owner, IReadOnlyDictionary<string, Status.SourceProblem> problems, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(problems);
@@ -175,17 +175,14 @@ public sealed class TaskReconciler
             }
         }
 
-        var written = 0;
+        var committed = true;
         for (var start = 0; start < operations.Count; start += fence.MaxOperations)
         {
             var batch = operations.Skip(start).Take(fence.MaxOperations).ToList();
-            if ((await fence.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false)).Committed)
-            {
-                written += batch.Count;
-            }
+            committed &= (await fence.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false)).Committed;
         }
 
-        return written;
+        return committed;
     }
 
     private static readonly IReadOnlyDictionary<string, StoredTask> Empty = new Dictionary<string, StoredTask>();

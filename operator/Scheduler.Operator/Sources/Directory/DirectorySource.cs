@@ -75,14 +75,16 @@ public sealed class DirectorySource
         var (desired, problems) = Declarations(files, documents);
         var result = await reconciler.ReconcileAsync(Owner, desired, prune: true, cancellationToken).ConfigureAwait(false);
         var kept = result.With(TaskAction.Invalid).Where(o => o.PreviousSpecKept).ToList();
-        var stored = kept.ToDictionary(o => o.Key, o => new SourceProblem(Owner.ToString(), o.Source ?? "?", [.. o.Errors.Select(e => e.ToString())]),
-            StringComparer.Ordinal);
+        var stored = kept.GroupBy(o => o.Key, StringComparer.Ordinal).ToDictionary(g => g.Key,
+            g => new SourceProblem(Owner.ToString(), g.First().Source ?? "?", [.. g.First().Errors.Select(e => e.ToString())]), StringComparer.Ordinal);
         var snapshot = string.Join("\n", stored.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + " " + p.Value.ToJson()));
         if (!string.Equals(snapshot, Volatile.Read(ref syncedProblems), StringComparison.Ordinal))
         {
             // Read and written only when they differ from what this replica last made them (and once per term).
-            await reconciler.SyncProblemsAsync(Owner, stored, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref syncedProblems, snapshot);
+            if (await reconciler.SyncProblemsAsync(Owner, stored, cancellationToken).ConfigureAwait(false))
+            {
+                Volatile.Write(ref syncedProblems, snapshot);
+            }
         }
 
         Report(problems, result);
