@@ -49,10 +49,29 @@ public static class ManifestReader
         var documents = new List<ManifestDocument>();
         foreach (var file in Files(path))
         {
-            documents.AddRange(ReadText(ReadBounded(file, YamlLimits.Default.MaxFileBytes), file));
+            documents.AddRange(ReadFile(file));
         }
 
         return documents;
+    }
+
+    /// <summary>
+    /// Every non-empty document of <paramref name="file"/>; a file that cannot be opened or read (removed meanwhile, a
+    /// dangling link, no permission) is one invalid document naming why.
+    /// </summary>
+    public static IReadOnlyList<ManifestDocument> ReadFile(string file)
+    {
+        string text;
+        try
+        {
+            text = ReadBounded(file, YamlLimits.Default.MaxFileBytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [new ManifestDocument(new ManifestSource(file, 0), new TaskCheck(null, [new FieldError("", "the file cannot be read: " + e.Message)], "?"))];
+        }
+
+        return ReadText(text, file);
     }
 
     /// <summary>

@@ -99,7 +99,7 @@ public sealed class DirectorySource
     {
         try
         {
-            return ManifestReader.ReadText(ManifestReader.ReadBounded(file, YamlLimits.Default.MaxFileBytes), file);
+            return ManifestReader.ReadFile(file);
         }
 #pragma warning disable CA1031 // Whatever one file does, the others are reconciled.
         catch (Exception e)
