@@ -25,6 +25,12 @@ internal static partial class OperatorLog
     [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "{Task} is invalid ({Source}): {Errors}{Kept}")]
     public static partial void Invalid(ILogger logger, string task, string? source, string errors, string kept);
 
+    [LoggerMessage(EventId = 15, Level = LogLevel.Warning, Message = "Cannot read {File}: {Problem}; the tasks it declared when last read keep their spec in Consul")]
+    public static partial void FileUnreadable(ILogger logger, string file, string problem);
+
+    [LoggerMessage(EventId = 16, Level = LogLevel.Information, Message = "{File} reads again")]
+    public static partial void FileReadable(ILogger logger, string file);
+
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Message}")]
     public static partial void Conflict(ILogger logger, string message);
 

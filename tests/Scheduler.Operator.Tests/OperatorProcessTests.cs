@@ -90,6 +90,64 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         Assert.False(second.HasExited);
     }
 
+    [Fact]
+    public async Task A_bad_file_among_good_ones_leaves_the_operator_running_the_good_ones_reconciled_and_the_broken_ones_kept_and_reported()
+    {
+        folder.Write("good.yaml", Manifest.Yaml("ops", "good"));
+        var later = folder.Write("later.yaml", Manifest.Yaml("ops", "later"));
+        var process = Start(consul.Agent.Address);
+        await Eventually.ReturnsAsync(TasksAsync, t => t.ContainsKey("ops/good") && t.ContainsKey("ops/later"), "the first reconcile", Takeover);
+
+        // later.yaml becomes 50 000 nested sequences (which once overflowed the stack), beside a new good file and a
+        // file broken in another way.
+        folder.Write("later.yaml", Manifest.Yaml("ops", "later") + "\n  env: " + new string('[', 50_000) + "\n");
+        var unclosed = folder.Write("unclosed.yaml", "apiVersion: dtask.dev/v1alpha1\nkind: ScheduledTask\nmetadata: {name: u, namespace: ops\nspec: [every: 1m\n");
+        folder.Write("new.yaml", Manifest.Yaml("ops", "new", every: "3m"));
+        var tasks = await Eventually.ReturnsAsync(TasksAsync, t => t.ContainsKey("ops/new"), "the good new file reconciled", Takeover);
+
+        Assert.Equal(("1m", 1L), (tasks["ops/later"].Spec.Every, tasks["ops/later"].Generation));
+        Assert.Equal("1m", tasks["ops/good"].Spec.Every);
+        await Eventually.TrueAsync(() => process.Saw($"Cannot read {later}: {later}[0]: invalid YAML: line 9, column "), "the log line of later.yaml", Takeover);
+        Assert.True(process.Saw($"Cannot read {unclosed}: {unclosed}[0]: invalid YAML: line 3, column 30: "), "the log line of unclosed.yaml");
+
+        // get tasks and describe show it.
+        var get = await DtaskAsync("get", "tasks", "-n", "ops");
+        Assert.Equal(0, get.ExitCode);
+        Assert.Contains($"ops/later: Ready=False: {later}[0]: invalid YAML: line 9, column ", get.Error, StringComparison.Ordinal);
+        Assert.Contains("collections nest deeper than 32 levels; Consul keeps generation 1", get.Error, StringComparison.Ordinal);
+        var describe = await DtaskAsync("describe", "ops/later");
+        Assert.Equal(0, describe.ExitCode);
+        Assert.Matches(@"Ready\s+False\s+Invalid\s+\S*later\.yaml\[0\]: invalid YAML: line 9, column \d+: collections nest deeper", describe.Output);
+
+        // Fixed: reconciled, still the same process.
+        folder.Write("later.yaml", Manifest.Yaml("ops", "later", every: "7m"));
+        await Eventually.ReturnsAsync(TasksAsync, t => t["ops/later"].Spec.Every == "7m", "the fixed file reconciled", Takeover);
+        await Eventually.TrueAsync(() => process.Saw($"{later} reads again"), "the log line of the fixed file", Takeover);
+        Assert.False(process.HasExited);
+    }
+
+    private async Task<(int ExitCode, string Output, string Error)> DtaskAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])["exec", DtaskBuild.Dll(), .. arguments, "--consul", consul.Agent.Address.ToString(), "--prefix", layout.Prefix])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment.Remove("CONSUL_HTTP_ADDR");
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(Ct);
+        var error = process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct);
+        TestContext.Current.TestOutputHelper?.WriteLine($"dtask {string.Join(' ', arguments)}: exit {process.ExitCode}\n{await output}{await error}");
+        return (process.ExitCode, await output, await error);
+    }
+
     private OperatorProcess Start(Uri consulAddress)
     {
         var process = OperatorProcess.Start(consulAddress, layout.Prefix, folder.Path);

@@ -14,104 +14,294 @@ public sealed record YamlJsonDocument(int Index, JsonNode? Content, string? Synt
 
 /// <summary>
 /// Reads a YAML stream of one or many documents into JSON nodes with YamlDotNet's parser, resolving plain scalars by
-/// the YAML 1.2 core schema (so <c>on</c> and <c>yes</c> stay strings, as Kubernetes reads them).
+/// the YAML 1.2 core schema (so <c>on</c> and <c>yes</c> stay strings, as Kubernetes reads them). The events are
+/// walked iteratively (an explicit stack, no recursion) within <see cref="YamlLimits"/>: a file too large, too deep,
+/// with too many aliases or nodes (aliases counted as what they expand to) or too long a scalar stops at the event
+/// that crossed the bound, before anything beyond it is built. Any failure of the parser, whatever its type, becomes
+/// the <see cref="YamlJsonDocument.SyntaxError"/> of the document it stopped at.
 /// </summary>
 public static partial class YamlDocumentReader
 {
-    /// <summary>Every document of <paramref name="yaml"/>, empty ones included; reading stops at the first syntax error.</summary>
-    public static IReadOnlyList<YamlJsonDocument> Read(string yaml)
+    /// <summary>Every document of <paramref name="yaml"/>, empty ones included; reading stops at the first syntax error or exceeded limit.</summary>
+    public static IReadOnlyList<YamlJsonDocument> Read(string yaml) => Read(yaml, YamlLimits.Default);
+
+    /// <summary>Every document of <paramref name="yaml"/> read within <paramref name="limits"/>; reading stops at the first syntax error or exceeded limit.</summary>
+    public static IReadOnlyList<YamlJsonDocument> Read(string yaml, YamlLimits limits)
     {
+        ArgumentNullException.ThrowIfNull(yaml);
+        ArgumentNullException.ThrowIfNull(limits);
         var documents = new List<YamlJsonDocument>();
-        var parser = new Parser(new StringReader(yaml));
+        if (TooLarge(yaml, limits.MaxFileBytes) is { } tooLarge)
+        {
+            documents.Add(new YamlJsonDocument(0, null, tooLarge));
+            return documents;
+        }
+
+        var reader = new BoundedReader(new Parser(new StringReader(yaml)), limits);
         var index = 0;
         try
         {
-            parser.Consume<StreamStart>();
-            while (!parser.Accept<StreamEnd>(out _))
+            reader.Parser.Consume<StreamStart>();
+            while (!reader.Parser.Accept<StreamEnd>(out _))
             {
-                parser.Consume<DocumentStart>();
-                var anchors = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
+                reader.Parser.Consume<DocumentStart>();
                 JsonNode? content = null;
-                if (!parser.Accept<DocumentEnd>(out _))
+                if (!reader.Parser.Accept<DocumentEnd>(out _))
                 {
-                    content = ReadNode(parser, anchors, "");
+                    content = reader.ReadDocument();
                 }
 
-                parser.Consume<DocumentEnd>();
+                reader.Parser.Consume<DocumentEnd>();
                 documents.Add(new YamlJsonDocument(index, content, null));
                 index++;
             }
         }
         catch (YamlException e)
         {
-            documents.Add(new YamlJsonDocument(index, null, Describe(e)));
+            documents.Add(new YamlJsonDocument(index, null, Describe(e, reader)));
+        }
+#pragma warning disable CA1031 // Whatever the parser throws, the file is invalid: one error, never a crash.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            documents.Add(new YamlJsonDocument(index, null, $"line {reader.Position.Line}, column {reader.Position.Column}: the YAML cannot be read past this point ({e.Message}){reader.OpenFlow()}"));
         }
 
         return documents;
     }
 
-    private static string Describe(YamlException e)
+    /// <summary>The error of a text larger than <paramref name="maxBytes"/> UTF-8 bytes, at the line and column where it crosses the bound; null when it is within.</summary>
+    private static string? TooLarge(string yaml, long maxBytes)
+    {
+        if (yaml.Length <= maxBytes / 3 || System.Text.Encoding.UTF8.GetByteCount(yaml) <= maxBytes)
+        {
+            return null;
+        }
+
+        long bytes = 0;
+        int line = 1, column = 1;
+        for (var i = 0; i < yaml.Length; i++)
+        {
+            var c = yaml[i];
+            bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : char.IsHighSurrogate(c) ? 4 : char.IsLowSurrogate(c) ? 0 : 3;
+            if (bytes > maxBytes)
+            {
+                break;
+            }
+
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+            }
+            else
+            {
+                column++;
+            }
+        }
+
+        return $"line {line}, column {column}: the file is larger than {Size(maxBytes)}, the most a manifest file may hold";
+    }
+
+    private static string Size(long bytes) => bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)} MiB" : bytes % 1024 == 0 ? $"{bytes / 1024} KiB" : $"{bytes} bytes";
+
+    private static string Describe(YamlException e, BoundedReader reader)
     {
         var message = e.InnerException is YamlException inner ? inner.Message : e.Message;
         var detail = message.Contains("): ", StringComparison.Ordinal) ? message[(message.IndexOf("): ", StringComparison.Ordinal) + 3)..] : message;
-        return $"line {e.Start.Line}, column {e.Start.Column}: {detail}";
+        return $"line {e.Start.Line}, column {e.Start.Column}: {detail}{(e is LimitException ? "" : reader.OpenFlow())}";
     }
 
-    private static JsonNode? ReadNode(IParser parser, Dictionary<string, JsonNode?> anchors, string path)
+    /// <summary>A bound of <see cref="YamlLimits"/> crossed at an event.</summary>
+    private sealed class LimitException(Mark start, Mark end, string message) : YamlException(start, end, message);
+
+    /// <summary>An anchored node: its value, how many nodes it stands for and how deep it is.</summary>
+    private sealed record Anchored(JsonNode? Value, int Nodes, int Height);
+
+    /// <summary>An open sequence or mapping.</summary>
+    private sealed class Frame(JsonNode container, AnchorName anchor, Mark start, bool flow, string path, int nodesBefore)
     {
-        if (parser.TryConsume<AnchorAlias>(out var alias))
-        {
-            return anchors.TryGetValue(alias.Value.Value, out var target)
-                ? target?.DeepClone()
-                : throw new YamlException(alias.Start, alias.End, $"unknown alias *{alias.Value.Value}");
-        }
+        public JsonNode Container { get; } = container;
 
-        if (parser.TryConsume<Scalar>(out var scalar))
-        {
-            var value = Resolve(scalar);
-            Remember(anchors, scalar.Anchor, value);
-            return value;
-        }
+        public AnchorName Anchor { get; } = anchor;
 
-        if (parser.TryConsume<SequenceStart>(out var sequenceStart))
-        {
-            var array = new JsonArray();
-            while (!parser.TryConsume<SequenceEnd>(out _))
-            {
-                array.Add(ReadNode(parser, anchors, $"{path}[{array.Count}]"));
-            }
+        public Mark Start { get; } = start;
 
-            Remember(anchors, sequenceStart.Anchor, array);
-            return array;
-        }
+        public bool Flow { get; } = flow;
 
-        var mappingStart = parser.Consume<MappingStart>();
-        var obj = new JsonObject();
-        while (!parser.TryConsume<MappingEnd>(out _))
-        {
-            var keyEvent = parser.Current;
-            if (!parser.TryConsume<Scalar>(out var key))
-            {
-                throw new YamlException(keyEvent!.Start, keyEvent.End, "a mapping key must be a plain word");
-            }
+        public string Path { get; } = path;
 
-            var childPath = path.Length == 0 ? key.Value : $"{path}.{key.Value}";
-            var child = ReadNode(parser, anchors, childPath);
-            if (!obj.TryAdd(key.Value, child))
-            {
-                throw new YamlException(key.Start, key.End, $"duplicate key '{childPath}'");
-            }
-        }
+        public int NodesBefore { get; } = nodesBefore;
 
-        Remember(anchors, mappingStart.Anchor, obj);
-        return obj;
+        public int Height { get; set; }
+
+        /// <summary>For a mapping: the key read, waiting for its value.</summary>
+        public Scalar? Key { get; set; }
     }
 
-    private static void Remember(Dictionary<string, JsonNode?> anchors, AnchorName anchor, JsonNode? value)
+    /// <summary>Walks one stream's events with an explicit stack, counting against the limits.</summary>
+    private sealed class BoundedReader(Parser parser, YamlLimits limits)
     {
-        if (!anchor.IsEmpty)
+        private readonly Stack<Frame> open = new();
+        private Dictionary<string, Anchored> anchors = new(StringComparer.Ordinal);
+        private int nodes;
+        private int aliases;
+
+        public Parser Parser { get; } = parser;
+
+        /// <summary>Where the last event read ended: the best position to name when the scanner fails without one.</summary>
+        public Mark Position { get; private set; } = Mark.Empty;
+
+        /// <summary>A note naming the innermost open flow collection (an unclosed <c>{</c> or <c>[</c>), or empty.</summary>
+        public string OpenFlow() =>
+            open.FirstOrDefault(f => f.Flow) is { } flow
+                ? $" (the flow {(flow.Container is JsonArray ? "sequence" : "mapping")} opened at line {flow.Start.Line}, column {flow.Start.Column} is not closed)"
+                : "";
+
+        public JsonNode? ReadDocument()
         {
-            anchors[anchor.Value] = value;
+            anchors = new Dictionary<string, Anchored>(StringComparer.Ordinal);
+            open.Clear();
+            while (true)
+            {
+                var parsingEvent = Parser.Current ?? throw new YamlException(Position, Position, "unexpected end of the stream");
+                Position = parsingEvent.End;
+                var path = open.TryPeek(out var parent) ? ChildPath(parent) : "";
+                JsonNode? value;
+                int height;
+                switch (parsingEvent)
+                {
+                    case SequenceEnd or MappingEnd:
+                    {
+                        Parser.MoveNext();
+                        var closed = open.Pop();
+                        value = closed.Container;
+                        height = closed.Height + 1;
+                        Remember(closed.Anchor, value, nodes - closed.NodesBefore + 1, height);
+                        break;
+                    }
+
+                    case Scalar scalar:
+                    {
+                        Parser.MoveNext();
+                        if (scalar.Value.Length > limits.MaxScalarLength)
+                        {
+                            throw new LimitException(scalar.Start, scalar.End,
+                                $"a scalar of {scalar.Value.Length} characters; the longest allowed is {limits.MaxScalarLength}");
+                        }
+
+                        Count(1, scalar);
+                        if (parent?.Container is JsonObject && parent.Key is null)
+                        {
+                            parent.Key = scalar;
+                            continue;
+                        }
+
+                        value = Resolve(scalar);
+                        height = 0;
+                        Remember(scalar.Anchor, value, 1, 0);
+                        break;
+                    }
+
+                    case AnchorAlias alias:
+                    {
+                        Parser.MoveNext();
+                        if (parent?.Container is JsonObject && parent.Key is null)
+                        {
+                            throw new YamlException(alias.Start, alias.End, "a mapping key must be a plain word");
+                        }
+
+                        if (++aliases > limits.MaxAliases)
+                        {
+                            throw new LimitException(alias.Start, alias.End, $"more than {limits.MaxAliases} aliases in one file");
+                        }
+
+                        if (!anchors.TryGetValue(alias.Value.Value, out var target))
+                        {
+                            throw new YamlException(alias.Start, alias.End, $"unknown alias *{alias.Value.Value}");
+                        }
+
+                        if (open.Count + target.Height > limits.MaxDepth)
+                        {
+                            throw new LimitException(alias.Start, alias.End,
+                                $"the alias *{alias.Value.Value} nests deeper than {limits.MaxDepth} levels where it is used");
+                        }
+
+                        Count(target.Nodes, alias);
+                        value = target.Value?.DeepClone();
+                        height = target.Height;
+                        break;
+                    }
+
+                    case NodeEvent start and (SequenceStart or MappingStart):
+                    {
+                        Parser.MoveNext();
+                        if (parent?.Container is JsonObject && parent.Key is null)
+                        {
+                            throw new YamlException(start.Start, start.End, "a mapping key must be a plain word");
+                        }
+
+                        if (open.Count + 1 > limits.MaxDepth)
+                        {
+                            throw new LimitException(start.Start, start.End, $"collections nest deeper than {limits.MaxDepth} levels");
+                        }
+
+                        Count(1, start);
+                        var flow = start is SequenceStart { Style: SequenceStyle.Flow } || start is MappingStart { Style: MappingStyle.Flow };
+                        open.Push(new Frame(start is SequenceStart ? new JsonArray() : new JsonObject(), start.Anchor, start.Start, flow, path, nodes));
+                        continue;
+                    }
+
+                    default:
+                        throw new YamlException(parsingEvent.Start, parsingEvent.End, $"unexpected {parsingEvent.GetType().Name}");
+                }
+
+                if (!open.TryPeek(out var into))
+                {
+                    return value;
+                }
+
+                into.Height = Math.Max(into.Height, height);
+                if (into.Container is JsonArray array)
+                {
+                    array.Add(value);
+                }
+                else
+                {
+                    var key = into.Key!;
+                    into.Key = null;
+                    if (!((JsonObject)into.Container).TryAdd(key.Value, value))
+                    {
+                        throw new YamlException(key.Start, key.End, $"duplicate key '{(into.Path.Length == 0 ? key.Value : $"{into.Path}.{key.Value}")}'");
+                    }
+                }
+            }
+        }
+
+        private static string ChildPath(Frame parent) => parent.Container switch
+        {
+            JsonArray array => $"{parent.Path}[{array.Count}]",
+            _ when parent.Key is { } key => parent.Path.Length == 0 ? key.Value : $"{parent.Path}.{key.Value}",
+            _ => parent.Path,
+        };
+
+        private void Count(int more, ParsingEvent at)
+        {
+            if ((long)nodes + more > limits.MaxNodes)
+            {
+                throw new LimitException(at.Start, at.End,
+                    $"more than {limits.MaxNodes} nodes in one file{(at is AnchorAlias ? " (counting what each alias expands to)" : "")}");
+            }
+
+            nodes += more;
+        }
+
+        private void Remember(AnchorName anchor, JsonNode? value, int count, int height)
+        {
+            if (!anchor.IsEmpty)
+            {
+                anchors[anchor.Value] = new Anchored(value, count, height);
+            }
         }
     }
 

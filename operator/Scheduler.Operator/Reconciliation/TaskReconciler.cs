@@ -134,6 +134,57 @@ public sealed class TaskReconciler
         };
     }
 
+    /// <summary>
+    /// Makes the <see cref="Status.SourceProblem"/> keys of <paramref name="owner"/> what <paramref name="problems"/>
+    /// says (by <c>ns/name</c>): writes new and changed ones, deletes the owner's others, leaves other owners' alone.
+    /// Each write is a check-and-set through the fence; one that races with another writer waits for the next call.
+    /// </summary>
+    /// <returns>True when every write committed (false when one raced with another writer).</returns>
+    public async Task<bool> SyncProblemsAsync(TaskOwner owner, IReadOnlyDictionary<string, Status.SourceProblem> problems, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(problems);
+        var prefix = Status.SourceProblem.Prefix(layout);
+        var stored = (await client.Kv.ListAsync(prefix, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var mine = owner.ToString();
+        var operations = new List<TxnOp>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var pair in stored)
+        {
+            var key = pair.Key[prefix.Length..];
+            var current = Status.SourceProblem.TryParse(pair.ValueAsString());
+            if (problems.TryGetValue(key, out var wanted))
+            {
+                seen.Add(key);
+                if (current is null || current.ToJson() != wanted.ToJson())
+                {
+                    operations.Add(TxnOp.Cas(pair.Key, Consul.Kv.KvValue.Utf8(wanted.ToJson()), pair.ModifyIndex));
+                }
+            }
+            else if (current?.Owner == mine)
+            {
+                operations.Add(TxnOp.DeleteCas(pair.Key, pair.ModifyIndex));
+            }
+        }
+
+        foreach (var (key, wanted) in problems.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (!seen.Contains(key))
+            {
+                operations.Add(TxnOp.Cas(prefix + key, Consul.Kv.KvValue.Utf8(wanted.ToJson()), 0));
+            }
+        }
+
+        var committed = true;
+        for (var start = 0; start < operations.Count; start += fence.MaxOperations)
+        {
+            var batch = operations.Skip(start).Take(fence.MaxOperations).ToList();
+            committed &= (await fence.ExecuteAsync(batch, cancellationToken).ConfigureAwait(false)).Committed;
+        }
+
+        return committed;
+    }
+
     private static readonly IReadOnlyDictionary<string, StoredTask> Empty = new Dictionary<string, StoredTask>();
 
     private async Task<ReconcileResult> RunAsync(TaskOwner owner, IReadOnlyList<DesiredTask> desired, bool prune,

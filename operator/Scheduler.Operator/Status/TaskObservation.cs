@@ -22,9 +22,18 @@ public sealed record TaskObservation(string Namespace, string Name, StoredTask? 
     /// <summary>The stored envelope, when readable.</summary>
     public KvTaskSpec? Envelope => Stored?.Envelope;
 
-    /// <summary>The status as <see cref="TaskStatusBuilder"/> builds it from these observations.</summary>
+    /// <summary>Why the source that owns the task cannot read its declaration now, when it reported so (<see cref="SourceProblem"/>).</summary>
+    public SourceProblem? Problem { get; init; }
+
+    /// <summary>
+    /// The status as <see cref="TaskStatusBuilder"/> builds it from these observations; without <paramref name="errors"/>,
+    /// the owning source's <see cref="Problem"/> (if its owner still owns the task) counts as the validation errors.
+    /// </summary>
     public ScheduledTaskStatus StatusAt(DateTimeOffset now, DesiredSpec? desired = null, IReadOnlyList<Core.Validation.FieldError>? errors = null) =>
-        TaskStatusBuilder.Build(Envelope, errors, Current, History, now, desired);
+        TaskStatusBuilder.Build(Envelope, errors ?? OwnersProblem?.FieldErrors, Current, History, now, desired);
+
+    /// <summary><see cref="Problem"/> when it was reported by the task's owner in KV; otherwise null.</summary>
+    public SourceProblem? OwnersProblem => Problem is { } problem && Envelope is { } envelope && envelope.Owner.ToString() == problem.Owner ? problem : null;
 }
 
 /// <summary>Reads <see cref="TaskObservation"/>s from KV: one task, or every task at once (two reads).</summary>
@@ -35,8 +44,12 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
     {
         var spec = await client.Kv.GetAsync(layout.TaskKey(@namespace, name), cancellationToken: cancellationToken).ConfigureAwait(false);
         var state = await client.Kv.ListAsync(layout.TaskStatePrefix(@namespace, name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        var problem = await client.Kv.GetAsync(SourceProblem.KeyFor(layout, @namespace, name), cancellationToken: cancellationToken).ConfigureAwait(false);
         var stored = spec.Value is { } pair ? StoredTask.From(pair, layout) : null;
-        return Observe(@namespace, name, stored, state.Value);
+        return Observe(@namespace, name, stored, state.Value) with
+        {
+            Problem = problem.Value is { } found ? SourceProblem.TryParse(found.ValueAsString()) : null,
+        };
     }
 
     /// <summary>Reads every task in KV (and any task that has run state but no spec any more), by <c>ns/name</c>.</summary>
@@ -44,6 +57,12 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
     {
         var specs = await client.Kv.ListAsync(layout.TasksPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
         var states = await client.Kv.ListAsync(layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var problemsPrefix = SourceProblem.Prefix(layout);
+        var problems = (await client.Kv.ListAsync(problemsPrefix, cancellationToken: cancellationToken).ConfigureAwait(false)).Value
+            .Select(p => (Key: p.Key[problemsPrefix.Length..], Problem: SourceProblem.TryParse(p.ValueAsString())))
+            .Where(p => p.Problem is not null)
+            .GroupBy(p => p.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First().Problem, StringComparer.Ordinal);
         var stored = specs.Value.Select(p => StoredTask.From(p, layout)).OfType<StoredTask>().ToDictionary(s => s.Key, StringComparer.Ordinal);
         var byTask = states.Value
             .Select(p => (Pair: p, Task: TaskOfStateKey(p.Key)))
@@ -52,7 +71,7 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
             .ToDictionary(g => $"{g.Key.Namespace}/{g.Key.Name}", g => g.ToList(), StringComparer.Ordinal);
 
         return [.. stored.Values
-            .Select(s => Observe(s.Namespace, s.Name, s, byTask.GetValueOrDefault(s.Key) ?? []))
+            .Select(s => Observe(s.Namespace, s.Name, s, byTask.GetValueOrDefault(s.Key) ?? []) with { Problem = problems.GetValueOrDefault(s.Key) })
             .OrderBy(o => o.Namespace, StringComparer.Ordinal)
             .ThenBy(o => o.Name, StringComparer.Ordinal)];
     }

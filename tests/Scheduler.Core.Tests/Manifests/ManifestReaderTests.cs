@@ -128,4 +128,19 @@ public sealed class ManifestReaderTests
         Assert.True(marked[0].IsValid);
         Assert.Equal(["t.yaml[1] default/twice: metadata.name: default/twice is already defined in t.yaml[0]"], marked[1].ErrorLines());
     }
+
+    [Fact]
+    public void A_file_that_cannot_be_read_is_one_invalid_document_and_the_others_are_read()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("good.yaml", Task("good"));
+        var dangling = System.IO.Path.Combine(dir.Path, "dangling.yaml");
+        File.CreateSymbolicLink(dangling, "/no/such/target");
+
+        var documents = ManifestReader.Read([dir.Path]);
+
+        Assert.Equal(2, documents.Count);
+        Assert.StartsWith($"{dangling}[0] ?: the file cannot be read: ", Assert.Single(documents[0].ErrorLines()), StringComparison.Ordinal);
+        Assert.True(documents[1].IsValid);
+    }
 }

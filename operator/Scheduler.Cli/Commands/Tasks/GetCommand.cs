@@ -65,10 +65,8 @@ internal static class GetCommand
             var only = parseResult.GetValue(ns) ?? ObjectMeta.DefaultNamespace;
             var now = TimeProvider.System.GetUtcNow();
             var observations = await new TaskObservationReader(client, layout).ReadAllAsync(cancellationToken).ConfigureAwait(false);
-            var items = observations
-                .Where(o => o.Envelope is not null && (allNamespaces || o.Namespace == only))
-                .Select(o => Item(o, now))
-                .ToList();
+            var shown = observations.Where(o => o.Envelope is not null && (allNamespaces || o.Namespace == only)).ToList();
+            var items = shown.Select(o => Item(o, now)).ToList();
             TableOutput.Write(output, parseResult.GetValue(format), new TaskList { Items = items }, () =>
             {
                 if (items.Count == 0)
@@ -87,6 +85,11 @@ internal static class GetCommand
                     i.Status.LastRun?.Result ?? "<none>",
                     i.Status.NextScheduleTime is { } next ? "in " + TableOutput.Age(next - now) : "<none>",
                 ]));
+                foreach (var o in shown.Where(o => o.OwnersProblem is not null))
+                {
+                    parseResult.InvocationConfiguration.Error.WriteLine(
+                        $"{o.Key}: Ready=False: {string.Join("; ", o.OwnersProblem!.FieldErrors)}; Consul keeps generation {o.Envelope!.Generation}");
+                }
             });
             return Program.Success;
         }));

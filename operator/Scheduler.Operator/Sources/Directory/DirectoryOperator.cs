@@ -176,6 +176,7 @@ public sealed class DirectoryOperator : BackgroundService
     private async Task LeadAsync(CancellationToken cancellationToken)
     {
         var options = source.Options;
+        source.StartTerm();
         using var watcher = new ManifestDirectoryWatcher(options.FullPath);
         watcher.WatchFailed += (_, reason) => OperatorLog.FileWatchFailed(logger, options.FullPath, reason);
         using var term = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -228,6 +229,12 @@ public sealed class DirectoryOperator : BackgroundService
         {
             // The next trigger (a file change or the resync) tries again.
             OperatorLog.ReconcileFailed(logger, source.Options.FullPath, e.Message);
+        }
+#pragma warning disable CA1031 // Nothing a file holds may stop the host: the next trigger tries again.
+        catch (Exception e) when (e is not LeadershipLostException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+#pragma warning restore CA1031
+        {
+            OperatorLog.ReconcileFailed(logger, source.Options.FullPath, $"{e.GetType().Name}: {e.Message}");
         }
     }
 
