@@ -120,8 +120,16 @@ public sealed class SessionRenewalTests(DevAgentFixture consul)
 
         // Without renewals the last deadline holds: the session is lost 18 s after the last renewal was sent.
         await client.Sessions.DestroyAsync(session.Id, Ct);
-        time.Advance(TimeSpan.FromSeconds(6));
+        // One-second steps (the renewal loop may not be waiting on fake time yet when the first comes), staying before
+        // the deadline: the next renewal's 404 loses the session, and no deadline was handed out after the last renewal.
+        for (var i = 0; i < 11 && !session.IsLost; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(100, Ct);
+        }
+
         await FiredAsync(session.Lost);
+        Assert.Contains("404", session.LostReason, StringComparison.Ordinal);
         Assert.Equal(2, seen.Count);
     }
 
