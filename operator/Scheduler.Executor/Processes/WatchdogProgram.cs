@@ -166,7 +166,7 @@ public static class WatchdogProgram
         private List<int> Stop(HashSet<int> stopped, int self, HashSet<int>? marked)
         {
             // SIGTERM reaches each process once (a second one would run a child's TERM trap again): the groups as a whole,
-            // then the marked processes outside them, then whatever appears while waiting.
+            // then the marked processes outside them, then whatever appears outside the groups while waiting.
             var grouped = new HashSet<int>();
             var targets = Scan(stopped, self, marked, grouped);
             Signal(stopped, [.. targets.Where(pid => !grouped.Contains(pid))], PosixProcessGroups.SigTerm);
@@ -175,13 +175,16 @@ public static class WatchdogProgram
             while (Stopwatch.GetElapsedTime(started) < grace)
             {
                 Thread.Sleep(Poll); // A process of its own, waiting for others to exit: no clock to inject.
-                targets = Scan(stopped, self, marked);
+                var inGroups = new HashSet<int>();
+                targets = Scan(stopped, self, marked, inGroups);
                 if (targets.Count == 0)
                 {
                     return targets;
                 }
 
-                Signal([], [.. targets.Where(termed.Add)], PosixProcessGroups.SigTerm); // Only those forked meanwhile.
+                // Only those forked meanwhile outside the stopped groups (they left them): a fork inside a group is the
+                // child's own TERM handling at work (its trap's commands), and the SIGKILL after the grace reaches it.
+                Signal([], [.. targets.Where(pid => !inGroups.Contains(pid) && termed.Add(pid))], PosixProcessGroups.SigTerm);
             }
 
             started = Stopwatch.GetTimestamp();
