@@ -77,16 +77,7 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
     public async Task<SlotClaim?> StartAttemptAsync(SlotClaim claim, int attempt, CancellationToken lockLost, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claim);
-        var record = claim.Record with
-        {
-            Attempt = attempt,
-            StartedAt = time.GetUtcNow(),
-            Fence = claim.Fence.AsLong,
-            State = RunState.Running,
-            ExitCode = null,
-            Reason = null,
-            FinishedAt = null,
-        };
+        var record = RunRecords.NextAttempt(claim.Record, attempt, claim.Fence.AsLong, time.GetUtcNow());
         var runKey = store.Layout.RunKey(claim.Task.Namespace, claim.Task.Name);
         var lockKey = store.Layout.LockKey(claim.Task.Namespace, claim.Task.Name);
         TxnOp[] operations = [TxnOp.CheckSession(lockKey, claim.SessionId), TxnOp.Cas(runKey, RunStateStore.Encode(record), claim.RecordIndex)];

@@ -154,18 +154,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
                 (abandoned, index) = marked.Value;
             }
 
-            var record = new RunRecord
-            {
-                Slot = (abandoned ?? stored.Record)?.Slot ?? 0,
-                RunId = runId,
-                Node = node,
-                Session = sessionId,
-                State = RunState.Running,
-                StartedAt = time.GetUtcNow(),
-                Attempt = 1,
-                Trigger = trigger.Id,
-                TriggerIndex = trigger.Sequence,
-            };
+            var record = RunRecords.ClaimedManual((abandoned ?? stored.Record)?.Slot ?? 0, trigger, runId, node, sessionId, time.GetUtcNow());
             var value = RunStateStore.Encode(record);
             TxnResult result;
             try
@@ -205,16 +194,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         var runKey = Layout.RunKey(task.Namespace, task.Name);
         var lockKey = Layout.LockKey(task.Namespace, task.Name);
         var historyKey = Layout.HistoryKey(task.Namespace, task.Name, slot);
-        var record = new RunRecord
-        {
-            Slot = slot,
-            RunId = runId,
-            Node = node,
-            Session = sessionId,
-            State = RunState.Running,
-            StartedAt = time.GetUtcNow(),
-            Attempt = 1,
-        };
+        var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow());
         var value = RunStateStore.Encode(record);
         TxnResult result;
         try
@@ -389,13 +369,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
         var historyKey = Layout.HistoryKeyOf(task.Namespace, task.Name, running);
-        var abandoned = running with
-        {
-            State = RunState.Abandoned,
-            FinishedAt = time.GetUtcNow(),
-            Reason = RunReasons.HolderSessionGone,
-            Fence = running.Fence != 0 ? running.Fence : checked((long)index),
-        };
+        var abandoned = RunRecords.Abandoned(running, index, time.GetUtcNow());
         var value = RunStateStore.Encode(abandoned);
         var result = (await Client.Txn.ExecuteAsync([TxnOp.Cas(runKey, value, index), TxnOp.Cas(historyKey, value, 0)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
         if (!result.Committed && !result.Errors.Any(e => e.OperationIndex == 0))

@@ -180,15 +180,5 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
     /// <summary>Fails unless the run record is still at <paramref name="index"/> (0: still absent).</summary>
     private static TxnOp RunAt(string runKey, ulong index) => index == 0 ? TxnOp.CheckNotExists(runKey) : TxnOp.CheckIndex(runKey, index);
 
-    private RunRecord NotRun(long slot, string node, RunState state, string reason) => new()
-    {
-        Slot = slot,
-        RunId = SlotClaimer.NewRunId(slot),
-        Node = node,
-        State = state,
-        Reason = reason,
-        StartedAt = time.GetUtcNow(),
-        FinishedAt = time.GetUtcNow(),
-        Attempt = 0,
-    };
+    private RunRecord NotRun(long slot, string node, RunState state, string reason) => RunRecords.NotRun(slot, node, state, reason, time.GetUtcNow());
 }

@@ -213,16 +213,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 abandoned = Abandon(state, running);
             }
 
-            var record = new RunRecord
-            {
-                Slot = slot,
-                RunId = runId,
-                Node = node,
-                Session = sessionId,
-                State = RunState.Running,
-                StartedAt = time.GetUtcNow(),
-                Attempt = 1,
-            };
+            var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow());
             var lockFailed = !MayLock(state, sessionId);
             var recorded = !lockFailed && state.History.ContainsKey(slot);
             if (!lockFailed && !recorded)
@@ -283,18 +274,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             }
 
             var previous = state.Run;
-            var record = new RunRecord
-            {
-                Slot = (abandoned ?? previous)?.Slot ?? 0,
-                RunId = runId,
-                Node = node,
-                Session = sessionId,
-                State = RunState.Running,
-                StartedAt = time.GetUtcNow(),
-                Attempt = 1,
-                Trigger = trigger.Id,
-                TriggerIndex = trigger.Sequence,
-            };
+            var record = RunRecords.ClaimedManual((abandoned ?? previous)?.Slot ?? 0, trigger, runId, node, sessionId, time.GetUtcNow());
             if (MayLock(state, sessionId))
             {
                 Write(state, record);
@@ -373,16 +353,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 return Task.FromResult<SlotClaim?>(null);
             }
 
-            var record = claim.Record with
-            {
-                Attempt = attempt,
-                StartedAt = time.GetUtcNow(),
-                Fence = claim.Fence.AsLong,
-                State = RunState.Running,
-                ExitCode = null,
-                Reason = null,
-                FinishedAt = null,
-            };
+            var record = RunRecords.NextAttempt(claim.Record, attempt, claim.Fence.AsLong, time.GetUtcNow());
             Write(state, record);
             return Task.FromResult<SlotClaim?>(claim with { Record = record, RecordIndex = state.RunIndex });
         }
@@ -626,13 +597,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
 
     private RunRecord Abandon(TaskState state, RunRecord running)
     {
-        var abandoned = running with
-        {
-            State = RunState.Abandoned,
-            FinishedAt = time.GetUtcNow(),
-            Reason = RunReasons.HolderSessionGone,
-            Fence = running.Fence != 0 ? running.Fence : checked((long)state.RunIndex),
-        };
+        var abandoned = RunRecords.Abandoned(running, state.RunIndex, time.GetUtcNow());
         Write(state, abandoned);
         TryWriteHistory(state, abandoned);
         return abandoned;
@@ -697,17 +662,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             : new ClaimOutcome(ClaimStatus.Contended, null, state.Run, "another executor wrote the run record first");
     }
 
-    private RunRecord NotRun(long slot, string node, RunState state, string reason) => new()
-    {
-        Slot = slot,
-        RunId = SlotClaimer.NewRunId(slot),
-        Node = node,
-        State = state,
-        Reason = reason,
-        StartedAt = time.GetUtcNow(),
-        FinishedAt = time.GetUtcNow(),
-        Attempt = 0,
-    };
+    private RunRecord NotRun(long slot, string node, RunState state, string reason) => RunRecords.NotRun(slot, node, state, reason, time.GetUtcNow());
 
     private static bool IsOurs(RunRecord stored, string runId, string sessionId) =>
         stored.RunId == runId && stored.Session == sessionId && stored.IsRunning;
