@@ -148,12 +148,18 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         Assert.Equal("3m", tasks["ops/new"].Spec.Every);
         Assert.False(process.HasExited);
         Assert.False(process.Saw("   at "), "a stack trace in the operator's log");
+        Assert.Equal(1, process.Count(layout.TaskKey("ops", "junk") + " (index")); // Logged once, though read on every pass.
 
         foreach (var arguments in (string[][])[["get", "tasks", "-n", "ops"], ["describe", "ops/good"], ["history", "ops/good"], ["get", "nodes"]])
         {
             var cli = await DtaskAsync(arguments);
             Assert.True(cli.ExitCode == 0, $"dtask {string.Join(' ', arguments)}: exit {cli.ExitCode}\n{cli.Output}{cli.Error}");
             Assert.DoesNotContain("   at ", cli.Output + cli.Error, StringComparison.Ordinal);
+            if (arguments[0] == "history")
+            {
+                Assert.Contains($"'{layout.HistoryKey("ops", "good", 1)}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);
+                Assert.Contains($"'{layout.RunKey("ops", "good")}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);
+            }
         }
     }
 
@@ -205,6 +211,8 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         public bool HasExited => process.HasExited;
 
         public bool Saw(string text) => lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+        public int Count(string text) => lines.Count(l => l.Contains(text, StringComparison.Ordinal));
 
         public static OperatorProcess Start(Uri consulAddress, string prefix, string directory)
         {
