@@ -67,4 +67,28 @@ public sealed class GarbageStateTests(ConsulFixture consul)
         Assert.Equal(0, await executor.StopAsync());
         await world.Client.Sessions.DestroyAsync(session, ct);
     }
+
+    public static TheoryData<string, string, string> BadSettings => new()
+    {
+        { "CONSUL_CACERT", "/nonexistent/ca.pem", "CONSUL_CACERT" },
+        { "DD_AGENT_HOST", "dd.local:8125", "DD_AGENT_HOST" },
+        { "DTASK_DATADOG", "bogus", "DTASK_DATADOG" },
+        { "SLACK_WEBHOOK", "not a url xoxb-SECRET-TOKEN", "SLACK_WEBHOOK" },
+        { "DTASK_SKEW_LIMIT", "forever", "--skew-limit" },
+        { "DTASK_LABELS", "zone=a,=", "label" },
+        { "CONSUL_HTTP_SSL", "maybe", "CONSUL_HTTP_SSL" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public async Task A_malformed_setting_exits_78_naming_it_without_a_stack_trace_or_secret(string variable, string value, string named)
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        world.Consul = new Uri("http://127.0.0.1:9"); // Nothing listens: an executor that got as far as Consul would retry forever.
+        var bad = world.Start("bad-setting", new Dictionary<string, string> { [variable] = value });
+
+        Assert.Equal(78, await bad.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(bad.Lines, l => l.Contains(named, StringComparison.Ordinal));
+        Assert.DoesNotContain(bad.Lines, l => l.Contains("   at ", StringComparison.Ordinal) || l.Contains("SECRET", StringComparison.Ordinal));
+    }
 }
