@@ -150,11 +150,19 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         Assert.False(process.Saw("   at "), "a stack trace in the operator's log");
         Assert.Equal(1, process.Count(layout.TaskKey("ops", "junk") + " (index")); // Logged once, though read on every pass.
 
+        var junk = await DtaskAsync("describe", "ops/junk");
+        Assert.Equal(1, junk.ExitCode);
+        Assert.Contains("holds no readable task spec", junk.Error, StringComparison.Ordinal);
         foreach (var arguments in (string[][])[["get", "tasks", "-n", "ops"], ["describe", "ops/good"], ["history", "ops/good"], ["get", "nodes"]])
         {
             var cli = await DtaskAsync(arguments);
             Assert.True(cli.ExitCode == 0, $"dtask {string.Join(' ', arguments)}: exit {cli.ExitCode}\n{cli.Output}{cli.Error}");
             Assert.DoesNotContain("   at ", cli.Output + cli.Error, StringComparison.Ordinal);
+            if (arguments is ["get", "tasks", ..])
+            {
+                Assert.Contains($"'{layout.TaskKey("ops", "junk")}' holds no readable task spec; skipped", cli.Error, StringComparison.Ordinal);
+            }
+
             if (arguments[0] == "history")
             {
                 Assert.Contains($"'{layout.HistoryKey("ops", "good", 1)}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);

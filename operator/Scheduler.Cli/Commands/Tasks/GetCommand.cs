@@ -66,6 +66,12 @@ internal static class GetCommand
             var now = TimeProvider.System.GetUtcNow();
             var observations = await new TaskObservationReader(client, layout).ReadAllAsync(cancellationToken).ConfigureAwait(false);
             var shown = observations.Where(o => o.Envelope is not null && (allNamespaces || o.Namespace == only)).ToList();
+            foreach (var unreadable in observations.Where(o => o.Stored is { Envelope: null } && (allNamespaces || o.Namespace == only)))
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine(
+                    $"warning: {unreadable.Key}: '{layout.TaskKey(unreadable.Namespace, unreadable.Name)}' holds no readable task spec; skipped");
+            }
+
             var items = shown.Select(o => Item(o, now)).ToList();
             TableOutput.Write(output, parseResult.GetValue(format), new TaskList { Items = items }, () =>
             {
