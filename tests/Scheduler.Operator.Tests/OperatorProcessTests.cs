@@ -163,6 +163,11 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
                 Assert.Contains($"'{layout.TaskKey("ops", "junk")}' holds no readable task spec; skipped", cli.Error, StringComparison.Ordinal);
             }
 
+            if (arguments is ["get", "nodes"])
+            {
+                Assert.Contains($"'{layout.NodeKey("ghost")}' holds no node registration", cli.Error, StringComparison.Ordinal);
+            }
+
             if (arguments[0] == "history")
             {
                 Assert.Contains($"'{layout.HistoryKey("ops", "good", 1)}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);

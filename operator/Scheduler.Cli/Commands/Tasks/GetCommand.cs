@@ -125,7 +125,7 @@ internal static class GetCommand
         {
             var output = parseResult.InvocationConfiguration.Output;
             var now = TimeProvider.System.GetUtcNow();
-            var items = await ReadNodesAsync(client, layout, cancellationToken).ConfigureAwait(false);
+            var items = await ReadNodesAsync(client, layout, cancellationToken, parseResult.InvocationConfiguration.Error).ConfigureAwait(false);
             TableOutput.Write(output, parseResult.GetValue(format), new NodeList(items), () =>
             {
                 if (items.Count == 0)
@@ -151,15 +151,20 @@ internal static class GetCommand
     }
 
     /// <summary>The live executors with the tasks whose lock their session holds.</summary>
-    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken)
+    /// <param name="client">The client.</param>
+    /// <param name="layout">The KV layout.</param>
+    /// <param name="cancellationToken">Cancels the reads.</param>
+    /// <param name="warnings">Where a node key that holds no node registration is named (it is left out); none when null.</param>
+    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken, TextWriter? warnings = null)
     {
         var nodes = await client.Kv.ListAsync(layout.NodesPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
         var locks = await LockHoldersAsync(client, layout, cancellationToken).ConfigureAwait(false);
         var items = new List<NodeListItem>();
         foreach (var pair in nodes.Value)
         {
-            if (StateJson.TryDeserialize<NodeRecord>(pair.ValueAsString()) is not { } node)
+            if (StateJson.TryDecode<NodeRecord>(pair.ValueAsString(), out var problem) is not { } node)
             {
+                warnings?.WriteLine($"warning: '{pair.Key}' holds no node registration ({problem}); skipped");
                 continue;
             }
 
