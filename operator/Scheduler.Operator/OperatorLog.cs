@@ -142,4 +142,7 @@ internal static partial class OperatorLog
 
     [LoggerMessage(EventId = 58, Level = LogLevel.Debug, Message = "Status of {Task} patched: {Patch}")]
     public static partial void StatusPatched(ILogger logger, TaskId task, string patch);
+
+    [LoggerMessage(EventId = 59, Level = LogLevel.Warning, Message = "The value at {Key} (index {Index}) is not a task spec and is ignored; a source that declares the task replaces it")]
+    public static partial void UnreadableSpec(ILogger logger, string key, ulong index);
 }

@@ -126,6 +126,62 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         Assert.False(process.HasExited);
     }
 
+    [Fact]
+    public async Task Garbage_in_its_keys_leaves_the_operator_reconciling_and_the_cli_reading()
+    {
+        // Garbage where the operator and the CLI read: a task key no file declares, a problems/ key, the run record and
+        // history of a declared task, a node registration, a control request.
+        var deep = new string('[', 100_000);
+        await consul.Client.Kv.PutStringAsync(layout.TaskKey("ops", "junk"), deep, cancellationToken: Ct);
+        await consul.Client.Kv.PutStringAsync(layout.Prefix + "problems/ops/good", "{\"owner\":7,\"errors\":null}", cancellationToken: Ct);
+        await consul.Client.Kv.PutStringAsync(layout.RunKey("ops", "good"), "{\"slot\":\"x\",\"runId\":null}", cancellationToken: Ct);
+        await consul.Client.Kv.PutStringAsync(layout.HistoryKey("ops", "good", 1), "\u00ff not json " + deep, cancellationToken: Ct);
+        await consul.Client.Kv.PutStringAsync(layout.NodeKey("ghost"), "[1,2,3]", cancellationToken: Ct);
+        await consul.Client.Kv.PutStringAsync(layout.TriggerKey("ops", "good", "junk"), "{\"action\":7}", cancellationToken: Ct);
+        folder.Write("good.yaml", Manifest.Yaml("ops", "good"));
+        var process = Start(consul.Agent.Address);
+        await Eventually.ReturnsAsync(ReadableTasksAsync, t => t.ContainsKey("ops/good"), "the first reconcile", Takeover);
+
+        folder.Write("new.yaml", Manifest.Yaml("ops", "new", every: "3m"));
+        folder.Write("good.yaml", Manifest.Yaml("ops", "good", every: "5m"));
+        var tasks = await Eventually.ReturnsAsync(ReadableTasksAsync, t => t.ContainsKey("ops/new") && t["ops/good"].Spec.Every == "5m", "the changes reconciled", Takeover);
+        Assert.Equal("3m", tasks["ops/new"].Spec.Every);
+        Assert.False(process.HasExited);
+        Assert.False(process.Saw("   at "), "a stack trace in the operator's log");
+        Assert.Equal(1, process.Count(layout.TaskKey("ops", "junk") + " (index")); // Logged once, though read on every pass.
+
+        var junk = await DtaskAsync("describe", "ops/junk");
+        Assert.Equal(1, junk.ExitCode);
+        Assert.Contains("holds no readable task spec", junk.Error, StringComparison.Ordinal);
+        foreach (var arguments in (string[][])[["get", "tasks", "-n", "ops"], ["describe", "ops/good"], ["history", "ops/good"], ["get", "nodes"]])
+        {
+            var cli = await DtaskAsync(arguments);
+            Assert.True(cli.ExitCode == 0, $"dtask {string.Join(' ', arguments)}: exit {cli.ExitCode}\n{cli.Output}{cli.Error}");
+            Assert.DoesNotContain("   at ", cli.Output + cli.Error, StringComparison.Ordinal);
+            if (arguments is ["get", "tasks", ..])
+            {
+                Assert.Contains($"'{layout.TaskKey("ops", "junk")}' holds no readable task spec; skipped", cli.Error, StringComparison.Ordinal);
+            }
+
+            if (arguments is ["get", "nodes"])
+            {
+                Assert.Contains($"'{layout.NodeKey("ghost")}' holds no node registration", cli.Error, StringComparison.Ordinal);
+            }
+
+            if (arguments[0] == "history")
+            {
+                Assert.Contains($"'{layout.HistoryKey("ops", "good", 1)}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);
+                Assert.Contains($"'{layout.RunKey("ops", "good")}' holds no run record; skipped", cli.Error, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, KvTaskSpec>> ReadableTasksAsync() =>
+        (await consul.Client.Kv.ListAsync(layout.TasksPrefix, cancellationToken: Ct)).Value
+            .Select(p => (Key: p.Key[layout.TasksPrefix.Length..], Task: StateJson.TryDeserialize<KvTaskSpec>(p.ValueAsString())))
+            .Where(p => p.Task is not null)
+            .ToDictionary(p => p.Key, p => p.Task!, StringComparer.Ordinal);
+
     private async Task<(int ExitCode, string Output, string Error)> DtaskAsync(params string[] arguments)
     {
         var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
@@ -168,6 +224,8 @@ public sealed class OperatorProcessTests(ConsulFixture consul) : IDisposable
         public bool HasExited => process.HasExited;
 
         public bool Saw(string text) => lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+
+        public int Count(string text) => lines.Count(l => l.Contains(text, StringComparison.Ordinal));
 
         public static OperatorProcess Start(Uri consulAddress, string prefix, string directory)
         {

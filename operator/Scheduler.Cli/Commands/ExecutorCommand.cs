@@ -169,6 +169,13 @@ internal static class ExecutorCommand
 
             return RunCommand.ConfigurationExitCode;
         }
+        catch (Dtask.Consul.Configuration.ConsulConfigurationException e)
+        {
+            // Read when the client is built (a CA or key file that cannot be read): configuration, not a crash.
+            orderly = true;
+            error.WriteLine($"dtask executor: {e.Message}");
+            return RunCommand.ConfigurationExitCode;
+        }
         catch (NodeNameTakenException e)
         {
             logger.Error("refusing to start: {Problem:l}", e.Message);

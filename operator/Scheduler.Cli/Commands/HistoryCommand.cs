@@ -77,7 +77,7 @@ internal static class HistoryCommand
         List<RunRecord> records;
         try
         {
-            records = await ReadAsync(client, store, task!, cancellationToken).ConfigureAwait(false) ?? [];
+            records = await ReadAsync(client, store, task!, error, cancellationToken).ConfigureAwait(false) ?? [];
             if (records.Count == 0 && !await KnownAsync(client, layout, task!, cancellationToken).ConfigureAwait(false))
             {
                 error.WriteLine($"dtask history: task {task} not found (no spec at '{layout.TaskKey(task!.Namespace, task.Name)}' and no runs under '{layout.TaskStatePrefix(task.Namespace, task.Name)}')");
@@ -104,10 +104,30 @@ internal static class HistoryCommand
     }
 
     /// <summary>The current record (while running, or when history lacks its slot) and the history entries, newest first.</summary>
-    private static async Task<List<RunRecord>?> ReadAsync(ConsulClient client, RunStateStore store, TaskId task, CancellationToken cancellationToken)
+    /// <remarks>A key that holds no run record (garbage) is left out with a warning on <paramref name="error"/>.</remarks>
+    private static async Task<List<RunRecord>?> ReadAsync(ConsulClient client, RunStateStore store, TaskId task, TextWriter error, CancellationToken cancellationToken)
     {
         var runPair = (await client.Kv.GetAsync(store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
-        var history = await store.ReadHistoryAsync(task, cancellationToken).ConfigureAwait(false);
+        var pairs = (await client.Kv.ListAsync(store.Layout.HistoryPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var history = new List<RunRecord>();
+        foreach (var pair in pairs)
+        {
+            if (RunStateStore.Decode(pair.Value) is { } decoded)
+            {
+                history.Add(decoded);
+            }
+            else
+            {
+                error.WriteLine($"dtask history: warning: '{pair.Key}' holds no run record; skipped");
+            }
+        }
+
+        if (runPair is not null && RunStateStore.Decode(runPair.Value) is null)
+        {
+            error.WriteLine($"dtask history: warning: '{runPair.Key}' holds no run record; skipped");
+        }
+
+        history.Sort((a, b) => b.OrderKey.CompareTo(a.OrderKey));
         var records = new List<RunRecord>(history);
         // A manual run keeps the slot of the record before it: it is matched by its run id, a scheduled run by its slot.
         static bool Same(RunRecord a, RunRecord b) => a.IsManual || b.IsManual ? a.RunId == b.RunId : a.Slot == b.Slot;

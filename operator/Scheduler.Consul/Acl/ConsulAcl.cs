@@ -23,7 +23,7 @@ public sealed class ConsulAcl
         var body = JsonSerializer.SerializeToUtf8Bytes(new AclPolicyWire(null, name, description, rules), ConsulJsonContext.Default.AclPolicyWire);
         var request = new ConsulRequest(HttpMethod.Put, "/v1/acl/policy", "create ACL policy", $"'{name}'") { Body = body };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var wire = JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.AclPolicyWire)!;
+        var wire = raw.Decode(ConsulJsonContext.Default.AclPolicyWire);
         return raw.With(new AclPolicy(wire.ID ?? "", wire.Name, wire.Rules ?? ""));
     }
 
@@ -37,7 +37,7 @@ public sealed class ConsulAcl
             Body = JsonSerializer.SerializeToUtf8Bytes(wire, ConsulJsonContext.Default.AclTokenWire),
         };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return raw.With(Decode(raw.Body));
+        return raw.With(Decode(raw));
     }
 
     /// <summary>Reads the token this client sends: checks that it exists and which policies it has.</summary>
@@ -45,7 +45,7 @@ public sealed class ConsulAcl
     {
         var request = new ConsulRequest(HttpMethod.Get, "/v1/acl/token/self", "read ACL token", "GET /v1/acl/token/self") { Read = QueryOptions.None };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return raw.With(Decode(raw.Body));
+        return raw.With(Decode(raw));
     }
 
     /// <summary>Deletes a token by its accessor id.</summary>
@@ -56,9 +56,9 @@ public sealed class ConsulAcl
         return raw.With(true);
     }
 
-    private static AclToken Decode(byte[] body)
+    private static AclToken Decode(ConsulRawResponse raw)
     {
-        var wire = JsonSerializer.Deserialize(body, ConsulJsonContext.Default.AclTokenWire)!;
+        var wire = raw.Decode(ConsulJsonContext.Default.AclTokenWire);
         return new AclToken(wire.AccessorID ?? "", new ConsulToken(wire.SecretID ?? "-"), wire.Description ?? "",
             [.. (wire.Policies ?? []).Select(p => p.Name ?? p.ID ?? "")]);
     }

@@ -77,5 +77,37 @@ internal sealed record ConsulRequest(HttpMethod Method, string Path, string Oper
 /// <summary>The raw answer: status, body bytes and metadata.</summary>
 internal sealed record ConsulRawResponse(HttpStatusCode Status, byte[] Body, ConsulResponseMeta Meta)
 {
+    /// <summary>The request answered, for messages: <c>GET /v1/kv/…</c>.</summary>
+    public string Endpoint { get; init; } = "";
+
     public ConsulResponse<T> With<T>(T value) => new(value, Meta);
+
+    /// <summary>
+    /// The body as JSON of <typeparamref name="T"/>. A body that is not (truncated, a proxy's page, the wrong shape, or
+    /// JSON null where <paramref name="required"/>) is a <see cref="Errors.ConsulUnreachableException"/>: no usable
+    /// answer came, so the outcome of a write is unknown, as when the connection drops.
+    /// </summary>
+    public T Decode<T>(System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, bool required = true)
+    {
+        T? value;
+        try
+        {
+            value = System.Text.Json.JsonSerializer.Deserialize(Body, typeInfo);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or NotSupportedException or InvalidOperationException or ArgumentException or FormatException)
+        {
+            throw Malformed(e.Message, e);
+        }
+
+        return value is null && required ? throw Malformed("JSON null where an answer was expected", null) : value!;
+    }
+
+    /// <summary>The error for an answer that is not what Consul sends.</summary>
+    public Errors.ConsulUnreachableException Malformed(string reason, Exception? inner)
+    {
+        var text = reason.ReplaceLineEndings(" ");
+        return new Errors.ConsulUnreachableException(Endpoint,
+            $"{Endpoint}: the answer ({(int)Status}, {Body.Length} bytes) is not what Consul sends — truncated, or from something between this client and the agent: {(text.Length > 200 ? text[..200] + "…" : text)}",
+            inner);
+    }
 }

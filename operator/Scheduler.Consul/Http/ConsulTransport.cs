@@ -123,7 +123,7 @@ internal sealed class ConsulTransport : IDisposable
             var meta = ReadMeta(response, time.GetElapsedTime(started));
             if (response.IsSuccessStatusCode || request.Accepted.Contains(response.StatusCode))
             {
-                return new ConsulRawResponse(response.StatusCode, bytes, meta);
+                return new ConsulRawResponse(response.StatusCode, bytes, meta) { Endpoint = $"{request.Method} {request.Path}" };
             }
             throw StatusFailure(request, response.StatusCode, bytes);
         }

@@ -42,7 +42,7 @@ public sealed class ConsulKv
         var raw = await ReadAsync(prefix, "list key names under", parameters, query, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<string> keys = raw.Status == HttpStatusCode.NotFound
             ? []
-            : JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.ListString) ?? [];
+            : raw.Decode(ConsulJsonContext.Default.ListString);
         return raw.With(keys);
     }
 
@@ -129,11 +129,11 @@ public sealed class ConsulKv
         {
             return [];
         }
-        var wire = JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.ListKvPairWire) ?? [];
-        return wire.ConvertAll(KvPair.FromWire);
+        var wire = raw.Decode(ConsulJsonContext.Default.ListKvPairWire);
+        return wire.Exists(w => w is null || w.Key is null) ? throw raw.Malformed("an entry without a Key", null) : wire.ConvertAll(KvPair.FromWire);
     }
 
-    private static bool DecodeBool(ConsulRawResponse raw) => raw.Body.Length > 0 && JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.Boolean);
+    private static bool DecodeBool(ConsulRawResponse raw) => raw.Body.Length > 0 && raw.Decode(ConsulJsonContext.Default.Boolean);
 
     private static string KeyPath(string key) => "/v1/kv/" + ConsulRequest.EscapeKey(key);
 

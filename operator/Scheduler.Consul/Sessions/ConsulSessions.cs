@@ -29,7 +29,7 @@ public sealed class ConsulSessions
             Body = JsonSerializer.SerializeToUtf8Bytes(wire, ConsulJsonContext.Default.SessionCreateWire),
         };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var id = JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.SessionIdWire)?.ID
+        var id = raw.Decode(ConsulJsonContext.Default.SessionIdWire, required: false)?.ID
             ?? throw new ConsulServerException(request.Subject, "create session: the agent answered without a session id", raw.Status);
         return raw.With(id);
     }
@@ -54,7 +54,7 @@ public sealed class ConsulSessions
     {
         var request = new ConsulRequest(HttpMethod.Put, "/v1/session/destroy/" + Uri.EscapeDataString(sessionId), "destroy session", sessionId);
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return raw.With(raw.Body.Length > 0 && JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.Boolean));
+        return raw.With(raw.Body.Length > 0 && raw.Decode(ConsulJsonContext.Default.Boolean));
     }
 
     /// <summary>Reads a session; null when it does not exist.</summary>
@@ -78,8 +78,26 @@ public sealed class ConsulSessions
         return raw.With<IReadOnlyList<SessionInfo>>(Decode(raw));
     }
 
-    private static List<SessionInfo> Decode(ConsulRawResponse raw) =>
-        raw.Status == HttpStatusCode.NotFound || raw.Body.Length == 0
-            ? []
-            : (JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.ListSessionWire) ?? []).ConvertAll(SessionInfo.FromWire);
+    private static List<SessionInfo> Decode(ConsulRawResponse raw)
+    {
+        if (raw.Status == HttpStatusCode.NotFound || raw.Body.Length == 0)
+        {
+            return [];
+        }
+
+        var wire = raw.Decode(ConsulJsonContext.Default.ListSessionWire);
+        if (wire.Exists(w => w is null || string.IsNullOrEmpty(w.ID)))
+        {
+            throw raw.Malformed("a session without an ID", null);
+        }
+
+        try
+        {
+            return wire.ConvertAll(SessionInfo.FromWire);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            throw raw.Malformed(e.Message, e);
+        }
+    }
 }

@@ -15,6 +15,6 @@ public sealed class ConsulStatus
     {
         var request = new ConsulRequest(HttpMethod.Get, "/v1/status/leader", "read leader", "GET /v1/status/leader") { Read = QueryOptions.None };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return raw.With(raw.Body.Length == 0 ? "" : JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.String) ?? "");
+        return raw.With(raw.Body.Length == 0 ? "" : raw.Decode(ConsulJsonContext.Default.String, required: false) ?? "");
     }
 }

@@ -47,14 +47,14 @@ public sealed class ConsulTxn
             lastMeta = raw.Meta;
             foreach (var result in wire?.Results ?? [])
             {
-                if (result.Kv is { } pair)
+                if (result?.Kv is { } pair)
                 {
-                    results.Add(KvPair.FromWire(pair));
+                    results.Add(pair.Key is null ? throw raw.Malformed("a result without a Key", null) : KvPair.FromWire(pair));
                 }
             }
             if (raw.Status == HttpStatusCode.Conflict)
             {
-                var errors = (wire?.Errors ?? []).ConvertAll(e => new TxnOpError(
+                var errors = (wire?.Errors ?? []).FindAll(e => e is not null).ConvertAll(e => new TxnOpError(
                     start + e.OpIndex, e.OpIndex >= 0 && e.OpIndex < batch.Count ? batch[e.OpIndex] : null, e.What));
                 return new ConsulResponse<TxnResult>(new TxnResult(false, results, errors, batches), raw.Meta);
             }
@@ -73,7 +73,7 @@ public sealed class ConsulTxn
             Accepted = [HttpStatusCode.Conflict],
         };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var wire = raw.Body.Length == 0 ? null : JsonSerializer.Deserialize(raw.Body, ConsulJsonContext.Default.TxnResponseWire);
+        var wire = raw.Body.Length == 0 ? null : raw.Decode(ConsulJsonContext.Default.TxnResponseWire);
         return (raw, wire);
     }
 }

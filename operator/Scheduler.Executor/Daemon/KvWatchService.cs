@@ -131,6 +131,27 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
     private readonly ListingChange nodesChange = new();
     private readonly ListingChange controlsChange = new();
 
+    private readonly UnreadableKeys unreadable = new();
+
+    /// <summary>The value decoded; null, logged once per value, when it is garbage. Nothing it holds can throw.</summary>
+    private T? Readable<T>(KvPair pair, string kind)
+        where T : class
+    {
+        if (StateJson.TryDecode<T>(Encoding.UTF8.GetString(pair.Value.Span), out var problem) is { } value)
+        {
+            unreadable.Readable(pair.Key);
+            return value;
+        }
+
+        if (unreadable.FirstTime(pair.Key, pair.ModifyIndex))
+        {
+            logger.Error("the {Kind:l} at {Key:l} (index {Index}) is ignored: {Problem:l}; everything else runs on",
+                kind, pair.Key, pair.ModifyIndex, problem);
+        }
+
+        return null;
+    }
+
     private void ApplyTasks(ConsulResponse<IReadOnlyList<KvPair>> response)
     {
         skew.Observe(response.Meta);
@@ -154,7 +175,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         var records = new List<NodeRecord>();
         foreach (var pair in response.Value)
         {
-            if (pair.Session is not null && StateJson.TryDeserialize<NodeRecord>(Encoding.UTF8.GetString(pair.Value.Span)) is { } record)
+            if (pair.Session is not null && Readable<NodeRecord>(pair, "node registration") is { } record)
             {
                 records.Add(record);
             }
@@ -177,7 +198,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         {
             if (KvLayout.TrySplitControlKey(pair.Key, layout.ControlPrefix, out var ns, out var name, out var action, out var id))
             {
-                var request = StateJson.TryDeserialize<ControlRequest>(Encoding.UTF8.GetString(pair.Value.Span));
+                var request = Readable<ControlRequest>(pair, "control request");
                 requests[pair.Key] = new StoredControl(new TaskId(ns, name), action, pair.Key, id, request, pair.CreateIndex, pair.ModifyIndex);
             }
         }

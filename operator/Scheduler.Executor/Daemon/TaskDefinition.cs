@@ -68,7 +68,19 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
                 continue; // Deeper keys or the folder itself: not a task.
             }
 
-            var problem = TryRead(pair, ns, name, out var definition);
+            string? problem;
+            TaskDefinition? definition;
+            try
+            {
+                problem = TryRead(pair, ns, name, out definition);
+            }
+#pragma warning disable CA1031 // A spec the validator or the schedule chokes on is one bad task, never the watch's end.
+            catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+            {
+                (problem, definition) = ("it cannot be used: " + StateJson.Describe(e), null);
+            }
+
             if (definition is not null)
             {
                 tasks[definition.Id] = definition;
@@ -95,9 +107,11 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
         {
             envelope = KvTaskSpec.Parse(pair.ValueAsString());
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or NotSupportedException or ArgumentException or InvalidOperationException)
+#pragma warning disable CA1031 // Whatever the decoder throws on garbage, the value is unreadable and skipped.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
-            return "it is not a task spec envelope: " + e.Message;
+            return "it is not a task spec envelope: " + StateJson.Describe(e);
         }
 
         if (envelope?.Spec is null)

@@ -293,9 +293,16 @@ public sealed class TaskLoop : IAsyncDisposable
             try
             {
                 // Slot 0: only manual runs so far (a manual run keeps the slot of the record before it).
-                if ((await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false)).Record is { Slot: > 0 } record)
+                var stored = await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false);
+                if (stored.Record is { Slot: > 0 } record)
                 {
                     lastHandled = Math.Max(lastHandled ?? long.MinValue, record.Slot);
+                }
+                else if (stored.Record is null && stored.ModifyIndex != 0)
+                {
+                    // Garbage in the run record key: read as no record; the next claim replaces it (CAS at this index).
+                    logger.Error("task {Namespace:l}/{Task:l}: the run record (index {Index}) is not a run record and is ignored; the task runs on",
+                        Definition.Id.Namespace, Definition.Id.Name, stored.ModifyIndex);
                 }
 
                 return;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Dtask.Consul.Kv;
 using Dtask.Core.Manifests;
 using Dtask.Core.State;
@@ -30,7 +29,9 @@ public sealed record StoredTask(string Namespace, string Name, ulong ModifyIndex
         {
             envelope = pair.Value.IsEmpty ? null : KvTaskSpec.Parse(pair.ValueAsString());
         }
-        catch (JsonException)
+#pragma warning disable CA1031 // Garbage of any kind in a task key reads as no envelope.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
             envelope = null;
         }

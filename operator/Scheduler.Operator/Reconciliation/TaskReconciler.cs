@@ -25,6 +25,7 @@ public sealed class TaskReconciler
     private readonly ConsulClient client;
     private readonly KvLayout layout;
     private readonly ILogger logger;
+    private readonly UnreadableKeys unreadable = new();
     private readonly TimeProvider time;
     private readonly ILeadershipFence fence;
 
@@ -277,6 +278,14 @@ public sealed class TaskReconciler
             if (StoredTask.From(pair, layout) is { } task)
             {
                 stored[task.Key] = task;
+                if (task.Envelope is not null || pair.Value.IsEmpty)
+                {
+                    unreadable.Readable(pair.Key);
+                }
+                else if (unreadable.FirstTime(pair.Key, pair.ModifyIndex))
+                {
+                    OperatorLog.UnreadableSpec(logger, pair.Key, pair.ModifyIndex); // Once per value, not once per pass.
+                }
             }
         }
 

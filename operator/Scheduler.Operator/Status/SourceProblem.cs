@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Dtask.Core.Manifests;
 using Dtask.Core.State;
 using Dtask.Core.Validation;
@@ -39,11 +38,9 @@ public sealed record SourceProblem(string Owner, string Source, IReadOnlyList<st
         {
             return TaskJson.Deserialize<SourceProblem>(json) is { Owner: not null, Source: not null, Errors: not null } problem ? problem : null;
         }
-        catch (JsonException)
-        {
-            return null;
-        }
-        catch (NotSupportedException)
+#pragma warning disable CA1031 // Garbage of any kind in a problems/ key reads as no problem.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
         {
             return null;
         }

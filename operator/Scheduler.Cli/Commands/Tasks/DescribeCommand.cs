@@ -33,6 +33,12 @@ internal static class DescribeCommand
             return consul.RunAsync("describe", parseResult, async (client, layout) =>
             {
                 var observation = await new TaskObservationReader(client, layout).ReadAsync(target.Namespace, target.Name, cancellationToken).ConfigureAwait(false);
+                if (observation.Stored is { Envelope: null })
+                {
+                    error.WriteLine($"dtask describe: {target}: '{layout.TaskKey(target.Namespace, target.Name)}' holds no readable task spec (garbage, or not written by dtask)");
+                    return Program.Failure;
+                }
+
                 if (observation.Envelope is null)
                 {
                     error.WriteLine($"dtask describe: {target} not found in Consul (under {layout.TasksPrefix})");

@@ -66,6 +66,12 @@ internal static class GetCommand
             var now = TimeProvider.System.GetUtcNow();
             var observations = await new TaskObservationReader(client, layout).ReadAllAsync(cancellationToken).ConfigureAwait(false);
             var shown = observations.Where(o => o.Envelope is not null && (allNamespaces || o.Namespace == only)).ToList();
+            foreach (var unreadable in observations.Where(o => o.Stored is { Envelope: null } && (allNamespaces || o.Namespace == only)))
+            {
+                parseResult.InvocationConfiguration.Error.WriteLine(
+                    $"warning: {unreadable.Key}: '{layout.TaskKey(unreadable.Namespace, unreadable.Name)}' holds no readable task spec; skipped");
+            }
+
             var items = shown.Select(o => Item(o, now)).ToList();
             TableOutput.Write(output, parseResult.GetValue(format), new TaskList { Items = items }, () =>
             {
@@ -119,7 +125,7 @@ internal static class GetCommand
         {
             var output = parseResult.InvocationConfiguration.Output;
             var now = TimeProvider.System.GetUtcNow();
-            var items = await ReadNodesAsync(client, layout, cancellationToken).ConfigureAwait(false);
+            var items = await ReadNodesAsync(client, layout, cancellationToken, parseResult.InvocationConfiguration.Error).ConfigureAwait(false);
             TableOutput.Write(output, parseResult.GetValue(format), new NodeList(items), () =>
             {
                 if (items.Count == 0)
@@ -145,15 +151,20 @@ internal static class GetCommand
     }
 
     /// <summary>The live executors with the tasks whose lock their session holds.</summary>
-    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken)
+    /// <param name="client">The client.</param>
+    /// <param name="layout">The KV layout.</param>
+    /// <param name="cancellationToken">Cancels the reads.</param>
+    /// <param name="warnings">Where a node key that holds no node registration is named (it is left out); none when null.</param>
+    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken, TextWriter? warnings = null)
     {
         var nodes = await client.Kv.ListAsync(layout.NodesPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
         var locks = await LockHoldersAsync(client, layout, cancellationToken).ConfigureAwait(false);
         var items = new List<NodeListItem>();
         foreach (var pair in nodes.Value)
         {
-            if (StateJson.TryDeserialize<NodeRecord>(pair.ValueAsString()) is not { } node)
+            if (StateJson.TryDecode<NodeRecord>(pair.ValueAsString(), out var problem) is not { } node)
             {
+                warnings?.WriteLine($"warning: '{pair.Key}' holds no node registration ({problem}); skipped");
                 continue;
             }
 

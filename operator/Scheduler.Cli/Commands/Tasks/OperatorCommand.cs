@@ -129,6 +129,7 @@ internal static class OperatorCommand
             try
             {
                 consulOptions = consul.ClientOptions(parseResult);
+                using var probe = new Dtask.Consul.ConsulClient(consulOptions); // Reads the CA and key files now: a bad one is a usage error, not a host failure.
             }
             catch (ConsulConfigurationException e)
             {

@@ -76,6 +76,11 @@ public sealed record DataDogOptions(
         {
             if (settings.Get("DD_AGENT_HOST") is { } agentHost)
             {
+                if (Uri.CheckHostName(agentHost) == UriHostNameType.Unknown)
+                {
+                    throw new FormatException($"DD_AGENT_HOST '{agentHost}' is not a host name or IP address (the port goes in DD_DOGSTATSD_PORT)");
+                }
+
                 (host, agentNamed) = (agentHost, true);
             }
 
@@ -103,7 +108,7 @@ public sealed record DataDogOptions(
             "STATSD" or "DOGSTATSD" => DataDogMode.DogStatsD,
             "API" => apiKey is null ? throw new FormatException("DTASK_DATADOG=api needs DD_API_KEY or DATADOG_API_KEY") : DataDogMode.SeriesApi,
             "OFF" => DataDogMode.Off,
-            var other => throw new FormatException($"DTASK_DATADOG={other}: expected auto, statsd, api or off"),
+            _ => throw new FormatException($"DTASK_DATADOG={settings.Get(ModeVariable)}: expected auto, statsd, api or off"),
         };
 
         var tags = new List<string>();
