@@ -15,7 +15,7 @@ help:
 	@echo "make build   build the solution"
 	@echo "make publish self-contained single-file dtask binaries in artifacts/<rid>/ (with dtask.sha512)"
 	@echo "make bench   benchmarks against a real Consul beside consul lock (BENCH=latency,cost to select, BENCH_QUICK=1 short)"
-	@echo "make fuzz    property tests of the manifest reader at length (FUZZ_ITERATIONS=20000 cases each; failures kept in tests/fixtures/property)"
+	@echo "make fuzz    property tests of the manifest reader and the KV value decoders at length (FUZZ_ITERATIONS=20000 cases each; failures kept in tests/fixtures/property)"
 	@echo "make chaos   exactly-once under faults: 3 Consul servers, 5 executors, CHAOS_DURATION=180 s of faults, invariant check"
 
 tools:
@@ -82,4 +82,4 @@ FUZZ_ITERATIONS ?= 20000
 fuzz:
 	@dotnet build tests/Scheduler.Core.Tests -c Release -nologo -v quiet -clp:ErrorsOnly
 	DTASK_PROPERTY_ITERATIONS=$(FUZZ_ITERATIONS) dotnet test tests/Scheduler.Core.Tests -c Release --no-build -nologo \
-	  --filter "FullyQualifiedName~ManifestPropertyTests"
+	  --filter "FullyQualifiedName~ManifestPropertyTests|FullyQualifiedName~KvValuePropertyTests"

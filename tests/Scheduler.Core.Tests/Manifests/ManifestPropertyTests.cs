@@ -23,7 +23,7 @@ public sealed class ManifestPropertyTests
     private static readonly TimeSpan PerInput = TimeSpan.FromSeconds(1);
     private const long MaxAllocatedBytes = 200L * 1024 * 1024;
 
-    private static long Iterations(long normal) =>
+    internal static long Iterations(long normal) =>
         long.TryParse(Environment.GetEnvironmentVariable("DTASK_PROPERTY_ITERATIONS"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : normal;
 
     /// <summary>The valid and invalid manifests of the repository, the seeds of the mutations.</summary>
@@ -151,7 +151,7 @@ public sealed class ManifestPropertyTests
         });
 
 #pragma warning disable CA5394 // The mutations need repeatable randomness, not secrecy.
-    private static string Mutate(string text, string other, int kind, Random random)
+    internal static string Mutate(string text, string other, int kind, Random random)
     {
         int At(string s) => s.Length == 0 ? 0 : random.Next(s.Length + 1);
         switch (kind)
