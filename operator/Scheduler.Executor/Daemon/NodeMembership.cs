@@ -37,7 +37,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     private readonly DateTimeOffset startedAt = time.GetUtcNow();
     private SessionRenewal? claimSession;
     private SessionRenewal? registrationSession;
-    private readonly List<(SessionRenewal Session, Task Destroyed)> retiring = [];
+    private readonly List<Task> retiring = [];
     private readonly CancellationTokenSource leaving = new();
     private bool unreachableLogged;
     private bool takenLogged;
@@ -304,8 +304,8 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     /// </summary>
     private void Retire(SessionRenewal old)
     {
-        retiring.RemoveAll(r => r.Destroyed.IsCompleted);
-        retiring.Add((old, DestroyLaterAsync(old)));
+        retiring.RemoveAll(t => t.IsCompleted);
+        retiring.Add(DestroyLaterAsync(old));
     }
 
     private async Task DestroyLaterAsync(SessionRenewal old)
@@ -326,7 +326,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     public async Task LeaveAsync()
     {
         await leaving.CancelAsync().ConfigureAwait(false);
-        foreach (var (_, destroyed) in retiring)
+        foreach (var destroyed in retiring)
         {
             await destroyed.ConfigureAwait(false);
         }
