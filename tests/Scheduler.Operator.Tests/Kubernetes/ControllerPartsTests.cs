@@ -44,6 +44,39 @@ public sealed class ControllerPartsTests
         Assert.Equal("a", await taking.WaitAsync(TimeSpan.FromSeconds(5), Ct));
     }
 
+    private static ScheduledTaskObject Version(string resourceVersion, bool withStatus) => ScheduledTaskObject.From(new JsonObject
+    {
+        ["metadata"] = new JsonObject { ["name"] = "backup", ["namespace"] = "jobs", ["resourceVersion"] = resourceVersion, ["generation"] = 1, ["finalizers"] = new JsonArray("dtask.dev/cleanup") },
+        ["status"] = withStatus ? new JsonObject { ["observedGeneration"] = 1 } : null,
+    })!;
+
+    [Fact]
+    public void A_late_watch_event_older_than_the_answer_to_the_operators_own_patch_does_not_replace_it_in_the_cache()
+    {
+        var cache = new TaskObjectCache();
+        var name = new TaskId("jobs", "backup");
+        Assert.True(cache.Put(Version("2", withStatus: false)));
+        cache.PutAnswer("2", Version("3", withStatus: true));
+
+        // The watch now delivers the version the patch was made from, then the patch's own version.
+        Assert.False(cache.Put(Version("2", withStatus: false)));
+        Assert.Equal("3", cache.Fresh(name)!.ResourceVersion);
+        Assert.NotNull(cache.Fresh(name)!.Status);
+        Assert.False(cache.Put(Version("3", withStatus: true)));
+
+        // An answer whose base the cache no longer holds still wins over an older cached version, never over a newer one.
+        cache.PutAnswer("1", Version("5", withStatus: true));
+        Assert.Equal("5", cache.Fresh(name)!.ResourceVersion);
+        cache.PutAnswer("3", Version("4", withStatus: true));
+        Assert.Equal("5", cache.Fresh(name)!.ResourceVersion);
+        cache.PutFetched(Version("4", withStatus: true));
+        Assert.Equal("5", cache.Fresh(name)!.ResourceVersion);
+
+        // A change by someone else after the answer is taken.
+        Assert.False(cache.Put(Version("6", withStatus: false)));
+        Assert.Equal("6", cache.Fresh(name)!.ResourceVersion);
+    }
+
     public static TheoryData<string, ScheduledTaskStatus?, ScheduledTaskStatus, string?> Patches => new()
     {
         { "no status yet: everything", null, new ScheduledTaskStatus { ObservedGeneration = 1 }, """{"status":{"observedGeneration":1}}""" },

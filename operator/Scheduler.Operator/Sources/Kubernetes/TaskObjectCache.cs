@@ -7,6 +7,10 @@ namespace Dtask.Operator.Sources.Kubernetes;
 /// The objects the list and the watch have shown, by name: what the reconciler reads instead of a GET, and what
 /// says whether a task is present as an object. The operator's own patches update it with their answers; an entry
 /// marked stale (a patch was refused because the object changed) is read again from the API server.
+/// A patch's answer can be newer than the watch events still on their way (the watch delivers the operator's own
+/// earlier writes after the answer to a later one): an object whose resource version is older than the cached one's
+/// never replaces it. Resource versions are compared as numbers when both are (they are etcd revisions on every API
+/// server); otherwise the newest arrival wins.
 /// </summary>
 public sealed class TaskObjectCache
 {
@@ -51,6 +55,12 @@ public sealed class TaskObjectCache
         lock (gate)
         {
             var before = objects.TryGetValue(item.Name, out var entry) ? entry.Object : null;
+            if (before is not null && IsOlder(item, before))
+            {
+                // A late event of a version the cache already has a newer answer for.
+                return false;
+            }
+
             objects[item.Name] = (item, false);
             return item.DiffersForReconcile(before);
         }
@@ -65,7 +75,7 @@ public sealed class TaskObjectCache
         ArgumentNullException.ThrowIfNull(answer);
         lock (gate)
         {
-            if (!objects.TryGetValue(answer.Name, out var entry) || entry.Object.ResourceVersion == basedOn)
+            if (!objects.TryGetValue(answer.Name, out var entry) || entry.Object.ResourceVersion == basedOn || IsOlder(entry.Object, answer))
             {
                 objects[answer.Name] = (answer, false);
             }
@@ -78,12 +88,18 @@ public sealed class TaskObjectCache
         ArgumentNullException.ThrowIfNull(fetched);
         lock (gate)
         {
-            if (!objects.TryGetValue(fetched.Name, out var entry) || entry.Stale)
+            if (!objects.TryGetValue(fetched.Name, out var entry) || entry.Stale || IsOlder(entry.Object, fetched))
             {
                 objects[fetched.Name] = (fetched, false);
             }
         }
     }
+
+    /// <summary>True when both resource versions are numbers and <paramref name="item"/>'s is the smaller.</summary>
+    private static bool IsOlder(ScheduledTaskObject item, ScheduledTaskObject than) =>
+        ulong.TryParse(item.ResourceVersion, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version)
+        && ulong.TryParse(than.ResourceVersion, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var newer)
+        && version < newer;
 
     /// <summary>Forgets <paramref name="name"/> (deleted); true when it was cached.</summary>
     public bool Remove(TaskId name)
