@@ -2,6 +2,7 @@ using Dtask.Consul;
 using Dtask.Consul.Configuration;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
 using Microsoft.Extensions.DependencyInjection;
@@ -70,10 +71,13 @@ public static class ExecutorHost
         builder.Services.AddSingleton<FiringStats>();
         builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger, watchdog is null ? null : watchdog.Lease));
-        builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(),
-            sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
+        builder.Services.AddSingleton(sp => new SlotContender(
+            new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time), sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),
-            sp.GetRequiredService<ChildRunner>(), sp.GetRequiredService<FiringStats>(), time, logger));
+            sp.GetRequiredService<ChildRunner>(), sp.GetRequiredService<FiringStats>(), time, logger)
+        {
+            RequestTimeout = sp.GetRequiredService<FiringClient>().Client.Options.RequestTimeout,
+        });
         builder.Services.AddHostedService<MembershipService>();
         builder.Services.AddHostedService<KvWatchService>();
         builder.Services.AddHostedService<FiringService>();

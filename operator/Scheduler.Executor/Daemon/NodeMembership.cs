@@ -30,7 +30,7 @@ public sealed class NodeNameTakenException(string message) : Exception(message);
 /// </remarks>
 public sealed class NodeMembership(ConsulClient client, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger,
     Action<TimeSpan>? leaseObserver = null)
-    : IAsyncDisposable
+    : IClaimSessions, IAsyncDisposable
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -44,6 +44,9 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
 
     /// <summary>The claim session while it lives; null while it is lost and not yet created again.</summary>
     public SessionRenewal? Session => claimSession is { IsLost: false } live ? live : null;
+
+    /// <inheritdoc/>
+    public Dtask.Consul.Locking.ILedgerSession? ClaimSession => Session;
 
     /// <summary>The node key.</summary>
     public string NodeKey => layout.NodeKey(options.Node);

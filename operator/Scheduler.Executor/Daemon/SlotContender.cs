@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Dtask.Consul;
 using Dtask.Consul.Errors;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
@@ -44,9 +43,8 @@ public sealed class FiringStats
 /// (<see cref="ContendManualAsync"/>) are not slots: they never move, block or supersede one.
 /// </summary>
 public sealed class SlotContender(
-    ConsulClient client,
-    KvLayout layout,
-    NodeMembership membership,
+    ITaskLedger ledger,
+    IClaimSessions membership,
     ClusterView view,
     ClockSkewGuard skew,
     RunningRuns runs,
@@ -60,7 +58,6 @@ public sealed class SlotContender(
     private static readonly TimeSpan RetryMin = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ManualTurnWindow = TimeSpan.FromSeconds(10);
-    private readonly ConsulTaskLedger ledger = new(client, layout, time);
 
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
@@ -70,6 +67,9 @@ public sealed class SlotContender(
     /// <c>trigger-expired</c>, and removed), counted from when this executor first saw it.
     /// </summary>
     public TimeSpan TriggerLife { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long one ledger call may take while shutting down (the Consul client's request timeout).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Contends for <paramref name="ticket"/>'s slot; returns once the slot is decided (run here or elsewhere, skipped,
@@ -162,7 +162,7 @@ public sealed class SlotContender(
 
         try
         {
-            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            using var timeout = new CancellationTokenSource(RequestTimeout);
             await ReleaseUnconfirmedAsync(task, pending, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
@@ -292,7 +292,7 @@ public sealed class SlotContender(
                     return false;
                 }
 
-                var session = membership.Session;
+                var session = membership.ClaimSession;
                 if (session is null || !skew.MayWrite)
                 {
                     if (!waitingLogged)
@@ -451,7 +451,7 @@ public sealed class SlotContender(
     {
         try
         {
-            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
+            using var timeout = new CancellationTokenSource(RequestTimeout);
             await ledger.ClearStopAsync(task.Id, runId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
@@ -462,7 +462,7 @@ public sealed class SlotContender(
 
     /// <summary>A run of ours is over: a stop request left for it (seen in the view) is removed, so stale ones do not pile up.</summary>
     private Task ForgetStopAsync(TaskDefinition task, string runId) =>
-        view.Controls.ContainsKey(layout.StopKey(task.Id.Namespace, task.Id.Name, runId)) ? ClearStopAsync(task, runId) : Task.CompletedTask;
+        view.Controls.Values.Any(c => c.Task == task.Id && c.Action == ControlAction.Stop && c.Id == runId) ? ClearStopAsync(task, runId) : Task.CompletedTask;
 
     /// <summary>
     /// Contends for the manual run of <paramref name="trigger"/>, until it is run (here or elsewhere: the claim consumes the
@@ -501,7 +501,7 @@ public sealed class SlotContender(
                     return;
                 }
 
-                var session = membership.Session;
+                var session = membership.ClaimSession;
                 if (session is null || !skew.MayClaim)
                 {
                     await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);

@@ -4,6 +4,7 @@ using Dtask.Core.Scheduling;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Daemon;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Processes;
 using Dtask.Executor.Tests.Claims;
 using Dtask.Executor.Tests.Support;
@@ -32,8 +33,8 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults = faults;
         Skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger(), options.Node);
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        Contender = new SlotContender(client, world.Layout, membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
-            TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1) };
+        Contender = new SlotContender(new ConsulTaskLedger(client, world.Layout), membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
+            TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1), RequestTimeout = client.Options.RequestTimeout };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
@@ -73,8 +74,11 @@ public sealed class ContenderRig : IAsyncDisposable
 
     /// <summary>Another contender of this node (same client, session, view, events and log) whose clock is <paramref name="time"/>.</summary>
     public SlotContender ContenderOn(TimeProvider time) =>
-        new(client, world.Layout, membership, View, new ClockSkewGuard(Options.SkewLimit, TimeProvider.System, Log.CreateLogger()), new RunningRuns(), Events, Options,
-            new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) }), new FiringStats(), time, Log.CreateLogger());
+        new(new ConsulTaskLedger(client, world.Layout, time), membership, View, new ClockSkewGuard(Options.SkewLimit, TimeProvider.System, Log.CreateLogger()), new RunningRuns(), Events, Options,
+            new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) }), new FiringStats(), time, Log.CreateLogger())
+        {
+            RequestTimeout = client.Options.RequestTimeout,
+        };
 
     /// <summary>A ticket for <paramref name="slot"/> due now, whose deadline is <paramref name="window"/> away.</summary>
     public static SlotTicket TicketNow(long slot, TimeSpan window)

@@ -96,6 +96,16 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         }
     }
 
+    /// <summary>The create indexes of the triggers of <paramref name="task"/> still pending (neither claimed nor dropped).</summary>
+    public IReadOnlyList<ulong> PendingTriggers(TaskId task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return [.. State(task).Triggers.Values];
+        }
+    }
+
     /// <summary>The session holding the lock of <paramref name="task"/>; null when it is free.</summary>
     public string? LockHolder(TaskId task)
     {
