@@ -71,8 +71,8 @@ public static class ExecutorHost
         builder.Services.AddSingleton<FiringStats>();
         builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger, watchdog is null ? null : watchdog.Lease));
-        builder.Services.AddSingleton(sp => new SlotContender(
-            new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time), sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
+        builder.Services.AddSingleton<ITaskLedger>(sp => new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time));
+        builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<ITaskLedger>(), sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),
             sp.GetRequiredService<ChildRunner>(), sp.GetRequiredService<FiringStats>(), time, logger)
         {

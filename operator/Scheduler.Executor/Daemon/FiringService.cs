@@ -4,6 +4,7 @@ using Dtask.Consul.Errors;
 using Dtask.Consul.Kv;
 using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Processes;
 using Microsoft.Extensions.Hosting;
@@ -21,10 +22,9 @@ public sealed class FiringService : BackgroundService
 {
     private readonly ClusterView view;
     private readonly SlotContender contender;
-    private readonly RunRecordBatchReader records;
+    private readonly ITaskLedger ledger;
     private readonly KvLayout layout;
     private readonly RunningRuns runs;
-    private readonly ConsulClient client;
     private readonly ExecutorOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
@@ -35,9 +35,9 @@ public sealed class FiringService : BackgroundService
     private readonly CancellationTokenSource claiming = new();
 
     /// <summary>Creates the service.</summary>
-    public FiringService(ClusterView view, SlotContender contender, FiringClient firing, KvLayout layout, RunningRuns runs, ExecutorOptions options, TimeProvider time, ILogger logger)
+    public FiringService(ClusterView view, SlotContender contender, ITaskLedger ledger, KvLayout layout, RunningRuns runs, ExecutorOptions options, TimeProvider time, ILogger logger)
     {
-        ArgumentNullException.ThrowIfNull(firing);
+        this.ledger = ledger ?? throw new ArgumentNullException(nameof(ledger));
         this.view = view;
         this.contender = contender;
         this.runs = runs;
@@ -45,8 +45,6 @@ public sealed class FiringService : BackgroundService
         this.time = time;
         this.logger = logger;
         this.layout = layout;
-        client = firing.Client;
-        records = new RunRecordBatchReader(new RunStateStore(client, layout));
     }
 
     /// <summary>Starts a loop for every task known now, and follows changes.</summary>
@@ -95,7 +93,6 @@ public sealed class FiringService : BackgroundService
             await drained.ConfigureAwait(false);
         }
 
-        await records.DisposeAsync().ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -131,7 +128,7 @@ public sealed class FiringService : BackgroundService
                 }
                 else
                 {
-                    loops[id] = new TaskLoop(definition, contender, records, options, time, logger, Track, claiming.Token);
+                    loops[id] = new TaskLoop(definition, contender, ledger, options, time, logger, Track, claiming.Token);
                     LogScheduled(definition);
                 }
             }
@@ -229,8 +226,8 @@ public sealed class FiringService : BackgroundService
     {
         try
         {
-            using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-            await client.Kv.DeleteAsync(control.Key, new KvDeleteOptions { Cas = control.ModifyIndex }, timeout.Token).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(contender.RequestTimeout);
+            await ledger.ConsumeStopAsync(control.Task, control.Id, control.ModifyIndex, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ConsulException or OperationCanceledException)
         {

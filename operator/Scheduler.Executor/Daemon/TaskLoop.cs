@@ -1,6 +1,7 @@
 using Dtask.Consul.Errors;
 using Dtask.Core.Durations;
 using Dtask.Core.Scheduling;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Claims;
 using Serilog;
 
@@ -29,7 +30,7 @@ namespace Dtask.Executor.Daemon;
 public sealed class TaskLoop : IAsyncDisposable
 {
     private readonly SlotContender contender;
-    private readonly RunRecordBatchReader records;
+    private readonly ITaskLedger ledger;
     private readonly ExecutorOptions options;
     private readonly TimeProvider time;
     private readonly ILogger logger;
@@ -49,18 +50,18 @@ public sealed class TaskLoop : IAsyncDisposable
     /// <summary>Starts the loop of <paramref name="definition"/>.</summary>
     /// <param name="definition">The task as first seen.</param>
     /// <param name="contender">Fires slots.</param>
-    /// <param name="records">Reads the run record at the start (batched with the other loops that start at once).</param>
+    /// <param name="ledger">Where the run record is read at the start (batched with the other loops that start at once).</param>
     /// <param name="options">The executor's settings.</param>
     /// <param name="time">The clock.</param>
     /// <param name="logger">The log.</param>
     /// <param name="track">Receives every background fire, so shutdown can wait for it.</param>
     /// <param name="claiming">Cancelled when the executor stops claiming (shutdown).</param>
-    public TaskLoop(TaskDefinition definition, SlotContender contender, RunRecordBatchReader records, ExecutorOptions options, TimeProvider time, ILogger logger,
+    public TaskLoop(TaskDefinition definition, SlotContender contender, ITaskLedger ledger, ExecutorOptions options, TimeProvider time, ILogger logger,
         Action<Task> track, CancellationToken claiming)
     {
         this.definition = definition ?? throw new ArgumentNullException(nameof(definition));
         this.contender = contender;
-        this.records = records;
+        this.ledger = ledger;
         this.options = options;
         this.time = time;
         this.logger = logger;
@@ -293,7 +294,7 @@ public sealed class TaskLoop : IAsyncDisposable
             try
             {
                 // Slot 0: only manual runs so far (a manual run keeps the slot of the record before it).
-                var stored = await records.ReadAsync(Definition.Id, claiming).ConfigureAwait(false);
+                var stored = await ledger.ReadRunBatchedAsync(Definition.Id, claiming).ConfigureAwait(false);
                 if (stored.Record is { Slot: > 0 } record)
                 {
                     lastHandled = Math.Max(lastHandled ?? long.MinValue, record.Slot);

@@ -15,12 +15,13 @@ namespace Dtask.Executor.Ledger;
 /// <see cref="SlotClaimer"/>, run updates through <see cref="RunRecorder"/>, markers through <see cref="SlotMarker"/>, and
 /// lock watches through <see cref="LockKeyWatch"/>. Its parts are made once and shared by every call.
 /// </summary>
-public sealed class ConsulTaskLedger : ITaskLedger
+public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
 {
     private readonly TimeProvider time;
     private readonly SlotClaimer claimer;
     private readonly RunRecorder recorder;
     private readonly SlotMarker marker;
+    private readonly Lazy<RunRecordBatchReader> batches;
 
     /// <summary>Creates the ledger on <paramref name="client"/> under <paramref name="layout"/>.</summary>
     /// <param name="client">The Consul client.</param>
@@ -33,6 +34,7 @@ public sealed class ConsulTaskLedger : ITaskLedger
         claimer = new SlotClaimer(Store, this.time);
         recorder = new RunRecorder(Store, this.time);
         marker = new SlotMarker(Store, this.time);
+        batches = new Lazy<RunRecordBatchReader>(() => new RunRecordBatchReader(Store), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The store the ledger reads through (its client and layout).</summary>
@@ -41,6 +43,10 @@ public sealed class ConsulTaskLedger : ITaskLedger
     /// <inheritdoc/>
     public Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default) =>
         Store.ReadRunAsync(task, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<StoredRun> ReadRunBatchedAsync(TaskId task, CancellationToken cancellationToken = default) =>
+        batches.Value.ReadAsync(task, cancellationToken);
 
     /// <inheritdoc/>
     public async Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default)
@@ -134,6 +140,14 @@ public sealed class ConsulTaskLedger : ITaskLedger
     }
 
     /// <inheritdoc/>
+    public async Task<bool> ConsumeStopAsync(TaskId task, string runId, ulong modifyIndex, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var key = Store.Layout.StopKey(task.Namespace, task.Name, runId);
+        return (await Store.Client.Kv.DeleteAsync(key, new KvDeleteOptions { Cas = modifyIndex }, cancellationToken).ConfigureAwait(false)).Value;
+    }
+
+    /// <inheritdoc/>
     public async Task<bool> DropTriggerAsync(TaskId task, ManualTrigger trigger, RunRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -149,6 +163,15 @@ public sealed class ConsulTaskLedger : ITaskLedger
         var result = (await Store.Client.Txn.ExecuteAsync([TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
             cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
         return result.Committed;
+    }
+
+    /// <summary>Stops the batched reads (<see cref="ReadRunBatchedAsync"/>); those waiting are cancelled.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (batches.IsValueCreated)
+        {
+            await batches.Value.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>

@@ -19,6 +19,13 @@ public interface ITaskLedger
     Task<StoredRun> ReadRunAsync(TaskId task, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The run record, read consistently like <see cref="ReadRunAsync"/>, in one request with the other reads of this
+    /// kind made at the same time (many tasks planning at once cost one transaction per 64 of them).
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be read.</exception>
+    Task<StoredRun> ReadRunBatchedAsync(TaskId task, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// The run record as any server has it (a stale read, no leader round): cheap, possibly behind, never ahead; null when
     /// absent. Enough to see that a slot was claimed (a claimed slot stays claimed), never to decide that it was not.
     /// </summary>
@@ -91,6 +98,13 @@ public interface ITaskLedger
     /// <summary>Removes the stop request of run <paramref name="runId"/>, if any.</summary>
     /// <exception cref="ConsulException">The ledger could not be written.</exception>
     Task ClearStopAsync(TaskId task, string runId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes the stop request of run <paramref name="runId"/> once its holder acted on it: only while it is at
+    /// <paramref name="modifyIndex"/> (a request written again meanwhile stays). False when it was not removed.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task<bool> ConsumeStopAsync(TaskId task, string runId, ulong modifyIndex, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Drops a pending trigger in one transaction: removes its request (at the index it has now, so the drop fails when it

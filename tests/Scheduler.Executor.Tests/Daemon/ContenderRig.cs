@@ -33,12 +33,16 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults = faults;
         Skew = new ClockSkewGuard(options.SkewLimit, TimeProvider.System, Log.CreateLogger(), options.Node);
         var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) });
-        Contender = new SlotContender(new ConsulTaskLedger(client, world.Layout), membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
+        Ledger = new ConsulTaskLedger(client, world.Layout);
+        Contender = new SlotContender(Ledger, membership, view, Skew, Runs, Events, options, runner, new FiringStats(),
             TimeProvider.System, Log.CreateLogger()) { TriggerLife = triggerLife ?? TimeSpan.FromHours(1), RequestTimeout = client.Options.RequestTimeout };
         Definition = DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "true", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
     }
 
     public SlotContender Contender { get; }
+
+    /// <summary>The ledger the contender and the daemon's services use.</summary>
+    public ConsulTaskLedger Ledger { get; }
 
     /// <summary>The contender's clock guard (it sees no Consul answer here: tests feed it references).</summary>
     public ClockSkewGuard Skew { get; }
@@ -98,7 +102,7 @@ public sealed class ContenderRig : IAsyncDisposable
     public async Task<IAsyncDisposable> StartDaemonAsync()
     {
         var watch = new KvWatchService(client, world.Layout, View, Skew, TimeProvider.System, Log.CreateLogger());
-        var firing = new FiringService(View, Contender, new FiringClient(client), world.Layout, Runs, Options, TimeProvider.System, Log.CreateLogger());
+        var firing = new FiringService(View, Contender, Ledger, world.Layout, Runs, Options, TimeProvider.System, Log.CreateLogger());
         await watch.StartAsync(TestContext.Current.CancellationToken);
         await firing.StartAsync(TestContext.Current.CancellationToken);
         return new Daemon(watch, firing);
@@ -120,6 +124,7 @@ public sealed class ContenderRig : IAsyncDisposable
         Faults.Outage = false;
         Faults.BeforeSend = null;
         await membership.DisposeAsync();
+        await Ledger.DisposeAsync();
         client.Dispose();
     }
 

@@ -4,6 +4,7 @@ using Dtask.Core.Scheduling;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Daemon;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Tests.Claims;
 using Dtask.Executor.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
@@ -126,14 +127,14 @@ public sealed class SupersededSlotTests(ConsulFixture consul)
     private sealed class LoopRig : IAsyncDisposable
     {
         private readonly ContenderRig rig;
-        private readonly RunRecordBatchReader records;
+        private readonly ConsulTaskLedger records;
         private readonly ConcurrentQueue<Task> started = new();
         private readonly CancellationTokenSource claiming = new();
 
         public LoopRig(ClaimWorld world, ContenderRig rig, TimeProvider time, TaskDefinition definition)
         {
             this.rig = rig;
-            records = new RunRecordBatchReader(world.Store);
+            records = new ConsulTaskLedger(world.Store.Client, world.Layout, time);
             Loop = new TaskLoop(definition, rig.ContenderOn(time), records, rig.Options, time, rig.Log.CreateLogger(), started.Enqueue, claiming.Token);
         }
 

@@ -40,6 +40,9 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
     /// <summary>Writes a manual trigger of <see cref="Task"/>, as <c>dtask trigger</c> does.</summary>
     protected abstract Task<ManualTrigger> AddTriggerAsync(string id);
 
+    /// <summary>The modify index of the stop request of <paramref name="runId"/>, as the executors' watch sees it; 0 when absent.</summary>
+    protected abstract Task<ulong> StopRequestIndexAsync(string runId);
+
     public abstract ValueTask DisposeAsync();
 
     [Fact]
@@ -216,6 +219,35 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_stop_request_is_consumed_only_at_the_index_its_holder_saw()
+    {
+        Assert.True(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "node-b"), Cancel));
+        var seen = await StopRequestIndexAsync("run-1");
+        Assert.NotEqual(0UL, seen);
+
+        // Cleared and asked again meanwhile: the holder's consumption of the old one leaves the new one.
+        await Ledger.ClearStopAsync(Task, "run-1", Cancel);
+        Assert.True(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "node-c"), Cancel));
+        Assert.False(await Ledger.ConsumeStopAsync(Task, "run-1", seen, Cancel));
+        Assert.True(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+
+        Assert.True(await Ledger.ConsumeStopAsync(Task, "run-1", await StopRequestIndexAsync("run-1"), Cancel));
+        Assert.False(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel));
+    }
+
+    [Fact]
+    public async Task Batched_reads_of_the_run_record_answer_what_a_single_read_does()
+    {
+        Assert.Equal(new StoredRun(null, 0), await Ledger.ReadRunBatchedAsync(Task, Cancel));
+        var session = await OpenSessionAsync(NoLockDelay);
+        await ClaimAndFinishAsync(session, Slot(3), 10);
+
+        var reads = await System.Threading.Tasks.Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Ledger.ReadRunBatchedAsync(Task, Cancel)));
+        var single = await Ledger.ReadRunAsync(Task, Cancel);
+        Assert.All(reads, r => Assert.Equal((single.ModifyIndex, Slot(3), RunState.Succeeded), (r.ModifyIndex, r.Record!.Slot, r.Record.State)));
+    }
+
+    [Fact]
     public async Task A_dropped_trigger_is_recorded_once_and_can_no_longer_be_claimed()
     {
         var trigger = await AddTriggerAsync("t-" + Guid.NewGuid().ToString("N")[..8]);
@@ -302,6 +334,9 @@ public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
         return new ManualTrigger(id, key, pair.CreateIndex);
     }
 
+    protected override async Task<ulong> StopRequestIndexAsync(string runId) =>
+        (await client.Kv.GetAsync(layout.StopKey(Task.Namespace, Task.Name, runId), QueryOptions.ConsistentRead, Cancel)).Value?.ModifyIndex ?? 0;
+
     /// <summary>Destroys the session: Consul releases its locks, with its lock-delay.</summary>
     protected override async Task EndSessionAsync(ILedgerSession session) => await ((SessionRenewal)session).DisposeAsync();
 
@@ -312,6 +347,7 @@ public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
             await session.DisposeAsync();
         }
 
+        await ((ConsulTaskLedger)Ledger).DisposeAsync();
         client.Dispose();
         GC.SuppressFinalize(this);
     }
@@ -327,6 +363,8 @@ public sealed class InMemoryTaskLedgerConformanceTests : TaskLedgerConformance
     protected override Task<ILedgerSession> OpenSessionAsync(TimeSpan lockDelay) => System.Threading.Tasks.Task.FromResult<ILedgerSession>(ledger.OpenSession(lockDelay));
 
     protected override Task<ManualTrigger> AddTriggerAsync(string id) => System.Threading.Tasks.Task.FromResult(ledger.AddTrigger(Task, id));
+
+    protected override Task<ulong> StopRequestIndexAsync(string runId) => System.Threading.Tasks.Task.FromResult(ledger.StopRequestIndex(Task, runId));
 
     protected override Task EndSessionAsync(ILedgerSession session)
     {

@@ -136,6 +136,9 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     }
 
     /// <inheritdoc/>
+    public Task<StoredRun> ReadRunBatchedAsync(TaskId task, CancellationToken cancellationToken = default) => ReadRunAsync(task, cancellationToken);
+
+    /// <inheritdoc/>
     public Task<RunRecord?> PeekRunAsync(TaskId task, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -496,7 +499,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         ArgumentException.ThrowIfNullOrEmpty(request.RunId);
         lock (gate)
         {
-            var written = State(task).StopRequests.TryAdd(request.RunId, request);
+            var written = State(task).StopRequests.TryAdd(request.RunId, (request, index + 1));
             index += written ? 1u : 0u;
             return Task.FromResult(written);
         }
@@ -520,6 +523,34 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         {
             index += State(task).StopRequests.Remove(runId) ? 1u : 0u;
             return Task.CompletedTask;
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> ConsumeStopAsync(TaskId task, string runId, ulong modifyIndex, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            var requests = State(task).StopRequests;
+            if (!requests.TryGetValue(runId, out var stored) || stored.Index != modifyIndex)
+            {
+                return Task.FromResult(false);
+            }
+
+            requests.Remove(runId);
+            index++;
+            return Task.FromResult(true);
+        }
+    }
+
+    /// <summary>The modify index of the stop request of <paramref name="runId"/>; 0 when there is none.</summary>
+    public ulong StopRequestIndex(TaskId task, string runId)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return State(task).StopRequests.TryGetValue(runId, out var stored) ? stored.Index : 0;
         }
     }
 
@@ -707,7 +738,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
 
         public Dictionary<string, ulong> Triggers { get; } = [];
 
-        public Dictionary<string, ControlRequest> StopRequests { get; } = [];
+        public Dictionary<string, (ControlRequest Request, ulong Index)> StopRequests { get; } = [];
 
         public List<InMemoryLockWatch> Watches { get; } = [];
 
