@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
-using Dtask.Consul;
 using Dtask.Consul.Errors;
-using Dtask.Consul.Kv;
 using Dtask.Core.Model;
 using Dtask.Core.State;
-using Dtask.Executor.Ledger;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Dtask.Executor.Processes;
 using Microsoft.Extensions.Hosting;
 using Serilog;

@@ -1,8 +1,8 @@
 using Dtask.Consul.Errors;
 using Dtask.Core.Durations;
 using Dtask.Core.Scheduling;
-using Dtask.Executor.Ledger;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Serilog;
 
 namespace Dtask.Executor.Daemon;
