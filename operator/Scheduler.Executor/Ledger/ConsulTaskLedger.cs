@@ -115,6 +115,22 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
         marker.TryWriteHistoryAsync(task, record, cancellationToken);
 
     /// <inheritdoc/>
+    public async Task<ManualTrigger?> RequestTriggerAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.Id);
+        var key = Store.Layout.TriggerKey(task.Namespace, task.Name, request.Id);
+        if (!(await Store.Client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(request)), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false)).Value)
+        {
+            return null;
+        }
+
+        var stored = (await Store.Client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        return new ManualTrigger(request.Id, key, stored?.CreateIndex ?? 0);
+    }
+
+    /// <inheritdoc/>
     public async Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);

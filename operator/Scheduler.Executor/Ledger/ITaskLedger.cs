@@ -85,6 +85,15 @@ public interface ITaskLedger
     Task<bool> TryWriteHistoryAsync(TaskId task, RunRecord record, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Writes <paramref name="request"/>, a manual trigger of <paramref name="task"/> (<see cref="ControlRequest.Id"/> names
+    /// it), under its own key: never over another request, stop or trigger. Answers the trigger as stored (its CreateIndex,
+    /// given by the store, orders it among the task's claims; 0 when an executor consumed it before it could be read
+    /// back), or null when a request with that id exists already.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task<ManualTrigger?> RequestTriggerAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Writes <paramref name="request"/>, the stop request of run <see cref="ControlRequest.RunId"/>, unless one is there
     /// already (every run has its own request: nothing pending is overwritten). True when this call wrote it.
     /// </summary>

@@ -248,6 +248,26 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_trigger_request_is_written_under_its_own_key_once_and_is_claimed_once()
+    {
+        var request = new ControlRequest { Action = ControlAction.Trigger, Id = "t-" + Guid.NewGuid().ToString("N")[..8], RequestedAt = DateTimeOffset.UtcNow, RequestedBy = "cli@test" };
+        Assert.True(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "node-b"), Cancel));
+
+        var trigger = await Ledger.RequestTriggerAsync(Task, request, Cancel);
+        Assert.NotNull(trigger);
+        Assert.Equal(request.Id, trigger.Id);
+        Assert.True(trigger.CreateIndex > 0);
+        Assert.Null(await Ledger.RequestTriggerAsync(Task, request, Cancel));
+        Assert.True(await Ledger.HasStopRequestAsync(Task, "run-1", Cancel)); // Not overwritten.
+
+        var session = await OpenSessionAsync(NoLockDelay);
+        var claimed = await Ledger.ClaimManualAsync(Task, trigger, "node-a", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel);
+        Assert.Equal(ClaimStatus.Claimed, claimed.Status);
+        var again = await Ledger.ClaimManualAsync(Task, trigger, "node-b", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel);
+        Assert.Equal(ClaimStatus.AlreadyClaimed, again.Status);
+    }
+
+    [Fact]
     public async Task A_dropped_trigger_is_recorded_once_and_can_no_longer_be_claimed()
     {
         var trigger = await AddTriggerAsync("t-" + Guid.NewGuid().ToString("N")[..8]);

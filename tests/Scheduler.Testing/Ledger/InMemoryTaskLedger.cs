@@ -492,6 +492,27 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     }
 
     /// <inheritdoc/>
+    public Task<ManualTrigger?> RequestTriggerAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(request.Id);
+        lock (gate)
+        {
+            var key = $"control/{task}/trigger/{request.Id}";
+            var state = State(task);
+            if (state.Triggers.ContainsKey(key) || state.Manual.Values.Any(r => r.Trigger == request.Id))
+            {
+                return Task.FromResult<ManualTrigger?>(null);
+            }
+
+            var trigger = new ManualTrigger(request.Id, key, ++index);
+            state.Triggers[key] = trigger.CreateIndex;
+            return Task.FromResult<ManualTrigger?>(trigger);
+        }
+    }
+
+    /// <inheritdoc/>
     public Task<bool> RequestStopAsync(TaskId task, ControlRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using Dtask.Consul.Http;
-using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Ledger;
 
 namespace Dtask.Cli.Commands.Tasks;
 
@@ -46,16 +46,14 @@ internal static class TriggerCommand
                     RequestedAt = TimeProvider.System.GetUtcNow(),
                     RequestedBy = "cli@" + Environment.MachineName,
                 };
-                var key = layout.TriggerKey(target.Namespace, target.Name, request.Id);
-                var written = await client.Kv.PutStringAsync(key, StateJson.Serialize(request), new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false);
-                if (!written.Value)
+                await using var ledger = new ConsulTaskLedger(client, layout);
+                if (await ledger.RequestTriggerAsync(new TaskId(target.Namespace, target.Name), request, cancellationToken).ConfigureAwait(false) is not { } trigger)
                 {
-                    error.WriteLine($"dtask trigger: {key} exists already; nothing was written, try again");
+                    error.WriteLine($"dtask trigger: {layout.TriggerKey(target.Namespace, target.Name, request.Id)} exists already; nothing was written, try again");
                     return Program.Failure;
                 }
 
-                var stored = await client.Kv.GetAsync(key, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false);
-                var sequence = stored.Value is { } pair ? $", #{pair.CreateIndex}" : ", already picked up";
+                var sequence = trigger.CreateIndex != 0 ? $", #{trigger.CreateIndex}" : ", already picked up";
                 output.WriteLine($"{ApplyCommand.Resource}/{target} triggered (request {request.Id}{sequence}); the executors will pick it up");
                 return Program.Success;
             });
