@@ -397,7 +397,10 @@ public sealed class SlotContender(
             IReadOnlyDictionary<string, long> lastRan;
             try
             {
-                lastRan = SlotRanking.LastRan(await ledger.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false));
+                // A run still going took its turn too (under Allow the next slot may come before it ends).
+                var history = await ledger.ReadHistoryAsync(task.Id, cancellationToken).ConfigureAwait(false);
+                var current = await ledger.PeekRunAsync(task.Id, cancellationToken).ConfigureAwait(false);
+                lastRan = SlotRanking.LastRan(current is { IsRunning: true } ? history.Append(current) : history);
             }
             catch (ConsulException)
             {

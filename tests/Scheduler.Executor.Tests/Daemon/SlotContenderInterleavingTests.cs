@@ -231,16 +231,99 @@ public sealed class SlotContenderInterleavingTests : IDisposable
         Assert.Equal(5, (await File.ReadAllLinesAsync(Witness, Ct)).Length);
     }
 
+    [Fact]
+    public async Task RoundRobin_counts_a_run_still_going_as_its_nodes_turn()
+    {
+        // A task whose order by history alone would put node-a first again at the second slot.
+        var task = Enumerable.Range(0, 100).Select(i => new TaskId("ops", $"rotate-{i}"))
+            .First(t => SlotRanking.ByLeastRecent(t, Slot + 10, ["node-a", "node-b"], new Dictionary<string, long>())[0] == "node-a");
+        using var sessionA = ledger.OpenSession();
+        using var sessionB = ledger.OpenSession();
+        var runsA = new RunningRuns();
+        var runsB = new RunningRuns();
+        var view = new ClusterView();
+        view.SetNodes([Node("node-a"), Node("node-b")]);
+        // A rank step long enough for the first-ranked node to have the running child stopped and claim before the
+        // second looks (under Replace the second would otherwise contend for the hand-over too).
+        var a = Contender("node-a", new Sessions(sessionA), runs: runsA, view: view, rankDelay: TimeSpan.FromSeconds(2));
+        var b = Contender("node-b", new Sessions(sessionB), runs: runsB, view: view, rankDelay: TimeSpan.FromSeconds(2));
+        var definition = ContenderRig.DefinitionOf(task, new ScheduledTaskSpec
+        {
+            Every = "10s",
+            Shell = $"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'; if [ \"$DTASK_SLOT\" = {Slot} ]; then sleep 300; fi",
+            ConcurrencyPolicy = ConcurrencyPolicy.Replace,
+            Placement = Placement.RoundRobin,
+        });
+        using var watching = new CancellationTokenSource();
+        var watcher = StopOnRequestAsync(task, [runsA, runsB], watching.Token);
+        try
+        {
+            // node-a runs the first slot alone, and is still running it when the next one is due.
+            var first = a.ContendAsync(definition, Ticket(Slot), Ct);
+            await DriveAsync(Task.Run(async () =>
+            {
+                while (!File.Exists(Witness))
+                {
+                    await Task.Delay(10, Ct);
+                }
+            }, Ct));
+
+            for (var slot = Slot + 10; slot <= Slot + 30; slot += 10)
+            {
+                time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(slot));
+                var ticket = Ticket(slot);
+                await DriveAsync(Task.WhenAll(a.ContendAsync(definition, ticket, Ct), b.ContendAsync(definition, ticket, Ct)));
+            }
+
+            await first.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+            // The running slot was node-a's turn: node-b takes the next (and stops it), then they alternate.
+            Assert.Equal([$"{Slot} node-a", $"{Slot + 10} node-b", $"{Slot + 20} node-a", $"{Slot + 30} node-b"], await File.ReadAllLinesAsync(Witness, Ct));
+        }
+        finally
+        {
+            await watching.CancelAsync();
+            await watcher;
+        }
+    }
+
+    /// <summary>The holders' control watch: a stop request for the running run stops its child wherever it runs.</summary>
+    private async Task StopOnRequestAsync(TaskId task, RunningRuns[] holders, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if ((await ledger.ReadRunAsync(task, CancellationToken.None)).Record is { IsRunning: true } run
+                && await ledger.HasStopRequestAsync(task, run.RunId, CancellationToken.None))
+            {
+                foreach (var holder in holders)
+                {
+                    holder.TryStop(task, run.RunId, StopReason.Replaced);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     public void Dispose() => directory.Dispose();
 
     private static SlotTicket Ticket(long slot) => new(slot, DateTimeOffset.FromUnixTimeSeconds(slot), DateTimeOffset.FromUnixTimeSeconds(slot) + Window);
 
     private ClockSkewGuard Guard(string node) => new(ExecutorOptions.DefaultSkewLimit, time, Logger.None, node);
 
+    private static NodeRecord Node(string name) => new() { Node = name, Version = "test", StartedAt = DateTimeOffset.UnixEpoch };
+
     private SlotContender Contender(string node, IClaimSessions sessions, ClockSkewGuard? guard = null, RunningRuns? runs = null, ITaskLedger? ledger = null,
-        TimeProvider? clock = null) =>
-        new(ledger ?? this.ledger, sessions, new ClusterView(), guard ?? Guard(node), runs ?? new RunningRuns(), events,
-            new ExecutorOptions { Node = node, RankDelay = TimeSpan.FromMilliseconds(100) },
+        TimeProvider? clock = null, ClusterView? view = null, TimeSpan? rankDelay = null) =>
+        new(ledger ?? this.ledger, sessions, view ?? new ClusterView(), guard ?? Guard(node), runs ?? new RunningRuns(), events,
+            new ExecutorOptions { Node = node, RankDelay = rankDelay ?? TimeSpan.FromMilliseconds(100) },
             new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) }), new FiringStats(), clock ?? time, Logger.None);
 
     private TaskDefinition Definition(string shell, ConcurrencyPolicy policy = ConcurrencyPolicy.Forbid, int? history = null) =>
