@@ -105,13 +105,23 @@ public static class ExecutorHost
         var skew = services.GetRequiredService<ClockSkewGuard>();
         var runs = services.GetRequiredService<RunningRuns>();
         var time = services.GetRequiredService<TimeProvider>();
-        instruments.Observe(
-            () => view.Tasks.Values.Select(t => new TaskScheduleView(t.Id.Namespace, t.Id.Name, t.Spec.IsSuspended ? null : t.Schedule.Next(time.GetUtcNow()), t.Spec.IsSuspended)),
-            () => skew.Current.Estimate,
-            () => runs.Count);
+        instruments.Observe(() => Schedules(view, time), () => skew.Current.Estimate, () => runs.Count, skew.Limit);
         services.GetRequiredService<NodeMembership>().SessionLost += instruments.CountSessionLoss;
         services.GetRequiredService<FiringStats>().Claimed += (request, result) => Count(instruments, request, result);
         return new NothingService();
+    }
+
+    private static IEnumerable<TaskScheduleView> Schedules(ClusterView view, TimeProvider time)
+    {
+        var now = time.GetUtcNow();
+        var nodes = view.Nodes;
+        foreach (var task in view.Tasks.Values)
+        {
+            var next = task.Spec.IsSuspended ? null : task.Schedule.Next(now);
+            var after = next is { } n ? task.Schedule.Next(n) : null;
+            var eligible = nodes.Count(node => task.Selects(node.Labels) && node.State != NodeRecord.ClockSkewed);
+            yield return new TaskScheduleView(task.Id.Namespace, task.Id.Name, next, after - next, task.Spec.IsSuspended, eligible);
+        }
     }
 
     private static void Count(ExecutorInstruments instruments, FireRequest request, FireResult? result)

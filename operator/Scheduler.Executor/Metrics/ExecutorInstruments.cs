@@ -22,12 +22,14 @@ public enum ClaimResult
     Ambiguous,
 }
 
-/// <summary>What the per-task gauges read of one task: its next slot and whether it is suspended.</summary>
+/// <summary>What the per-task gauges read of one task: its next slot, its interval, whether it is suspended, and how many live executors may run it.</summary>
 /// <param name="Namespace">The task's namespace.</param>
 /// <param name="Task">The task's name.</param>
 /// <param name="Next">Its next slot, when it has one.</param>
+/// <param name="Interval">The time between its next slot and the one after, when it has both.</param>
 /// <param name="Suspended">Whether it is suspended.</param>
-public sealed record TaskScheduleView(string Namespace, string Task, DateTimeOffset? Next, bool Suspended);
+/// <param name="Eligible">Live, unskewed executors whose labels match its <c>nodeSelector</c>.</param>
+public sealed record TaskScheduleView(string Namespace, string Task, DateTimeOffset? Next, TimeSpan? Interval, bool Suspended, int Eligible);
 
 /// <summary>
 /// The executor's instruments, on one <see cref="System.Diagnostics.Metrics.Meter"/> per executor: Prometheus
@@ -93,6 +95,15 @@ public sealed class ExecutorInstruments : IDisposable
     /// <summary>Per task: 1 when suspended.</summary>
     public const string Suspended = "dtask_task_suspended";
 
+    /// <summary>Per task: the time between its next two slots (its period).</summary>
+    public const string IntervalSeconds = "dtask_task_interval_seconds";
+
+    /// <summary>Per task: live executors that may run it (labels match its nodeSelector, clock not skewed).</summary>
+    public const string EligibleExecutors = "dtask_task_eligible_executors";
+
+    /// <summary>The clock skew limit of this executor (seconds).</summary>
+    public const string ClockSkewLimitSeconds = "dtask_clock_skew_limit_seconds";
+
     /// <summary>Tag keys.</summary>
     public const string NamespaceTag = "namespace", TaskTag = "task", NodeTag = "node", StateTag = "state", ReasonTag = "reason",
         OutcomeTag = "outcome", EndpointTag = "endpoint", MethodTag = "method";
@@ -110,6 +121,7 @@ public sealed class ExecutorInstruments : IDisposable
     private readonly Counter<long> losses;
     private Func<IEnumerable<TaskScheduleView>> schedules = () => [];
     private Func<TimeSpan?> skew = () => null;
+    private Func<TimeSpan?> skewLimit = () => null;
     private Func<int> children = () => 0;
     private readonly TimeProvider time;
 
@@ -142,6 +154,12 @@ public sealed class ExecutorInstruments : IDisposable
             .Select(s => new Measurement<double>(s.Next!.Value.ToUnixTimeSeconds(), TaskTags((s.Namespace, s.Task)))), "s", "The task's next slot (Unix seconds).");
         Meter.CreateObservableGauge(Suspended, () => schedules().Select(s => new Measurement<long>(s.Suspended ? 1 : 0, TaskTags((s.Namespace, s.Task)))),
             description: "1 when the task is suspended.");
+        Meter.CreateObservableGauge(IntervalSeconds, () => schedules().Where(s => s.Interval is not null)
+            .Select(s => new Measurement<double>(s.Interval!.Value.TotalSeconds, TaskTags((s.Namespace, s.Task)))), "s", "Time between the task's next two slots.");
+        Meter.CreateObservableGauge(EligibleExecutors, () => schedules().Select(s => new Measurement<long>(s.Eligible, TaskTags((s.Namespace, s.Task)))),
+            description: "Live executors whose labels match the task's nodeSelector and whose clock is not skewed.");
+        Meter.CreateObservableGauge(ClockSkewLimitSeconds, () => skewLimit() is { } l ? [new Measurement<double>(l.TotalSeconds)] : Array.Empty<Measurement<double>>(),
+            "s", "The clock skew beyond which this executor claims and records nothing.");
         Notifier = new Recorder(this);
     }
 
@@ -173,8 +191,10 @@ public sealed class ExecutorInstruments : IDisposable
     /// <param name="tasks">The tasks with their next slot and suspension.</param>
     /// <param name="clockSkew">The clock skew estimate, null while unknown.</param>
     /// <param name="childrenAlive">How many children run now.</param>
-    public void Observe(Func<IEnumerable<TaskScheduleView>> tasks, Func<TimeSpan?> clockSkew, Func<int> childrenAlive)
+    /// <param name="clockSkewLimit">The skew limit; not reported when null.</param>
+    public void Observe(Func<IEnumerable<TaskScheduleView>> tasks, Func<TimeSpan?> clockSkew, Func<int> childrenAlive, TimeSpan? clockSkewLimit = null)
     {
+        skewLimit = () => clockSkewLimit;
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(clockSkew);
         ArgumentNullException.ThrowIfNull(childrenAlive);
