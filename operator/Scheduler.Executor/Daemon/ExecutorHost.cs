@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Firing;
@@ -105,7 +106,8 @@ public static class ExecutorHost
         var skew = services.GetRequiredService<ClockSkewGuard>();
         var runs = services.GetRequiredService<RunningRuns>();
         var time = services.GetRequiredService<TimeProvider>();
-        instruments.Observe(() => Schedules(view, time), () => skew.Current.Estimate, () => runs.Count, skew.Limit);
+        instruments.Observe(() => Schedules(view, time), () => skew.Current.Estimate, () => runs.Count, skew.Limit,
+            (ns, name) => view.Tasks.ContainsKey(new TaskId(ns, name)));
         services.GetRequiredService<NodeMembership>().SessionLost += instruments.CountSessionLoss;
         services.GetRequiredService<FiringStats>().Claimed += (request, result) => Count(instruments, request, result);
         return new NothingService();

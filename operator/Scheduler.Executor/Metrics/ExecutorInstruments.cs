@@ -122,6 +122,7 @@ public sealed class ExecutorInstruments : IDisposable
     private Func<IEnumerable<TaskScheduleView>> schedules = () => [];
     private Func<TimeSpan?> skew = () => null;
     private Func<TimeSpan?> skewLimit = () => null;
+    private Func<string, string, bool> exists = (_, _) => true;
     private Func<int> children = () => 0;
     private readonly TimeProvider time;
 
@@ -148,7 +149,7 @@ public sealed class ExecutorInstruments : IDisposable
         Meter.CreateObservableGauge(ChildrenAlive, () => children(), description: "Children this executor runs now.");
         Meter.CreateObservableGauge(LastScheduleTime, () => TimeGauge(t => t.LastSchedule), "s", "Slot time of the last run this executor started of the task (Unix seconds).");
         Meter.CreateObservableGauge(LastSuccessfulTime, () => TimeGauge(t => t.LastSuccess), "s", "When the last successful run of the task on this executor finished (Unix seconds).");
-        Meter.CreateObservableGauge(Running, () => times.Where(t => t.Value.Running >= 0).Select(t => new Measurement<long>(t.Value.Running, TaskTags(t.Key))),
+        Meter.CreateObservableGauge(Running, () => Known().Select(t => new Measurement<long>(t.Value.Running, TaskTags(t.Key))),
             description: "Runs of the task this executor runs now.");
         Meter.CreateObservableGauge(NextScheduleTime, () => schedules().Where(s => s.Next is not null)
             .Select(s => new Measurement<double>(s.Next!.Value.ToUnixTimeSeconds(), TaskTags((s.Namespace, s.Task)))), "s", "The task's next slot (Unix seconds).");
@@ -192,9 +193,12 @@ public sealed class ExecutorInstruments : IDisposable
     /// <param name="clockSkew">The clock skew estimate, null while unknown.</param>
     /// <param name="childrenAlive">How many children run now.</param>
     /// <param name="clockSkewLimit">The skew limit; not reported when null.</param>
-    public void Observe(Func<IEnumerable<TaskScheduleView>> tasks, Func<TimeSpan?> clockSkew, Func<int> childrenAlive, TimeSpan? clockSkewLimit = null)
+    /// <param name="taskExists">Whether a task (namespace, name) still exists: the run gauges of deleted tasks are not reported; all are when null.</param>
+    public void Observe(Func<IEnumerable<TaskScheduleView>> tasks, Func<TimeSpan?> clockSkew, Func<int> childrenAlive, TimeSpan? clockSkewLimit = null,
+        Func<string, string, bool>? taskExists = null)
     {
         skewLimit = () => clockSkewLimit;
+        exists = taskExists ?? exists;
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(clockSkew);
         ArgumentNullException.ThrowIfNull(childrenAlive);
@@ -259,8 +263,10 @@ public sealed class ExecutorInstruments : IDisposable
         [new(NamespaceTag, task.Namespace), new(TaskTag, task.Task)];
 
     private IEnumerable<Measurement<double>> TimeGauge(Func<TaskTimes, DateTimeOffset?> pick) =>
-        times.Select(t => (t.Key, At: pick(t.Value))).Where(t => t.At is not null)
+        Known().Select(t => (t.Key, At: pick(t.Value))).Where(t => t.At is not null)
             .Select(t => new Measurement<double>(t.At!.Value.ToUnixTimeMilliseconds() / 1000.0, TaskTags(t.Key)));
+
+    private IEnumerable<KeyValuePair<(string Namespace, string Task), TaskTimes>> Known() => times.Where(t => exists(t.Key.Namespace, t.Key.Task));
 
     private TaskTimes Times(string ns, string task) => times.GetOrAdd((ns, task), _ => new TaskTimes());
 
@@ -269,17 +275,18 @@ public sealed class ExecutorInstruments : IDisposable
 
     private sealed class TaskTimes
     {
-        private int running;
+        // Run ids in progress: a run's attempts (retries) each report a start, its end comes once.
+        private readonly ConcurrentDictionary<string, byte> running = new(StringComparer.Ordinal);
 
         public DateTimeOffset? LastSchedule { get; set; }
 
         public DateTimeOffset? LastSuccess { get; set; }
 
-        public int Running => Volatile.Read(ref running);
+        public int Running => running.Count;
 
-        public void Start() => Interlocked.Increment(ref running);
+        public void Start(string runId) => running.TryAdd(runId, 0);
 
-        public void Stop() => Interlocked.Decrement(ref running);
+        public void Stop(string runId) => running.TryRemove(runId, out _);
     }
 
     /// <summary>Run events into the instruments.</summary>
@@ -289,7 +296,7 @@ public sealed class ExecutorInstruments : IDisposable
         {
             ArgumentNullException.ThrowIfNull(run);
             var times = owner.Times(run.Namespace, run.Task);
-            times.Start();
+            times.Start(run.RunId);
             if (times.LastSchedule is not { } last || last < run.SlotTime)
             {
                 times.LastSchedule = run.SlotTime;
@@ -304,7 +311,7 @@ public sealed class ExecutorInstruments : IDisposable
             ArgumentNullException.ThrowIfNull(run);
             ArgumentNullException.ThrowIfNull(outcome);
             var times = owner.Times(run.Namespace, run.Task);
-            times.Stop();
+            times.Stop(run.RunId);
             if (outcome.Result == RunResult.Succeeded)
             {
                 times.LastSuccess = owner.time.GetUtcNow();
@@ -326,7 +333,7 @@ public sealed class ExecutorInstruments : IDisposable
         public void LockLost(RunContext run, string reason)
         {
             ArgumentNullException.ThrowIfNull(run);
-            owner.Times(run.Namespace, run.Task).Stop();
+            owner.Times(run.Namespace, run.Task).Stop(run.RunId);
             owner.runs.Add(1, [.. RunTags(run.Namespace, run.Task, run.Node), new(StateTag, "lost")]);
             owner.Recorded?.Invoke(run.Notify);
         }

@@ -55,4 +55,28 @@ public class SameInstrumentsTests
         Assert.Contains("dtask_task_running{namespace=\"ops\",task=\"backup\"} 0", text, StringComparison.Ordinal);
         Assert.Contains("dtask_task_last_schedule_time_seconds{namespace=\"ops\",task=\"backup\"}", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_run_retried_counts_as_one_running_until_it_ends_and_deleted_tasks_leave_the_run_gauges()
+    {
+        using var instruments = new ExecutorInstruments();
+        using var prometheus = new PrometheusMeterExport(instruments.Meter, ExecutorInstruments.PrometheusLabel);
+        var tasks = new HashSet<string>(StringComparer.Ordinal) { "backup" };
+        instruments.Observe(() => [], () => null, () => 0, taskExists: (_, name) => tasks.Contains(name));
+        var run = Runs.Backup();
+
+        instruments.Notifier.RunStarted(run);
+        instruments.Notifier.RunStarted(run with { FireDelay = TimeSpan.FromSeconds(5) }); // the retry of the same run
+        Assert.Contains("dtask_task_running{namespace=\"ops\",task=\"backup\"} 1", await prometheus.ScrapeAsync(), StringComparison.Ordinal);
+        instruments.Notifier.RunFinished(run, new RunOutcome(RunResult.Failed, TimeSpan.FromSeconds(1), 1, ""));
+        var text = await prometheus.ScrapeAsync();
+        Assert.Contains("dtask_task_running{namespace=\"ops\",task=\"backup\"} 0", text, StringComparison.Ordinal);
+        Assert.Contains("dtask_fire_delay_seconds_count 2", text, StringComparison.Ordinal);
+
+        tasks.Clear();
+        text = await prometheus.ScrapeAsync();
+        Assert.DoesNotContain("dtask_task_running{", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("dtask_task_last_schedule_time_seconds{", text, StringComparison.Ordinal);
+        Assert.Contains("dtask_task_runs_total{namespace=\"ops\",state=\"failed\",task=\"backup\"} 1", text, StringComparison.Ordinal);
+    }
 }
