@@ -1,6 +1,6 @@
 # dtask — a distributed cron on Consul.
 #   make test    install Consul if needed, build, run every test against a real Consul agent
-#   make tools   install the Consul binary only (.tools/bin/consul unless consul is on PATH)
+#   make tools   install the test tools only: Consul (.tools/bin/consul unless consul is on PATH), prometheus, promtool, helm
 #   make build   build the solution
 
 SHELL := /bin/bash
@@ -11,7 +11,7 @@ SHELL := /bin/bash
 help:
 	@echo "make run     the local demo: Consul, the operator on examples/ and three executors (DURATION=60 to stop by itself)"
 	@echo "make test    build and run all tests (installs Consul if needed)"
-	@echo "make tools   install the Consul binary into .tools/ (unless consul is on PATH)"
+	@echo "make tools   install Consul (unless on PATH), prometheus, promtool and helm into .tools/"
 	@echo "make build   build the solution"
 	@echo "make publish self-contained single-file dtask binaries in artifacts/<rid>/ (with dtask.sha512)"
 	@echo "make bench   benchmarks against a real Consul beside consul lock (BENCH=latency,cost to select, BENCH_QUICK=1 short)"
@@ -20,6 +20,8 @@ help:
 
 tools:
 	@bash scripts/install-consul.sh
+	@bash scripts/install-prometheus.sh
+	@bash scripts/install-helm.sh
 	@bash scripts/install-deb.sh faketime libfaketime >/dev/null
 
 build:

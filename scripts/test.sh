@@ -6,6 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/install-consul.sh
+# Prometheus and promtool (metrics and alert-rule tests), helm (chart tests); all under .tools/bin.
+bash scripts/install-prometheus.sh
+bash scripts/install-helm.sh
 # libfaketime, for the executor tests that run a node on a wrong clock (they find it under .tools/root).
 bash scripts/install-deb.sh faketime libfaketime >/dev/null
 export PATH="$root/.tools/bin:$PATH"

@@ -5,8 +5,8 @@ using YamlDotNet.RepresentationModel;
 namespace Dtask.Deploy.Tests;
 
 /// <summary>
-/// The Helm chart in charts/dtask. Helm is not installed here, so the templates are not rendered: what can be
-/// checked without it is — the CRD, the chart's YAML files, every .Values reference, block balance, RBAC rules.
+/// The Helm chart in charts/dtask, checked as text: the CRD, the chart's YAML files, every .Values reference, block
+/// balance, RBAC rules. <see cref="HelmTemplateTests"/> renders it with a real helm.
 /// </summary>
 public sealed partial class HelmChartTests
 {

@@ -14,10 +14,10 @@ namespace Dtask.Cli.Commands;
 
 /// <summary>
 /// <c>dtask executor [--node NAME] [--labels k=v,...] [--prefix dtask/] [--consul ADDR] [--skew-limit 2s]
-/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--contenders 3] [--max-consul-requests 32] [--termination-grace 4s]</c>: the per-node daemon.
+/// [--shutdown-grace 90s] [--session-ttl 15s] [--rank-delay 150ms] [--contenders 3] [--max-consul-requests 32] [--termination-grace 4s] [--metrics-listen HOST:PORT]</c>: the per-node daemon.
 /// Each flag falls back to a <c>DTASK_*</c> variable (<c>DTASK_NODE</c>, <c>DTASK_LABELS</c>, <c>DTASK_PREFIX</c>,
 /// <c>DTASK_SKEW_LIMIT</c>, <c>DTASK_SHUTDOWN_GRACE</c>, <c>DTASK_SESSION_TTL</c>, <c>DTASK_RANK_DELAY</c>,
-/// <c>DTASK_TERMINATION_GRACE</c>); Consul from the standard <c>CONSUL_*</c> variables.
+/// <c>DTASK_TERMINATION_GRACE</c>, <c>DTASK_METRICS_LISTEN</c>); Consul from the standard <c>CONSUL_*</c> variables.
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT); 1 when the node name is registered by another live executor
@@ -44,9 +44,10 @@ internal static class ExecutorCommand
         var contenders = new Option<string?>("--contenders") { Description = "K: how many ranks contend for a slot at k·δ; the others only back them up (env DTASK_CONTENDERS; default 3)." };
         var maxRequests = new Option<string?>("--max-consul-requests") { Description = "The most Consul requests of task work in flight at once (env DTASK_MAX_CONSUL_REQUESTS; default 32)." };
         var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped; with the 1s kill wait it must fit in half of --session-ttl (env DTASK_TERMINATION_GRACE; default 4s)." };
+        var metrics = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 0.0.0.0:9464 (env DTASK_METRICS_LISTEN; default: not served)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
-            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination,
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, metrics,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -67,6 +68,7 @@ internal static class ExecutorCommand
                     Contenders = Count(Value(contenders, "DTASK_CONTENDERS"), "--contenders") ?? ExecutorOptions.DefaultContenders,
                     MaxConsulRequests = Count(Value(maxRequests, "DTASK_MAX_CONSUL_REQUESTS"), "--max-consul-requests") ?? ExecutorOptions.DefaultMaxConsulRequests,
                     TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? ExecutorOptions.DefaultTerminationGrace,
+                    MetricsListen = Value(metrics, "DTASK_METRICS_LISTEN") is { Length: > 0 } listen ? Executor.Metrics.MetricsEndpoint.Parse(listen.Trim()) : null,
                 };
                 options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
             }

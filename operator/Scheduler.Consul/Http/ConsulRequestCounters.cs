@@ -15,8 +15,16 @@ public sealed class ConsulRequestCounters
     /// <summary>Write requests (PUT, DELETE) sent so far.</summary>
     public long Writes => Interlocked.Read(ref writes);
 
+    /// <summary>
+    /// Raised when a request is over, on the sending thread: its path (e.g. <c>/v1/kv/…</c>), method, and whether it failed
+    /// (unreachable, timed out, or an error status it did not accept).
+    /// </summary>
+    public event Action<string, string, bool>? Completed;
+
     /// <summary>Both counters read at once (each is exact; the pair is not an atomic snapshot).</summary>
     public ConsulRequestCount Snapshot() => new(Requests, Writes);
+
+    internal void Finished(string path, string method, bool failed) => Completed?.Invoke(path, method, failed);
 
     internal void Count(bool isWrite)
     {

@@ -101,31 +101,40 @@ internal sealed class ConsulTransport : IDisposable
 
         var started = time.GetTimestamp();
         Counters.Count(request.IsWrite);
-        HttpResponseMessage response;
-        byte[] bytes;
+        var answered = false;
         try
         {
-            response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, linked.Token).ConfigureAwait(false);
-            bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new ConsulUnreachableException(request.Subject,
-                $"{request.Operation} {request.Subject} failed: the Consul agent at {options.Address} did not answer within {timeout.TotalSeconds:0.#} s", e);
-        }
-        catch (HttpRequestException e)
-        {
-            throw TransportFailure(request, e);
-        }
-
-        using (response)
-        {
-            var meta = ReadMeta(response, time.GetElapsedTime(started));
-            if (response.IsSuccessStatusCode || request.Accepted.Contains(response.StatusCode))
+            HttpResponseMessage response;
+            byte[] bytes;
+            try
             {
-                return new ConsulRawResponse(response.StatusCode, bytes, meta) { Endpoint = $"{request.Method} {request.Path}" };
+                response = await http.SendAsync(message, HttpCompletionOption.ResponseContentRead, linked.Token).ConfigureAwait(false);
+                bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
             }
-            throw StatusFailure(request, response.StatusCode, bytes);
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ConsulUnreachableException(request.Subject,
+                    $"{request.Operation} {request.Subject} failed: the Consul agent at {options.Address} did not answer within {timeout.TotalSeconds:0.#} s", e);
+            }
+            catch (HttpRequestException e)
+            {
+                throw TransportFailure(request, e);
+            }
+
+            using (response)
+            {
+                var meta = ReadMeta(response, time.GetElapsedTime(started));
+                if (response.IsSuccessStatusCode || request.Accepted.Contains(response.StatusCode))
+                {
+                    answered = true;
+                    return new ConsulRawResponse(response.StatusCode, bytes, meta) { Endpoint = $"{request.Method} {request.Path}" };
+                }
+                throw StatusFailure(request, response.StatusCode, bytes);
+            }
+        }
+        finally
+        {
+            Counters.Finished(request.Path, request.Method.Method, !answered && !cancellationToken.IsCancellationRequested);
         }
     }
 

@@ -1,8 +1,11 @@
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Firing;
 using Dtask.Executor.Ledger;
+using Dtask.Executor.Metrics;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
 using Microsoft.Extensions.DependencyInjection;
@@ -60,10 +63,11 @@ public static class ExecutorHost
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(logger);
         builder.Services.AddSingleton(new KvLayout(options.Prefix));
-        builder.Services.AddSingleton(_ => new ConsulClient(consul, time));
-        builder.Services.AddSingleton(_ => new FiringClient(new ConsulClient(consul with { MaxConcurrentRequests = options.MaxConsulRequests }, time)));
-        builder.Services.AddSingleton(_ => new MembershipClient(new ConsulClient(consul, time)));
-        builder.Services.AddSingleton<IRunNotifier>(_ => RunNotifiers.Create(notifications, logger, time));
+        builder.Services.AddSingleton(_ => new ExecutorInstruments(time));
+        builder.Services.AddSingleton(sp => Counted(new ConsulClient(consul, time), sp));
+        builder.Services.AddSingleton(sp => new FiringClient(Counted(new ConsulClient(consul with { MaxConcurrentRequests = options.MaxConsulRequests }, time), sp)));
+        builder.Services.AddSingleton(sp => new MembershipClient(Counted(new ConsulClient(consul, time), sp)));
+        builder.Services.AddSingleton<IRunNotifier>(sp => RunNotifiers.Create(notifications, logger, time, instruments: sp.GetRequiredService<ExecutorInstruments>()));
         builder.Services.AddSingleton(sp => new ClockSkewGuard(sp.GetRequiredService<ExecutorOptions>().SkewLimit, time, logger, sp.GetRequiredService<ExecutorOptions>().Node));
         builder.Services.AddSingleton(sp => new ChildRunner(new ChildRunnerOptions { TerminationGrace = sp.GetRequiredService<ExecutorOptions>().TerminationGrace, Watchdog = watchdog }, time));
         builder.Services.AddSingleton<ClusterView>();
@@ -78,10 +82,74 @@ public static class ExecutorHost
         {
             RequestTimeout = sp.GetRequiredService<FiringClient>().Client.Options.RequestTimeout,
         });
+        if (options.MetricsListen is { } listen)
+        {
+            builder.Services.AddHostedService(sp => new MetricsService(listen, sp.GetRequiredService<ExecutorInstruments>(), logger));
+        }
+
+        builder.Services.AddHostedService(sp => Instrumented(sp));
         builder.Services.AddHostedService<MembershipService>();
         builder.Services.AddHostedService<KvWatchService>();
         builder.Services.AddHostedService<FiringService>();
         return builder.Build();
+    }
+
+    /// <summary>Counts the client's requests in <c>dtask_consul_requests_total</c>.</summary>
+    private static ConsulClient Counted(ConsulClient client, IServiceProvider services)
+    {
+        var instruments = services.GetRequiredService<ExecutorInstruments>();
+        client.Requests.Completed += (path, method, failed) => instruments.CountConsulRequest(ExecutorInstruments.ConsulEndpoint(path), method, failed);
+        return client;
+    }
+
+    /// <summary>Points the instruments' gauges and counters at the executor's parts (a hosted service that does nothing more).</summary>
+    private static NothingService Instrumented(IServiceProvider services)
+    {
+        var instruments = services.GetRequiredService<ExecutorInstruments>();
+        var view = services.GetRequiredService<ClusterView>();
+        var skew = services.GetRequiredService<ClockSkewGuard>();
+        var runs = services.GetRequiredService<RunningRuns>();
+        var time = services.GetRequiredService<TimeProvider>();
+        instruments.Observe(() => Schedules(view, time), () => skew.Current.Estimate, () => runs.Count, skew.Limit,
+            (ns, name) => view.Tasks.ContainsKey(new TaskId(ns, name)));
+        services.GetRequiredService<NodeMembership>().SessionLost += instruments.CountSessionLoss;
+        services.GetRequiredService<FiringStats>().Claimed += (request, result) => Count(instruments, request, result);
+        return new NothingService();
+    }
+
+    private static IEnumerable<TaskScheduleView> Schedules(ClusterView view, TimeProvider time)
+    {
+        var now = time.GetUtcNow();
+        var nodes = view.Nodes;
+        foreach (var task in view.Tasks.Values)
+        {
+            var next = task.Spec.IsSuspended ? null : task.Schedule.Next(now);
+            var after = next is { } n ? task.Schedule.Next(n) : null;
+            var eligible = nodes.Count(node => task.Selects(node.Labels) && node.State != NodeRecord.ClockSkewed);
+            yield return new TaskScheduleView(task.Id.Namespace, task.Id.Name, next, after - next, task.Spec.IsSuspended, eligible);
+        }
+    }
+
+    private static void Count(ExecutorInstruments instruments, FireRequest request, FireResult? result)
+    {
+        instruments.CountClaim(result?.Status switch
+        {
+            null => ClaimResult.Ambiguous,
+            FireStatus.Ran => ClaimResult.Won,
+            FireStatus.AlreadyClaimed => ClaimResult.Lost,
+            _ => ClaimResult.Refused,
+        });
+        if (result is { Status: FireStatus.Busy, Marked: true })
+        {
+            instruments.CountSkipped(request.Task.Namespace, request.Task.Name, RunReasons.StillRunning);
+        }
+    }
+
+    private sealed class NothingService : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Hands out the given options instance (a record with init-only properties) and runs the validators on it.</summary>

@@ -41,6 +41,9 @@ public sealed record ExecutorOptions
     /// <summary>The KV prefix of dtask's keys.</summary>
     public string Prefix { get; init; } = KvLayout.DefaultPrefix;
 
+    /// <summary>Where <c>/metrics</c> listens (Prometheus text format); not served when null.</summary>
+    public Metrics.MetricsEndpoint? MetricsListen { get; init; }
+
     /// <summary>The largest difference allowed between this clock and the Consul agent's before claims stop.</summary>
     public TimeSpan SkewLimit { get; init; } = DefaultSkewLimit;
 

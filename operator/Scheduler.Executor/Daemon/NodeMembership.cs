@@ -42,6 +42,9 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
     private bool unreachableLogged;
     private bool takenLogged;
 
+    /// <summary>Raised when the claim session is found lost, before a new one is created.</summary>
+    public event Action? SessionLost;
+
     /// <summary>The claim session while it lives; null while it is lost and not yet created again.</summary>
     public SessionRenewal? Session => claimSession is { IsLost: false } live ? live : null;
 
@@ -142,6 +145,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             if (claimSession is { } old)
             {
                 logger.Warning("session {Session:l} was lost ({Reason:l}); creating a new one", old.Id, old.LostReason);
+                SessionLost?.Invoke();
                 Retire(old);
                 claimSession = null;
             }

@@ -29,6 +29,12 @@ public sealed class FiringStats
 
     /// <summary>Counts one run.</summary>
     public void CountRun() => Interlocked.Increment(ref ran);
+
+    /// <summary>Raised for each claim attempt that got an answer (its result) or whose answer was lost (null).</summary>
+    public event Action<FireRequest, FireResult?>? Claimed;
+
+    /// <summary>Reports a claim attempt to <see cref="Claimed"/>.</summary>
+    public void CountClaim(FireRequest request, FireResult? result) => Claimed?.Invoke(request, result);
 }
 
 /// <summary>
@@ -335,6 +341,7 @@ public sealed class SlotContender(
                     {
                         if (e is ClaimUnconfirmedException lost)
                         {
+                            stats.CountClaim(request, null);
                             unconfirmed[task.Id] = lost; // The next try reads it back; giving up on the slot releases it.
                         }
 
@@ -349,6 +356,7 @@ public sealed class SlotContender(
                     }
                 }
 
+                stats.CountClaim(request, result);
                 switch (result.Status)
                 {
                     case FireStatus.Ran:
@@ -539,6 +547,7 @@ public sealed class SlotContender(
                 }
 
                 backoff.Reset();
+                stats.CountClaim(request, result);
                 switch (result.Status)
                 {
                     case FireStatus.Ran:

@@ -28,8 +28,10 @@ public sealed class RunNotifiers : IRunNotifier
     /// <param name="logger">The executor's logger.</param>
     /// <param name="timeProvider">The clock; the system clock when null.</param>
     /// <param name="client">An HTTP client to use (not owned); a new one when null.</param>
+    /// <param name="instruments">The executor's instruments: run events are recorded in them first, and DataDog reads them; DataDog's own when null.</param>
     /// <returns>The notifier to call.</returns>
-    public static RunNotifiers Create(NotificationOptions options, ILogger logger, TimeProvider? timeProvider = null, HttpClient? client = null)
+    public static RunNotifiers Create(NotificationOptions options, ILogger logger, TimeProvider? timeProvider = null, HttpClient? client = null,
+        Metrics.ExecutorInstruments? instruments = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
@@ -43,6 +45,10 @@ public sealed class RunNotifiers : IRunNotifier
             : null;
         var http = client ?? ownedClient;
         var notifiers = new List<IRunNotifier>();
+        if (instruments is not null)
+        {
+            notifiers.Add(instruments.Notifier);
+        }
 
         if (options.Slack.Enabled)
         {
@@ -60,11 +66,11 @@ public sealed class RunNotifiers : IRunNotifier
         {
             case DataDogMode.DogStatsD:
                 notifiers.Add(new DataDogNotifier(
-                    new DogStatsDSink(options.DataDog.AgentHost, options.DataDog.AgentPort, logger, timeProvider), options.DataDog.ConstantTags));
+                    new DogStatsDSink(options.DataDog.AgentHost, options.DataDog.AgentPort, logger, timeProvider), options.DataDog.ConstantTags, instruments));
                 logger.Information("datadog metrics to dogstatsd at {Host:l}:{Port}", options.DataDog.AgentHost, options.DataDog.AgentPort);
                 break;
             case DataDogMode.SeriesApi:
-                notifiers.Add(new DataDogNotifier(new SeriesApiSink(options.DataDog, http!, logger, timeProvider), options.DataDog.ConstantTags));
+                notifiers.Add(new DataDogNotifier(new SeriesApiSink(options.DataDog, http!, logger, timeProvider), options.DataDog.ConstantTags, instruments));
                 logger.Information("datadog metrics to the series API at {Host:l} (api key configured)", options.DataDog.ApiBaseUrl.Host);
                 break;
             default:

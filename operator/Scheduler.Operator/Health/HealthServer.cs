@@ -9,7 +9,8 @@ namespace Dtask.Operator.Health;
 
 /// <summary>
 /// The probes' endpoints, on a plain HTTP/1.1 listener: <c>GET /healthz</c> answers 200 while the process runs,
-/// <c>GET /readyz</c> 200 once <see cref="OperatorReadiness.IsReady"/> and 503 before. One short request per
+/// <c>GET /readyz</c> 200 once <see cref="OperatorReadiness.IsReady"/> and 503 before, <c>GET /metrics</c> the operator's
+/// metrics in the Prometheus text format (when given). One short request per
 /// connection, answered and closed; nothing else is served.
 /// </summary>
 public sealed class HealthServer : BackgroundService
@@ -18,11 +19,17 @@ public sealed class HealthServer : BackgroundService
     private readonly HealthOptions options;
     private readonly OperatorReadiness readiness;
     private readonly ILogger logger;
+    private readonly Core.Metrics.PrometheusMeterExport? metrics;
     private readonly TaskCompletionSource<int> bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the server; it listens once the host starts it.</summary>
-    public HealthServer(HealthOptions options, OperatorReadiness readiness, ILogger<HealthServer>? logger = null)
+    /// <param name="options">Where to listen.</param>
+    /// <param name="readiness">What <c>/readyz</c> says.</param>
+    /// <param name="logger">For the listening line.</param>
+    /// <param name="metrics">Served at <c>GET /metrics</c> (Prometheus text format); 404 there when null.</param>
+    public HealthServer(HealthOptions options, OperatorReadiness readiness, ILogger<HealthServer>? logger = null, Core.Metrics.PrometheusMeterExport? metrics = null)
     {
+        this.metrics = metrics;
         this.options = options ?? throw new ArgumentNullException(nameof(options));
         this.readiness = readiness ?? throw new ArgumentNullException(nameof(readiness));
         this.logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -86,16 +93,23 @@ public sealed class HealthServer : BackgroundService
             var head = await ReadHeadAsync(stream, timeout.Token).ConfigureAwait(false);
             var requestLine = head.Split("\r\n", 2)[0].Split(' ');
             var (method, path) = requestLine.Length >= 2 ? (requestLine[0], requestLine[1].Split('?')[0]) : ("", "");
+            var contentType = "text/plain; charset=utf-8";
             var (code, text) = (method, path) switch
             {
+                ("GET" or "HEAD", "/metrics") when metrics is not null => (HttpStatusCode.OK, await metrics.ScrapeAsync().ConfigureAwait(false)),
                 ("GET" or "HEAD", "/healthz") => (HttpStatusCode.OK, "ok"),
                 ("GET" or "HEAD", "/readyz") => readiness.IsReady ? (HttpStatusCode.OK, "ok") : (HttpStatusCode.ServiceUnavailable, readiness.Describe()),
                 ("GET" or "HEAD", _) => (HttpStatusCode.NotFound, "not found"),
                 _ => (HttpStatusCode.MethodNotAllowed, "method not allowed"),
             };
-            var body = Encoding.UTF8.GetBytes(text + "\n");
+            if (path == "/metrics" && code == HttpStatusCode.OK)
+            {
+                contentType = Core.Metrics.PrometheusMeterExport.ContentType;
+            }
+
+            var body = Encoding.UTF8.GetBytes(text.EndsWith('\n') ? text : text + "\n");
             var response = Encoding.ASCII.GetBytes(
-                $"HTTP/1.1 {(int)code} {Reason(code)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+                $"HTTP/1.1 {(int)code} {Reason(code)}\r\nContent-Type: {contentType}\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
             await stream.WriteAsync(response, timeout.Token).ConfigureAwait(false);
             if (method != "HEAD")
             {

@@ -1,5 +1,6 @@
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
+using Dtask.Core.Metrics;
 using Dtask.Core.State;
 using Dtask.Operator.Health;
 using Dtask.Operator.Sources.Directory;
@@ -38,7 +39,10 @@ public static class OperatorHost
             services.GetRequiredService<IOptions<DirectorySourceOptions>>().Value,
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>(),
-            services.GetRequiredService<OperatorReadiness>()));
+            services.GetRequiredService<OperatorReadiness>())
+        {
+            Instruments = services.GetRequiredService<OperatorInstruments>(),
+        });
         builder.Services.AddHostedService(services => services.GetRequiredService<DirectoryOperator>());
         return builder.Build();
     }
@@ -65,7 +69,10 @@ public static class OperatorHost
             services.GetRequiredService<IOptions<KubernetesSourceOptions>>().Value,
             services.GetRequiredService<OperatorReadiness>(),
             services.GetRequiredService<TimeProvider>(),
-            services.GetRequiredService<ILoggerFactory>()));
+            services.GetRequiredService<ILoggerFactory>())
+        {
+            Instruments = services.GetRequiredService<OperatorInstruments>(),
+        });
         builder.Services.AddHostedService(services => services.GetRequiredService<KubernetesOperator>());
         return builder.Build();
     }
@@ -92,6 +99,8 @@ public static class OperatorHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(layout);
         builder.Services.AddSingleton<OperatorReadiness>();
+        builder.Services.AddSingleton<OperatorInstruments>();
+        builder.Services.AddSingleton(services => new PrometheusMeterExport(services.GetRequiredService<OperatorInstruments>().Meter));
         builder.Services.AddSingleton(_ => new ConsulClient(consul));
         if (health is not null)
         {
@@ -100,7 +109,8 @@ public static class OperatorHost
             builder.Services.AddSingleton(services => new HealthServer(
                 services.GetRequiredService<IOptions<HealthOptions>>().Value,
                 services.GetRequiredService<OperatorReadiness>(),
-                services.GetRequiredService<ILoggerFactory>().CreateLogger<HealthServer>()));
+                services.GetRequiredService<ILoggerFactory>().CreateLogger<HealthServer>(),
+                services.GetRequiredService<PrometheusMeterExport>()));
             builder.Services.AddHostedService(services => services.GetRequiredService<HealthServer>());
         }
 

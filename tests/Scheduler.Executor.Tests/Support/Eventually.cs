@@ -21,6 +21,23 @@ public static class Eventually
         return true;
     }
 
+    /// <summary>Polls an asynchronous condition (every 200 ms) until it holds; false when it never did within the time.</summary>
+    public static async Task<bool> TrueAsync(Func<Task<bool>> condition, TimeSpan within)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > within)
+            {
+                return false;
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+
+        return true;
+    }
+
     /// <summary>Polls <paramref name="probe"/> until it returns <paramref name="expected"/>; the last value seen otherwise.</summary>
     public static async Task<T> EqualsAsync<T>(Func<Task<T>> probe, T expected, TimeSpan within)
     {

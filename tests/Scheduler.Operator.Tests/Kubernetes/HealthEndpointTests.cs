@@ -13,7 +13,7 @@ using Microsoft.Extensions.Options;
 
 namespace Dtask.Operator.Tests.Kubernetes;
 
-/// <summary><c>/healthz</c> and <c>/readyz</c> of the operator's host, for both sources.</summary>
+/// <summary><c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> of the operator's host, for both sources.</summary>
 public sealed class HealthEndpointTests(ConsulFixture consul)
 {
     private static readonly HealthOptions Loopback = new("127.0.0.1", 0);
@@ -45,7 +45,10 @@ public sealed class HealthEndpointTests(ConsulFixture consul)
         {
             Assert.Equal((HttpStatusCode.OK, "ok"), await GetAsync(host, "/healthz"));
             Assert.Equal((HttpStatusCode.ServiceUnavailable, "waiting for Consul"), await GetAsync(host, "/readyz"));
-            Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(host, "/metrics")).Code);
+            Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(host, "/other")).Code);
+            var (code, metrics) = await GetAsync(host, "/metrics");
+            Assert.Equal(HttpStatusCode.OK, code);
+            Assert.Contains("dtask_operator_leader{source=\"kubernetes\"} 0", metrics, StringComparison.Ordinal);
         }
         finally
         {
@@ -65,6 +68,9 @@ public sealed class HealthEndpointTests(ConsulFixture consul)
             var service = host.Services.GetRequiredService<KubernetesOperator>();
             await Eventually.TrueAsync(() => service.Lists >= 1, "the first list");
             Assert.Equal((HttpStatusCode.OK, "ok"), await GetAsync(host, "/readyz"));
+            var (code, metrics) = await GetAsync(host, "/metrics");
+            Assert.Equal(HttpStatusCode.OK, code);
+            Assert.Contains("dtask_operator_leader{source=\"kubernetes\"} 1", metrics, StringComparison.Ordinal);
         }
         finally
         {

@@ -15,7 +15,7 @@ namespace Dtask.Cli.Commands.Tasks;
 /// <summary>
 /// <c>dtask operator --source dir:PATH|kubernetes [...]</c>: reconciles ScheduledTask manifests into Consul until
 /// stopped (SIGTERM, Ctrl-C). Replicas elect a leader: with a Consul lock for a directory, with a Lease in
-/// Kubernetes. <c>--health-port</c> serves <c>/healthz</c> and <c>/readyz</c>.
+/// Kubernetes. <c>--health-port</c> serves <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c>.
 /// </summary>
 internal static class OperatorCommand
 {
@@ -54,7 +54,7 @@ internal static class OperatorCommand
         };
         var healthPort = new Option<int?>("--health-port")
         {
-            Description = "Serve GET /healthz and /readyz on this port (none by default).",
+            Description = "Serve GET /healthz, /readyz and /metrics (Prometheus) on this port (none by default).",
         };
         var healthAddress = new Option<string>("--health-address")
         {

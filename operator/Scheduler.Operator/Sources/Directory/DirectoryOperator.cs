@@ -41,6 +41,7 @@ public sealed class DirectoryOperator : BackgroundService
     private long reconciliations;
     private long leadershipLosses;
     private ReconcileResult? lastResult;
+    private readonly Health.OperatorInstruments? instruments;
 
     /// <summary>Creates the operator of one directory.</summary>
     public DirectoryOperator(ConsulClient client, KvLayout layout, DirectorySourceOptions options, TimeProvider? time = null, ILoggerFactory? loggers = null,
@@ -83,6 +84,17 @@ public sealed class DirectoryOperator : BackgroundService
 
     /// <summary>Raised after each reconcile.</summary>
     public event EventHandler<ReconcileResult>? Reconciled;
+
+    /// <summary>Where reconciles are counted (<c>source="directory"</c>); nowhere when null.</summary>
+    public Health.OperatorInstruments? Instruments
+    {
+        get => instruments;
+        init
+        {
+            instruments = value;
+            value?.Observe("directory", () => IsLeader, () => Volatile.Read(ref invalid).Count);
+        }
+    }
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -212,9 +224,12 @@ public sealed class DirectoryOperator : BackgroundService
 
     private async Task ReconcileAsync(string reason, CancellationToken cancellationToken)
     {
+        var started = time.GetTimestamp();
+        var outcome = "error";
         try
         {
             var reconciled = await source.ReconcileAsync(reason, cancellationToken).ConfigureAwait(false);
+            outcome = reconciled is { HasInvalid: true } ? "invalid" : "ok";
             readiness.SetSourceReady(true);
             if (reconciled is { } result)
             {
@@ -235,6 +250,10 @@ public sealed class DirectoryOperator : BackgroundService
 #pragma warning restore CA1031
         {
             OperatorLog.ReconcileFailed(logger, source.Options.FullPath, $"{e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            instruments?.Reconciled("directory", outcome, time.GetElapsedTime(started));
         }
     }
 

@@ -41,6 +41,7 @@ public sealed class KubernetesOperator : BackgroundService
     private long terms;
     private ScheduledTaskController? controller;
     private ScheduledTaskReflector? reflector;
+    private readonly Health.OperatorInstruments? instruments;
 
     /// <summary>Creates the operator.</summary>
     public KubernetesOperator(IKubernetes kubernetes, ConsulClient consul, KvLayout layout, KubernetesSourceOptions options,
@@ -58,6 +59,17 @@ public sealed class KubernetesOperator : BackgroundService
 
     /// <summary>True while this replica leads.</summary>
     public bool IsLeader => Volatile.Read(ref leading) == 1;
+
+    /// <summary>Where reconciles are counted (<c>source="kubernetes"</c>); nowhere when null.</summary>
+    public Health.OperatorInstruments? Instruments
+    {
+        get => instruments;
+        init
+        {
+            instruments = value;
+            value?.Observe("kubernetes", () => IsLeader);
+        }
+    }
 
     /// <summary>How many times this replica has started leading.</summary>
     public long Terms => Interlocked.Read(ref terms);
@@ -197,9 +209,12 @@ public sealed class KubernetesOperator : BackgroundService
         {
             var name = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
             ControllerResult result;
+            var started = time.GetTimestamp();
+            var outcome = "error";
             try
             {
                 result = await worker.ReconcileAsync(name, cancellationToken).ConfigureAwait(false);
+                outcome = "ok";
                 failures.Remove(name);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -220,6 +235,7 @@ public sealed class KubernetesOperator : BackgroundService
             finally
             {
                 queue.Done(name);
+                instruments?.Reconciled("kubernetes", outcome, time.GetElapsedTime(started));
             }
 
             if (result.RequeueAfter is { } after)
