@@ -184,7 +184,7 @@ internal static class ExecutorCommand
         }
         catch (ConsulPermissionDeniedException e)
         {
-            error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (the token needs key write on '{options.Prefix}' and session write)");
+            error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (see deploy/acl/executor.hcl for what an executor's token needs)");
             return RunCommand.NoPermissionExitCode;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
