@@ -44,9 +44,10 @@ internal static class ExecutorCommand
         var contenders = new Option<string?>("--contenders") { Description = "K: how many ranks contend for a slot at k·δ; the others only back them up (env DTASK_CONTENDERS; default 3)." };
         var maxRequests = new Option<string?>("--max-consul-requests") { Description = "The most Consul requests of task work in flight at once (env DTASK_MAX_CONSUL_REQUESTS; default 32)." };
         var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped; with the 1s kill wait it must fit in half of --session-ttl (env DTASK_TERMINATION_GRACE; default 4s)." };
+        var trustedKeys = new Option<string?>("--trusted-keys") { Description = "Run only task specs signed by one of these ECDSA P-256 public keys (PEM files, comma-separated; more than one to rotate keys). A spec that does not verify is refused, logged and shown by dtask describe; the task's last verified spec keeps running (env DTASK_TRUSTED_KEYS)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
-            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination,
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, trustedKeys,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -69,10 +70,19 @@ internal static class ExecutorCommand
                     TerminationGrace = Duration(Value(termination, "DTASK_TERMINATION_GRACE"), "--termination-grace") ?? ExecutorOptions.DefaultTerminationGrace,
                 };
                 options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
+                if (Value(trustedKeys, "DTASK_TRUSTED_KEYS") is { } keyFiles)
+                {
+                    options = options with { TrustedKeys = Core.Manifests.TrustedSpecKeys.FromPemFiles(keyFiles.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) };
+                }
             }
             catch (FormatException e)
             {
                 error.WriteLine($"dtask executor: {e.Message}");
+                return RunCommand.ConfigurationExitCode;
+            }
+            catch (Core.Manifests.SpecKeyException e)
+            {
+                error.WriteLine($"dtask executor: --trusted-keys: {e.Message}");
                 return RunCommand.ConfigurationExitCode;
             }
 

@@ -58,6 +58,12 @@ public sealed record KvLayout
     /// <summary>The current or last run record.</summary>
     public string RunKey(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "run";
 
+    /// <summary>
+    /// Where executors with trusted keys report that they refused the task's current spec (its signature did not
+    /// verify): a <see cref="SpecRefusal"/>, written by the executors (which may write run state), read by <c>dtask describe</c>.
+    /// </summary>
+    public string SpecRefusalKey(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "spec-refused";
+
     /// <summary>The folder of finished run records (ends with <c>/</c>).</summary>
     public string HistoryPrefix(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "history/";
 
