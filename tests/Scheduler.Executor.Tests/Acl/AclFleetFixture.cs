@@ -43,8 +43,8 @@ public sealed class AclFleetFixture : IAsyncLifetime
         await File.WriteAllTextAsync(rendered, rules, TestContext.Current.CancellationToken);
         try
         {
-            await ConsulAsync("acl", "policy", "create", "-name", policy, "-rules", "@" + rendered);
-            var created = await ConsulAsync("acl", "token", "create", "-description", "dtask " + policy, "-policy-name", policy, "-format", "json");
+            await ManagementConsulAsync("acl", "policy", "create", "-name", policy, "-rules", "@" + rendered);
+            var created = await ManagementConsulAsync("acl", "token", "create", "-description", "dtask " + policy, "-policy-name", policy, "-format", "json");
             using var json = JsonDocument.Parse(created);
             return json.RootElement.GetProperty("SecretID").GetString()!;
         }
@@ -61,7 +61,35 @@ public sealed class AclFleetFixture : IAsyncLifetime
     public Task<DtaskExit> DtaskAsync(string token, params string[] arguments) =>
         DtaskProcess.RunWithAsync(WithToken(token), [.. arguments, "--consul", Agent.Address.ToString()]);
 
-    private async Task<string> ConsulAsync(params string[] arguments)
+    /// <summary>Runs the <c>consul</c> command line with <paramref name="token"/> (not the management token); never fails the test itself.</summary>
+    public async Task<DtaskExit> ConsulAsync(string token, params string[] arguments)
+    {
+        using var process = Process.Start(ConsulStart(token, arguments))!;
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return new DtaskExit(process.ExitCode, await output, await error);
+    }
+
+    private ProcessStartInfo ConsulStart(string token, string[] arguments)
+    {
+        var start = new ProcessStartInfo(ConsulBinary.Locate())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["CONSUL_HTTP_ADDR"] = Agent.Address.GetLeftPart(UriPartial.Authority);
+        start.Environment["CONSUL_HTTP_TOKEN"] = token;
+        return start;
+    }
+
+    private async Task<string> ManagementConsulAsync(params string[] arguments)
     {
         var start = new ProcessStartInfo(ConsulBinary.Locate())
         {

@@ -127,6 +127,37 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
         Assert.Empty((await master.Kv.KeysAsync("dtask/control/team-b/", cancellationToken: Ct)).Value);
     }
 
+    [Fact]
+    public async Task In_the_admin_owned_mode_a_node_takes_its_labels_from_a_key_its_token_cannot_write()
+    {
+        var admin = await acl.TokenAsync("admin.hcl", "dtask-admin-labels");
+        var token = await acl.TokenAsync("executor.hcl", "dtask-executor-node-l", new Dictionary<string, string> { ["node"] = "node-l" });
+        using var master = acl.Master();
+        await master.Kv.PutStringAsync("dtask/node-labels/node-l", "role=storage,zone=b", cancellationToken: Ct);
+        var labels = (await master.Kv.GetAsync("dtask/node-labels/node-l", cancellationToken: Ct)).Value!;
+
+        await using var executor = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-l", AclFleetFixture.WithToken(token), "--labels-from-consul");
+        await executor.ReadyAsync();
+        var nodes = await acl.DtaskAsync(admin, "get", "nodes");
+
+        // The node cannot give itself labels: not by writing the key, not by --labels next to --labels-from-consul.
+        var write = await acl.ConsulAsync(token, "kv", "put", "dtask/node-labels/node-l", "role=storage,zone=b,gpu=true");
+        var other = await acl.ConsulAsync(token, "kv", "put", "dtask/node-labels/node-x", "role=storage");
+        await using var both = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-l", AclFleetFixture.WithToken(token), "--labels-from-consul", "--labels", "gpu=true");
+
+        Assert.True(nodes.ExitCode == 0, nodes.Error);
+        Assert.Matches(@"node-l\s+ready\s+\S+\s+role=storage,zone=b\s", nodes.Output);
+        Assert.NotEqual(0, write.ExitCode);
+        Assert.Contains("Permission denied", write.Error, StringComparison.Ordinal);
+        Assert.NotEqual(0, other.ExitCode);
+        Assert.Equal(78, await both.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("--labels-from-consul: the labels come from Consul", both.Output, StringComparison.Ordinal);
+        var after = (await master.Kv.GetAsync("dtask/node-labels/node-l", cancellationToken: Ct)).Value!;
+        Assert.Equal((labels.ModifyIndex, "role=storage,zone=b"), (after.ModifyIndex, after.ValueAsString()));
+        Assert.Null((await master.Kv.GetAsync("dtask/node-labels/node-x", cancellationToken: Ct)).Value);
+        Assert.Equal(0, await executor.StopAsync());
+    }
+
     private static string Yaml(string ns, string name, string shell) => $"""
         apiVersion: dtask.dev/v1alpha1
         kind: ScheduledTask
