@@ -1,4 +1,5 @@
-# Consul ACL policy of the dtask operator (admin.hcl is for people running the CLI). Keys are under the default prefix dtask/; with --prefix, replace "dtask/" in every rule.
+# Consul ACL policy of the dtask operator (admin.hcl is for people running the CLI). Keys are under the
+# default prefix dtask/; with --prefix, replace "dtask/" in every rule.
 
 # Reads everything dtask keeps (run records become status).
 key_prefix "dtask/" {
