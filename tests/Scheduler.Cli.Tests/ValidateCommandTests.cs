@@ -46,6 +46,36 @@ public sealed class ValidateCommandTests
     }
 
     [Fact]
+    public void Env_valueFrom_file_is_accepted_and_a_bad_one_is_named_by_its_field()
+    {
+        using var dir = new TempDirectory();
+        static string With(string env) => Valid + "\n  env:\n" + env;
+        var good = dir.Write("good.yaml", With("    - name: TOKEN\n      valueFrom:\n        file: /etc/dtask/secrets/token"));
+        var bad = dir.Write("bad.yaml", With(
+            "    - name: BOTH\n      value: x\n      valueFrom:\n        file: /a\n" +
+            "    - name: RELATIVE\n      valueFrom:\n        file: secrets/token"));
+        var shape = dir.Write("shape.yaml", With("    - name: OTHER\n      valueFrom:\n        secretKeyRef: x"));
+
+        var ok = CliRun.Of("validate", "-f", good);
+        var run = CliRun.Of("validate", "-f", bad);
+        var unknown = CliRun.Of("validate", "-f", shape);
+
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal(
+            [
+                $"{bad}[0] default/backup: spec.env[0].valueFrom: cannot be given with value: the value comes from one or the other",
+                $"{bad}[0] default/backup: spec.env[1].valueFrom.file: 'secrets/token' is not an absolute path",
+                "1 document, 1 invalid",
+            ],
+            run.OutputLines);
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains($"{shape}[0] default/backup: spec.env[0].valueFrom.secretKeyRef: unknown field", unknown.OutputLines);
+        Assert.Contains($"{shape}[0] default/backup: spec.env[0].valueFrom.file: is required", unknown.OutputLines);
+        Assert.DoesNotContain("   at ", run.Output + run.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Repeated_file_options_are_all_read()
     {
         using var dir = new TempDirectory();

@@ -42,6 +42,27 @@ public sealed class AclTests(AclAgentFixture acl) : IClassFixture<AclAgentFixtur
     }
 
     [Fact]
+    public async Task A_transaction_touching_a_key_the_token_may_not_write_is_a_permission_error_naming_that_key_and_applies_nothing()
+    {
+        using var master = acl.Agent.CreateMasterClient();
+        var name = "dtask-txn-" + Guid.NewGuid().ToString("N")[..8];
+        var allowed = TestKvPrefix.New("dtask/");
+        var forbidden = TestKvPrefix.New("elsewhere/") + "spec";
+        await master.Acl.CreatePolicyAsync(name, $$"""key_prefix "{{allowed}}" { policy = "write" }""", cancellationToken: Ct);
+        var token = (await master.Acl.CreateTokenAsync("txn test token", [name], Ct)).Value;
+        using var client = acl.Agent.CreateClient(token.Secret);
+
+        var error = await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => client.Txn.ExecuteAsync(
+            [Txn.TxnOp.Set(allowed + "run", Kv.KvValue.Utf8("ok")), Txn.TxnOp.Cas(forbidden, Kv.KvValue.Utf8("no"), 0)], cancellationToken: Ct));
+
+        Assert.Equal(forbidden, error.Subject);
+        Assert.Contains($"write key '{forbidden}' was refused: permission denied", error.Message, StringComparison.Ordinal);
+        Assert.Null((await master.Kv.GetAsync(allowed + "run", cancellationToken: Ct)).Value);
+        Assert.Null((await master.Kv.GetAsync(forbidden, cancellationToken: Ct)).Value);
+        await master.Acl.DeleteTokenAsync(token.AccessorId, Ct);
+    }
+
+    [Fact]
     public async Task Without_a_token_default_deny_refuses_reads_and_writes()
     {
         using var anonymous = acl.Agent.CreateClient();

@@ -66,19 +66,32 @@ public sealed partial class TerraformTests
     }
 
     [Fact]
-    public void The_executor_policy_grants_what_docs_operations_md_says()
+    public void Each_node_gets_its_own_policy_rendered_from_deploy_acl_executor_hcl_and_runs_with_that_node_name()
     {
         var policy = Assert.Single(Blocks("resource \"consul_acl_policy\" \"executor\""));
-        var rules = HeredocBody().Match(policy.Text).Groups["body"].Value;
-        var documented = RepositoryFiles.ReadText("docs", "operations.md");
+        var token = Assert.Single(Blocks("resource \"consul_acl_token\" \"executor\""));
+        var ignition = Assert.Single(Blocks("data \"ct_config\" \"node\""));
 
-        Assert.Equal(
-            "key_prefix \"${var.kv_prefix}\" {\n  policy = \"write\"\n}\nsession_prefix \"\" {\n  policy = \"write\"\n}\n",
-            Dedent(rules));
-        Assert.Contains(
-            "key_prefix \"dtask/\" {\n  policy = \"write\"\n}\nsession_prefix \"\" {\n  policy = \"write\"\n}\n",
-            documented,
-            StringComparison.Ordinal);
+        Assert.Contains("count       = var.node_count", policy.Text, StringComparison.Ordinal);
+        Assert.Contains("templatefile(\"${path.module}/../../../deploy/acl/executor.hcl\", { node = local.node_names[count.index] })", policy.Text, StringComparison.Ordinal);
+        Assert.Contains("\"\\\"dtask/\", \"\\\"${var.kv_prefix}\"", policy.Text, StringComparison.Ordinal);
+        Assert.Contains("policies    = [consul_acl_policy.executor[count.index].name]", token.Text, StringComparison.Ordinal);
+        Assert.Contains("executor_args       = \"--node ${local.node_names[count.index]} ${local.executor_args}\"", ignition.Text, StringComparison.Ordinal);
+        Assert.Contains("\"${var.name}-${i}\"", File.ReadAllText(Path.Combine(Root, "modules", "nodes", "acl.tf")), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("executor.hcl")]
+    [InlineData("operator.hcl")]
+    [InlineData("tenant.hcl")]
+    public void Docs_operations_md_shows_the_rules_of_the_policy_files_the_tests_run(string file)
+    {
+        static string Rules(string text) => string.Join('\n', text.Split('\n').Where(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith('#')));
+        var documented = RepositoryFiles.ReadText("docs", "operations.md");
+        var policy = File.ReadAllText(RepositoryRoot.Combine("deploy", "acl", file));
+
+        Assert.Contains("```hcl\n" + Rules(policy) + "\n```", documented, StringComparison.Ordinal);
+        Assert.DoesNotContain("key_prefix \"dtask/\" {\n  policy = \"write\"", Rules(policy), StringComparison.Ordinal);
     }
 
     /// <summary>Every block (by brace matching) whose header starts with <paramref name="header"/>.</summary>

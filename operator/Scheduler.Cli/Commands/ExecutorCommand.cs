@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Dtask.Consul;
 using Dtask.Consul.Configuration;
 using Dtask.Consul.Errors;
 using Dtask.Core.Durations;
@@ -45,9 +46,11 @@ internal static class ExecutorCommand
         var maxRequests = new Option<string?>("--max-consul-requests") { Description = "The most Consul requests of task work in flight at once (env DTASK_MAX_CONSUL_REQUESTS; default 32)." };
         var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped; with the 1s kill wait it must fit in half of --session-ttl (env DTASK_TERMINATION_GRACE; default 4s)." };
         var metrics = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 0.0.0.0:9464 (env DTASK_METRICS_LISTEN; default: not served)." };
+        var labelsFromConsul = new Option<bool>("--labels-from-consul") { Description = "Take this node's labels from the key <prefix>node-labels/<node> (k=v,k2=v2), which an administrator writes and the node's token can only read, instead of --labels (env DTASK_LABELS_FROM_CONSUL=true). Read at start." };
+        var trustedKeys = new Option<string?>("--trusted-keys") { Description = "Run only task specs signed by one of these ECDSA P-256 public keys (PEM files, comma-separated; more than one to rotate keys). A spec that does not verify is refused, logged and shown by dtask describe; the task's last verified spec keeps running (env DTASK_TRUSTED_KEYS)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
-            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, metrics,
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, metrics, trustedKeys, labelsFromConsul,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -71,14 +74,31 @@ internal static class ExecutorCommand
                     MetricsListen = Value(metrics, "DTASK_METRICS_LISTEN") is { Length: > 0 } listen ? Executor.Metrics.MetricsEndpoint.Parse(listen.Trim()) : null,
                 };
                 options = options with { Prefix = new KvLayout(options.Prefix).Prefix };
+                if (Value(trustedKeys, "DTASK_TRUSTED_KEYS") is { } keyFiles)
+                {
+                    options = options with { TrustedKeys = Core.Manifests.TrustedSpecKeys.FromPemFiles(keyFiles.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) };
+                }
             }
             catch (FormatException e)
             {
                 error.WriteLine($"dtask executor: {e.Message}");
                 return RunCommand.ConfigurationExitCode;
             }
+            catch (Core.Manifests.SpecKeyException e)
+            {
+                error.WriteLine($"dtask executor: --trusted-keys: {e.Message}");
+                return RunCommand.ConfigurationExitCode;
+            }
 
-            return await RunAsync(options, parseResult.GetValue(consul), error, cancellationToken).ConfigureAwait(false);
+            var fromConsul = parseResult.GetValue(labelsFromConsul)
+                || string.Equals(Environment.GetEnvironmentVariable("DTASK_LABELS_FROM_CONSUL"), "true", StringComparison.OrdinalIgnoreCase);
+            if (fromConsul && options.Labels.Count > 0)
+            {
+                error.WriteLine("dtask executor: --labels-from-consul: the labels come from Consul; give no --labels (or DTASK_LABELS) with it");
+                return RunCommand.ConfigurationExitCode;
+            }
+
+            return await RunAsync(options, parseResult.GetValue(consul), fromConsul, error, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -112,7 +132,7 @@ internal static class ExecutorCommand
         }
     }
 
-    private static async Task<int> RunAsync(ExecutorOptions options, string? consulAddress, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ExecutorOptions options, string? consulAddress, bool labelsFromConsul, TextWriter error, CancellationToken cancellationToken)
     {
         ConsulClientOptions consul;
         NotificationOptions notifications;
@@ -128,6 +148,30 @@ internal static class ExecutorCommand
         {
             error.WriteLine($"dtask executor: {e.Message}");
             return RunCommand.ConfigurationExitCode;
+        }
+
+        if (labelsFromConsul)
+        {
+            var key = new KvLayout(options.Prefix).NodeLabelsKey(options.Node);
+            try
+            {
+                using var client = new ConsulClient(consul);
+                options = options with { Labels = ExecutorOptions.ParseLabels(await ReadLabelsAsync(client, key, error, cancellationToken).ConfigureAwait(false)) };
+            }
+            catch (ConsulPermissionDeniedException e)
+            {
+                error.WriteLine($"dtask executor: --labels-from-consul: Consul denied permission: {e.Message} (see deploy/acl/executor.hcl)");
+                return RunCommand.NoPermissionExitCode;
+            }
+            catch (FormatException e)
+            {
+                error.WriteLine($"dtask executor: --labels-from-consul: the value at '{key}': {e.Message}");
+                return RunCommand.ConfigurationExitCode;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return Program.Success;
+            }
         }
 
         if (new ExecutorOptionsValidator().Validate(null, options) is { Failed: true } invalid)
@@ -186,7 +230,7 @@ internal static class ExecutorCommand
         }
         catch (ConsulPermissionDeniedException e)
         {
-            error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (the token needs key write on '{options.Prefix}' and session write)");
+            error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (see deploy/acl/executor.hcl for what an executor's token needs)");
             return RunCommand.NoPermissionExitCode;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -203,6 +247,29 @@ internal static class ExecutorCommand
             else
             {
                 watchdog.Abandon(options.TerminationGrace + ChildWatchdog.KillWait + TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    /// <summary>The labels text at <paramref name="key"/> ("" when absent), waiting while Consul cannot be reached.</summary>
+    private static async Task<string> ReadLabelsAsync(ConsulClient client, string key, TextWriter error, CancellationToken cancellationToken)
+    {
+        var told = false;
+        while (true)
+        {
+            try
+            {
+                return (await client.Kv.GetAsync(key, cancellationToken: cancellationToken).ConfigureAwait(false)).Value?.ValueAsString() ?? "";
+            }
+            catch (ConsulException e) when (e is ConsulUnreachableException or ConsulServerException)
+            {
+                if (!told)
+                {
+                    error.WriteLine($"dtask executor: --labels-from-consul: cannot read '{key}' yet: {e.Message}; retrying");
+                    told = true;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -84,6 +84,11 @@ internal static class HistoryCommand
                 return Program.Failure;
             }
         }
+        catch (ConsulPermissionDeniedException e)
+        {
+            error.WriteLine($"dtask history: permission denied: {e.Message}");
+            return RunCommand.NoPermissionExitCode;
+        }
         catch (ConsulException e)
         {
             error.WriteLine($"dtask history: cannot read Consul at {options.Address}: {e.Message}");

@@ -22,6 +22,8 @@ public sealed class ConsulTxn
     /// (call <see cref="TxnResult.ThrowIfRolledBack"/> to make it one). Never retried: on a timeout or 5xx the
     /// outcome is unknown, so re-read. Each request counts as one write.
     /// </summary>
+    /// <exception cref="ConsulPermissionDeniedException">The token may not read or write a key of an operation (Consul's 409
+    /// naming "Permission denied"); the exception's subject is that key. Nothing was applied.</exception>
     /// <exception cref="ConsulTooLargeException">More than <see cref="MaxOperations"/> operations with
     /// <see cref="TxnAtomicity.RequireAtomic"/> (nothing is sent), or the agent refused the body's size.</exception>
     public async Task<ConsulResponse<TxnResult>> ExecuteAsync(IReadOnlyList<TxnOp> operations, TxnAtomicity atomicity = TxnAtomicity.RequireAtomic, CancellationToken cancellationToken = default)
@@ -56,12 +58,29 @@ public sealed class ConsulTxn
             {
                 var errors = (wire?.Errors ?? []).FindAll(e => e is not null).ConvertAll(e => new TxnOpError(
                     start + e.OpIndex, e.OpIndex >= 0 && e.OpIndex < batch.Count ? batch[e.OpIndex] : null, e.What));
+                if (errors.Find(e => IsPermissionDenied(e.Reason)) is { } refused)
+                {
+                    // Consul checks ACLs before it applies anything and answers 409 with "Permission denied" per operation:
+                    // that is a refusal, not a rollback to retry.
+                    var key = refused.Operation?.Key ?? "?";
+                    throw new ConsulPermissionDeniedException(key,
+                        $"{WriteOrRead(refused.Operation)} key '{key}' was refused: permission denied, the ACL token does not allow it (HTTP 409 from PUT /v1/txn: {refused.Reason})");
+                }
                 return new ConsulResponse<TxnResult>(new TxnResult(false, results, errors, batches), raw.Meta);
             }
             batches++;
         }
         return new ConsulResponse<TxnResult>(new TxnResult(true, results, [], batches), lastMeta!);
     }
+
+    private static bool IsPermissionDenied(string reason) =>
+        reason.Contains("Permission denied", StringComparison.OrdinalIgnoreCase) || reason.Contains("ACL not found", StringComparison.OrdinalIgnoreCase);
+
+    private static string WriteOrRead(TxnOp? operation) => operation?.Verb switch
+    {
+        TxnVerb.Get or TxnVerb.GetTree or TxnVerb.CheckIndex or TxnVerb.CheckNotExists or TxnVerb.CheckSession => "read",
+        _ => "write",
+    };
 
     private async Task<(ConsulRawResponse Raw, TxnResponseWire? Wire)> SendBatchAsync(List<TxnOp> batch, CancellationToken cancellationToken)
     {

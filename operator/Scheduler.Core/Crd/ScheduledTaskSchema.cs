@@ -119,6 +119,16 @@ public static class ScheduledTaskSchema
                     [
                         new("name", Str("The variable's name.") with { Pattern = EnvNamePattern, MaxLength = ValidationLimits.MaxEnvNameLength }),
                         new("value", Str("The variable's value; empty when absent.") with { MaxLength = ValidationLimits.MaxEnvValueLength }),
+                        new("valueFrom", new SchemaNode
+                        {
+                            Type = "object",
+                            Description = "Where the value comes from instead of value: read on the node when the run starts, never written to Consul, run records or logs.",
+                            Required = ["file"],
+                            Properties =
+                            [
+                                new("file", Str("An absolute path on the node; its content (one trailing newline dropped) is the value.") with { Pattern = "^/", MaxLength = ValidationLimits.MaxWorkingDirLength }),
+                            ],
+                        }),
                     ],
                 },
             }),

@@ -34,6 +34,12 @@ public sealed record KvTaskSpec
     /// </summary>
     public DateTimeOffset? ResumedAt { get; init; }
 
+    /// <summary>
+    /// The writer's ECDSA P-256 signature of everything else in the envelope (<see cref="SpecSigning"/>); absent when
+    /// the writer has no signing key. Executors given trusted keys run only specs whose signature verifies.
+    /// </summary>
+    public SpecSignature? Signature { get; init; }
+
     /// <summary><c>namespace/name</c>.</summary>
     [JsonIgnore]
     public string Key => $"{Namespace}/{Name}";

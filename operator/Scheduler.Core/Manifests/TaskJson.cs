@@ -33,6 +33,13 @@ public static class TaskJson
         return Sorted(node)!.ToJsonString();
     }
 
+    /// <summary>The canonical JSON of any task document (keys sorted by ordinal, nulls omitted, compact).</summary>
+    public static string CanonicalOf<T>(T value)
+    {
+        var node = JsonSerializer.SerializeToNode(value, Options) ?? new JsonObject();
+        return Sorted(node)!.ToJsonString();
+    }
+
     /// <summary><c>sha256:</c> and the lower-case hex SHA-256 of <see cref="Canonical"/>.</summary>
     public static string SpecHash(ScheduledTaskSpec spec) =>
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(spec))));

@@ -119,6 +119,16 @@ public sealed record EnvVar
 
     /// <summary>The value; empty when absent.</summary>
     public string? Value { get; init; }
+
+    /// <summary>Where the value comes from instead of <see cref="Value"/>, read by the executor when the run starts (a secret kept out of Consul).</summary>
+    public EnvVarSource? ValueFrom { get; init; }
+}
+
+/// <summary>The source of an environment variable's value, read on the node when a run starts and never recorded.</summary>
+public sealed record EnvVarSource
+{
+    /// <summary>An absolute path on the node whose content (one trailing newline dropped) is the value.</summary>
+    public string? File { get; init; }
 }
 
 /// <summary>Retries of a failed run.</summary>

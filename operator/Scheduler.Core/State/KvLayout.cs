@@ -14,6 +14,7 @@ namespace Dtask.Core.State;
 /// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/run</c></term><description>the current or last <see cref="RunRecord"/>; its ModifyIndex is the fence token</description></item>
 /// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/history/&lt;slot&gt;</c></term><description>finished run records of scheduled slots, trimmed to the task's history limit</description></item>
 /// <item><term><c>state/&lt;ns&gt;/&lt;name&gt;/history/manual/&lt;seq&gt;</c></term><description>finished manual runs (and dropped triggers), by the trigger key's CreateIndex (20 digits), trimmed to the same limit</description></item>
+/// <item><term><c>node-labels/&lt;node&gt;</c></term><description>the labels an administrator gives a node (<c>k=v,k2=v2</c>), read by <c>executor --labels-from-consul</c></description></item>
 /// <item><term><c>nodes/&lt;node&gt;</c></term><description>a live executor's <see cref="NodeRecord"/>, bound to its session (Behavior=delete)</description></item>
 /// <item><term><c>control/&lt;ns&gt;/&lt;name&gt;/trigger/&lt;id&gt;</c></term><description>one pending <c>dtask trigger</c> (a <see cref="ControlRequest"/>, written with CAS 0); its CreateIndex orders and names it</description></item>
 /// <item><term><c>control/&lt;ns&gt;/&lt;name&gt;/stop/&lt;runId&gt;</c></term><description>a request to stop one run (<c>Replace</c>), written with CAS 0</description></item>
@@ -58,6 +59,12 @@ public sealed record KvLayout
     /// <summary>The current or last run record.</summary>
     public string RunKey(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "run";
 
+    /// <summary>
+    /// Where executors with trusted keys report that they refused the task's current spec (its signature did not
+    /// verify): a <see cref="SpecRefusal"/>, written by the executors (which may write run state), read by <c>dtask describe</c>.
+    /// </summary>
+    public string SpecRefusalKey(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "spec-refused";
+
     /// <summary>The folder of finished run records (ends with <c>/</c>).</summary>
     public string HistoryPrefix(string @namespace, string name) => TaskStatePrefix(@namespace, name) + "history/";
 
@@ -67,6 +74,12 @@ public sealed record KvLayout
 
     /// <summary>A live executor's registration.</summary>
     public string NodeKey(string node) => NodesPrefix + node;
+
+    /// <summary>Folder of the labels administrators assign to nodes (<c>dtask executor --labels-from-consul</c>).</summary>
+    public string NodeLabelsPrefix => Prefix + "node-labels/";
+
+    /// <summary>The labels of <paramref name="node"/> as <c>k=v,k2=v2</c>, written by an administrator; the node may only read it.</summary>
+    public string NodeLabelsKey(string node) => NodeLabelsPrefix + node;
 
     /// <summary>The folder of one task's control requests (ends with <c>/</c>).</summary>
     public string TaskControlPrefix(string @namespace, string name) => $"{ControlPrefix}{@namespace}/{name}/";

@@ -359,6 +359,27 @@ public static partial class TaskValidator
                 {
                     Add(path + ".value", $"is {value.Length} characters; at most {ValidationLimits.MaxEnvValueLength} are allowed");
                 }
+
+                if (env[i].ValueFrom is { } from)
+                {
+                    if (env[i].Value is { Length: > 0 })
+                    {
+                        Add(path + ".valueFrom", "cannot be given with value: the value comes from one or the other");
+                    }
+
+                    if (from.File is not { } file)
+                    {
+                        Add(path + ".valueFrom.file", "is required");
+                    }
+                    else if (!file.StartsWith('/'))
+                    {
+                        Add(path + ".valueFrom.file", $"'{file}' is not an absolute path");
+                    }
+                    else if (file.Length > ValidationLimits.MaxWorkingDirLength)
+                    {
+                        Add(path + ".valueFrom.file", $"is {file.Length} characters; at most {ValidationLimits.MaxWorkingDirLength} are allowed");
+                    }
+                }
             }
         }
 

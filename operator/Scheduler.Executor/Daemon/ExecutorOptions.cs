@@ -38,6 +38,12 @@ public sealed record ExecutorOptions
     /// <summary>The labels this node advertises; tasks select nodes with <c>nodeSelector</c>.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// The public keys task specs must be signed with (<c>--trusted-keys</c>); null: specs are run unsigned. A spec
+    /// whose signature does not verify is refused and the task's last verified spec keeps running.
+    /// </summary>
+    public Core.Manifests.TrustedSpecKeys? TrustedKeys { get; init; }
+
     /// <summary>The KV prefix of dtask's keys.</summary>
     public string Prefix { get; init; } = KvLayout.DefaultPrefix;
 

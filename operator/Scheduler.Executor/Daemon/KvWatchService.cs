@@ -26,11 +26,12 @@ namespace Dtask.Executor.Daemon;
 /// and <c>tasks/</c> is empty only when there is nothing to run. An answer whose listing did not change
 /// (<see cref="ListingChange"/>) is not processed again.</para>
 /// </remarks>
-public sealed class KvWatchService(ConsulClient client, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger)
+public sealed class KvWatchService(ConsulClient client, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger,
+    ExecutorOptions? options = null)
     : BackgroundService
 {
     private static readonly BlockingQueryOptions WatchOptions = new() { WaitTime = TimeSpan.FromMinutes(5), MinInterval = TimeSpan.FromMilliseconds(50) };
-    private readonly TaskSpecReader reader = new(layout, logger);
+    private readonly TaskSpecReader reader = new(layout, logger, options?.TrustedKeys);
     private BlockingQuery<IReadOnlyList<KvPair>>? tasks;
     private BlockingQuery<IReadOnlyList<KvPair>>? nodes;
     private BlockingQuery<IReadOnlyList<KvPair>>? controls;
@@ -161,6 +162,27 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         }
 
         view.SetTasks(reader.Read(response.Value));
+        foreach (var (task, specIndex, reason, kept) in reader.NewRefusals)
+        {
+            _ = ReportRefusalAsync(task, new SpecRefusal(options?.Node ?? "", specIndex, reason, kept, time.GetUtcNow()));
+        }
+    }
+
+    /// <summary>Writes <paramref name="refusal"/> where <c>dtask describe</c> shows it; a failure is logged, nothing more.</summary>
+    private async Task ReportRefusalAsync(TaskId task, SpecRefusal refusal)
+    {
+        var key = layout.SpecRefusalKey(task.Namespace, task.Name);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(refusal)), cancellationToken: timeout.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // A report that cannot be written changes nothing about what runs.
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            logger.Warning("could not report the refused spec of {Namespace:l}/{Task:l} at {Key:l}: {Problem:l}", task.Namespace, task.Name, key, e.Message);
+        }
     }
 
     private void ApplyNodes(ConsulResponse<IReadOnlyList<KvPair>> response)

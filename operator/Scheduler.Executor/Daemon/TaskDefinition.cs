@@ -49,11 +49,17 @@ public sealed record TaskDefinition(TaskId Id, ScheduledTaskSpec Spec, TaskSched
 /// <summary>
 /// Turns the values under <c>tasks/</c> into <see cref="TaskDefinition"/>s. A value that does not parse, names another
 /// task than its key, or fails validation is left out and logged as an error once per ModifyIndex (so a watch that
-/// sees it again does not repeat the message); every other task is unaffected.
+/// sees it again does not repeat the message); every other task is unaffected. With trusted keys, a spec whose
+/// signature does not verify is refused the same way, and the last verified spec of that task keeps running.
 /// </summary>
-public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
+public sealed class TaskSpecReader(KvLayout layout, ILogger logger, TrustedSpecKeys? trusted = null)
 {
     private readonly HashSet<(string Key, ulong Index)> reported = [];
+    private readonly Dictionary<TaskId, TaskDefinition> verified = [];
+    private readonly List<(TaskId Task, ulong SpecIndex, string Reason, ulong? KeptIndex)> refusals = [];
+
+    /// <summary>The specs refused (signature not verified) by the last <see cref="Read"/> for the first time.</summary>
+    public IReadOnlyList<(TaskId Task, ulong SpecIndex, string Reason, ulong? KeptIndex)> NewRefusals => refusals;
 
     /// <summary>The valid tasks among <paramref name="pairs"/>.</summary>
     public IReadOnlyDictionary<TaskId, TaskDefinition> Read(IEnumerable<Consul.Kv.KvPair> pairs)
@@ -61,6 +67,8 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
         ArgumentNullException.ThrowIfNull(pairs);
         var tasks = new Dictionary<TaskId, TaskDefinition>();
         var seen = new HashSet<(string, ulong)>();
+        var present = new HashSet<TaskId>();
+        refusals.Clear();
         foreach (var pair in pairs)
         {
             if (!KvLayout.TrySplitTaskKey(pair.Key, layout.TasksPrefix, out var ns, out var name))
@@ -70,9 +78,16 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
 
             string? problem;
             TaskDefinition? definition;
+            string? refusal = null;
+            var id = new TaskId(ns, name);
+            present.Add(id);
             try
             {
                 problem = TryRead(pair, ns, name, out definition);
+                if (definition is not null && trusted?.Verify(KvTaskSpec.Parse(pair.ValueAsString())) is { } unverified)
+                {
+                    (problem, refusal, definition) = ("its signature is refused: " + unverified, unverified, null);
+                }
             }
 #pragma warning disable CA1031 // A spec the validator or the schedule chokes on is one bad task, never the watch's end.
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -84,18 +99,44 @@ public sealed class TaskSpecReader(KvLayout layout, ILogger logger)
             if (definition is not null)
             {
                 tasks[definition.Id] = definition;
+                if (trusted is not null)
+                {
+                    verified[definition.Id] = definition;
+                }
+
                 continue;
+            }
+
+            var kept = refusal is not null && verified.TryGetValue(id, out var previous) ? previous : null;
+            if (kept is not null)
+            {
+                tasks[id] = kept;
             }
 
             seen.Add((pair.Key, pair.ModifyIndex));
             if (reported.Add((pair.Key, pair.ModifyIndex)))
             {
-                logger.Error("task {Namespace:l}/{Task:l}: the value at {Key:l} (index {Index}) is ignored: {Problem:l}; every other task keeps running",
-                    ns, name, pair.Key, pair.ModifyIndex, problem);
+                if (refusal is not null)
+                {
+                    refusals.Add((id, pair.ModifyIndex, refusal, kept?.ModifyIndex));
+                    logger.Error("task {Namespace:l}/{Task:l}: the spec at {Key:l} (index {Index}) is refused: {Problem:l}; {Kept:l}",
+                        ns, name, pair.Key, pair.ModifyIndex, problem,
+                        kept is null ? "the task does not run until a verified spec is written" : $"the verified spec of index {kept.ModifyIndex} keeps running");
+                }
+                else
+                {
+                    logger.Error("task {Namespace:l}/{Task:l}: the value at {Key:l} (index {Index}) is ignored: {Problem:l}; every other task keeps running",
+                        ns, name, pair.Key, pair.ModifyIndex, problem);
+                }
             }
         }
 
         reported.IntersectWith(seen); // Forget values that were replaced or deleted.
+        foreach (var gone in verified.Keys.Where(k => !present.Contains(k)).ToList())
+        {
+            verified.Remove(gone);
+        }
+
         return tasks;
     }
 

@@ -16,6 +16,12 @@ public sealed record ChildCommand(IReadOnlyList<string> Argv, string Display)
     /// <summary>Variables added to (or replacing those of) the executor's environment.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Variables whose value is the content of a file on this node (<c>env[].valueFrom.file</c>), read when the child
+    /// starts; the values are never recorded or logged.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> EnvironmentFiles { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>The working directory; the executor's own when null.</summary>
     public string? WorkingDirectory { get; init; }
 
@@ -49,15 +55,25 @@ public sealed record ChildCommand(IReadOnlyList<string> Argv, string Display)
             : spec.Command is { Count: > 0 } argv ? Exec(argv)
             : throw new ArgumentException("the spec has neither command nor shell", nameof(spec));
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var variable in spec.Env ?? [])
         {
-            if (!string.IsNullOrEmpty(variable.Name))
+            if (string.IsNullOrEmpty(variable.Name))
+            {
+                continue;
+            }
+
+            if (variable.ValueFrom?.File is { } file)
+            {
+                files[variable.Name] = file;
+            }
+            else
             {
                 environment[variable.Name] = variable.Value ?? "";
             }
         }
 
-        return command with { Environment = environment, WorkingDirectory = spec.WorkingDir, Timeout = spec.TimeoutDuration };
+        return command with { Environment = environment, EnvironmentFiles = files, WorkingDirectory = spec.WorkingDir, Timeout = spec.TimeoutDuration };
     }
 
     private static string QuoteForDisplay(string word) =>

@@ -85,6 +85,21 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             start.Environment[name] = value;
         }
 
+        foreach (var (name, file) in command.EnvironmentFiles)
+        {
+            try
+            {
+                var secret = await File.ReadAllTextAsync(file).ConfigureAwait(false);
+                start.Environment[name] = secret.EndsWith("\r\n", StringComparison.Ordinal) ? secret[..^2]
+                    : secret.EndsWith('\n') ? secret[..^1] : secret;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            {
+                // The message names the variable and the file, never the content.
+                return NotStarted(output) with { StartError = $"env {name}: valueFrom file '{file}' cannot be read: {e.Message}" };
+            }
+        }
+
         foreach (var (name, value) in identity.ToVariables())
         {
             start.Environment[name] = value;

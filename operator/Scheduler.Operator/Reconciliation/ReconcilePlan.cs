@@ -29,8 +29,9 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
     /// <param name="prune">Delete tasks this owner holds in KV and no longer declares.</param>
     /// <param name="layout">The KV layout.</param>
     /// <param name="now">The writer's clock: stamps <see cref="KvTaskSpec.ResumedAt"/> on a write that resumes a task.</param>
+    /// <param name="signer">Signs every envelope written; a stored spec this key has not signed is rewritten signed. None: unsigned.</param>
     public static ReconcilePlan Compute(TaskOwner owner, IReadOnlyList<DesiredTask> desired, IReadOnlyDictionary<string, StoredTask> stored,
-        bool prune, KvLayout layout, DateTimeOffset now)
+        bool prune, KvLayout layout, DateTimeOffset now, SpecSigner? signer = null)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(desired);
@@ -78,7 +79,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
                 continue;
             }
 
-            settled.AddRange(PlanOne(owner, task, current, layout, writes, now));
+            settled.AddRange(PlanOne(owner, task, current, layout, writes, now, signer));
         }
 
         // A document whose name cannot be read could declare any task: deleting "undeclared" tasks then could
@@ -100,7 +101,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
         return new ReconcilePlan(writes, settled);
     }
 
-    private static IEnumerable<TaskOutcome> PlanOne(TaskOwner owner, DesiredTask task, StoredTask? current, KvLayout layout, List<PlannedWrite> writes, DateTimeOffset now)
+    private static IEnumerable<TaskOutcome> PlanOne(TaskOwner owner, DesiredTask task, StoredTask? current, KvLayout layout, List<PlannedWrite> writes, DateTimeOffset now, SpecSigner? signer)
     {
         var spec = task.Task!.Spec;
         var hash = TaskJson.SpecHash(spec);
@@ -125,7 +126,7 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
         if (current?.Envelope is { } stored)
         {
             var sameSpec = string.Equals(stored.SpecHash, hash, StringComparison.Ordinal);
-            if (sameSpec && (sourceGeneration is null || sourceGeneration == stored.Generation))
+            if (sameSpec && (sourceGeneration is null || sourceGeneration == stored.Generation) && (signer is null || signer.HasSigned(stored)))
             {
                 yield return new TaskOutcome(task.Namespace!, task.Name!, TaskAction.Unchanged)
                 {
@@ -138,12 +139,14 @@ public sealed record ReconcilePlan(IReadOnlyList<PlannedWrite> Writes, IReadOnly
 
             var generation = sourceGeneration ?? stored.Generation + 1;
             var envelope = Envelope(task, owner, generation, hash).Over(stored, now);
+            envelope = signer?.Sign(envelope) ?? envelope;
             writes.Add(new PlannedWrite(TxnOp.Cas(kvKey, KvValue.Utf8(envelope.ToJson()), current.ModifyIndex),
                 new TaskOutcome(task.Namespace!, task.Name!, TaskAction.Configured) { Owner = owner, Generation = generation, Source = task.Source }));
             yield break;
         }
 
         var created = Envelope(task, owner, sourceGeneration ?? 1, hash);
+        created = signer?.Sign(created) ?? created;
         writes.Add(new PlannedWrite(TxnOp.Cas(kvKey, KvValue.Utf8(created.ToJson()), 0),
             new TaskOutcome(task.Namespace!, task.Name!, TaskAction.Created) { Owner = owner, Generation = created.Generation, Source = task.Source }));
     }

@@ -47,6 +47,9 @@ public sealed class TaskReconciler
     /// <summary>The KV layout written to.</summary>
     public KvLayout Layout => layout;
 
+    /// <summary>Signs every spec written (and rewrites, signed, a stored spec it has not signed); none: specs are written unsigned.</summary>
+    public SpecSigner? Signer { get; init; }
+
     /// <summary>Reconciles manifest documents (valid or not) read by <see cref="ManifestReader"/>.</summary>
     /// <param name="owner">The source: tasks owned by others are never changed.</param>
     /// <param name="desired">Every document the source holds.</param>
@@ -196,7 +199,7 @@ public sealed class TaskReconciler
         for (var attempt = 1; ; attempt++)
         {
             var stored = await read(cancellationToken).ConfigureAwait(false);
-            var plan = ReconcilePlan.Compute(owner, desired, stored, prune, layout, time.GetUtcNow());
+            var plan = ReconcilePlan.Compute(owner, desired, stored, prune, layout, time.GetUtcNow(), Signer);
             var pending = new List<PlannedWrite>();
             var rolledBack = false;
             for (var start = 0; start < plan.Writes.Count; start += fence.MaxOperations)

@@ -25,12 +25,32 @@ public sealed record TaskObservation(string Namespace, string Name, StoredTask? 
     /// <summary>Why the source that owns the task cannot read its declaration now, when it reported so (<see cref="SourceProblem"/>).</summary>
     public SourceProblem? Problem { get; init; }
 
+    /// <summary>An executor's report that it refused a spec of this task (its signature did not verify), if any was written.</summary>
+    public SpecRefusal? Refusal { get; init; }
+
+    /// <summary><see cref="Refusal"/> when it concerns the spec stored now; null once a newer spec replaced the refused one.</summary>
+    public SpecRefusal? CurrentRefusal => Refusal is { } refusal && Stored is { } stored && refusal.SpecIndex == stored.ModifyIndex ? refusal : null;
+
     /// <summary>
     /// The status as <see cref="TaskStatusBuilder"/> builds it from these observations; without <paramref name="errors"/>,
     /// the owning source's <see cref="Problem"/> (if its owner still owns the task) counts as the validation errors.
+    /// A <see cref="CurrentRefusal"/> adds the condition <c>Verified=False</c> (reason <c>SignatureRefused</c>).
     /// </summary>
-    public ScheduledTaskStatus StatusAt(DateTimeOffset now, DesiredSpec? desired = null, IReadOnlyList<Core.Validation.FieldError>? errors = null) =>
-        TaskStatusBuilder.Build(Envelope, errors ?? OwnersProblem?.FieldErrors, Current, History, now, desired);
+    public ScheduledTaskStatus StatusAt(DateTimeOffset now, DesiredSpec? desired = null, IReadOnlyList<Core.Validation.FieldError>? errors = null)
+    {
+        var status = TaskStatusBuilder.Build(Envelope, errors ?? OwnersProblem?.FieldErrors, Current, History, now, desired);
+        return CurrentRefusal is not { } refusal ? status : status with
+        {
+            Conditions = [.. status.Conditions ?? [], new TaskCondition
+            {
+                Type = "Verified",
+                Status = "False",
+                Reason = "SignatureRefused",
+                Message = $"executor {refusal.Node} refused this spec: {refusal.Reason}; " +
+                    (refusal.KeptIndex is { } kept ? $"executors keep running the verified spec of index {kept}" : "the task does not run"),
+            }],
+        };
+    }
 
     /// <summary><see cref="Problem"/> when it was reported by the task's owner in KV; otherwise null.</summary>
     public SourceProblem? OwnersProblem => Problem is { } problem && Envelope is { } envelope && envelope.Owner.ToString() == problem.Owner ? problem : null;
@@ -112,6 +132,9 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
         }
 
         history.Sort((a, b) => a.OrderKey.CompareTo(b.OrderKey));
-        return new TaskObservation(@namespace, name, stored, current, history, lockSession);
+        var refusal = state.FirstOrDefault(p => p.Key == layout.SpecRefusalKey(@namespace, name)) is { } refused
+            ? StateJson.TryDeserialize<SpecRefusal>(refused.ValueAsString())
+            : null;
+        return new TaskObservation(@namespace, name, stored, current, history, lockSession) { Refusal = refusal };
     }
 }

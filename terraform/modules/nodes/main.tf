@@ -41,7 +41,7 @@ data "ct_config" "node" {
     consul_token        = data.consul_acl_token_secret_id.executor[count.index].secret_id
     slack_webhook       = var.slack_webhook
     datadog_api_key     = var.datadog_api_key
-    executor_args       = local.executor_args
+    executor_args       = "--node ${local.node_names[count.index]} ${local.executor_args}"
     notification_env    = local.notification_env
   })
   strict = true

@@ -8,9 +8,9 @@ output "private_ips" {
   value       = aws_instance.node[*].private_ip
 }
 
-output "executor_policy_name" {
-  description = "The Consul ACL policy the executor tokens carry."
-  value       = consul_acl_policy.executor.name
+output "executor_policy_names" {
+  description = "The Consul ACL policy of each node's executor token (one per node, from deploy/acl/executor.hcl)."
+  value       = consul_acl_policy.executor[*].name
 }
 
 output "security_group_id" {

@@ -11,9 +11,12 @@ public static class DtaskProcess
 {
     public static string DllPath { get; } = DtaskBuild.Dll();
 
-    public static async Task<DtaskExit> RunAsync(params string[] arguments)
+    public static Task<DtaskExit> RunAsync(params string[] arguments) => RunWithAsync(null, arguments);
+
+    /// <summary>Runs <c>dtask</c> with <paramref name="environment"/> added to its environment (e.g. <c>CONSUL_HTTP_TOKEN</c>).</summary>
+    public static async Task<DtaskExit> RunWithAsync(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        using var process = Start(arguments);
+        using var process = Start(environment, arguments);
         var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -32,7 +35,10 @@ public static class DtaskProcess
     }
 
     /// <summary>Starts <c>dtask</c> with its stdout and stderr redirected (the caller reads them) and returns at once.</summary>
-    public static Process Start(params string[] arguments)
+    public static Process Start(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>Starts <c>dtask</c> with <paramref name="environment"/> added to its environment, stdout and stderr redirected.</summary>
+    public static Process Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
         {
@@ -50,6 +56,11 @@ public static class DtaskProcess
         start.Environment["DTASK_LOG_FORMAT"] = "console";
         start.Environment.Remove("CONSUL_HTTP_ADDR");
         start.Environment.Remove("SLACK_WEBHOOK");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         return Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet");
     }
 }

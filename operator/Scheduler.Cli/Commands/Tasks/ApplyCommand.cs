@@ -22,11 +22,13 @@ internal static class ApplyCommand
         {
             Description = "Also delete tasks applied with dtask apply (owner cli) that the files no longer declare.",
         };
+        var signingKey = SigningKeyOption.Create();
         var consul = new ConsulConnection();
         var command = new Command("apply", "Write ScheduledTask manifests into Consul (owner cli). Prints created, configured or unchanged per task. Exit 1 when a manifest is invalid (nothing is written) or a task is owned by another source; 69 when Consul is unreachable; 77 when permission is denied.")
         {
             files,
             prune,
+            signingKey,
         };
         consul.AddTo(command);
         command.SetAction((parseResult, cancellationToken) =>
@@ -38,9 +40,15 @@ internal static class ApplyCommand
                 return Task.FromResult(ManifestFiles.LastExitCode(parseResult.GetRequiredValue(files)));
             }
 
+            if (!SigningKeyOption.TryRead("apply", parseResult, signingKey, error, out var signer))
+            {
+                return Task.FromResult(Program.UsageError);
+            }
+
             return consul.RunAsync("apply", parseResult, async (client, layout) =>
             {
-                var reconciler = new TaskReconciler(client, layout);
+                using var signing = signer;
+                var reconciler = new TaskReconciler(client, layout) { Signer = signer };
                 var result = await reconciler.ReconcileAsync(TaskOwner.Cli, documents, parseResult.GetValue(prune), cancellationToken).ConfigureAwait(false);
                 return Print(result.Outcomes, output, error);
             });
@@ -130,4 +138,38 @@ internal static class ManifestFiles
     /// <summary>The exit code after <see cref="Read"/> returned null: 2 for a missing path, 1 otherwise.</summary>
     public static int LastExitCode(IReadOnlyList<string> paths) =>
         paths.Any(p => !File.Exists(p) && !Directory.Exists(p)) ? Program.UsageError : Program.Failure;
+}
+
+/// <summary>The <c>--signing-key FILE</c> option (default <c>DTASK_SIGNING_KEY_FILE</c>) of the commands that write task specs.</summary>
+internal static class SigningKeyOption
+{
+    /// <summary>The variable naming the signing key file when the option is absent.</summary>
+    public const string Variable = "DTASK_SIGNING_KEY_FILE";
+
+    public static Option<string?> Create() => new("--signing-key")
+    {
+        Description = $"Sign every task spec written with this ECDSA P-256 private key (PEM); executors started with --trusted-keys run only verified specs. Default: {Variable}.",
+    };
+
+    /// <summary>Reads the key named by the option or the variable; false (after printing why, never the key) when it cannot be used.</summary>
+    public static bool TryRead(string command, ParseResult parseResult, Option<string?> option, TextWriter error, out Core.Manifests.SpecSigner? signer)
+    {
+        signer = null;
+        var path = parseResult.GetValue(option) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable(Variable);
+        if (string.IsNullOrEmpty(path))
+        {
+            return true;
+        }
+
+        try
+        {
+            signer = Core.Manifests.SpecSigner.FromPemFile(path);
+            return true;
+        }
+        catch (Core.Manifests.SpecKeyException e)
+        {
+            error.WriteLine($"dtask {command}: --signing-key: {e.Message}");
+            return false;
+        }
+    }
 }

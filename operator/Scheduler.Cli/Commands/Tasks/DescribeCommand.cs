@@ -86,6 +86,13 @@ internal static class DescribeCommand
         Line("Owner", envelope.Owner.ToString());
         Line("Generation", envelope.Generation.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Line("Spec hash", envelope.SpecHash);
+        Line("Signature", envelope.Signature is { } signature ? $"key {signature.KeyId}" : "<none>");
+        if (observation.CurrentRefusal is { } refusal)
+        {
+            Line("Refused", $"by executor {refusal.Node}: {refusal.Reason}; " +
+                (refusal.KeptIndex is { } kept ? $"executors keep running the verified spec of index {kept}" : "the task does not run"));
+        }
+
         Line("Schedule", GetCommand.ScheduleText(spec) + (spec.TimeZone is { } zone ? $" ({zone})" : " (UTC)"));
         if (spec.Jitter is { } jitter)
         {

@@ -73,6 +73,13 @@ internal static class GetCommand
             }
 
             var items = shown.Select(o => Item(o, now)).ToList();
+            if (items.Count == 0 && !allNamespaces)
+            {
+                // Consul leaves out of a listing what the token may not read: an empty namespace and a namespace the
+                // token may not read look alike. Reading the namespace's folder tells them apart (403: exit 77).
+                _ = await client.Kv.GetAsync(layout.TasksPrefix + only + "/", cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
             TableOutput.Write(output, parseResult.GetValue(format), new TaskList { Items = items }, () =>
             {
                 if (items.Count == 0)

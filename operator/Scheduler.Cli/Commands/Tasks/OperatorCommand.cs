@@ -66,6 +66,7 @@ internal static class OperatorCommand
             Description = "The least level logged (Trace, Debug, Information, Warning, Error).",
             DefaultValueFactory = _ => LogLevel.Information,
         };
+        var signingKey = SigningKeyOption.Create();
         var consul = new ConsulConnection();
         var command = new Command("operator", "Reconcile ScheduledTask manifests into Consul, continuously, with leader election among replicas.")
         {
@@ -79,6 +80,7 @@ internal static class OperatorCommand
             healthPort,
             healthAddress,
             logLevel,
+            signingKey,
         };
         consul.AddTo(command);
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -115,6 +117,11 @@ internal static class OperatorCommand
                 return Usage(wrongPlace);
             }
 
+            if (!SigningKeyOption.TryRead("operator", parseResult, signingKey, error, out var signer))
+            {
+                return Program.UsageError;
+            }
+
             HealthOptions? health = null;
             if (parseResult.GetValue(healthPort) is { } port)
             {
@@ -142,6 +149,7 @@ internal static class OperatorCommand
                 var environment = (Func<string, string?>)Environment.GetEnvironmentVariable;
                 var options = new KubernetesSourceOptions
                 {
+                    Signer = signer,
                     Namespace = parseResult.GetValue(watchNamespace),
                     LeaseName = parseResult.GetValue(leaseName) ?? "dtask-operator",
                     LeaseNamespace = parseResult.GetValue(leaseNamespace) ?? KubernetesConnection.LeaseNamespace(environment),
@@ -172,7 +180,7 @@ internal static class OperatorCommand
             }
             else
             {
-                var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey) };
+                var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey), Signer = signer };
                 if (options.Problems() is { Count: > 0 } problems)
                 {
                     return Usage(problems);

@@ -56,7 +56,7 @@ public sealed class DirectoryOperator : BackgroundService
         logger = this.loggers.CreateLogger<DirectoryOperator>();
         lockKey = options.LockKey ?? DirectorySourceOptions.DefaultLockKey(layout);
         fence = new ConsulLockFence(client, lockKey);
-        source = new DirectorySource(options, new TaskReconciler(client, layout, this.loggers.CreateLogger<TaskReconciler>(), this.time, fence),
+        source = new DirectorySource(options, new TaskReconciler(client, layout, this.loggers.CreateLogger<TaskReconciler>(), this.time, fence) { Signer = options.Signer },
             this.loggers.CreateLogger<DirectorySource>());
         holder = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     }

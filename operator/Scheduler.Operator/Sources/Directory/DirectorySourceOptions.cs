@@ -6,6 +6,9 @@ namespace Dtask.Operator.Sources.Directory;
 /// <param name="Path">The manifest directory (read recursively, <c>*.yaml</c> and <c>*.yml</c>); made absolute.</param>
 public sealed record DirectorySourceOptions(string Path)
 {
+    /// <summary>Signs every task spec written (executors with <c>--trusted-keys</c> run only verified specs); none: unsigned.</summary>
+    public Dtask.Core.Manifests.SpecSigner? Signer { get; init; }
+
     /// <summary>The full path of <see cref="Path"/>: the owner of its tasks is <c>dir:&lt;full path&gt;</c>.</summary>
     public string FullPath { get; } = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(Path));
 

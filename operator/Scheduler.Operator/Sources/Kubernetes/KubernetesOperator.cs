@@ -152,7 +152,7 @@ public sealed class KubernetesOperator : BackgroundService
         using var queue = new PendingReconciles<TaskId>(time);
         var cache = new TaskObjectCache();
         var api = new ScheduledTaskApi(kubernetes, options.Namespace);
-        var reconciler = new TaskReconciler(consul, layout, loggers.CreateLogger<TaskReconciler>(), time, fence);
+        var reconciler = new TaskReconciler(consul, layout, loggers.CreateLogger<TaskReconciler>(), time, fence) { Signer = options.Signer };
         var reader = new TaskObservationReader(consul, layout);
         var currentController = new ScheduledTaskController(api, cache, reconciler, reader, options, time, loggers.CreateLogger<ScheduledTaskController>());
         var currentReflector = new ScheduledTaskReflector(api, cache, queue, options,

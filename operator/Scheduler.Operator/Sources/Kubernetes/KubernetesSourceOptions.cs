@@ -5,6 +5,9 @@ namespace Dtask.Operator.Sources.Kubernetes;
 /// <summary>How the Kubernetes source runs: what it watches, how its replicas elect a leader, and its periods.</summary>
 public sealed record KubernetesSourceOptions
 {
+    /// <summary>Signs every task spec written (executors with <c>--trusted-keys</c> run only verified specs); none: unsigned.</summary>
+    public Dtask.Core.Manifests.SpecSigner? Signer { get; init; }
+
     /// <summary>The namespace whose <c>ScheduledTask</c>s are reconciled; null for every namespace.</summary>
     public string? Namespace { get; init; }
 

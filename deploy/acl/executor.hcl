@@ -1,0 +1,42 @@
+# Consul ACL policy of the dtask executor on ONE node: render it once per node with ${node} replaced by the
+# node's name (its --node, by default the host name), e.g.
+#   sed 's/[$]{node}/node-1/g' executor.hcl > executor-node-1.hcl
+# (terraform/modules/nodes renders it with templatefile()). Keys are under the default prefix dtask/; with
+# --prefix, replace "dtask/" in every rule.
+#
+# An executor cannot change what runs: task specs are read-only to it.
+
+# Task specs: read only.
+key_prefix "dtask/tasks/" {
+  policy = "read"
+}
+
+# Live executors: read every registration (slot ranking), write only this node's own.
+key_prefix "dtask/nodes/" {
+  policy = "read"
+}
+key "dtask/nodes/${node}" {
+  policy = "write"
+}
+
+# Labels an administrator assigns to this node (executor --labels-from-consul): read only.
+key "dtask/node-labels/${node}" {
+  policy = "read"
+}
+
+# Run state: locks, run records, history.
+key_prefix "dtask/state/" {
+  policy = "write"
+}
+
+# Control requests: an executor deletes the triggers it runs, writes the stop requests of Replace and the
+# control/.watch anchor.
+key_prefix "dtask/control/" {
+  policy = "write"
+}
+
+# Sessions: registration and run locks. Executors reach Consul through any server, so a session is created on
+# whichever Consul node answers: write on every session name.
+session_prefix "" {
+  policy = "write"
+}

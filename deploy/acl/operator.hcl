@@ -1,0 +1,24 @@
+# Consul ACL policy of the dtask operator (admin.hcl is for people running the CLI). Keys are under the
+# default prefix dtask/; with --prefix, replace "dtask/" in every rule.
+
+# Reads everything dtask keeps (run records become status).
+key_prefix "dtask/" {
+  policy = "read"
+}
+
+# Writes task specs and the problems of its sources.
+key_prefix "dtask/tasks/" {
+  policy = "write"
+}
+key_prefix "dtask/problems/" {
+  policy = "write"
+}
+
+# Directory source: replicas elect a leader with a lock on this key (the Kubernetes source uses a Lease and
+# needs neither this rule nor sessions).
+key "dtask/leader/operator/dir" {
+  policy = "write"
+}
+session_prefix "" {
+  policy = "write"
+}
