@@ -33,6 +33,14 @@ public sealed record ChaosOptions
     /// <summary>The Markdown file whose chaos section the run rewrites (with the timeline picture beside the JSON report); none when null.</summary>
     public string? BenchmarksPath { get; init; }
 
+    /// <summary>
+    /// Write the tasks into KV before the executors start (so a node on a wrong clock meets them in its first seconds,
+    /// before its skew guard has any reference besides its own agent). When false, the tasks are applied once every
+    /// executor watches and every executor on a clock off by more than the skew limit has said its guard holds: the run
+    /// then judges the steady state.
+    /// </summary>
+    public bool TasksBeforeExecutors { get; init; } = true;
+
     /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
     public bool KeepWorkFolder { get; init; }
 }

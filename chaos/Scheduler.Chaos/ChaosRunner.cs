@@ -66,10 +66,22 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
             {
                 Say($"starting {options.Executors} executors (session TTL {options.SessionTtl.TotalSeconds:0} s): "
                     + string.Join(", ", fleet.Nodes.Select(n => $"{n.Name} ({n.Host?.Network.NodeAddress}{(n.Host?.Clock is { } c ? $", clock {c.Offset.TotalSeconds:+0;-0;0} s" : "")})->{cluster.Servers.First(s => s.Address == n.Consul).Name}")));
-                await fleet.StartAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-
-                using (var client = leader.CreateClient())
+                if (options.TasksBeforeExecutors)
                 {
+                    using var client = leader.CreateClient();
+                    await workload.ApplyAsync(client, cancellationToken).ConfigureAwait(false);
+                }
+
+                await fleet.StartAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+                if (!options.TasksBeforeExecutors)
+                {
+                    foreach (var node in fleet.Nodes.Where(n => n.Host?.Clock is { } c && c.Offset.Duration() > TimeSpan.FromSeconds(2)))
+                    {
+                        var held = await node.WaitForSkewGuardAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+                        Say(held ? $"{node.Name}: its skew guard holds" : $"{node.Name}: its skew guard did not say it holds within 30 s");
+                    }
+
+                    using var client = leader.CreateClient();
                     await workload.ApplyAsync(client, cancellationToken).ConfigureAwait(false);
                 }
 

@@ -19,6 +19,7 @@ public sealed class ExecutorNode : IDisposable
     private readonly Lock gate = new();
     private Process? process;
     private TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource skewSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the node; <see cref="Start"/> launches it (inside <paramref name="host"/>'s network namespace, through its gateway, when given).</summary>
     public ExecutorNode(string name, Uri consul, ExecutorLaunch launch, string logFile, NodeHost? host = null)
@@ -125,6 +126,20 @@ public sealed class ExecutorNode : IDisposable
         catch (TimeoutException e)
         {
             throw new TimeoutException($"executor {Name} was not ready after {timeout.TotalSeconds} s; see {LogFile}", e);
+        }
+    }
+
+    /// <summary>Waits until the executor has logged that its clock is skewed (its guard holds); false after <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForSkewGuardAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await skewSeen.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 
@@ -240,6 +255,11 @@ public sealed class ExecutorNode : IDisposable
         }
 
         Write(line);
+        if (line.Contains("clock skew: this clock is", StringComparison.Ordinal))
+        {
+            skewSeen.TrySetResult();
+        }
+
         if (line.Contains("watching ", StringComparison.Ordinal))
         {
             readiness.TrySetResult();
