@@ -6,7 +6,7 @@ namespace Dtask.Chaos.Tests;
 
 /// <summary>
 /// The short chaos run of <c>make test</c>: three Consul servers, five executor processes each in its own network
-/// namespace behind its gateway, node-5 (and its agent) 30 s ahead under libfaketime, 55 s of tasks at 1-2 s periods
+/// namespace behind its gateway, node-5 (and its agent) 30 s ahead under libfaketime, 50 s of tasks at 1-2 s periods
 /// with the holder of the long task cut off from Consul past its session TTL, one lost claim answer, one leader kill and
 /// one executor SIGKILL; every invariant must hold. The tools it needs are installed by <c>scripts/install-chaos-tools.sh</c>
 /// (<c>make test</c> runs it); without them it fails, naming the missing tool.
@@ -14,14 +14,14 @@ namespace Dtask.Chaos.Tests;
 public sealed class ShortChaosRunTests
 {
     [Fact(Timeout = 240_000)]
-    public async Task Fifty_five_seconds_of_partitions_lost_answers_skewed_clocks_and_kills_break_no_invariant()
+    public async Task Fifty_seconds_of_partitions_lost_answers_skewed_clocks_and_kills_break_no_invariant()
     {
         ConsulBinary.Locate();
         ChaosTools.Find();
         using var output = new StringWriter();
         var options = new ChaosOptions
         {
-            Duration = TimeSpan.FromSeconds(55),
+            Duration = TimeSpan.FromSeconds(50),
             DtaskDll = DtaskBuild.Dll(),
             DotnetHost = DtaskBuild.DotnetHost(),
             Seed = 11,
@@ -39,6 +39,8 @@ public sealed class ShortChaosRunTests
         Assert.True(faults.Any(f => f.Kind == FaultKind.HolderPartition && f.Detail.StartsWith("holds ", StringComparison.Ordinal)
             && f.End - f.Start > options.SessionTtl * 2), "no holder was cut off past its TTL:\n" + output);
         Assert.True(faults.Any(f => f.Kind == FaultKind.LostClaimAnswer && f.Detail.StartsWith("claim transaction", StringComparison.Ordinal)), "no claim answer was lost:\n" + output);
+        Assert.Contains(faults, f => f.Kind == FaultKind.ExecutorKill);
+        Assert.Contains(faults, f => f.Kind == FaultKind.LeaderKill);
         Assert.Contains(faults, f => f.Kind == FaultKind.ClockOffset && f.Target == "node-5" && f.ClockOffsetSeconds == 30);
         Assert.True(result.Passed, "chaos invariants violated:\n" + output);
     }

@@ -69,7 +69,7 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
     }
 
     /// <summary>
-    /// The short plan (60 s, part of <c>make test</c>): node-5 at +30 s from the start; the holder of the long task cut off
+    /// The short plan (50 s, part of <c>make test</c>): node-5 at +30 s from the start; the holder of the long task cut off
     /// past the TTL (no Consul fault meanwhile: a leader election restarts every session's TTL), one lost claim answer,
     /// one executor kill; one leader kill.
     /// </summary>
@@ -77,10 +77,10 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
     {
         var plan = new FaultPlan(
         [
-            new(TimeSpan.FromSeconds(4), FaultKind.HolderPartition, PauseHold(sessionTtl), "long"),
-            new(TimeSpan.FromSeconds(31), FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(6)),
-            new(TimeSpan.FromSeconds(33), FaultKind.LeaderKill, TimeSpan.FromSeconds(7)),
-            new(TimeSpan.FromSeconds(37), FaultKind.ExecutorKill, TimeSpan.FromSeconds(8), "long"),
+            new(TimeSpan.FromSeconds(3), FaultKind.HolderPartition, PauseHold(sessionTtl), "long"),
+            new(TimeSpan.FromSeconds(28), FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(4)),
+            new(TimeSpan.FromSeconds(29), FaultKind.LeaderKill, TimeSpan.FromSeconds(6)),
+            new(TimeSpan.FromSeconds(32), FaultKind.ExecutorKill, TimeSpan.FromSeconds(5), "long"),
         ], seed, new Dictionary<string, TimeSpan>(StringComparer.Ordinal) { ["node-5"] = TimeSpan.FromSeconds(30) }, null);
         return plan.Validated(duration);
     }
