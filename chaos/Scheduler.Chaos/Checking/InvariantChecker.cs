@@ -28,7 +28,9 @@ namespace Dtask.Chaos.Checking;
 /// witnessed; a run its executor stopped (<c>stopped: replaced</c>, <c>stopped: shutdown</c>) before the child's shell
 /// wrote its first line is counted among the reasons instead.</item>
 /// <item><b>no-runs</b>: a task that never ran in the window (the check would be empty).</item>
-/// <item><b>running-without-child</b>: a record left <c>running</c> after the executors stopped whose child is over (or never started).</item>
+/// <item><b>running-without-child</b>: a record left <c>running</c> after the executors stopped whose child is over (or never
+/// started), more than two TTLs (and <see cref="StallAllowance"/>) before the evidence was taken: by then the dead holder's
+/// session has expired and the record should say how the run ended.</item>
 /// <item><b>stall</b>: after a fault healed (and every fault overlapping it), a task that neither started a child nor had
 /// one alive within <see cref="StallBound"/>.</item>
 /// <item><b>child-outlived-executor</b>: a child of a killed executor still alive more than the termination grace plus
@@ -209,8 +211,12 @@ public static class InvariantChecker
                 continue;
             }
 
-            var run = input.Runs.FirstOrDefault(r => r.Task == task.Name && r.RunId == record.RunId);
-            if (run is null || run.End is not null)
+            var run = input.Runs.Where(r => r.Task == task.Name && r.RunId == record.RunId).MaxBy(r => r.Start);
+            // A holder that died (its executor killed or cut off) leaves its record running until its session expires
+            // and the next claimer marks it: within two TTLs of its child's end (or of the claim) that is no lie yet.
+            var settled = input.EvidenceTakenAt - ((input.Ttl * 2) + StallAllowance);
+            var lastSign = run?.End ?? record.StartedAt;
+            if ((run is null || run.End is not null) && (lastSign is null || lastSign < settled))
             {
                 violations.Add(new Violation("running-without-child", task.Name, record.Slot,
                     $"left running by {record.Node} (run {record.RunId}) after the executors stopped, but {(run is null ? "no child of that run started" : $"its child ended at {run.End:HH:mm:ss.fff}")}"));

@@ -78,9 +78,9 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
         var plan = new FaultPlan(
         [
             new(TimeSpan.FromSeconds(3), FaultKind.HolderPartition, PauseHold(sessionTtl), "long"),
-            new(TimeSpan.FromSeconds(28), FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(4)),
-            new(TimeSpan.FromSeconds(29), FaultKind.LeaderKill, TimeSpan.FromSeconds(6)),
-            new(TimeSpan.FromSeconds(32), FaultKind.ExecutorKill, TimeSpan.FromSeconds(5), "long"),
+            new(TimeSpan.FromSeconds(28), FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(6)),
+            new(TimeSpan.FromSeconds(33), FaultKind.ExecutorKill, TimeSpan.FromSeconds(5), "long"),
+            new(TimeSpan.FromSeconds(34), FaultKind.LeaderKill, TimeSpan.FromSeconds(5)),
         ], seed, new Dictionary<string, TimeSpan>(StringComparer.Ordinal) { ["node-5"] = TimeSpan.FromSeconds(30) }, null);
         return plan.Validated(duration);
     }
