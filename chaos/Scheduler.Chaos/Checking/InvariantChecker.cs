@@ -31,8 +31,8 @@ namespace Dtask.Chaos.Checking;
 /// <item><b>running-without-child</b>: a record left <c>running</c> after the executors stopped whose child is over (or never
 /// started), more than two TTLs (and <see cref="StallAllowance"/>) before the evidence was taken: by then the dead holder's
 /// session has expired and the record should say how the run ended.</item>
-/// <item><b>stall</b>: after a fault healed (and every fault overlapping it), a task that neither started a child nor had
-/// one alive within <see cref="StallBound"/>.</item>
+/// <item><b>stall</b>: after a fault healed (and every Consul server fault overlapping the wait), a task that neither
+/// started a child nor had one alive within <see cref="StallBound"/>.</item>
 /// <item><b>child-outlived-executor</b>: a child of a killed executor still alive more than the termination grace plus
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
 /// <item><b>early-fire</b>: a child that started before its slot instant by the host's true clock (the witness's
@@ -238,7 +238,10 @@ public static class InvariantChecker
                 for (var changed = true; changed;)
                 {
                     changed = false;
-                    foreach (var other in faults.Where(o => o.Start <= from + bound && o.End!.Value > from))
+                    // Only a Consul server fault excuses a longer wait: every other fault hits one executor (its process,
+                    // its network, its answers, its clock), and the other executors must carry the task meanwhile.
+                    foreach (var other in faults.Where(o => o.Kind is FaultKind.LeaderKill or FaultKind.FollowerRestart or FaultKind.AgentHang
+                        && o.Start <= from + bound && o.End!.Value > from))
                     {
                         from = other.End!.Value;
                         changed = true;
