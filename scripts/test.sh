@@ -11,6 +11,8 @@ bash scripts/install-prometheus.sh
 bash scripts/install-helm.sh
 # libfaketime, for the executor tests that run a node on a wrong clock (they find it under .tools/root).
 bash scripts/install-deb.sh faketime libfaketime >/dev/null
+# ip netns, nft and libfaketime, for the short chaos run (tests/Scheduler.Chaos.Tests); fails with the reason when it cannot.
+bash scripts/install-chaos-tools.sh
 export PATH="$root/.tools/bin:$PATH"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 

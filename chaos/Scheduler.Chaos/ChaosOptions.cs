@@ -3,8 +3,8 @@ namespace Dtask.Chaos;
 /// <summary>The settings of a chaos run.</summary>
 public sealed record ChaosOptions
 {
-    /// <summary>The default fault phase: three minutes.</summary>
-    public static readonly TimeSpan DefaultDuration = TimeSpan.FromMinutes(3);
+    /// <summary>The default fault phase: ten minutes (every fault kind at least twice).</summary>
+    public static readonly TimeSpan DefaultDuration = TimeSpan.FromMinutes(10);
 
     /// <summary>How long faults are injected (the full plan from 120 s, the short plan below).</summary>
     public TimeSpan Duration { get; init; } = DefaultDuration;
@@ -26,6 +26,20 @@ public sealed record ChaosOptions
 
     /// <summary>Where the JSON report goes; none when null.</summary>
     public string? ReportPath { get; init; }
+
+    /// <summary>The seed of the fault plan (<c>CHAOS_SEED</c>): the same seed replays the same plan.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>The Markdown file whose chaos section the run rewrites (with the timeline picture beside the JSON report); none when null.</summary>
+    public string? BenchmarksPath { get; init; }
+
+    /// <summary>
+    /// Write the tasks into KV before the executors start (so a node on a wrong clock meets them in its first seconds,
+    /// before its skew guard has any reference besides its own agent). When false, the tasks are applied once every
+    /// executor watches and every executor on a clock off by more than the skew limit has said its guard holds: the run
+    /// then judges the steady state.
+    /// </summary>
+    public bool TasksBeforeExecutors { get; init; } = true;
 
     /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
     public bool KeepWorkFolder { get; init; }

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Dtask.Chaos.Checking;
 using Dtask.Chaos.Evidence;
 using Dtask.Chaos.Faults;
 using Dtask.Chaos.Fleet;
+using Dtask.Chaos.Hosts;
 using Dtask.Chaos.Workload;
 using Dtask.Consul.Errors;
 using Dtask.Core.State;
@@ -34,14 +36,18 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
     {
         ArgumentNullException.ThrowIfNull(options);
         var wall = Stopwatch.StartNew();
+        var commit = ChaosPublisher.Commit(RepositoryRoot.Find(AppContext.BaseDirectory));
         var startedAt = time.GetUtcNow();
-        var plan = FaultPlan.For(options.Duration, options.SessionTtl);
+        var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed);
+        var tools = ChaosTools.Find();
+        NodeNetwork.RemoveStale(tools);
         var work = Directory.CreateTempSubdirectory("dtask-chaos-");
         var layout = new KvLayout(Prefix);
         var workload = new ChaosWorkload(ChaosWorkload.DefaultTasks, Path.Combine(work.FullName, "witness.log"), layout);
         var passed = false;
         try
         {
+            Say($"CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} (replay: make chaos CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} CHAOS_DURATION={options.Duration.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)})");
             Say($"work folder {work.FullName} (witness.log, node-N.log)");
             Say($"starting {options.Servers} Consul servers on loopback");
             await using var cluster = await ConsulCluster.StartAsync(options.Servers, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
@@ -49,15 +55,33 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
             Say($"cluster up: {string.Join(", ", cluster.Servers.Select(s => $"{s.Name} {s.Address}"))}; leader {leader.Name}");
 
             var launch = new ExecutorLaunch(options.DotnetHost, options.DtaskDll, Prefix, options.SessionTtl, ShutdownGrace, TimeSpan.FromSeconds(1));
-            using var fleet = ExecutorFleet.Create(options.Executors, cluster, launch, work.FullName);
+            var clocks = new Dictionary<string, TimeSpan>(plan.Clocks, StringComparer.Ordinal);
+            if (plan.JumpNode is { } jumper)
+            {
+                clocks.TryAdd(jumper, TimeSpan.Zero);
+            }
+
+            using var fleet = ExecutorFleet.Create(options.Executors, cluster, launch, work.FullName, tools, clocks);
             try
             {
                 Say($"starting {options.Executors} executors (session TTL {options.SessionTtl.TotalSeconds:0} s): "
-                    + string.Join(", ", fleet.Nodes.Select(n => $"{n.Name}->{cluster.Servers.First(s => s.Address == n.Consul).Name}")));
-                await fleet.StartAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-
-                using (var client = leader.CreateClient())
+                    + string.Join(", ", fleet.Nodes.Select(n => $"{n.Name} ({n.Host?.Network.NodeAddress}{(n.Host?.Clock is { } c ? $", clock {c.Offset.TotalSeconds:+0;-0;0} s" : "")})->{cluster.Servers.First(s => s.Address == n.Consul).Name}")));
+                if (options.TasksBeforeExecutors)
                 {
+                    using var client = leader.CreateClient();
+                    await workload.ApplyAsync(client, cancellationToken).ConfigureAwait(false);
+                }
+
+                await fleet.StartAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+                if (!options.TasksBeforeExecutors)
+                {
+                    foreach (var node in fleet.Nodes.Where(n => n.Host?.Clock is { } c && c.Offset.Duration() > TimeSpan.FromSeconds(2)))
+                    {
+                        var held = await node.WaitForSkewGuardAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+                        Say(held ? $"{node.Name}: its skew guard holds" : $"{node.Name}: its skew guard did not say it holds within 30 s");
+                    }
+
+                    using var client = leader.CreateClient();
                     await workload.ApplyAsync(client, cancellationToken).ConfigureAwait(false);
                 }
 
@@ -65,7 +89,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy})"))}");
                 Say($"fault phase: {options.Duration.TotalSeconds:0} s, {plan.Faults.Count} faults");
 
-                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time);
+                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => WitnessLog.Read(workload.WitnessFile).Runs, options.Seed);
                 var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
                 var phaseEnd = phaseStart + options.Duration;
                 await DelayUntilAsync(phaseEnd + Settle, cancellationToken).ConfigureAwait(false);
@@ -83,7 +107,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
 
                 var (runs, unreadable) = WitnessLog.Read(workload.WitnessFile);
                 Say($"evidence: {runs.Count} witnessed runs, {kv.History.Values.Sum(h => h.Count)} history records");
-                var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt));
+                var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt, injector.ChildExits, options.SessionTtl, launch.TerminationGrace));
                 if (unreadable.Count > 0 || kv.Unreadable.Count > 0)
                 {
                     report = report with { Notes = [.. report.Notes, $"{unreadable.Count} unreadable witness line(s), {kv.Unreadable.Count} unreadable KV value(s)"] };
@@ -92,11 +116,21 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 ReportPrinter.Print(report, output);
                 passed = report.Passed;
                 var result = new ChaosResult(startedAt, options.Duration.TotalSeconds, Math.Round(wall.Elapsed.TotalSeconds, 1), options.Servers, options.Executors,
-                    options.SessionTtl.TotalSeconds, await MachineAsync(cancellationToken).ConfigureAwait(false), passed, report);
+                    options.SessionTtl.TotalSeconds, await MachineAsync(cancellationToken).ConfigureAwait(false), passed, report, commit, options.Seed, phaseStart,
+                    injector.ChildExits);
                 if (options.ReportPath is { } path)
                 {
                     await result.WriteAsync(path, cancellationToken).ConfigureAwait(false);
                     Say($"wrote {path}");
+                    if (options.BenchmarksPath is { } markdown)
+                    {
+                        var picture = Path.ChangeExtension(path, null) + "-timeline.png";
+                        ChaosPublisher.WriteTimeline(result, runs, [.. fleet.Nodes.Select(n => n.Name)], picture);
+                        var relative = Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(markdown))!, Path.GetFullPath(picture));
+                        var json = Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(markdown))!, Path.GetFullPath(path));
+                        ChaosPublisher.WriteMarkdown(result, markdown, json, relative);
+                        Say($"wrote {picture} and the chaos section of {markdown}");
+                    }
                 }
 
                 Say($"wall time {wall.Elapsed.TotalSeconds:0.0} s");

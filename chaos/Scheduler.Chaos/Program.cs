@@ -7,9 +7,12 @@ using Dtask.Chaos;
 // invariant checker. Exit 0 when every invariant holds, 1 when one is violated, 2 on a bad command line, 3 when the
 // run itself failed.
 const string Usage = """
-    usage: Dtask.Chaos [--duration SECONDS] [--out FILE] [--dtask DTASK.DLL] [--executors N] [--keep]
-      --duration   the fault phase in seconds (default 180; from 120 the full fault plan, below it the short one)
+    usage: Dtask.Chaos [--duration SECONDS] [--seed N] [--out FILE] [--markdown FILE] [--dtask DTASK.DLL] [--executors N] [--keep]
+      --duration   the fault phase in seconds (default 600; from 120 the full fault plan, below it the short one)
+      --seed       the seed of the fault plan (default: CHAOS_SEED, else a random one, printed so the run can be replayed)
       --out        where to write the JSON report (default docs/benchmarks/chaos.json in the repository)
+      --markdown   the Markdown file whose chaos section is rewritten, with the timeline PNG beside the JSON report
+                   (default docs/BENCHMARKS.md in the repository; "none" for no publication)
       --dtask      the built dtask.dll the executors run (default: operator/Scheduler.Cli/bin/<configuration>/<framework>/)
       --executors  executor processes (default 5)
       --keep       keep the work folder (witness log, executor logs) even when the run passes
@@ -20,6 +23,8 @@ string? report = null;
 string? dtask = null;
 var executors = 5;
 var keep = false;
+string? markdown = null;
+int? seed = null;
 for (var i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{args[i]} needs a value");
@@ -29,6 +34,12 @@ for (var i = 0; i < args.Length; i++)
         {
             case "--duration":
                 duration = TimeSpan.FromSeconds(int.Parse(Next().TrimEnd('s'), NumberStyles.None, CultureInfo.InvariantCulture));
+                break;
+            case "--seed":
+                seed = int.Parse(Next(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+                break;
+            case "--markdown":
+                markdown = Next();
                 break;
             case "--out":
                 report = Next();
@@ -74,6 +85,18 @@ void Interrupt(PosixSignalContext context)
 using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
 using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
 using var onHangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Interrupt);
+if (seed is null && Environment.GetEnvironmentVariable("CHAOS_SEED") is { Length: > 0 } fromEnvironment)
+{
+    if (!int.TryParse(fromEnvironment, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed))
+    {
+        Console.Error.WriteLine($"CHAOS_SEED must be an integer, not '{fromEnvironment}'");
+        return 2;
+    }
+
+    seed = parsed;
+}
+
+var root = RepositoryRoot.Find(AppContext.BaseDirectory);
 try
 {
     var options = new ChaosOptions
@@ -82,7 +105,9 @@ try
         Executors = executors,
         DtaskDll = dtask ?? DtaskBuild.Dll(),
         DotnetHost = DtaskBuild.DotnetHost(),
-        ReportPath = report ?? (RepositoryRoot.Find(AppContext.BaseDirectory) is { } root ? Path.Combine(root, "docs", "benchmarks", "chaos.json") : null),
+        ReportPath = report ?? (root is not null ? Path.Combine(root, "docs", "benchmarks", "chaos.json") : null),
+        BenchmarksPath = markdown == "none" ? null : markdown ?? (root is not null ? Path.Combine(root, "docs", "BENCHMARKS.md") : null),
+        Seed = seed ?? Random.Shared.Next(1, 1_000_000),
         KeepWorkFolder = keep,
     };
     var result = await new ChaosRunner(options, Console.Out, TimeProvider.System).RunAsync(cancel.Token);

@@ -86,6 +86,100 @@ public sealed class InvariantCheckerTests
         }
     }
 
+    /// <summary>The invariants added for partitions, lost answers, hung servers and clocks: each fed its violation, and its clean counterpart.</summary>
+    public static TheoryData<string, Func<Evidence, Evidence>, string?> MoreCases => new()
+    {
+        {
+            "a child of a killed executor stopped within the termination grace",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-1", 130, "r6", 50, 1200)], ChildExits = [new ChildExit("node-1", "r6", 4000, At(T0 + 6, 100), At(T0 + 6, 1300))] },
+            null
+        },
+        {
+            "a child of a killed executor that runs on 9 s",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-1", 130, "r6", 50, 9100)], ChildExits = [new ChildExit("node-1", "r6", 4000, At(T0 + 6, 100), At(T0 + 15, 200))] },
+            Invariants.ChildrenDie
+        },
+        {
+            "a child of a killed executor still alive when the watch ended",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 6), Run(T0 + 6, "node-1", 130, "r6", 50, null)], ChildExits = [new ChildExit("node-1", "r6", 4000, At(T0 + 6, 100), null)] },
+            Invariants.ChildrenDie
+        },
+        {
+            "a run that started 300 ms before its slot by the true clock (its own clock 30 s ahead)",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", -300, 400) with { SeenStart = At(T0 + 37, 700) }] },
+            Invariants.NotEarly
+        },
+        {
+            "a run on a clock 30 s ahead that started on time by the true clock",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", 50, 400) with { SeenStart = At(T0 + 38, 50) }] },
+            null
+        },
+        {
+            "no task ran for 8 s after a fault healed",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot is < T0 + 4)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 4), .. new long[] { 4, 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-2", RunState.Missed, 0, "not-claimed-before-deadline"))],
+                Faults = [Partition("node-1", T0, T0 + 1)],
+            },
+            Invariants.NoStall
+        },
+        {
+            "the task ran again within one period plus the TTL after a fault healed",
+            e => e with { Faults = [Partition("node-1", T0, T0 + 1)] },
+            null
+        },
+        {
+            "a record left running after the executors stopped, its child over",
+            e => e with { Current = Record(T0 + 10, "r10", "node-1", RunState.Running, 150) },
+            Invariants.RecordsTrue
+        },
+        {
+            "a record left running whose run no child witnessed",
+            e => e with { Current = Record(T0 + 10, "ghost", "node-1", RunState.Running, 150) },
+            Invariants.RecordsTrue
+        },
+        { "two starts of one slot with the same run id on two nodes", e => e with { Runs = [.. e.Runs, Run(T0 + 4, "node-2", 999, "r4", 60, 560)] }, Invariants.SlotOnce },
+    };
+
+    [Theory]
+    [MemberData(nameof(MoreCases))]
+    public void Checks_each_invariant_by_name(string name, Func<Evidence, Evidence> change, string? invariant)
+    {
+        var evidence = change(Clean());
+        var report = Check(evidence);
+        Assert.Equal(Invariants.All, report.InvariantViolations.Keys);
+        if (invariant is null)
+        {
+            Assert.True(report.Passed, name + ": " + string.Join("; ", report.Violations));
+            Assert.All(report.InvariantViolations.Values, count => Assert.Equal(0, count));
+        }
+        else
+        {
+            Assert.Contains(report.Violations, v => v.Invariant == invariant);
+            Assert.True(report.InvariantViolations[invariant] > 0, name);
+        }
+    }
+
+    [Fact]
+    public void Figures_per_fault_kind_count_the_slots_under_each_fault_and_their_violations()
+    {
+        var clean = Clean();
+        var report = Check(clean with
+        {
+            Runs = [.. Without(clean.Runs, T0 + 6), Run(T0 + 6, "node-1", 130, "r6", 50, 9100)],
+            Faults = [Kill("node-1", T0 + 6, 100)],
+            ChildExits = [new ChildExit("node-1", "r6", 4000, At(T0 + 6, 100), At(T0 + 15, 200))],
+        });
+
+        var kill = Assert.Single(report.ByFault, f => f.Fault == nameof(FaultKind.ExecutorKill));
+        Assert.Equal((1, 2, 2, 0, 0), (kill.Injected, kill.SlotsDue, kill.Ran, kill.Skipped, kill.Missed));
+        Assert.Equal(1, kill.Violations[Invariants.ChildrenDie]);
+        var none = Assert.Single(report.ByFault, f => f.Fault == "none");
+        Assert.Equal((0, 4, 3, 1), (none.Injected, none.SlotsDue, none.Ran, none.Skipped));
+        Assert.Equal(0, none.Violations[Invariants.ChildrenDie]);
+    }
+
     [Fact]
     public void A_fenced_overlap_is_reported_apart_with_its_cause()
     {
@@ -102,12 +196,25 @@ public sealed class InvariantCheckerTests
         Assert.Equal(1, report.NotRunReasons["skipped: still-running"]);
     }
 
-    public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults);
+    public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults)
+    {
+        public IReadOnlyList<ChildExit> ChildExits { get; init; } = [];
+
+        public RunRecord? Current { get; init; }
+    }
+
+    private static ChaosReport Check(Evidence evidence) =>
+        InvariantChecker.Check(new CheckInput([Task2s], Window, evidence.Runs,
+            new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.History },
+                evidence.Current is { } current ? new Dictionary<string, RunRecord> { ["t"] = current } : new Dictionary<string, RunRecord>(), []),
+            evidence.Faults, At(T0 + 20), evidence.ChildExits, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
 
     private static DateTimeOffset At(long unixSeconds, int milliseconds = 0) => DateTimeOffset.FromUnixTimeSeconds(unixSeconds).AddMilliseconds(milliseconds);
 
-    private static WitnessRun Run(long slot, string node, long fence, string runId, int startMs, int endMs) =>
-        new("t", slot, node, fence, runId, 4000, At(slot, startMs), At(slot, endMs), false);
+    private static WitnessRun Run(long slot, string node, long fence, string runId, int startMs, int? endMs) =>
+        new("t", slot, node, fence, runId, 4000, At(slot, startMs), endMs is { } end ? At(slot, end) : null, false);
+
+    private static FaultEvent Partition(string node, long from, long to) => new(FaultKind.HolderPartition, node, At(from), At(to), [node], "test");
 
     private static IEnumerable<WitnessRun> Without(IEnumerable<WitnessRun> runs, long slot) => runs.Where(r => r.Slot != slot);
 

@@ -3,11 +3,27 @@ using Dtask.Chaos.Faults;
 namespace Dtask.Chaos.Checking;
 
 /// <summary>A broken invariant.</summary>
-/// <param name="Kind">Which one: <c>duplicate</c>, <c>overlap</c>, <c>fence-order</c>, <c>unexplained-slot</c>, <c>record-contradicts-witness</c>, <c>run-without-record</c>, <c>record-without-witness</c>, <c>no-runs</c>.</param>
+/// <param name="Kind">Which evidence: <c>duplicate</c>, <c>overlap</c>, <c>fence-order</c>, <c>unexplained-slot</c>, <c>no-runs</c>, <c>record-contradicts-witness</c>,
+/// <c>run-without-record</c>, <c>record-without-witness</c>, <c>running-without-child</c>, <c>stall</c>, <c>child-outlived-executor</c>, <c>early-fire</c>.</param>
 /// <param name="Task">The task.</param>
 /// <param name="Slot">The slot, when one is concerned.</param>
 /// <param name="Detail">The evidence.</param>
-public sealed record Violation(string Kind, string Task, long? Slot, string Detail);
+/// <param name="Fault">The fault it follows, when it is tied to one (a stall after it heals, a child outliving a killed executor).</param>
+public sealed record Violation(string Kind, string Task, long? Slot, string Detail, FaultKind? Fault = null)
+{
+    /// <summary>The invariant it breaks (<see cref="Invariants"/>).</summary>
+    public string Invariant => Invariants.Of(Kind);
+}
+
+/// <summary>The figures of one fault kind: how often it was injected, and the slots due while it acted (from its start to two session TTLs after its end).</summary>
+/// <param name="Fault">The fault kind, or <c>none</c> for the slots no fault's window covers.</param>
+/// <param name="Injected">How many times it happened.</param>
+/// <param name="SlotsDue">Slots due in its windows (a slot under two faults counts for both).</param>
+/// <param name="Ran">Of those, slots with a witnessed run.</param>
+/// <param name="Skipped">Recorded skipped.</param>
+/// <param name="Missed">Recorded missed.</param>
+/// <param name="Violations">Violations in its windows (or tied to it), per invariant; every invariant is listed.</param>
+public sealed record FaultFigures(string Fault, int Injected, int SlotsDue, int Ran, int Skipped, int Missed, IReadOnlyDictionary<string, int> Violations);
 
 /// <summary>
 /// Two runs of one task whose witnessed intervals intersect while the earlier run's holder was cut off by a fault (killed,
@@ -78,6 +94,8 @@ public sealed record Distribution(int Count, double Median, double P99, double M
 /// <param name="Failovers">Failover times.</param>
 /// <param name="FireDelayMs">Nominal slot time to witnessed child start, over the runs of the window.</param>
 /// <param name="Notes">Things worth knowing that are not violations (unreadable witness lines…).</param>
+/// <param name="InvariantViolations">Violations per invariant (<see cref="Invariants.All"/>, zeros included).</param>
+/// <param name="ByFault">The figures per fault kind.</param>
 public sealed record ChaosReport(
     CheckWindow Window,
     IReadOnlyList<FaultEvent> Faults,
@@ -87,7 +105,9 @@ public sealed record ChaosReport(
     IReadOnlyDictionary<string, int> NotRunReasons,
     IReadOnlyList<FailoverFigure> Failovers,
     Distribution FireDelayMs,
-    IReadOnlyList<string> Notes)
+    IReadOnlyList<string> Notes,
+    IReadOnlyDictionary<string, int> InvariantViolations,
+    IReadOnlyList<FaultFigures> ByFault)
 {
     /// <summary>True when no invariant is broken.</summary>
     public bool Passed => Violations.Count == 0;

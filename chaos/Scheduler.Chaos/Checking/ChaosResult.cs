@@ -20,8 +20,13 @@ public sealed record ChaosMachine(string Os, int Cores, string Runtime, string C
 /// <param name="Machine">Where it ran.</param>
 /// <param name="Passed">True when no invariant is broken.</param>
 /// <param name="Report">The findings.</param>
+/// <param name="Commit">The commit it ran at (<c>-dirty</c> when the work tree had changes).</param>
+/// <param name="Seed">The seed of its fault plan (<c>CHAOS_SEED</c>): the same seed replays the same plan.</param>
+/// <param name="PhaseStart">When the fault phase began (the origin of the fault times).</param>
+/// <param name="ChildExits">The children of killed executors and when they were seen gone.</param>
 public sealed record ChaosResult(DateTimeOffset StartedAt, double DurationSeconds, double WallSeconds, int Servers, int Executors, double SessionTtlSeconds,
-    ChaosMachine Machine, bool Passed, ChaosReport Report)
+    ChaosMachine Machine, bool Passed, ChaosReport Report, string Commit = "unknown", int Seed = 0, DateTimeOffset PhaseStart = default,
+    IReadOnlyList<Faults.ChildExit>? ChildExits = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

@@ -28,10 +28,23 @@ public sealed record CheckWindow(DateTimeOffset Start, DateTimeOffset End)
 /// <param name="Kv">The records in KV.</param>
 /// <param name="Faults">The faults as they happened.</param>
 /// <param name="EvidenceTakenAt">When the evidence was collected: the end of a run whose child never wrote its end line.</param>
+/// <param name="ChildExits">The children of killed executors and when they were seen gone.</param>
+/// <param name="SessionTtl">The executors' session TTL (the stall bound: <see cref="InvariantChecker.StallBound"/>).</param>
+/// <param name="TerminationGrace">Between SIGTERM and SIGKILL of a child (a child may outlive its executor by this, plus <see cref="InvariantChecker.ChildExitAllowance"/>).</param>
 public sealed record CheckInput(
     IReadOnlyList<ChaosTask> Tasks,
     CheckWindow Window,
     IReadOnlyList<WitnessRun> Runs,
     KvEvidence Kv,
     IReadOnlyList<FaultEvent> Faults,
-    DateTimeOffset EvidenceTakenAt);
+    DateTimeOffset EvidenceTakenAt,
+    IReadOnlyList<ChildExit>? ChildExits = null,
+    TimeSpan? SessionTtl = null,
+    TimeSpan? TerminationGrace = null)
+{
+    /// <summary>The session TTL (10 s when not given).</summary>
+    public TimeSpan Ttl => SessionTtl ?? TimeSpan.FromSeconds(10);
+
+    /// <summary>The termination grace (1 s when not given).</summary>
+    public TimeSpan Grace => TerminationGrace ?? TimeSpan.FromSeconds(1);
+}

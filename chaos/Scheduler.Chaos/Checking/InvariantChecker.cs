@@ -12,7 +12,8 @@ namespace Dtask.Chaos.Checking;
 /// <remarks>
 /// <para>The invariants, each a <see cref="Violation"/> when broken:</para>
 /// <list type="bullet">
-/// <item><b>duplicate</b>: two different witnessed runs (run ids) of one (task, slot), anywhere in the run.</item>
+/// <item><b>duplicate</b>: two witnessed child starts of one (task, slot), anywhere in the run, whatever their run ids, unless
+/// the later one is a retry (the same run on the same node after the earlier child ended).</item>
 /// <item><b>overlap</b>: two witnessed runs of one task whose [start, end] intervals intersect, unless the earlier
 /// holder was cut off by a fault during its run (killed, paused, or its Consul server down) and the later run has a
 /// newer fence: that is the lease-lock caveat, reported apart as a <see cref="FencedOverlap"/>. A child that never wrote
@@ -27,10 +28,33 @@ namespace Dtask.Chaos.Checking;
 /// witnessed; a run its executor stopped (<c>stopped: replaced</c>, <c>stopped: shutdown</c>) before the child's shell
 /// wrote its first line is counted among the reasons instead.</item>
 /// <item><b>no-runs</b>: a task that never ran in the window (the check would be empty).</item>
+/// <item><b>running-without-child</b>: a record left <c>running</c> after the executors stopped whose child is over (or never
+/// started), more than two TTLs (and <see cref="StallAllowance"/>) before the evidence was taken: by then the dead holder's
+/// session has expired and the record should say how the run ended.</item>
+/// <item><b>stall</b>: after a fault healed (and every Consul server fault overlapping the wait), a task that neither
+/// started a child nor had one alive within <see cref="StallBound"/>.</item>
+/// <item><b>child-outlived-executor</b>: a child of a killed executor still alive more than the termination grace plus
+/// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
+/// <item><b>early-fire</b>: a child that started before its slot instant by the host's true clock (the witness's
+/// <c>date</c> runs without libfaketime: the child's own clock corrected for the injected offset).</item>
 /// </list>
+/// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
 public static class InvariantChecker
 {
+    /// <summary>Beyond one period plus two TTLs, what a task may take to run again after a fault heals (a loaded machine's scheduling, a watch's re-delivery).</summary>
+    public static readonly TimeSpan StallAllowance = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long after every fault has healed a task may go without a child: one period plus the session TTL, plus one more
+    /// TTL (Consul invalidates a TTL session only within two TTLs, and a leader election restarts the count), plus
+    /// <see cref="StallAllowance"/>.
+    /// </summary>
+    public static TimeSpan StallBound(int periodSeconds, TimeSpan ttl) => TimeSpan.FromSeconds(periodSeconds) + (ttl * 2) + StallAllowance;
+
+    /// <summary>Beyond the termination grace, what a killed executor's watchdog may take to stop its children on a loaded machine.</summary>
+    public static readonly TimeSpan ChildExitAllowance = TimeSpan.FromSeconds(5);
+
     /// <summary>Checks <paramref name="input"/>.</summary>
     public static ChaosReport Check(CheckInput input)
     {
@@ -119,17 +143,175 @@ public static class InvariantChecker
             notes.Add($"{unended} witnessed run(s) have no end line (child killed with SIGKILL, or an orphan stopped at clean-up); they are taken to run until {input.EvidenceTakenAt:HH:mm:ss.fff}Z");
         }
 
-        return new ChaosReport(input.Window, input.Faults, figures, violations, fenced, reasons, Failovers(input), fireDelay, notes);
+        CheckRunningRecords(input, violations);
+        CheckStalls(input, violations);
+        CheckChildExits(input, violations);
+        CheckEarlyFires(input, violations);
+        foreach (var skew in input.Runs.Where(r => r.ClockOffset is { } o && Math.Abs(o.TotalSeconds) >= 1).GroupBy(r => r.Node, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            notes.Add($"{skew.Key}: {skew.Count()} child(ren) saw a clock off by {skew.Min(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s to {skew.Max(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s (the injected offset; judged by the true clock)");
+        }
+
+        var counts = Invariants.All.ToDictionary(i => i, i => violations.Count(v => v.Invariant == i), StringComparer.Ordinal);
+        return new ChaosReport(input.Window, input.Faults, figures, violations, fenced, reasons, Failovers(input), fireDelay, notes, counts, ByFault(input, violations));
+    }
+
+    /// <summary>The windows of a fault: from its start to two session TTLs after its end (a clock offset: the whole run).</summary>
+    private static (DateTimeOffset From, DateTimeOffset To) WindowOf(FaultEvent fault, CheckInput input) =>
+        (fault.Start, (fault.End ?? input.EvidenceTakenAt) + (input.Ttl * 2));
+
+    private static List<FaultFigures> ByFault(CheckInput input, List<Violation> violations)
+    {
+        var rows = new List<FaultFigures>();
+        var kinds = input.Faults.Select(f => f.Kind).Distinct().Order().Select(k => (FaultKind?)k).Append(null);
+        foreach (var kind in kinds)
+        {
+            var windows = kind is { } k
+                ? [.. input.Faults.Where(f => f.Kind == k).Select(f => WindowOf(f, input))]
+                : new List<(DateTimeOffset From, DateTimeOffset To)>();
+            var all = input.Faults.Select(f => WindowOf(f, input)).ToList();
+            bool Covered(DateTimeOffset at) => kind is null ? !all.Any(w => w.From <= at && at <= w.To) : windows.Any(w => w.From <= at && at <= w.To);
+            int due = 0, ran = 0, skipped = 0, missed = 0;
+            foreach (var task in input.Tasks)
+            {
+                var history = input.Kv.History.GetValueOrDefault(task.Name) ?? [];
+                var bySlot = history.GroupBy(r => r.Slot).ToDictionary(g => g.Key, g => g.Last());
+                foreach (var slot in input.Window.SlotsOf(task.PeriodSeconds).Where(s => Covered(DateTimeOffset.FromUnixTimeSeconds(s))))
+                {
+                    due++;
+                    if (input.Runs.Any(r => r.Task == task.Name && r.Slot == slot))
+                    {
+                        ran++;
+                    }
+                    else if (bySlot.GetValueOrDefault(slot)?.State is RunState.Skipped)
+                    {
+                        skipped++;
+                    }
+                    else if (bySlot.GetValueOrDefault(slot)?.State is RunState.Missed)
+                    {
+                        missed++;
+                    }
+                }
+            }
+
+            var mine = violations.Where(v => v.Fault is { } f ? f == kind : v.Slot is { } s && Covered(DateTimeOffset.FromUnixTimeSeconds(s))).ToList();
+            rows.Add(new FaultFigures(kind?.ToString() ?? "none", kind is { } c ? input.Faults.Count(f => f.Kind == c) : 0, due, ran, skipped, missed,
+                Invariants.All.ToDictionary(i => i, i => mine.Count(v => v.Invariant == i), StringComparer.Ordinal)));
+        }
+
+        return rows;
+    }
+
+    private static void CheckRunningRecords(CheckInput input, List<Violation> violations)
+    {
+        foreach (var task in input.Tasks)
+        {
+            if (input.Kv.Current.GetValueOrDefault(task.Name) is not { IsRunning: true } record)
+            {
+                continue;
+            }
+
+            var run = input.Runs.Where(r => r.Task == task.Name && r.RunId == record.RunId).MaxBy(r => r.Start);
+            // A holder that died (its executor killed or cut off) leaves its record running until its session expires
+            // and the next claimer marks it: within two TTLs of its child's end (or of the claim) that is no lie yet.
+            var settled = input.EvidenceTakenAt - ((input.Ttl * 2) + StallAllowance);
+            var lastSign = run?.End ?? record.StartedAt;
+            if ((run is null || run.End is not null) && (lastSign is null || lastSign < settled))
+            {
+                violations.Add(new Violation("running-without-child", task.Name, record.Slot,
+                    $"left running by {record.Node} (run {record.RunId}) after the executors stopped, but {(run is null ? "no child of that run started" : $"its child ended at {run.End:HH:mm:ss.fff}")}"));
+            }
+        }
+    }
+
+    private static void CheckStalls(CheckInput input, List<Violation> violations)
+    {
+        var faults = input.Faults.Where(f => f.Kind != FaultKind.ClockOffset && f.End is not null).ToList();
+        foreach (var fault in faults)
+        {
+            // Healthy from the end of this fault and of every fault that overlaps the time it is given to recover.
+            var healthy = fault.End!.Value;
+            foreach (var task in input.Tasks)
+            {
+                var bound = StallBound(task.PeriodSeconds, input.Ttl);
+                var from = healthy;
+                for (var changed = true; changed;)
+                {
+                    changed = false;
+                    // Only a Consul server fault excuses a longer wait: every other fault hits one executor (its process,
+                    // its network, its answers, its clock), and the other executors must carry the task meanwhile.
+                    foreach (var other in faults.Where(o => o.Kind is FaultKind.LeaderKill or FaultKind.FollowerRestart or FaultKind.AgentHang
+                        && o.Start <= from + bound && o.End!.Value > from))
+                    {
+                        from = other.End!.Value;
+                        changed = true;
+                    }
+                }
+
+                var deadline = from + bound;
+                if (deadline > input.Window.End)
+                {
+                    continue;
+                }
+
+                var progressed = input.Runs.Any(r => r.Task == task.Name && r.Start <= deadline && r.EndOr(input.EvidenceTakenAt) >= from);
+                if (!progressed)
+                {
+                    violations.Add(new Violation("stall", task.Name, null,
+                        $"no child started or alive from {from:HH:mm:ss.fff}Z (all faults healed after {fault.Kind} of {fault.Target}) to {deadline:HH:mm:ss.fff}Z (one period + two TTLs + {StallAllowance.TotalSeconds:0} s)",
+                        fault.Kind));
+                }
+            }
+        }
+    }
+
+    private static void CheckChildExits(CheckInput input, List<Violation> violations)
+    {
+        var limit = input.Grace + ChildExitAllowance;
+        foreach (var exit in input.ChildExits ?? [])
+        {
+            var run = input.Runs.FirstOrDefault(r => r.RunId == exit.RunId);
+            DateTimeOffset? ended = run?.End is { } end && end >= exit.ExecutorDiedAt ? end : null;
+            if (exit.GoneAt is { } gone && (ended is null || gone < ended))
+            {
+                ended = gone;
+            }
+
+            if (ended is null || ended.Value - exit.ExecutorDiedAt > limit)
+            {
+                violations.Add(new Violation("child-outlived-executor", run?.Task ?? "?", run?.Slot,
+                    $"child {exit.Pid} (run {exit.RunId}) of {exit.Node}, SIGKILLed at {exit.ExecutorDiedAt:HH:mm:ss.fff}Z, " +
+                    (ended is { } e ? $"lived {(e - exit.ExecutorDiedAt).TotalSeconds:0.0} s longer" : "was still alive at the end of the watch") +
+                    $" (allowed: termination grace {input.Grace.TotalSeconds:0.#} s + {ChildExitAllowance.TotalSeconds:0} s)", FaultKind.ExecutorKill));
+            }
+        }
+    }
+
+    private static void CheckEarlyFires(CheckInput input, List<Violation> violations)
+    {
+        foreach (var run in input.Runs.Where(r => r.Start < r.SlotTime))
+        {
+            violations.Add(new Violation("early-fire", run.Task, run.Slot,
+                $"{Describe(run)} started {(run.SlotTime - run.Start).TotalSeconds:0.000} s before its slot instant by the true clock" +
+                (run.ClockOffset is { } o ? $" (its own clock read {o.TotalSeconds:+0.0;-0.0} s off)" : "")));
+        }
     }
 
     private static int CheckDuplicates(string task, List<WitnessRun> runs, List<Violation> violations)
     {
+        // Every child start counts, whatever its run id: a later start of a slot is legitimate only as a retry, a new
+        // attempt of the same run on the same node after the previous attempt's child ended.
         var count = 0;
-        foreach (var group in runs.GroupBy(r => r.Slot).Where(g => g.Select(r => r.RunId).Distinct().Count() > 1))
+        foreach (var group in runs.GroupBy(r => r.Slot))
         {
-            count++;
-            violations.Add(new Violation("duplicate", task, group.Key,
-                "ran " + string.Join(" and ", group.Select(r => $"{r.RunId} on {r.Node} (fence {r.Fence}, start {r.Start:HH:mm:ss.fff})"))));
+            var ordered = group.OrderBy(r => r.Start).ToList();
+            var extra = ordered.Skip(1).Where(r => !ordered.Any(e => e != r && e.Node == r.Node && e.RunId == r.RunId && e.End is { } end && end <= r.Start)).ToList();
+            if (extra.Count > 0)
+            {
+                count++;
+                violations.Add(new Violation("duplicate", task, group.Key,
+                    "started " + string.Join(" and ", ordered.Select(r => $"{r.RunId} (pid {r.Pid}) on {r.Node} (fence {r.Fence}, start {r.Start:HH:mm:ss.fff})"))));
+            }
         }
 
         return count;
@@ -145,7 +327,7 @@ public static class InvariantChecker
             {
                 var earlier = runs[j];
                 var earlierEnd = earlier.EndOr(input.EvidenceTakenAt);
-                if (earlierEnd <= later.Start || earlier.RunId == later.RunId)
+                if (earlierEnd <= later.Start)
                 {
                     continue;
                 }
@@ -176,7 +358,7 @@ public static class InvariantChecker
     {
         for (var i = 1; i < runs.Count; i++)
         {
-            if (runs[i].Fence <= runs[i - 1].Fence)
+            if (runs[i].Fence <= runs[i - 1].Fence && !(runs[i].RunId == runs[i - 1].RunId && runs[i].Node == runs[i - 1].Node))
             {
                 violations.Add(new Violation("fence-order", task, runs[i].Slot,
                     $"{Describe(runs[i])} started after {Describe(runs[i - 1])} with a fence that is not newer"));

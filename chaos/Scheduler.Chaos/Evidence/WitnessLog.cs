@@ -4,7 +4,7 @@ namespace Dtask.Chaos.Evidence;
 
 /// <summary>
 /// Reads the witness log the chaos children append to: lines
-/// <c>task slot node fence start|end unix-ns run-id pid [stopped]</c>, paired into <see cref="WitnessRun"/>s by run id.
+/// <c>task slot node fence start|end unix-ns run-id pid [stopped] [seen=unix-ns] [up=seconds]</c>, paired into <see cref="WitnessRun"/>s by run id and pid (one per child started).
 /// </summary>
 public static class WitnessLog
 {
@@ -12,8 +12,10 @@ public static class WitnessLog
     public static (IReadOnlyList<WitnessRun> Runs, IReadOnlyList<string> Unreadable) Parse(IEnumerable<string> lines)
     {
         ArgumentNullException.ThrowIfNull(lines);
-        var starts = new Dictionary<string, WitnessRun>(StringComparer.Ordinal);
-        var ends = new Dictionary<string, (DateTimeOffset At, bool Stopped)>(StringComparer.Ordinal);
+        // Keyed by run id and pid: a retried attempt of one run (a new child, the same run id) is a start of its own, and
+        // so is a second start of one run id anywhere else; identity is never taken from the run id alone.
+        var starts = new Dictionary<(string RunId, int Pid), WitnessRun>();
+        var ends = new Dictionary<(string RunId, int Pid), (DateTimeOffset At, bool Stopped)>();
         var unreadable = new List<string>();
         foreach (var line in lines)
         {
@@ -36,22 +38,28 @@ public static class WitnessLog
 
             var at = DateTimeOffset.UnixEpoch.AddTicks(nanos / 100);
             var runId = f[6];
+            DateTimeOffset? seen = null;
+            foreach (var token in f.Skip(8))
+            {
+                if (token.StartsWith("seen=", StringComparison.Ordinal)
+                    && long.TryParse(token.AsSpan(5), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seenNanos))
+                {
+                    seen = DateTimeOffset.UnixEpoch.AddTicks(seenNanos / 100);
+                }
+            }
+
             if (f[4] == "start")
             {
-                // A retried attempt of the same run writes a second start line: the run starts at the first.
-                if (!starts.ContainsKey(runId))
-                {
-                    starts[runId] = new WitnessRun(f[0], slot, f[2], fence, runId, pid, at, null, false);
-                }
+                starts.TryAdd((runId, pid), new WitnessRun(f[0], slot, f[2], fence, runId, pid, at, null, false, seen));
             }
             else
             {
-                ends[runId] = (at, f.Length > 8 && f[8] == "stopped");
+                ends[(runId, pid)] = (at, f.Skip(8).Contains("stopped"));
             }
         }
 
         var runs = starts.Values
-            .Select(r => ends.TryGetValue(r.RunId, out var end) ? r with { End = end.At, Stopped = end.Stopped } : r)
+            .Select(r => ends.TryGetValue((r.RunId, r.Pid), out var end) ? r with { End = end.At, Stopped = end.Stopped } : r)
             .OrderBy(r => r.Start)
             .ToList();
         return (runs, unreadable);

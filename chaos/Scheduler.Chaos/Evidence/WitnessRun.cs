@@ -12,10 +12,15 @@ namespace Dtask.Chaos.Evidence;
 /// <param name="Start">When the child wrote its start line.</param>
 /// <param name="End">When it wrote its end line; null when it never did (killed with SIGKILL, or still running).</param>
 /// <param name="Stopped">True when the end line came from the SIGTERM trap (the executor stopped the child).</param>
-public sealed record WitnessRun(string Task, long Slot, string Node, long Fence, string RunId, int Pid, DateTimeOffset Start, DateTimeOffset? End, bool Stopped)
+/// <param name="SeenStart">The start as the child's own clock (its executor's, under libfaketime) read it; null when not written.</param>
+public sealed record WitnessRun(string Task, long Slot, string Node, long Fence, string RunId, int Pid, DateTimeOffset Start, DateTimeOffset? End, bool Stopped,
+    DateTimeOffset? SeenStart = null)
 {
     /// <summary>The slot's nominal instant.</summary>
     public DateTimeOffset SlotTime => DateTimeOffset.FromUnixTimeSeconds(Slot);
+
+    /// <summary>How far the child's own clock was from the true one at its start (the executor's injected offset).</summary>
+    public TimeSpan? ClockOffset => SeenStart - Start;
 
     /// <summary>The end, or <paramref name="otherwise"/> when the child never wrote one.</summary>
     public DateTimeOffset EndOr(DateTimeOffset otherwise) => End ?? otherwise;

@@ -5,14 +5,17 @@ namespace Dtask.Chaos.Faults;
 /// <param name="Target">The executor (<c>node-3</c>) or Consul server (<c>server-2</c>) it hit.</param>
 /// <param name="Start">When it began.</param>
 /// <param name="End">When the victim was started again or resumed; null if it never was.</param>
-/// <param name="CutOffNodes">The executors cut off from Consul or stopped by it: the victim itself, or the executors that talk to the killed server.</param>
+/// <param name="CutOffNodes">The executors cut off from Consul or stopped by it: the victim itself, or the executors that talk to the hit server.</param>
 /// <param name="Detail">What the victim held at the time, or why another victim was chosen.</param>
-public sealed record FaultEvent(FaultKind Kind, string Target, DateTimeOffset Start, DateTimeOffset? End, IReadOnlyList<string> CutOffNodes, string Detail)
+/// <param name="ClockOffsetSeconds">For clock faults: the offset of the victim's clock during the fault.</param>
+public sealed record FaultEvent(FaultKind Kind, string Target, DateTimeOffset Start, DateTimeOffset? End, IReadOnlyList<string> CutOffNodes, string Detail,
+    double? ClockOffsetSeconds = null)
 {
     /// <summary>True when <paramref name="node"/> was cut off by this fault at some instant of [<paramref name="from"/>, <paramref name="to"/>].</summary>
     public bool CutsOff(string node, DateTimeOffset from, DateTimeOffset to) =>
         CutOffNodes.Contains(node) && Start <= to && (End ?? DateTimeOffset.MaxValue) >= from;
 
-    /// <summary>True for faults that hit an executor (kill or pause).</summary>
-    public bool HitsExecutor => Kind is FaultKind.ExecutorKill or FaultKind.ExecutorPause;
+    /// <summary>True for faults that hit one executor (its process, its network, its answers).</summary>
+    public bool HitsExecutor => Kind is FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation
+        or FaultKind.LinkFlap or FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer;
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dtask.Chaos.Evidence;
 using Dtask.Chaos.Fleet;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
@@ -9,48 +10,102 @@ namespace Dtask.Chaos.Faults;
 
 /// <summary>
 /// Runs a <see cref="FaultPlan"/> against the cluster and the fleet, printing each fault as it happens, and returns
-/// what happened. Executor faults pick the node holding the plan's preferred task when it is alive and not already
-/// faulted, else the next healthy node in turn.
+/// what happened. The plan's lanes run side by side, the faults of a lane one after the other. Executor faults pick the
+/// node holding the plan's preferred task when it is alive and not already faulted, else the next healthy node in turn
+/// (the turn starts where the seed says). After an executor kill it watches the children the executor had running until
+/// they are gone (<see cref="ChildExits"/>).
 /// </summary>
-public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, KvLayout layout, string @namespace, TextWriter output, TimeProvider time)
+public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, KvLayout layout, string @namespace, TextWriter output, TimeProvider time,
+    Func<IReadOnlyList<WitnessRun>> witness, int seed = 0)
 {
-    private int nextVictim;
+    private static readonly TimeSpan ChildWatch = TimeSpan.FromSeconds(25);
+    private readonly List<FaultEvent> happened = [];
+    private readonly List<ChildExit> childExits = [];
+    private readonly List<Task> watches = [];
+    private readonly HashSet<string> busy = new(StringComparer.Ordinal);
+    private int nextVictim = Math.Abs(seed % 97);
+    private DateTimeOffset phaseStart;
 
-    /// <summary>Runs the plan from <paramref name="phaseStart"/>, one fault after the other; returns when every fault has ended.</summary>
-    public async Task<IReadOnlyList<FaultEvent>> RunAsync(FaultPlan plan, DateTimeOffset phaseStart, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>The children seen to outlive (or not) an executor killed by the plan.</summary>
+    public IReadOnlyList<ChildExit> ChildExits
+    {
+        get
+        {
+            lock (childExits)
+            {
+                return [.. childExits];
+            }
+        }
+    }
+
+    /// <summary>Runs the plan from <paramref name="start"/>; returns when every fault has ended and every child watch is over.</summary>
+    public async Task<IReadOnlyList<FaultEvent>> RunAsync(FaultPlan plan, DateTimeOffset start, TimeSpan duration, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        var happened = new List<FaultEvent>();
-        var lastEnd = phaseStart + duration - FaultPlan.QuietTail;
-        foreach (var fault in plan.Faults.OrderBy(f => f.At))
+        phaseStart = start;
+        var lastEnd = start + duration - FaultPlan.QuietTail;
+        var lanes = plan.Faults.GroupBy(f => f.Lane, StringComparer.Ordinal)
+            .Select(lane => RunLaneAsync([.. lane.OrderBy(f => f.At)], plan, lastEnd, cancellationToken)).ToList();
+        await Task.WhenAll(lanes).ConfigureAwait(false);
+        Task[] pending;
+        lock (watches)
+        {
+            pending = [.. watches];
+        }
+
+        await Task.WhenAll(pending).ConfigureAwait(false);
+        foreach (var (node, offset) in plan.Clocks.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            happened.Add(new FaultEvent(FaultKind.ClockOffset, node, start, start + duration, [], $"{node} and its agent {offset.TotalSeconds:+0;-0} s from the start (libfaketime)",
+                offset.TotalSeconds));
+        }
+
+        lock (happened)
+        {
+            return [.. happened.OrderBy(f => f.Start)];
+        }
+    }
+
+    private async Task RunLaneAsync(IReadOnlyList<PlannedFault> lane, FaultPlan plan, DateTimeOffset lastEnd, CancellationToken cancellationToken)
+    {
+        foreach (var fault in lane)
         {
             await DelayUntilAsync(phaseStart + fault.At, cancellationToken).ConfigureAwait(false);
             if (time.GetUtcNow() + fault.Hold > lastEnd)
             {
-                Print(phaseStart, $"{fault.Kind}: no time left to hold it {fault.Hold.TotalSeconds:0} s before the quiet tail; dropped");
+                Print($"{fault.Kind}: no time left to hold it {fault.Hold.TotalSeconds:0} s before the quiet tail; dropped");
                 continue;
             }
 
-            if (await BeginAsync(fault, phaseStart, lastEnd - fault.Hold, cancellationToken).ConfigureAwait(false) is not { } begun)
+            if (await BeginAsync(fault, plan, lastEnd - fault.Hold, cancellationToken).ConfigureAwait(false) is not { } begun)
             {
                 continue;
             }
 
             try
             {
-                await DelayUntilAsync(begun.Event.Start + fault.Hold, cancellationToken).ConfigureAwait(false);
+                if (begun.Event.End is null)
+                {
+                    await DelayUntilAsync(begun.Event.Start + fault.Hold, cancellationToken).ConfigureAwait(false);
+                }
             }
             finally
             {
                 await begun.Recover().ConfigureAwait(false);
+                lock (busy)
+                {
+                    busy.Remove(begun.Event.Target);
+                }
             }
 
-            var ended = begun.Event with { End = time.GetUtcNow() };
-            happened.Add(ended);
-            Print(phaseStart, $"recovered: {Describe(ended)}");
-        }
+            var ended = begun.Event.End is null ? begun.Event with { End = time.GetUtcNow() } : begun.Event;
+            lock (happened)
+            {
+                happened.Add(ended);
+            }
 
-        return happened;
+            Print($"recovered: {Describe(ended)}");
+        }
     }
 
     private async Task DelayUntilAsync(DateTimeOffset at, CancellationToken cancellationToken)
@@ -62,44 +117,147 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
     }
 
-    private async Task<(FaultEvent Event, Func<Task> Recover)?> BeginAsync(PlannedFault fault, DateTimeOffset phaseStart, DateTimeOffset latestStart, CancellationToken cancellationToken)
+    private async Task<(FaultEvent Event, Func<Task> Recover)?> BeginAsync(PlannedFault fault, FaultPlan plan, DateTimeOffset latestStart, CancellationToken cancellationToken)
     {
         switch (fault.Kind)
         {
-            case FaultKind.ExecutorKill:
-            case FaultKind.ExecutorPause:
+            case FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation or FaultKind.LinkFlap:
             {
                 var (node, detail) = await ChooseExecutorAsync(fault, latestStart, cancellationToken).ConfigureAwait(false);
                 if (node is null)
                 {
-                    Print(phaseStart, $"{fault.Kind}: no healthy executor to hit; skipped");
+                    Print($"{fault.Kind}: no healthy executor to hit; skipped");
                     return null;
                 }
 
                 var started = time.GetUtcNow();
                 Func<Task> recover;
-                if (fault.Kind == FaultKind.ExecutorKill)
+                switch (fault.Kind)
                 {
-                    await node.KillAsync().ConfigureAwait(false);
-                    recover = () =>
+                    case FaultKind.ExecutorKill:
+                        await node.KillAsync().ConfigureAwait(false);
+                        WatchChildren(node.Name, started);
+                        recover = () =>
+                        {
+                            node.Start();
+                            return Task.CompletedTask;
+                        };
+                        Print($"SIGKILL executor {node.Name} ({detail}); restart in {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    case FaultKind.ExecutorPause:
+                        node.Pause();
+                        recover = () =>
+                        {
+                            node.Resume();
+                            return Task.CompletedTask;
+                        };
+                        Print($"SIGSTOP executor {node.Name} ({detail}); SIGCONT in {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    case FaultKind.HolderPartition:
                     {
-                        node.Start();
-                        return Task.CompletedTask;
-                    };
-                    Print(phaseStart, $"SIGKILL executor {node.Name} ({detail}); restart in {fault.Hold.TotalSeconds:0} s");
-                }
-                else
-                {
-                    node.Pause();
-                    recover = () =>
+                        var network = Network(node);
+                        network.SetLink(false);
+                        node.Note($"link {network.NodeVeth} down");
+                        recover = () =>
+                        {
+                            network.SetLink(true);
+                            node.Note($"link {network.NodeVeth} up");
+                            return Task.CompletedTask;
+                        };
+                        Print($"link down: executor {node.Name} cut off from Consul ({detail}); up in {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    }
+
+                    case FaultKind.ExecutorIsolation:
                     {
-                        node.Resume();
-                        return Task.CompletedTask;
-                    };
-                    Print(phaseStart, $"SIGSTOP executor {node.Name} ({detail}); SIGCONT in {fault.Hold.TotalSeconds:0} s");
+                        var network = Network(node);
+                        network.SetDrop(true);
+                        node.Note($"nft drop on {network.NodeVeth}");
+                        recover = () =>
+                        {
+                            network.SetDrop(false);
+                            node.Note("nft drop removed");
+                            return Task.CompletedTask;
+                        };
+                        Print($"nft drop: executor {node.Name} isolated from everything ({detail}); lifted in {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    }
+
+                    default:
+                    {
+                        var network = Network(node);
+                        var stop = new CancellationTokenSource();
+                        var flaps = FlapAsync(network, stop.Token);
+                        node.Note($"link {network.NodeVeth} flapping");
+                        recover = async () =>
+                        {
+                            await stop.CancelAsync().ConfigureAwait(false);
+                            await flaps.ConfigureAwait(false);
+                            stop.Dispose();
+                            network.SetLink(true);
+                            node.Note($"link {network.NodeVeth} steady");
+                        };
+                        Print($"link flapping (1.5 s down, 1.5 s up): executor {node.Name} ({detail}) for {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    }
                 }
 
                 return (new FaultEvent(fault.Kind, node.Name, started, null, [node.Name], detail), recover);
+            }
+
+            case FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer:
+            {
+                var kind = fault.Kind == FaultKind.LostClaimAnswer ? Hosts.LostAnswer.Claim : Hosts.LostAnswer.Finish;
+                var candidates = fleet.Nodes.Where(n => n.IsRunning && !n.IsPaused && n.Host is not null).ToList();
+                var budget = 1;
+                using var armed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var losing = candidates.Select(async n => (Node: n, Lost: await n.Host!.Gateway.LoseNextAsync(kind, fault.Hold, () => Interlocked.Exchange(ref budget, 0) == 1, armed.Token).ConfigureAwait(false))).ToList();
+                (ExecutorNode Node, string? Lost)? hit = null;
+                while (losing.Count > 0)
+                {
+                    var done = await Task.WhenAny(losing).ConfigureAwait(false);
+                    losing.Remove(done);
+                    if ((await done.ConfigureAwait(false)).Lost is not null)
+                    {
+                        hit = await done.ConfigureAwait(false);
+                        break;
+                    }
+                }
+
+                await armed.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(losing).ConfigureAwait(false);
+                var at = time.GetUtcNow();
+                if (hit is not { } lost)
+                {
+                    Print($"{fault.Kind}: no {kind.ToString().ToLowerInvariant()} transaction within {fault.Hold.TotalSeconds:0} s; skipped");
+                    return null;
+                }
+
+                lost.Node.Note("answer lost: " + lost.Lost);
+                Print($"lost answer: executor {lost.Node.Name}: {lost.Lost}");
+                return (new FaultEvent(fault.Kind, lost.Node.Name, at, at, [lost.Node.Name], lost.Lost!), () => Task.CompletedTask);
+            }
+
+            case FaultKind.ClockJump:
+            {
+                if (plan.JumpNode is not { } name || fleet.Nodes.FirstOrDefault(n => n.Name == name)?.Host?.Clock is not { } clock)
+                {
+                    Print("ClockJump: no executor under libfaketime to jump; skipped");
+                    return null;
+                }
+
+                var before = clock.Offset;
+                var offset = before + (fault.Offset ?? TimeSpan.FromHours(1));
+                var started = time.GetUtcNow();
+                clock.Set(offset);
+                fleet[name].Note($"clock jumps to {offset.TotalSeconds:+0;-0;0} s");
+                Print($"clock jump: executor {name} and its agent to {offset.TotalSeconds:+0;-0;0} s; back in {fault.Hold.TotalSeconds:0} s");
+                return (new FaultEvent(fault.Kind, name, started, null, [], $"{name} and its agent jump {(offset - before).TotalSeconds:+0;-0} s while running", offset.TotalSeconds), () =>
+                {
+                    clock.Set(before);
+                    fleet[name].Note($"clock back to {before.TotalSeconds:+0;-0;0} s");
+                    return Task.CompletedTask;
+                });
             }
 
             case FaultKind.LeaderKill:
@@ -107,7 +265,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
                 if (leader is null)
                 {
-                    Print(phaseStart, "LeaderKill: no leader found within 20 s; skipped");
+                    Print("LeaderKill: no leader found within 20 s; skipped");
                     return null;
                 }
 
@@ -115,10 +273,38 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 var started = time.GetUtcNow();
                 await leader.KillAsync().ConfigureAwait(false);
                 var detail = $"executors on it: {(cut.Count == 0 ? "none" : string.Join(", ", cut))}";
-                Print(phaseStart, $"SIGKILL Consul leader {leader.Name} ({detail}); restart in {fault.Hold.TotalSeconds:0} s");
+                Print($"SIGKILL Consul leader {leader.Name} ({detail}); restart in {fault.Hold.TotalSeconds:0} s");
                 return (new FaultEvent(fault.Kind, leader.Name, started, null, cut, detail), () =>
                 {
                     leader.Start();
+                    return Task.CompletedTask;
+                });
+            }
+
+            case FaultKind.AgentHang:
+            {
+                var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                var servers = cluster.Servers.Where(s => s.IsRunning && fleet.AttachedTo(s).Count > 0).ToList();
+                if (servers.Count == 0)
+                {
+                    Print("AgentHang: no running server with executors on it; skipped");
+                    return null;
+                }
+
+                var server = servers[nextVictim++ % servers.Count];
+                if (server.ProcessId is not { } pid)
+                {
+                    return null;
+                }
+
+                var cut = fleet.AttachedTo(server).Select(n => n.Name).ToList();
+                var started = time.GetUtcNow();
+                ProcessSignal.Send(pid, ProcessSignal.Stop);
+                var detail = $"{(server == leader ? "the leader" : "a follower")}; executors on it: {string.Join(", ", cut)}";
+                Print($"SIGSTOP Consul server {server.Name} ({detail}) for {fault.Hold.TotalSeconds:0} s, past the executors' {FaultPlan.HttpTimeout.TotalSeconds:0} s HTTP timeout");
+                return (new FaultEvent(fault.Kind, server.Name, started, null, cut, detail), () =>
+                {
+                    ProcessSignal.Send(pid, ProcessSignal.Continue);
                     return Task.CompletedTask;
                 });
             }
@@ -129,7 +315,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 var follower = cluster.Servers.FirstOrDefault(s => s.IsRunning && s != leader);
                 if (follower is null)
                 {
-                    Print(phaseStart, "FollowerRestart: no running follower; skipped");
+                    Print("FollowerRestart: no running follower; skipped");
                     return null;
                 }
 
@@ -137,7 +323,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 var started = time.GetUtcNow();
                 await follower.StopAsync().ConfigureAwait(false);
                 var detail = $"leader {leader?.Name ?? "unknown"}; executors on it: {(cut.Count == 0 ? "none" : string.Join(", ", cut))}";
-                Print(phaseStart, $"SIGTERM Consul follower {follower.Name} ({detail}); start in {fault.Hold.TotalSeconds:0} s");
+                Print($"SIGTERM Consul follower {follower.Name} ({detail}); start in {fault.Hold.TotalSeconds:0} s");
                 return (new FaultEvent(fault.Kind, follower.Name, started, null, cut, detail), () =>
                 {
                     follower.Start();
@@ -146,7 +332,93 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             }
 
             default:
-                throw new ArgumentOutOfRangeException(nameof(fault), fault.Kind, "unknown fault");
+                throw new ArgumentOutOfRangeException(nameof(fault), fault.Kind, "not a fault of the plan's schedule");
+        }
+    }
+
+    private static Hosts.NodeNetwork Network(ExecutorNode node) =>
+        node.Host?.Network ?? throw new InvalidOperationException($"executor {node.Name} has no network namespace of its own");
+
+    private static async Task FlapAsync(Hosts.NodeNetwork network, CancellationToken cancellationToken)
+    {
+        var up = false;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                network.SetLink(up);
+                up = !up;
+                await Task.Delay(TimeSpan.FromMilliseconds(1500), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The hold is over.
+        }
+    }
+
+    private void WatchChildren(string node, DateTimeOffset diedAt)
+    {
+        var watch = Task.Run(async () =>
+        {
+            var seen = new Dictionary<string, (int Pid, DateTimeOffset? Gone)>(StringComparer.Ordinal);
+            var until = time.GetUtcNow() + ChildWatch;
+            while (time.GetUtcNow() < until)
+            {
+                foreach (var run in witness().Where(r => r.Node == node && r.Start <= diedAt + TimeSpan.FromSeconds(1) && (r.End is null || r.End > diedAt)))
+                {
+                    if (!seen.ContainsKey(run.RunId))
+                    {
+                        seen[run.RunId] = (run.Pid, null);
+                    }
+                }
+
+                var now = time.GetUtcNow();
+                foreach (var (runId, (pid, gone)) in seen.ToList())
+                {
+                    if (gone is null && !Alive(pid, runId))
+                    {
+                        seen[runId] = (pid, now);
+                    }
+                }
+
+                if (now > diedAt + TimeSpan.FromSeconds(2) && seen.Values.All(s => s.Gone is not null))
+                {
+                    break;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            lock (childExits)
+            {
+                childExits.AddRange(seen.Select(s => new ChildExit(node, s.Key, s.Value.Pid, diedAt, s.Value.Gone)));
+            }
+        });
+        lock (watches)
+        {
+            watches.Add(watch);
+        }
+    }
+
+    private static bool Alive(int pid, string runId)
+    {
+        try
+        {
+            var environ = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/environ");
+            if (!environ.Split('\0').Contains("DTASK_RUN_ID=" + runId))
+            {
+                return false;
+            }
+
+            // A zombie (exited, not yet reaped) is gone.
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+            return state != 'Z';
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 
@@ -178,11 +450,11 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             while (true)
             {
                 var holder = await HolderOfAsync(task, cancellationToken).ConfigureAwait(false);
-                var healthy = fleet.Nodes.Where(n => n.IsRunning && !n.IsPaused).ToList();
+                var healthy = Healthy();
                 if (holder is { } record && healthy.FirstOrDefault(n => n.Name == record.Node) is { } node)
                 {
                     var age = time.GetUtcNow() - (record.StartedAt ?? DateTimeOffset.MinValue);
-                    if (fault.MaxRunAge is not { } max || age <= max)
+                    if ((fault.MaxRunAge is not { } max || age <= max) && Take(node))
                     {
                         return (node, $"holds {@namespace}/{task} slot {record.Slot.ToString(CultureInfo.InvariantCulture)}, fence {record.Fence.ToString(CultureInfo.InvariantCulture)}, run {age.TotalSeconds:0.0} s old");
                     }
@@ -197,28 +469,47 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             }
         }
 
-        var candidates = fleet.Nodes.Where(n => n.IsRunning && !n.IsPaused).ToList();
-        if (candidates.Count == 0)
+        var candidates = Healthy();
+        for (var i = 0; i < candidates.Count; i++)
         {
-            return (null, "");
+            var chosen = candidates[nextVictim++ % candidates.Count];
+            if (Take(chosen))
+            {
+                return (chosen, fault.PreferHolderOf is null ? "in turn" : $"no fitting holder of {@namespace}/{fault.PreferHolderOf}; in turn");
+            }
         }
 
-        var chosen = candidates[nextVictim++ % candidates.Count];
-        return (chosen, fault.PreferHolderOf is null ? "in turn" : $"no fitting holder of {@namespace}/{fault.PreferHolderOf}; in turn");
+        return (null, "");
+    }
+
+    private List<ExecutorNode> Healthy()
+    {
+        lock (busy)
+        {
+            return [.. fleet.Nodes.Where(n => n.IsRunning && !n.IsPaused && !busy.Contains(n.Name))];
+        }
+    }
+
+    private bool Take(ExecutorNode node)
+    {
+        lock (busy)
+        {
+            return busy.Add(node.Name);
+        }
     }
 
     private async Task<RunRecord?> HolderOfAsync(string task, CancellationToken cancellationToken)
     {
         foreach (var server in cluster.Servers.Where(s => s.IsRunning))
         {
-            using var client = server.CreateClient();
+            using var client = server.CreateClient(TimeSpan.FromSeconds(3));
             try
             {
                 var pair = (await client.Kv.GetAsync(layout.RunKey(@namespace, task), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
                 var record = pair is null ? null : StateJson.TryDeserialize<RunRecord>(pair.ValueAsString());
                 return record is { IsRunning: true } ? record with { Fence = (long)pair!.ModifyIndex } : null;
             }
-            catch (ConsulException)
+            catch (Exception e) when (e is ConsulException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 // Try the next server.
             }
@@ -232,10 +523,16 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         FaultKind.ExecutorKill => $"executor {fault.Target} started again",
         FaultKind.ExecutorPause => $"executor {fault.Target} resumed (SIGCONT)",
         FaultKind.LeaderKill => $"Consul server {fault.Target} (the killed leader) started again",
+        FaultKind.HolderPartition => $"executor {fault.Target}'s link up again",
+        FaultKind.ExecutorIsolation => $"executor {fault.Target}'s drop rule removed",
+        FaultKind.LinkFlap => $"executor {fault.Target}'s link steady",
+        FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer => $"answer lost to {fault.Target}",
+        FaultKind.AgentHang => $"Consul server {fault.Target} resumed (SIGCONT)",
+        FaultKind.ClockJump => $"executor {fault.Target}'s clock back",
         _ => $"Consul follower {fault.Target} started again",
     };
 
-    private void Print(DateTimeOffset phaseStart, string message)
+    private void Print(string message)
     {
         var now = time.GetUtcNow();
         output.WriteLine($"[{(now - phaseStart).TotalSeconds,6:0.0} s  {now:HH:mm:ss.fff}Z] fault: {message}");

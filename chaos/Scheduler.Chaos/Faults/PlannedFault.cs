@@ -1,14 +1,23 @@
 namespace Dtask.Chaos.Faults;
 
-/// <summary>One fault of a <see cref="FaultPlan"/>.</summary>
-/// <param name="At">When it begins, from the start of the fault phase.</param>
+/// <summary>One fault of the plan.</summary>
+/// <param name="At">When it should begin, from the start of the fault phase.</param>
 /// <param name="Kind">What it is.</param>
-/// <param name="Hold">How long until the victim is started again or resumed.</param>
+/// <param name="Hold">How long until the victim is started again or resumed (for a lost answer: how long to wait for the transaction).</param>
 /// <param name="PreferHolderOf">For executor faults: the task whose current lock holder is the preferred victim (so the fault hits a running child).</param>
 /// <param name="MaxRunAge">With <paramref name="PreferHolderOf"/>: wait (up to a minute) until the holder's run is at most this old, so its child
 /// outlives the takeover and the lease-lock caveat shows.</param>
-public sealed record PlannedFault(TimeSpan At, FaultKind Kind, TimeSpan Hold, string? PreferHolderOf = null, TimeSpan? MaxRunAge = null)
+/// <param name="Offset">For a clock jump: the jump.</param>
+public sealed record PlannedFault(TimeSpan At, FaultKind Kind, TimeSpan Hold, string? PreferHolderOf = null, TimeSpan? MaxRunAge = null, TimeSpan? Offset = null)
 {
     /// <summary>When the victim comes back.</summary>
     public TimeSpan Until => At + Hold;
+
+    /// <summary>The faults of one lane happen one after the other; lanes run side by side (at most one Consul server down at a time).</summary>
+    public string Lane => Kind switch
+    {
+        FaultKind.LeaderKill or FaultKind.FollowerRestart or FaultKind.AgentHang => "cluster",
+        FaultKind.ClockJump or FaultKind.ClockOffset => "clock",
+        _ => "executor",
+    };
 }

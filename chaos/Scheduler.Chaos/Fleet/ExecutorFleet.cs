@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dtask.Chaos.Hosts;
 using Dtask.Testing;
 
 namespace Dtask.Chaos.Fleet;
@@ -15,16 +16,47 @@ public sealed class ExecutorFleet : IDisposable
     /// <summary>The executors, <c>node-1</c> first.</summary>
     public IReadOnlyList<ExecutorNode> Nodes { get; }
 
-    /// <summary>Creates <paramref name="count"/> executors spread over <paramref name="cluster"/>'s servers (not started yet).</summary>
-    public static ExecutorFleet Create(int count, ConsulCluster cluster, ExecutorLaunch launch, string folder)
+    /// <summary>
+    /// Creates <paramref name="count"/> executors spread over <paramref name="cluster"/>'s servers (not started yet). With
+    /// <paramref name="tools"/>, each gets its own network namespace and a gateway (its agent) on the host end of its veth
+    /// pair; a node named in <paramref name="clocks"/> runs under libfaketime at that initial offset.
+    /// </summary>
+    public static ExecutorFleet Create(int count, ConsulCluster cluster, ExecutorLaunch launch, string folder, ChaosTools? tools = null,
+        IReadOnlyDictionary<string, TimeSpan>? clocks = null)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var nodes = Enumerable.Range(0, count).Select(i =>
+        var subnet = tools is null ? 0 : NodeNetwork.FreeSubnet(tools);
+        var nodes = new List<ExecutorNode>();
+        try
         {
-            var name = "node-" + (i + 1).ToString(CultureInfo.InvariantCulture);
-            var server = cluster.Servers[i % cluster.Servers.Count];
-            return new ExecutorNode(name, server.Address, launch, Path.Combine(folder, name + ".log"));
-        }).ToList();
+            for (var i = 0; i < count; i++)
+            {
+                var name = "node-" + (i + 1).ToString(CultureInfo.InvariantCulture);
+                var server = cluster.Servers[i % cluster.Servers.Count];
+                NodeHost? host = null;
+                if (tools is not null)
+                {
+                    var network = NodeNetwork.Create(tools, subnet, i + 1);
+                    var gateway = new NodeGateway(network.HostAddress, server.Address);
+                    var clock = clocks?.TryGetValue(name, out var offset) == true
+                        ? new NodeClock(Path.Combine(folder, name + ".faketime"), tools.Libfaketime, gateway, offset)
+                        : null;
+                    host = new NodeHost(network, gateway, clock);
+                }
+
+                nodes.Add(new ExecutorNode(name, server.Address, launch, Path.Combine(folder, name + ".log"), host));
+            }
+        }
+        catch
+        {
+            foreach (var node in nodes)
+            {
+                node.Dispose();
+            }
+
+            throw;
+        }
+
         return new ExecutorFleet(nodes);
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Dtask.Chaos.Hosts;
 using Dtask.Testing;
 
 namespace Dtask.Chaos.Fleet;
@@ -18,10 +19,12 @@ public sealed class ExecutorNode : IDisposable
     private readonly Lock gate = new();
     private Process? process;
     private TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource skewSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Creates the node; <see cref="Start"/> launches it.</summary>
-    public ExecutorNode(string name, Uri consul, ExecutorLaunch launch, string logFile)
+    /// <summary>Creates the node; <see cref="Start"/> launches it (inside <paramref name="host"/>'s network namespace, through its gateway, when given).</summary>
+    public ExecutorNode(string name, Uri consul, ExecutorLaunch launch, string logFile, NodeHost? host = null)
     {
+        Host = host;
         ArgumentException.ThrowIfNullOrEmpty(name);
         Name = name;
         Consul = consul ?? throw new ArgumentNullException(nameof(consul));
@@ -33,7 +36,10 @@ public sealed class ExecutorNode : IDisposable
     /// <summary>The node name (<c>--node</c>).</summary>
     public string Name { get; }
 
-    /// <summary>The Consul server it talks to.</summary>
+    /// <summary>Its network namespace, gateway and clock; null when it runs in the host's network on the true clock.</summary>
+    public NodeHost? Host { get; }
+
+    /// <summary>The Consul server it talks to (through its gateway when it has a <see cref="Host"/>).</summary>
     public Uri Consul { get; }
 
     /// <summary>Where its output goes.</summary>
@@ -66,18 +72,24 @@ public sealed class ExecutorNode : IDisposable
 
             process?.Dispose();
             ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var start = new ProcessStartInfo(launch.DotnetHost)
+            var start = new ProcessStartInfo(Host is null ? launch.DotnetHost : Host.Network.ExecPrefix[0])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (var argument in launch.ArgumentsFor(Name))
+            IEnumerable<string> arguments = Host is null ? launch.ArgumentsFor(Name) : [.. Host.Network.ExecPrefix.Skip(1), launch.DotnetHost, .. launch.ArgumentsFor(Name)];
+            foreach (var argument in arguments)
             {
                 start.ArgumentList.Add(argument);
             }
 
-            start.Environment["CONSUL_HTTP_ADDR"] = Consul.ToString().TrimEnd('/');
+            start.Environment["CONSUL_HTTP_ADDR"] = (Host?.Gateway.Address ?? Consul).ToString().TrimEnd('/');
+            foreach (var (variable, value) in Host?.Clock?.Environment ?? new Dictionary<string, string>())
+            {
+                start.Environment[variable] = value;
+            }
+
             start.Environment["DTASK_LOG_FORMAT"] = "console";
             foreach (var name in (string[])["CONSUL_HOST", "CONSUL_PORT", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "SLACK_WEBHOOK", "SLACK_WEBHOOK_FILE",
                 "NOTIFY_SOCKET", "DD_AGENT_HOST", "DD_API_KEY", "DATADOG_API_KEY", "DTASK_NODE", "DTASK_LABELS"])
@@ -94,7 +106,7 @@ public sealed class ExecutorNode : IDisposable
             started.BeginErrorReadLine();
             process = started;
             IsPaused = false;
-            Write($"--- chaos: started pid {started.Id.ToString(CultureInfo.InvariantCulture)} against {Consul}");
+            Write($"--- chaos: started pid {started.Id.ToString(CultureInfo.InvariantCulture)} against {Consul}{(Host is null ? "" : $" via {Host.Gateway.Address} from {Host.Network}")}{(Host?.Clock is { } clock ? $", clock {clock.Offset.TotalSeconds:+0;-0;0} s" : "")}");
         }
     }
 
@@ -114,6 +126,20 @@ public sealed class ExecutorNode : IDisposable
         catch (TimeoutException e)
         {
             throw new TimeoutException($"executor {Name} was not ready after {timeout.TotalSeconds} s; see {LogFile}", e);
+        }
+    }
+
+    /// <summary>Waits until the executor has logged that its clock is skewed (its guard holds); false after <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitForSkewGuardAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await skewSeen.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 
@@ -148,6 +174,9 @@ public sealed class ExecutorNode : IDisposable
             IsPaused = ProcessSignal.Send(pid, ProcessSignal.Stop);
         }
     }
+
+    /// <summary>The process id, while it runs.</summary>
+    public int? ProcessId => Pid();
 
     /// <summary>SIGCONT.</summary>
     public void Resume()
@@ -226,6 +255,11 @@ public sealed class ExecutorNode : IDisposable
         }
 
         Write(line);
+        if (line.Contains("clock skew: this clock is", StringComparison.Ordinal))
+        {
+            skewSeen.TrySetResult();
+        }
+
         if (line.Contains("watching ", StringComparison.Ordinal))
         {
             readiness.TrySetResult();
@@ -245,7 +279,10 @@ public sealed class ExecutorNode : IDisposable
         }
     }
 
-    /// <summary>Kills the executor if it still runs (resuming it first, so no stopped process is left behind).</summary>
+    /// <summary>Writes a line about a fault into the node's log.</summary>
+    public void Note(string line) => Write("--- chaos: " + line);
+
+    /// <summary>Kills the executor if it still runs (resuming it first, so no stopped process is left behind), then removes its host.</summary>
     public void Dispose()
     {
         lock (gate)
@@ -273,6 +310,8 @@ public sealed class ExecutorNode : IDisposable
             logClosed = true;
             log.Dispose();
         }
+
+        Host?.Dispose();
     }
 
     /// <inheritdoc />

@@ -56,19 +56,23 @@ public sealed class ChaosWorkload
     public KvLayout Layout { get; }
 
     /// <summary>
-    /// The child's script. Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped]</c>. The work
-    /// is a background <c>sleep</c> the shell waits for, so a SIGTERM to the group runs the trap at once.
+    /// The child's script. Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped] seen=unix-ns up=seconds</c>:
+    /// <c>unix-ns</c> is the host's true wall clock (<c>date</c> run without the executor's libfaketime), <c>seen</c> the
+    /// child's own (on its executor's clock), <c>up</c> the kernel's uptime. The work is a background <c>sleep</c> the
+    /// shell waits for, so a SIGTERM to the group runs the trap at once.
     /// </summary>
     public string ScriptOf(ChaosTask task)
     {
         ArgumentNullException.ThrowIfNull(task);
         var work = task.Work.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         const string Fields = "$DTASK_TASK $DTASK_SLOT $DTASK_NODE $DTASK_FENCE";
+        const string True = "$(env -u LD_PRELOAD date +%s%N)";
+        const string Seen = "seen=$(date +%s%N) up=$(read u _ </proc/uptime; echo $u)";
         return $"w='{WitnessFile}'; "
-            + $"echo \"{Fields} start $(date +%s%N) $DTASK_RUN_ID $$\" >> \"$w\"; "
-            + $"trap 'echo \"{Fields} end $(date +%s%N) $DTASK_RUN_ID $$ stopped\" >> \"$w\"; exit 143' TERM INT; "
+            + $"echo \"{Fields} start {True} $DTASK_RUN_ID $$ {Seen}\" >> \"$w\"; "
+            + $"trap 'echo \"{Fields} end {True} $DTASK_RUN_ID $$ stopped {Seen}\" >> \"$w\"; exit 143' TERM INT; "
             + $"sleep {work} & wait $!; "
-            + $"echo \"{Fields} end $(date +%s%N) $DTASK_RUN_ID $$\" >> \"$w\"";
+            + $"echo \"{Fields} end {True} $DTASK_RUN_ID $$ {Seen}\" >> \"$w\"";
     }
 
     /// <summary>The spec of <paramref name="task"/>.</summary>
