@@ -9,7 +9,9 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Estimate">This clock minus the references' (median), or null while there is no reference.</param>
 /// <param name="Skewed">True while the estimate is beyond the limit: nothing is written from this clock.</param>
 /// <param name="References">How many references the estimate rests on.</param>
-public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int References);
+/// <param name="AwaitingPeers">True while other executors are registered but none of their clocks has been timed yet
+/// (just started): nothing is written from this clock until one is, or <see cref="ClockSkewGuard.StampMaxAge"/> passed.</param>
+public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int References, bool AwaitingPeers = false);
 
 /// <summary>
 /// Estimates how far this machine's clock is from clocks that are not its own, and says whether this node may write
@@ -59,8 +61,11 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private readonly Lock gate = new();
     private readonly Dictionary<string, Peer> peers = new(StringComparer.Ordinal);
     private Agent? agent;
+    private readonly long created = time.GetTimestamp();
     private long? lastNodesAnswer;
+    private int listedPeers;
     private bool skewed;
+    private bool awaitingLogged;
 
     /// <summary>Raised (outside the guard's lock) when the node becomes skewed or comes back within the limit.</summary>
     public event Action? Changed;
@@ -72,8 +77,11 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>The limit beyond which the node is skewed.</summary>
     public TimeSpan Limit => limit;
 
-    /// <summary>True unless this clock is beyond the limit now: claims and markers may be written. Evaluated at each call.</summary>
-    public bool MayWrite => !Evaluate().Skewed;
+    /// <summary>
+    /// True unless this clock is beyond the limit now, or the node has just started and the other executors it sees have
+    /// not been timed yet (its agent alone may share its clock): claims and markers may be written. Evaluated at each call.
+    /// </summary>
+    public bool MayWrite => Evaluate() is { Skewed: false, AwaitingPeers: false };
 
     /// <summary>Same as <see cref="MayWrite"/>.</summary>
     public bool MayClaim => MayWrite;
@@ -121,6 +129,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             {
                 return;
             }
+
+            listedPeers = nodes.Count(n => n.Node != node && n.Clock is not null);
 
             var live = new HashSet<string>(StringComparer.Ordinal);
             foreach (var record in nodes)
@@ -196,6 +206,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
         var wall = time.GetUtcNow();
         var references = new List<(string Name, TimeSpan Estimate)>();
         bool changed;
+        bool logAwaiting;
+        int peersNow;
         ClockSkewState result;
         lock (gate)
         {
@@ -232,7 +244,18 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             var beyond = estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
-            result = new ClockSkewState(estimate, beyond, references.Count);
+            var awaiting = listedPeers > 0 && !references.Any(r => r.Name.StartsWith("node ", StringComparison.Ordinal))
+                && time.GetElapsedTime(created, now) < StampMaxAge;
+            result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
+            logAwaiting = awaiting && !awaitingLogged;
+            awaitingLogged |= awaiting;
+            peersNow = listedPeers;
+        }
+
+        if (logAwaiting)
+        {
+            logger.Information("clock skew: {Count} other executors registered; not claiming until one of their clocks is timed (at most {Wait:0} s)",
+                peersNow, StampMaxAge.TotalSeconds);
         }
 
         if (changed)

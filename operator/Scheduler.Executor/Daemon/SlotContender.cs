@@ -65,6 +65,9 @@ public sealed class SlotContender(
     private static readonly TimeSpan RetryMax = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ManualTurnWindow = TimeSpan.FromSeconds(10);
 
+    /// <summary>How far before its instant, by this node's clock, a slot may be claimed (timer and clock resolution).</summary>
+    private static readonly TimeSpan EarlyTolerance = TimeSpan.FromMilliseconds(50);
+
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
 
@@ -284,6 +287,7 @@ public sealed class SlotContender(
     {
         var backoff = new Backoff(RetryMin, RetryMax);
         var waitingLogged = false;
+        var earlyLogged = false;
         string? stopAsked = null;
         // One run id for every try at this slot: when a claim's answer is lost (Consul failed while confirming it), the
         // next try recognises the stored claim as its own and runs it, instead of taking it for someone else's.
@@ -296,6 +300,22 @@ public sealed class SlotContender(
                 if (time.GetUtcNow() > ticket.Deadline)
                 {
                     return false;
+                }
+
+                var early = ticket.FireTime - time.GetUtcNow();
+                if (early > EarlyTolerance)
+                {
+                    // The wall clock moved back since the slot was planned: its instant is still to come by this clock.
+                    // Nothing is claimed before it (the deadline, on the same clock, is further away too).
+                    if (!earlyLogged)
+                    {
+                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} is {Early:0.0} s ahead of this clock, which moved back since the slot was "
+                            + "planned; not claiming it before its time", task.Id.Namespace, task.Id.Name, ticket.Slot, early.TotalSeconds);
+                        earlyLogged = true;
+                    }
+
+                    await Task.Delay(early < RetryMax ? early : RetryMax, time, claiming).ConfigureAwait(false);
+                    continue;
                 }
 
                 var session = membership.ClaimSession;

@@ -231,6 +231,45 @@ public sealed class ClockSkewEstimateTests
         Assert.StartsWith("clock skew: back within 2.0 s", messages[1], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_node_just_started_beside_registered_peers_writes_nothing_until_one_of_their_clocks_is_timed()
+    {
+        // This clock and its local agent's are 30 s ahead: the agent alone says nothing is wrong.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        guard.ObservePeers([Record("a", clock.RealNow - TimeSpan.FromSeconds(3)), Record("b", clock.RealNow - TimeSpan.FromSeconds(3))], Meta(TimeSpan.FromMilliseconds(2)));
+
+        Assert.False(guard.MayWrite);
+        Assert.Equal((false, true), (guard.Current.Skewed, guard.Current.AwaitingPeers));
+
+        // The peers publish fresh stamps when they see the newcomer: timed, they outvote the agent.
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([Record("a", clock.RealNow), Record("b", clock.RealNow)], Meta(TimeSpan.FromMilliseconds(20)));
+        Assert.False(guard.MayWrite);
+        Assert.Equal((true, false), (guard.Current.Skewed, guard.Current.AwaitingPeers));
+    }
+
+    [Fact]
+    public void A_node_alone_writes_at_once_and_one_whose_peers_are_never_timed_after_three_stamp_intervals()
+    {
+        var clock = new JumpingClock(Start);
+        var alone = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "me");
+        alone.Observe(AgentAnswer(clock.RealNow));
+        alone.ObservePeers([Record("me", clock.RealNow)], Meta(TimeSpan.FromMilliseconds(2)));
+        Assert.True(alone.MayWrite);
+
+        var beside = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "me");
+        beside.Observe(AgentAnswer(clock.RealNow));
+        beside.ObservePeers([Record("quiet", clock.RealNow - TimeSpan.FromSeconds(5))], Meta(TimeSpan.FromMilliseconds(2)));
+        Assert.False(beside.MayWrite);
+        clock.Advance(ClockSkewGuard.StampMaxAge - TimeSpan.FromSeconds(1));
+        Assert.False(beside.MayWrite);
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(beside.MayWrite);
+    }
+
     /// <summary>An answer of the agent whose clock reads <paramref name="agent"/> now (truncated to the second, like the header).</summary>
     private static ConsulResponseMeta AgentAnswer(DateTimeOffset agent) =>
         new(1, true, TimeSpan.Zero, DateTimeOffset.FromUnixTimeSeconds(agent.ToUnixTimeSeconds()), TimeSpan.FromMilliseconds(2));

@@ -106,6 +106,32 @@ public sealed class SlotContenderInterleavingTests : IDisposable
     }
 
     [Fact]
+    public async Task A_slot_planned_before_the_wall_clock_moved_back_is_not_claimed_before_its_instant_by_the_clock()
+    {
+        using var session = ledger.OpenSession();
+        var clock = new JumpingClock(time);
+        var contender = Contender("node-a", new Sessions(session), clock: clock);
+        var definition = Definition($"echo \"$DTASK_SLOT\" >> '{Witness}'");
+        var ticket = new SlotTicket(Slot, DateTimeOffset.FromUnixTimeSeconds(Slot), DateTimeOffset.FromUnixTimeSeconds(Slot + 10));
+
+        // Planned when due; before the claim the wall clock steps back 8 s.
+        clock.Jump(-TimeSpan.FromSeconds(8));
+        var contending = contender.ContendAsync(definition, ticket, Ct);
+        while (clock.GetUtcNow() < ticket.FireTime - TimeSpan.FromMilliseconds(200))
+        {
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Delay(2, Ct);
+            Assert.True((await ledger.ReadRunAsync(task, Ct)).Record is null, $"claimed at {clock.GetUtcNow():O} by the node's clock, before the slot's instant");
+        }
+
+        await DriveAsync(contending);
+
+        var run = (await ledger.ReadHistoryAsync(task, Ct)).Single();
+        Assert.Equal((Slot, RunState.Succeeded), (run.Slot, run.State));
+        Assert.Equal([$"{Slot}"], await File.ReadAllLinesAsync(Witness, Ct));
+    }
+
+    [Fact]
     public async Task Replace_stops_the_running_slot_for_the_next_one_while_a_manual_trigger_is_pending_and_the_trigger_stays_pending()
     {
         using var sessionA = ledger.OpenSession();
