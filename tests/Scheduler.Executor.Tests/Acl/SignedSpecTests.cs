@@ -49,6 +49,16 @@ public sealed class SignedSpecTests(ConsulFixture consul)
         var after = await DtaskProcess.RunAsync("describe", "ops/job", "--prefix", world.Prefix, "--consul", world.Consul.ToString());
         Assert.DoesNotContain("Refused:", after.Output, StringComparison.Ordinal);
 
+        // Suspend and resume, signed with the key: both accepted, and v4 runs again after the resume.
+        var suspended = await DtaskProcess.RunAsync("suspend", "ops/job", "--signing-key", newKey, "--prefix", world.Prefix, "--consul", world.Consul.ToString());
+        Assert.True(suspended.ExitCode == 0, suspended.Error);
+        Assert.True(await executor.WaitForAsync("task ops/job suspended; no slot fires until it is resumed", TimeSpan.FromSeconds(30)), executor.Output);
+        var resumed = await DtaskProcess.RunAsync("resume", "ops/job", "--signing-key", newKey, "--prefix", world.Prefix, "--consul", world.Consul.ToString());
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        var linesAtResume = world.ReadLines("ran").Length;
+        Assert.True(await Eventually.TrueAsync(() => world.ReadLines("ran").Skip(linesAtResume).Any(l => l.StartsWith("v4 ", StringComparison.Ordinal)), TimeSpan.FromSeconds(30)),
+            "the signed resume did not run the task again:\n" + executor.Output);
+
         Assert.Equal(0, await executor.StopAsync());
         Assert.DoesNotContain("v2", Versions(world));
         Assert.DoesNotContain("v3", Versions(world));

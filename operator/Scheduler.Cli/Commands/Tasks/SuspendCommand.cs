@@ -23,6 +23,7 @@ internal static class SuspendCommand
         {
             Description = "Change a task owned by a directory or by Kubernetes anyway (its next reconcile reverts it).",
         };
+        var signingKey = SigningKeyOption.Create();
         var consul = new ConsulConnection();
         var command = new Command(name, suspend
             ? "Stop scheduling a task (running runs finish). Exit 1 when not found, or owned by a directory or Kubernetes without --force."
@@ -30,6 +31,7 @@ internal static class SuspendCommand
         {
             task,
             force,
+            signingKey,
         };
         consul.AddTo(command);
         command.SetAction((parseResult, cancellationToken) =>
@@ -42,8 +44,14 @@ internal static class SuspendCommand
                 return Task.FromResult(Program.UsageError);
             }
 
+            if (!SigningKeyOption.TryRead(name, parseResult, signingKey, error, out var signer))
+            {
+                return Task.FromResult(Program.UsageError);
+            }
+
             return consul.RunAsync(name, parseResult, async (client, layout) =>
             {
+                using var signing = signer;
                 for (var attempt = 0; attempt < MaxAttempts; attempt++)
                 {
                     var pair = (await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
@@ -69,6 +77,9 @@ internal static class SuspendCommand
                     // Resuming clears the field, so the spec hashes like a manifest that never mentioned it.
                     var spec = envelope.Spec with { Suspend = suspend ? true : null };
                     var updated = (envelope with { Spec = spec, SpecHash = TaskJson.SpecHash(spec), Generation = envelope.Generation + 1 }).Over(envelope, TimeProvider.System.GetUtcNow());
+
+                    // The old signature covers the old spec: the new one is signed with --signing-key, or goes unsigned.
+                    updated = signer?.Sign(updated with { Signature = null }) ?? updated with { Signature = null };
                     var txn = await client.Txn.ExecuteAsync([TxnOp.Cas(pair.Key, KvValue.Utf8(updated.ToJson()), pair.ModifyIndex)],
                         TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
                     if (!txn.Value.Committed)
