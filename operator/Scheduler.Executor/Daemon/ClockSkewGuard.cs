@@ -9,8 +9,9 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Estimate">This clock minus the references' (median), or null while there is no reference.</param>
 /// <param name="Skewed">True while the estimate is beyond the limit: nothing is written from this clock.</param>
 /// <param name="References">How many references the estimate rests on.</param>
-/// <param name="AwaitingPeers">True while other executors are registered but none of their clocks has been timed yet
-/// (just started): nothing is written from this clock until one is, or <see cref="ClockSkewGuard.StampMaxAge"/> passed.</param>
+/// <param name="AwaitingPeers">True while other executors are registered but fewer than two of their clocks (one, when
+/// there is only one other) have been timed yet (just started): nothing is written from this clock until they are, or
+/// <see cref="ClockSkewGuard.StampMaxAge"/> passed.</param>
 public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int References, bool AwaitingPeers = false);
 
 /// <summary>
@@ -79,7 +80,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
     /// <summary>
     /// True unless this clock is beyond the limit now, or the node has just started and the other executors it sees have
-    /// not been timed yet (its agent alone may share its clock): claims and markers may be written. Evaluated at each call.
+    /// not been timed yet (two of them, enough to outvote its agent, which may share its clock): claims and markers may be
+    /// written. Evaluated at each call.
     /// </summary>
     public bool MayWrite => Evaluate() is { Skewed: false, AwaitingPeers: false };
 
@@ -244,8 +246,10 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             var beyond = estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
-            var awaiting = listedPeers > 0 && !references.Any(r => r.Name.StartsWith("node ", StringComparison.Ordinal))
-                && time.GetElapsedTime(created, now) < StampMaxAge;
+            // Until the peers can outvote the agent (two of them; one when there is only one), the agent alone may speak for
+            // this clock: a local agent shares it.
+            var timedPeers = references.Count(r => r.Name.StartsWith("node ", StringComparison.Ordinal));
+            var awaiting = timedPeers < Math.Min(2, listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
             result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
             logAwaiting = awaiting && !awaitingLogged;
             awaitingLogged |= awaiting;

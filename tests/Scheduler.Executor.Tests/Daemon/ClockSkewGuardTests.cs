@@ -232,21 +232,28 @@ public sealed class ClockSkewEstimateTests
     }
 
     [Fact]
-    public void A_node_just_started_beside_registered_peers_writes_nothing_until_one_of_their_clocks_is_timed()
+    public void A_node_just_started_beside_registered_peers_writes_nothing_until_two_of_their_clocks_are_timed()
     {
         // This clock and its local agent's are 30 s ahead: the agent alone says nothing is wrong.
         var clock = new JumpingClock(Start);
         clock.Jump(TimeSpan.FromSeconds(30));
         var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
         guard.Observe(AgentAnswer(clock.GetUtcNow()));
-        guard.ObservePeers([Record("a", clock.RealNow - TimeSpan.FromSeconds(3)), Record("b", clock.RealNow - TimeSpan.FromSeconds(3))], Meta(TimeSpan.FromMilliseconds(2)));
+        var old = clock.RealNow - TimeSpan.FromSeconds(3);
+        guard.ObservePeers([Record("a", old), Record("b", old)], Meta(TimeSpan.FromMilliseconds(2)));
 
         Assert.False(guard.MayWrite);
         Assert.Equal((false, true), (guard.Current.Skewed, guard.Current.AwaitingPeers));
 
-        // The peers publish fresh stamps when they see the newcomer: timed, they outvote the agent.
+        // One peer timed is not enough: against the agent, the two-clock rule would give this clock the benefit of the doubt.
         clock.Advance(TimeSpan.FromMilliseconds(50));
-        guard.ObservePeers([Record("a", clock.RealNow), Record("b", clock.RealNow)], Meta(TimeSpan.FromMilliseconds(20)));
+        guard.ObservePeers([Record("a", clock.RealNow), Record("b", old)], Meta(TimeSpan.FromMilliseconds(20)));
+        Assert.False(guard.MayWrite);
+        Assert.Equal((false, true), (guard.Current.Skewed, guard.Current.AwaitingPeers));
+
+        // The second publishes too: timed, the two outvote the agent.
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([Record("a", clock.RealNow - TimeSpan.FromMilliseconds(50)), Record("b", clock.RealNow)], Meta(TimeSpan.FromMilliseconds(20)));
         Assert.False(guard.MayWrite);
         Assert.Equal((true, false), (guard.Current.Skewed, guard.Current.AwaitingPeers));
     }
