@@ -65,6 +65,7 @@ CHAOS_DURATION ?= 600
 chaos:
 	@bash scripts/install-consul.sh
 	@bash scripts/install-chaos-tools.sh
+	dotnet build operator/Scheduler.Cli -c Release -nologo -v quiet -clp:ErrorsOnly
 	dotnet build chaos/Scheduler.Chaos -c Release -nologo -v quiet -clp:ErrorsOnly
 	PATH="$(CURDIR)/.tools/bin:$$PATH" dotnet chaos/Scheduler.Chaos/bin/Release/net10.0/Dtask.Chaos.dll \
 	  --duration $(CHAOS_DURATION) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) --out docs/benchmarks/chaos.json --markdown docs/BENCHMARKS.md
