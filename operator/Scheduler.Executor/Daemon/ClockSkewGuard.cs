@@ -243,7 +243,14 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             }
 
             var estimate = Median([.. references.Select(r => r.Estimate)]);
-            var beyond = estimate is { } e && e.Duration() > limit;
+
+            // Becoming skewed takes the median beyond the limit. Coming back takes a strict majority of the references
+            // within it: when references drop out (a peer killed, a stamp gone stale), the benefit of the doubt an even
+            // count gives must not hand a convicted clock back to a lone agent that shares it.
+            var within = references.Count(r => r.Estimate.Duration() <= limit);
+            var beyond = skewed
+                ? references.Count > 0 && within * 2 <= references.Count
+                : estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
             // Until the peers can outvote the agent (two of them; one when there is only one), the agent alone may speak for
@@ -258,7 +265,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
         if (logAwaiting)
         {
-            logger.Information("clock skew: {Count} other executors registered; not claiming until one of their clocks is timed (at most {Wait:0} s)",
+            logger.Information("clock skew: {Count} other executors registered; not claiming until their clocks are timed (at most {Wait:0} s)",
                 peersNow, StampMaxAge.TotalSeconds);
         }
 

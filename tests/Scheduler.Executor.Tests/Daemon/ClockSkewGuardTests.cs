@@ -277,6 +277,29 @@ public sealed class ClockSkewEstimateTests
         Assert.True(beside.MayWrite);
     }
 
+    [Fact]
+    public void A_skewed_node_comes_back_only_when_most_of_its_references_agree_not_when_peers_drop_out()
+    {
+        // 30 s ahead, with a local agent on the same clock: two peers convict it.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
+        Assert.False(guard.MayWrite);
+
+        // One peer is gone: the agent and one peer disagree, and the median of two would take the agent's word.
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([Record("a", clock.RealNow)], Meta(TimeSpan.FromMilliseconds(20)));
+        Assert.Equal(2, guard.Current.References);
+        Assert.False(guard.MayWrite);
+
+        // Set right: the agent (same host clock) and the peer agree with it again.
+        clock.Jump(TimeSpan.FromSeconds(-30));
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Assert.True(guard.MayWrite);
+    }
+
     /// <summary>An answer of the agent whose clock reads <paramref name="agent"/> now (truncated to the second, like the header).</summary>
     private static ConsulResponseMeta AgentAnswer(DateTimeOffset agent) =>
         new(1, true, TimeSpan.Zero, DateTimeOffset.FromUnixTimeSeconds(agent.ToUnixTimeSeconds()), TimeSpan.FromMilliseconds(2));
