@@ -65,6 +65,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private readonly long created = time.GetTimestamp();
     private long? lastNodesAnswer;
     private int listedPeers;
+    private int joinPending;
     private bool skewed;
     private bool awaitingLogged;
 
@@ -152,7 +153,9 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 }
                 else
                 {
-                    joined |= timely;
+                    // New to this node, timed or not (two nodes that start together each find the other in their first,
+                    // untimed answer): a fresh stamp of this clock lets it time this one without waiting for the interval.
+                    joined = true;
                 }
 
                 // Timed samples of this peer still fresh, newest last (at most three).
@@ -173,11 +176,16 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
         if (joined)
         {
+            Volatile.Write(ref joinPending, 1);
             PeerJoined?.Invoke();
         }
 
         Evaluate();
     }
+
+    /// <summary>True (once) when a node joined since the last call: for a stamper that subscribes to <see cref="PeerJoined"/>
+    /// after the first answers arrived.</summary>
+    public bool TakePeerJoined() => Interlocked.Exchange(ref joinPending, 0) == 1;
 
     /// <summary>
     /// The median of <paramref name="estimates"/>; of the two middle values of an even number, the one closest to zero.

@@ -213,6 +213,11 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
 
         skew.Changed += OnChanged;
         skew.PeerJoined += OnChanged;
+        if (skew.TakePeerJoined())
+        {
+            OnChanged(); // A node joined before this loop listened.
+        }
+
         try
         {
             while (!cancellationToken.IsCancellationRequested)
