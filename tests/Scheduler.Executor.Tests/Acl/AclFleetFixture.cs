@@ -91,20 +91,7 @@ public sealed class AclFleetFixture : IAsyncLifetime
 
     private async Task<string> ManagementConsulAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo(ConsulBinary.Locate())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["CONSUL_HTTP_ADDR"] = Agent.Address.GetLeftPart(UriPartial.Authority);
-        start.Environment["CONSUL_HTTP_TOKEN"] = Agent.MasterToken!.Reveal();
-        using var process = Process.Start(start)!;
+        using var process = Process.Start(ConsulStart(Agent.MasterToken!.Reveal(), arguments))!;
         var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         await process.WaitForExitAsync(TestContext.Current.CancellationToken);
