@@ -73,9 +73,11 @@ public static class ExecutorHost
         builder.Services.AddSingleton<ClusterView>();
         builder.Services.AddSingleton<RunningRuns>();
         builder.Services.AddSingleton<FiringStats>();
-        builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<KvLayout>(),
+        builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<ITaskLedger>(), sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger, watchdog is null ? null : watchdog.Lease));
-        builder.Services.AddSingleton<ITaskLedger>(sp => new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time));
+        builder.Services.AddSingleton<ITaskLedger>(sp => new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time,
+            watches: sp.GetRequiredService<ConsulClient>(), membership: sp.GetRequiredService<MembershipClient>().Client));
+        builder.Services.AddSingleton<IFleetLedger>(sp => sp.GetRequiredService<ITaskLedger>());
         builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<ITaskLedger>(), sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),
             sp.GetRequiredService<ChildRunner>(), sp.GetRequiredService<FiringStats>(), time, logger)

@@ -7,6 +7,7 @@ using Dtask.Consul.Kv;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 
@@ -26,7 +27,7 @@ namespace Dtask.Executor.Daemon;
 /// and <c>tasks/</c> is empty only when there is nothing to run. An answer whose listing did not change
 /// (<see cref="ListingChange"/>) is not processed again.</para>
 /// </remarks>
-public sealed class KvWatchService(ConsulClient client, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger,
+public sealed class KvWatchService(IFleetLedger ledger, KvLayout layout, ClusterView view, ClockSkewGuard skew, TimeProvider time, ILogger logger,
     ExecutorOptions? options = null)
     : BackgroundService
 {
@@ -36,16 +37,13 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
     private BlockingQuery<IReadOnlyList<KvPair>>? nodes;
     private BlockingQuery<IReadOnlyList<KvPair>>? controls;
 
-    /// <summary>The placeholder key that keeps <c>control/</c> from being an empty prefix.</summary>
-    public string ControlPlaceholderKey => layout.ControlPrefix + ".watch";
-
     /// <summary>Loads the first state of every watched folder (retrying while Consul cannot be reached), then starts watching.</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await PlaceControlAnchorAsync(cancellationToken).ConfigureAwait(false);
-        tasks = Watch(layout.TasksPrefix);
-        nodes = Watch(layout.NodesPrefix);
-        controls = Watch(layout.ControlPrefix);
+        tasks = Watch(LedgerFolder.Tasks);
+        nodes = Watch(LedgerFolder.Nodes);
+        controls = Watch(LedgerFolder.Control);
         await FirstAsync(tasks, ApplyTasks, cancellationToken).ConfigureAwait(false);
         await FirstAsync(nodes, ApplyNodes, cancellationToken).ConfigureAwait(false);
         await FirstAsync(controls, ApplyControls, cancellationToken).ConfigureAwait(false);
@@ -59,22 +57,19 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         LoopAsync("nodes", nodes!, ApplyNodes, stoppingToken),
         LoopAsync("control", controls!, ApplyControls, stoppingToken));
 
-    private BlockingQuery<IReadOnlyList<KvPair>> Watch(string prefix) =>
-        new((q, ct) => client.Kv.ListAsync(prefix, q, ct), WatchOptions, time);
+    private BlockingQuery<IReadOnlyList<KvPair>> Watch(LedgerFolder folder) =>
+        new((q, ct) => ledger.ListAsync(folder, q, ct), WatchOptions, time);
 
     private async Task PlaceControlAnchorAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if ((await client.Kv.GetAsync(ControlPlaceholderKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is null)
-            {
-                await client.Kv.PutAsync(ControlPlaceholderKey, ReadOnlyMemory<byte>.Empty, new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false);
-            }
+            await ledger.PlaceControlAnchorAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException e) when (e is not ConsulPermissionDeniedException)
         {
             // Without it the control watch wakes more often, nothing worse; the next start tries again.
-            logger.Debug("could not write {Key:l}: {Problem:l}", ControlPlaceholderKey, e.Message);
+            logger.Debug("could not write the placeholder of {Folder:l}: {Problem:l}", layout.ControlPrefix, e.Message);
         }
     }
 
@@ -175,7 +170,7 @@ public sealed class KvWatchService(ConsulClient client, KvLayout layout, Cluster
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await client.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(refusal)), cancellationToken: timeout.Token).ConfigureAwait(false);
+            await ledger.ReportSpecRefusalAsync(task, refusal, timeout.Token).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // A report that cannot be written changes nothing about what runs.
         catch (Exception e) when (e is ConsulException or OperationCanceledException)

@@ -7,6 +7,7 @@ using Dtask.Consul.Sessions;
 using Dtask.Core.Durations;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Serilog;
 
 namespace Dtask.Executor.Daemon;
@@ -28,7 +29,7 @@ public sealed class NodeNameTakenException(string message) : Exception(message);
 /// session's id). A node name held by another live session refuses the first registration
 /// (<see cref="NodeNameTakenException"/>); later it is logged and retried.</para>
 /// </remarks>
-public sealed class NodeMembership(ConsulClient client, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger,
+public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger,
     Action<TimeSpan>? leaseObserver = null)
     : IClaimSessions, IAsyncDisposable
 {
@@ -246,8 +247,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
 
                 try
                 {
-                    var put = await client.Kv.PutAsync(NodeKey, Encoding.UTF8.GetBytes(StateJson.Serialize(Record(claim.Id))),
-                        new KvPutOptions { Acquire = registration.Id }, cancellationToken).ConfigureAwait(false);
+                    var put = await ledger.RegisterNodeAsync(Record(claim.Id), registration.Id, cancellationToken).ConfigureAwait(false);
                     skew.Observe(put.Meta);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -285,13 +285,11 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
 
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
-        var record = Record(claimSession!.Id);
-        var value = Encoding.UTF8.GetBytes(StateJson.Serialize(record));
-        var put = await client.Kv.PutAsync(NodeKey, value, new KvPutOptions { Acquire = registrationSession!.Id }, cancellationToken).ConfigureAwait(false);
+        var put = await ledger.RegisterNodeAsync(Record(claimSession!.Id), registrationSession!.Id, cancellationToken).ConfigureAwait(false);
         skew.Observe(put.Meta);
-        if (!put.Value)
+        if (!put.Registered)
         {
-            var holder = (await client.Kv.GetAsync(NodeKey, cancellationToken: cancellationToken).ConfigureAwait(false)).Value?.Session;
+            var holder = put.Holder;
             throw new NodeNameTakenException(
                 $"the node name '{options.Node}' is registered at '{NodeKey}' by another live executor (session {holder ?? "in lock-delay"}); " +
                 "give this one another --node, or stop the other one (its key goes away at most one session TTL after it dies)");
@@ -349,7 +347,7 @@ public sealed class NodeMembership(ConsulClient client, KvLayout layout, Executo
             try
             {
                 using var timeout = new CancellationTokenSource(client.Options.RequestTimeout);
-                await client.Kv.DeleteAsync(NodeKey, cancellationToken: timeout.Token).ConfigureAwait(false);
+                await ledger.RemoveNodeAsync(options.Node, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ConsulException or OperationCanceledException)
             {

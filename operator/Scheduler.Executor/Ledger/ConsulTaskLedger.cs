@@ -22,14 +22,23 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
     private readonly RunRecorder recorder;
     private readonly SlotMarker marker;
     private readonly Lazy<RunRecordBatchReader> batches;
+    private readonly ConsulClient watches;
+    private readonly ConsulClient membership;
+    private int disposed;
 
     /// <summary>Creates the ledger on <paramref name="client"/> under <paramref name="layout"/>.</summary>
-    /// <param name="client">The Consul client.</param>
+    /// <param name="client">The Consul client of claims, runs and markers.</param>
     /// <param name="layout">The KV layout.</param>
     /// <param name="time">The clock.</param>
-    public ConsulTaskLedger(ConsulClient client, KvLayout layout, TimeProvider? time = null)
+    /// <param name="watches">The client of the folder watches (long blocking queries); <paramref name="client"/> when null.</param>
+    /// <param name="membership">The client of the node registration, kept apart so a burst of claims cannot delay it;
+    /// <paramref name="client"/> when null.</param>
+    public ConsulTaskLedger(ConsulClient client, KvLayout layout, TimeProvider? time = null, ConsulClient? watches = null, ConsulClient? membership = null)
     {
+        ArgumentNullException.ThrowIfNull(client);
         this.time = time ?? TimeProvider.System;
+        this.watches = watches ?? client;
+        this.membership = membership ?? client;
         Store = new RunStateStore(client, layout);
         claimer = new SlotClaimer(Store, this.time);
         recorder = new RunRecorder(Store, this.time);
@@ -181,10 +190,65 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
         return result.Committed;
     }
 
+    /// <inheritdoc/>
+    public Task<ConsulResponse<IReadOnlyList<KvPair>>> ListAsync(LedgerFolder folder, QueryOptions query, CancellationToken cancellationToken = default) =>
+        watches.Kv.ListAsync(folder switch
+        {
+            LedgerFolder.Tasks => Store.Layout.TasksPrefix,
+            LedgerFolder.Nodes => Store.Layout.NodesPrefix,
+            LedgerFolder.Control => Store.Layout.ControlPrefix,
+            _ => throw new ArgumentOutOfRangeException(nameof(folder), folder, "no such folder"),
+        }, query, cancellationToken);
+
+    /// <summary>The placeholder key that keeps the control folder from being an empty prefix.</summary>
+    public string ControlAnchorKey => Store.Layout.ControlPrefix + ".watch";
+
+    /// <inheritdoc/>
+    public async Task PlaceControlAnchorAsync(CancellationToken cancellationToken = default)
+    {
+        if ((await watches.Kv.GetAsync(ControlAnchorKey, QueryOptions.StaleRead, cancellationToken).ConfigureAwait(false)).Value is null)
+        {
+            await watches.Kv.PutAsync(ControlAnchorKey, ReadOnlyMemory<byte>.Empty, new KvPutOptions { Cas = 0 }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task ReportSpecRefusalAsync(TaskId task, SpecRefusal refusal, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(refusal);
+        await watches.Kv.PutAsync(Store.Layout.SpecRefusalKey(task.Namespace, task.Name), Encoding.UTF8.GetBytes(StateJson.Serialize(refusal)),
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<NodeRegistration> RegisterNodeAsync(NodeRecord record, string registrationSession, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentException.ThrowIfNullOrEmpty(registrationSession);
+        var key = Store.Layout.NodeKey(record.Node);
+        var put = await membership.Kv.PutAsync(key, Encoding.UTF8.GetBytes(StateJson.Serialize(record)), new KvPutOptions { Acquire = registrationSession },
+            cancellationToken).ConfigureAwait(false);
+        if (put.Value)
+        {
+            return new NodeRegistration(true, null, put.Meta);
+        }
+
+        var holder = (await membership.Kv.GetAsync(key, cancellationToken: cancellationToken).ConfigureAwait(false)).Value?.Session;
+        return new NodeRegistration(false, holder, put.Meta);
+    }
+
+    /// <inheritdoc/>
+    public async Task RemoveNodeAsync(string node, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(node);
+        await membership.Kv.DeleteAsync(Store.Layout.NodeKey(node), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Stops the batched reads (<see cref="ReadRunBatchedAsync"/>); those waiting are cancelled.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (batches.IsValueCreated)
+        if (Interlocked.Exchange(ref disposed, 1) == 0 && batches.IsValueCreated)
         {
             await batches.Value.DisposeAsync().ConfigureAwait(false);
         }

@@ -7,12 +7,13 @@ using Dtask.Executor.Claims;
 namespace Dtask.Executor.Ledger;
 
 /// <summary>
-/// Every read, write and transaction on a task's run state — its run record, its lock, its history — behind one narrow
-/// interface, so firing is orchestration over it. <see cref="ConsulTaskLedger"/> keeps the state in Consul KV; the
+/// Every read, write and transaction on task state — each task's run record, lock, history and control requests, and
+/// (through <see cref="IFleetLedger"/>) the task specs and node registrations — behind one narrow interface, so the
+/// executor is orchestration over it. <see cref="ConsulTaskLedger"/> keeps the state in Consul KV; the
 /// semantics of each method are those of the Consul one (named in its documentation), which conformance tests hold any
 /// other implementation to.
 /// </summary>
-public interface ITaskLedger
+public interface ITaskLedger : IFleetLedger
 {
     /// <summary>The run record, read consistently (linearizable), with its modify index (see <see cref="RunStateStore.ReadRunAsync"/>).</summary>
     /// <exception cref="ConsulException">The ledger could not be read.</exception>

@@ -70,7 +70,7 @@ public sealed class ContenderRig : IAsyncDisposable
         var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10),
             ShutdownGrace = TimeSpan.FromSeconds(2) };
         var sink = new CapturingSink();
-        var membership = new NodeMembership(client, world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
+        var membership = new NodeMembership(client, new ConsulTaskLedger(client, world.Layout), world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),
             TimeProvider.System, sink.CreateLogger());
         await membership.JoinAsync(TestContext.Current.CancellationToken);
         return new ContenderRig(world, client, membership, new ClusterView(), options, faults, triggerLife);
@@ -101,7 +101,7 @@ public sealed class ContenderRig : IAsyncDisposable
     /// </summary>
     public async Task<IAsyncDisposable> StartDaemonAsync()
     {
-        var watch = new KvWatchService(client, world.Layout, View, Skew, TimeProvider.System, Log.CreateLogger());
+        var watch = new KvWatchService(Ledger, world.Layout, View, Skew, TimeProvider.System, Log.CreateLogger());
         var firing = new FiringService(View, Contender, Ledger, world.Layout, Runs, Options, TimeProvider.System, Log.CreateLogger());
         await watch.StartAsync(TestContext.Current.CancellationToken);
         await firing.StartAsync(TestContext.Current.CancellationToken);

@@ -43,7 +43,85 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
     /// <summary>The modify index of the stop request of <paramref name="runId"/>, as the executors' watch sees it; 0 when absent.</summary>
     protected abstract Task<ulong> StopRequestIndexAsync(string runId);
 
+    /// <summary>Writes the spec of <paramref name="task"/> as the operator does.</summary>
+    protected abstract Task PutSpecAsync(TaskId task, string json);
+
+    /// <summary>The spec refusal of <paramref name="task"/> as <c>dtask describe</c> reads it; null when none.</summary>
+    protected abstract Task<SpecRefusal?> ReadSpecRefusalAsync(TaskId task);
+
+    /// <summary>The key layout the ledger lists under.</summary>
+    protected abstract KvLayout Layout { get; }
+
     public abstract ValueTask DisposeAsync();
+
+    [Fact]
+    public async Task A_node_name_is_registered_by_one_live_session_and_another_is_told_who_holds_it()
+    {
+        var a = await OpenSessionAsync(NoLockDelay);
+        var b = await OpenSessionAsync(NoLockDelay);
+        var record = new NodeRecord { Node = "node-a", Version = "1.0", StartedAt = DateTimeOffset.UtcNow, Session = a.Id };
+
+        var first = await Ledger.RegisterNodeAsync(record, a.Id, Cancel);
+        var again = await Ledger.RegisterNodeAsync(record with { Labels = new Dictionary<string, string> { ["zone"] = "b" } }, a.Id, Cancel);
+        var other = await Ledger.RegisterNodeAsync(record with { Session = b.Id }, b.Id, Cancel);
+
+        Assert.True(first.Registered);
+        Assert.True(again.Registered);
+        Assert.False(other.Registered);
+        Assert.Equal(a.Id, other.Holder);
+        var listed = Assert.Single((await Ledger.ListAsync(LedgerFolder.Nodes, QueryOptions.ConsistentRead, Cancel)).Value);
+        Assert.Equal((Layout.NodeKey("node-a"), a.Id), (listed.Key, listed.Session));
+        Assert.Equal("b", StateJson.Deserialize<NodeRecord>(listed.ValueAsString()).Labels["zone"]);
+
+        await Ledger.RemoveNodeAsync("node-a", Cancel);
+        Assert.Empty((await Ledger.ListAsync(LedgerFolder.Nodes, QueryOptions.ConsistentRead, Cancel)).Value);
+        Assert.True((await Ledger.RegisterNodeAsync(record with { Session = b.Id }, b.Id, Cancel)).Registered);
+    }
+
+    [Fact]
+    public async Task A_watch_of_the_task_specs_answers_when_a_spec_is_written_and_lists_it()
+    {
+        var before = await Ledger.ListAsync(LedgerFolder.Tasks, QueryOptions.ConsistentRead, Cancel);
+        var watching = Ledger.ListAsync(LedgerFolder.Tasks, QueryOptions.ConsistentRead with { WaitIndex = before.Meta.Index, WaitTime = TimeSpan.FromSeconds(30) }, Cancel);
+
+        await PutSpecAsync(Task, "{\"schedule\":\"@every 1m\"}");
+        var answer = await watching.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+
+        Assert.True(answer.Meta.Index > before.Meta.Index);
+        var spec = Assert.Single(answer.Value, p => p.Key == Layout.TaskKey(Task.Namespace, Task.Name));
+        Assert.Contains("@every 1m", spec.ValueAsString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_control_folder_lists_pending_triggers_and_stops_by_their_ids_until_they_are_consumed()
+    {
+        await Ledger.PlaceControlAnchorAsync(Cancel);
+        await Ledger.PlaceControlAnchorAsync(Cancel);
+        var trigger = await Ledger.RequestTriggerAsync(Task, new ControlRequest { Action = ControlAction.Trigger, Id = "t-1", RequestedAt = DateTimeOffset.UtcNow }, Cancel);
+        Assert.NotNull(trigger);
+        Assert.True(await Ledger.RequestStopAsync(Task, new ControlRequest { Action = ControlAction.Stop, Id = "s-1", RunId = "run-1", RequestedAt = DateTimeOffset.UtcNow }, Cancel));
+
+        var listed = (await Ledger.ListAsync(LedgerFolder.Control, QueryOptions.ConsistentRead, Cancel)).Value
+            .Where(p => p.Key.StartsWith(Layout.ControlPrefix + Task.Namespace + "/" + Task.Name + "/", StringComparison.Ordinal))
+            .Select(p => KvLayout.TrySplitControlKey(p.Key, Layout.ControlPrefix, out _, out _, out var action, out var id) ? $"{action}:{id}" : "unreadable " + p.Key)
+            .Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["Stop:run-1", "Trigger:t-1"], listed);
+        Assert.Single((await Ledger.ListAsync(LedgerFolder.Control, QueryOptions.ConsistentRead, Cancel)).Value, p => p.Key == Layout.ControlPrefix + ".watch");
+
+        Assert.True(await Ledger.ConsumeStopAsync(Task, "run-1", await StopRequestIndexAsync("run-1"), Cancel));
+        Assert.DoesNotContain((await Ledger.ListAsync(LedgerFolder.Control, QueryOptions.ConsistentRead, Cancel)).Value, p => p.Key.Contains("/stop/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_spec_refusal_is_stored_where_describe_reads_it()
+    {
+        var refusal = new SpecRefusal("node-a", 42, "the signature does not verify", 41, DateTimeOffset.UtcNow);
+
+        await Ledger.ReportSpecRefusalAsync(Task, refusal, Cancel);
+
+        Assert.Equal((refusal.Node, refusal.SpecIndex, refusal.Reason, refusal.KeptIndex), await ReadSpecRefusalAsync(Task) is { } stored
+            ? (stored.Node, stored.SpecIndex, stored.Reason, stored.KeptIndex) : default);
+    }
 
     [Fact]
     public async Task A_claim_then_its_finish_leaves_the_run_record_and_one_history_entry()
@@ -357,6 +435,15 @@ public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
     protected override async Task<ulong> StopRequestIndexAsync(string runId) =>
         (await client.Kv.GetAsync(layout.StopKey(Task.Namespace, Task.Name, runId), QueryOptions.ConsistentRead, Cancel)).Value?.ModifyIndex ?? 0;
 
+    protected override KvLayout Layout => layout;
+
+    protected override async Task PutSpecAsync(TaskId task, string json) =>
+        Assert.True((await client.Kv.PutAsync(layout.TaskKey(task.Namespace, task.Name), Encoding.UTF8.GetBytes(json), cancellationToken: Cancel)).Value);
+
+    protected override async Task<SpecRefusal?> ReadSpecRefusalAsync(TaskId task) =>
+        (await client.Kv.GetAsync(layout.SpecRefusalKey(task.Namespace, task.Name), QueryOptions.ConsistentRead, Cancel)).Value is { } pair
+            ? StateJson.Deserialize<SpecRefusal>(pair.ValueAsString()) : null;
+
     /// <summary>Destroys the session: Consul releases its locks, with its lock-delay.</summary>
     protected override async Task EndSessionAsync(ILedgerSession session) => await ((SessionRenewal)session).DisposeAsync();
 
@@ -385,6 +472,16 @@ public sealed class InMemoryTaskLedgerConformanceTests : TaskLedgerConformance
     protected override Task<ManualTrigger> AddTriggerAsync(string id) => System.Threading.Tasks.Task.FromResult(ledger.AddTrigger(Task, id));
 
     protected override Task<ulong> StopRequestIndexAsync(string runId) => System.Threading.Tasks.Task.FromResult(ledger.StopRequestIndex(Task, runId));
+
+    protected override KvLayout Layout => ledger.Layout;
+
+    protected override Task PutSpecAsync(TaskId task, string json)
+    {
+        ledger.PutSpec(task, json);
+        return System.Threading.Tasks.Task.CompletedTask;
+    }
+
+    protected override Task<SpecRefusal?> ReadSpecRefusalAsync(TaskId task) => System.Threading.Tasks.Task.FromResult(ledger.SpecRefusal(task));
 
     protected override Task EndSessionAsync(ILedgerSession session)
     {

@@ -1,4 +1,7 @@
+using System.Text;
 using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
+using Dtask.Consul.Kv;
 using Dtask.Consul.Locking;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -26,8 +29,13 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     private readonly Dictionary<TaskId, TaskState> tasks = [];
     private readonly Dictionary<string, InMemoryLedgerSession> sessions = [];
     private ulong index;
+    private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SortedDictionary<string, KvPair> kv = new(StringComparer.Ordinal);
     private int sessionCount;
     private bool loseNextClaimAnswer;
+
+    /// <summary>The key layout the fleet folders and control requests are listed under.</summary>
+    public KvLayout Layout { get; init; } = new();
 
     /// <summary>The modify index of the last write.</summary>
     public ulong Index
@@ -67,10 +75,17 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 return;
             }
 
+            // The keys it holds in the fleet folders are node registrations, held by sessions whose behavior is delete.
+            foreach (var key in kv.Values.Where(p => p.Session == session.Id).Select(p => p.Key).ToList())
+            {
+                kv.Remove(key);
+                Next();
+            }
+
             foreach (var state in tasks.Values.Where(s => s.LockHolder == session.Id))
             {
                 state.LockHolder = null;
-                state.LockIndex = ++index;
+                state.LockIndex = Next();
                 state.LockDelayUntil = time.GetUtcNow() + session.LockDelay;
                 lost.AddRange(state.Watches);
             }
@@ -90,8 +105,9 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         ArgumentException.ThrowIfNullOrEmpty(id);
         lock (gate)
         {
-            var trigger = new ManualTrigger(id, $"control/{task}/trigger/{id}", ++index);
+            var trigger = new ManualTrigger(id, Layout.TriggerKey(task.Namespace, task.Name, id), Next());
             State(task).Triggers[trigger.Key] = trigger.CreateIndex;
+            State(task).TriggerRequests[trigger.Key] = new ControlRequest { Action = ControlAction.Trigger, Id = id, RequestedAt = time.GetUtcNow() };
             return trigger;
         }
     }
@@ -293,6 +309,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 Write(state, record);
                 TakeLock(state, sessionId);
                 state.Triggers.Remove(trigger.Key);
+                state.TriggerRequests.Remove(trigger.Key);
                 return Task.FromResult(Claimed(task, record, state.RunIndex) with { Abandoned = abandoned });
             }
 
@@ -326,7 +343,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 Reason = RunReasons.ClaimUnconfirmed,
                 FinishedAt = time.GetUtcNow(),
             };
-            var at = ++index;
+            var at = Next();
             if (mine is not null)
             {
                 state.Run = released;
@@ -411,7 +428,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 if (held)
                 {
                     state.LockHolder = null;
-                    state.LockIndex = ++index;
+                    state.LockIndex = Next();
                     released.AddRange(state.Watches);
                 }
 
@@ -445,7 +462,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             }
 
             state.History[slot] = NotRun(slot, node, RunState.Skipped, reason);
-            index++;
+            Next();
             return Task.FromResult(MarkStatus.Written);
         }
     }
@@ -499,15 +516,16 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         ArgumentException.ThrowIfNullOrEmpty(request.Id);
         lock (gate)
         {
-            var key = $"control/{task}/trigger/{request.Id}";
+            var key = Layout.TriggerKey(task.Namespace, task.Name, request.Id);
             var state = State(task);
             if (state.Triggers.ContainsKey(key) || state.Manual.Values.Any(r => r.Trigger == request.Id))
             {
                 return Task.FromResult<ManualTrigger?>(null);
             }
 
-            var trigger = new ManualTrigger(request.Id, key, ++index);
+            var trigger = new ManualTrigger(request.Id, key, Next());
             state.Triggers[key] = trigger.CreateIndex;
+            state.TriggerRequests[key] = request;
             return Task.FromResult<ManualTrigger?>(trigger);
         }
     }
@@ -521,7 +539,10 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         lock (gate)
         {
             var written = State(task).StopRequests.TryAdd(request.RunId, (request, index + 1));
-            index += written ? 1u : 0u;
+            if (written)
+            {
+                Next();
+            }
             return Task.FromResult(written);
         }
     }
@@ -542,7 +563,10 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         ArgumentNullException.ThrowIfNull(task);
         lock (gate)
         {
-            index += State(task).StopRequests.Remove(runId) ? 1u : 0u;
+            if (State(task).StopRequests.Remove(runId))
+            {
+                Next();
+            }
             return Task.CompletedTask;
         }
     }
@@ -560,7 +584,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             }
 
             requests.Remove(runId);
-            index++;
+            Next();
             return Task.FromResult(true);
         }
     }
@@ -590,10 +614,189 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             }
 
             state.Triggers.Remove(trigger.Key);
+            state.TriggerRequests.Remove(trigger.Key);
             state.Manual[trigger.Sequence] = record;
-            index++;
+            Next();
             return Task.FromResult(true);
         }
+    }
+
+    /// <summary>Writes the spec of <paramref name="task"/> (as the operator does), its JSON as stored.</summary>
+    public void PutSpec(TaskId task, string json)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            Put(Layout.TaskKey(task.Namespace, task.Name), Encoding.UTF8.GetBytes(json), null);
+        }
+    }
+
+    /// <summary>Removes the spec of <paramref name="task"/>.</summary>
+    public void RemoveSpec(TaskId task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            if (kv.Remove(Layout.TaskKey(task.Namespace, task.Name)))
+            {
+                Next();
+            }
+        }
+    }
+
+    /// <summary>The refusal of the spec of <paramref name="task"/> an executor reported; null when none.</summary>
+    public SpecRefusal? SpecRefusal(TaskId task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return kv.TryGetValue(Layout.SpecRefusalKey(task.Namespace, task.Name), out var pair) ? StateJson.Deserialize<SpecRefusal>(pair.ValueAsString()) : null;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<ConsulResponse<IReadOnlyList<KvPair>>> ListAsync(LedgerFolder folder, QueryOptions query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var prefix = folder switch
+        {
+            LedgerFolder.Tasks => Layout.TasksPrefix,
+            LedgerFolder.Nodes => Layout.NodesPrefix,
+            LedgerFolder.Control => Layout.ControlPrefix,
+            _ => throw new ArgumentOutOfRangeException(nameof(folder), folder, "no such folder"),
+        };
+        var deadline = time.GetTimestamp();
+        var maxWait = query.WaitTime ?? TimeSpan.FromMinutes(5);
+        while (true)
+        {
+            Task wait;
+            lock (gate)
+            {
+                // Every folder's index is the ledger's (plus one: like Consul's, never 0): a watch wakes at any write, and
+                // callers see whether their folder changed.
+                if (query.WaitIndex == 0 || index + 1 > query.WaitIndex || time.GetElapsedTime(deadline) >= maxWait)
+                {
+                    return new ConsulResponse<IReadOnlyList<KvPair>>(Listing(folder, prefix), new ConsulResponseMeta(index + 1, true, TimeSpan.Zero, time.GetUtcNow(), TimeSpan.Zero));
+                }
+
+                wait = changed.Task;
+            }
+
+            try
+            {
+                await wait.WaitAsync(maxWait - time.GetElapsedTime(deadline), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Answer with the unchanged listing.
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task PlaceControlAnchorAsync(CancellationToken cancellationToken = default)
+    {
+        lock (gate)
+        {
+            if (!kv.ContainsKey(Layout.ControlPrefix + ".watch"))
+            {
+                Put(Layout.ControlPrefix + ".watch", [], null);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task ReportSpecRefusalAsync(TaskId task, SpecRefusal refusal, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(refusal);
+        lock (gate)
+        {
+            Put(Layout.SpecRefusalKey(task.Namespace, task.Name), Encoding.UTF8.GetBytes(StateJson.Serialize(refusal)), null);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<NodeRegistration> RegisterNodeAsync(NodeRecord record, string registrationSession, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentException.ThrowIfNullOrEmpty(registrationSession);
+        lock (gate)
+        {
+            var meta = new ConsulResponseMeta(index, true, TimeSpan.Zero, time.GetUtcNow(), TimeSpan.Zero);
+            if (!sessions.ContainsKey(registrationSession))
+            {
+                throw new ConsulRequestException("PUT /v1/kv/" + Layout.NodeKey(record.Node), $"invalid session \"{registrationSession}\"", System.Net.HttpStatusCode.InternalServerError);
+            }
+
+            var key = Layout.NodeKey(record.Node);
+            if (kv.TryGetValue(key, out var held) && held.Session is { } holder && holder != registrationSession)
+            {
+                return Task.FromResult(new NodeRegistration(false, holder, meta));
+            }
+
+            Put(key, Encoding.UTF8.GetBytes(StateJson.Serialize(record)), registrationSession);
+            return Task.FromResult(new NodeRegistration(true, null, meta with { Index = index }));
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task RemoveNodeAsync(string node, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(node);
+        lock (gate)
+        {
+            if (kv.Remove(Layout.NodeKey(node)))
+            {
+                Next();
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Put(string key, byte[] value, string? session)
+    {
+        var at = Next();
+        kv[key] = new KvPair(key, value, 0, kv.TryGetValue(key, out var old) ? old.CreateIndex : at, at, old?.LockIndex ?? (session is null ? 0u : 1u), session);
+    }
+
+    private List<KvPair> Listing(LedgerFolder folder, string prefix)
+    {
+        var listing = kv.Values.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        if (folder == LedgerFolder.Control)
+        {
+            foreach (var (task, state) in tasks)
+            {
+                foreach (var (key, created) in state.Triggers)
+                {
+                    var request = state.TriggerRequests.GetValueOrDefault(key);
+                    listing.Add(new KvPair(key, request is null ? ReadOnlyMemory<byte>.Empty : Encoding.UTF8.GetBytes(StateJson.Serialize(request)), 0, created, created, 0, null));
+                }
+
+                foreach (var (runId, (request, at)) in state.StopRequests)
+                {
+                    listing.Add(new KvPair(Layout.StopKey(task.Namespace, task.Name, runId), Encoding.UTF8.GetBytes(StateJson.Serialize(request)), 0, at, at, 0, null));
+                }
+            }
+
+            listing.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        }
+
+        return listing;
+    }
+
+    private ulong Next()
+    {
+        index++;
+        var woken = changed;
+        changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        woken.TrySetResult();
+        return index;
     }
 
     /// <inheritdoc/>
@@ -646,7 +849,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     private void Write(TaskState state, RunRecord record)
     {
         state.Run = record;
-        state.RunIndex = ++index;
+        state.RunIndex = Next();
         state.RunChanged?.TrySetResult();
         state.RunChanged = null;
     }
@@ -675,7 +878,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         }
 
         entries[key] = record;
-        index++;
+        Next();
         return true;
     }
 
@@ -693,7 +896,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         }
         else
         {
-            index++;
+            Next();
         }
 
         return MarkStatus.Written;
@@ -758,6 +961,8 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         public SortedDictionary<long, RunRecord> Manual { get; } = [];
 
         public Dictionary<string, ulong> Triggers { get; } = [];
+
+        public Dictionary<string, ControlRequest> TriggerRequests { get; } = [];
 
         public Dictionary<string, (ControlRequest Request, ulong Index)> StopRequests { get; } = [];
 
