@@ -5,7 +5,7 @@ using Dtask.Bench.Report;
 namespace Dtask.Bench.Scenarios;
 
 /// <summary>
-/// Consul cost per fire for 1, 3, 10 and 30 executors (hosted in this process, so that 30 fit on a small machine),
+/// Consul cost per fire for 1, 3, 10, 30 and 300 executors (hosted in this process, so that 300 fit on a small machine),
 /// counted on the agent's side, with the idle background (tasks suspended) measured first and subtracted. The same
 /// for the period check by CAS at every size, and for <c>consul lock</c> up to 3 nodes (beyond that its process per
 /// node per task per second saturates this machine).
@@ -13,6 +13,7 @@ namespace Dtask.Bench.Scenarios;
 internal sealed class CostScenario(BenchSettings settings) : IScenario
 {
     private const double GoalWrites = 3;
+    private const double GoalRequests = 8;
 
     /// <inheritdoc />
     public string Name => "cost";
@@ -25,9 +26,10 @@ internal sealed class CostScenario(BenchSettings settings) : IScenario
         var seconds = settings.Seconds(20, 8);
         var idle = settings.Seconds(15, 6);
         int[] sizes = settings.Quick ? [1, 3, 10] : [1, 3, 10, 30];
+        int[] dtaskSizes = settings.Quick ? sizes : [.. sizes, 300];
         var bench = new FireBench(settings);
         var runs = new List<FireMeasurement>();
-        foreach (var n in sizes)
+        foreach (var n in dtaskSizes)
         {
             runs.Add(await bench.RunAsync(new FireSetup(FireSystem.DtaskInProcess, n, Tasks, seconds, idle), cancellationToken));
         }
@@ -49,10 +51,13 @@ internal sealed class CostScenario(BenchSettings settings) : IScenario
         var spread = worst - dtask.Min(m => m.WritesPerFireOverall);
         var measured = string.Join(", ", dtask.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Setup.Nodes} executors: {m.WritesPerFireOverall:0.00} writes, {m.RequestsPerFireOverall:0.0} requests")));
         var met = worst <= GoalWrites && spread <= 0.5;
+        var worstRequests = dtask.Max(m => m.RequestsPerFireOverall);
         var goals = new List<GoalCheck>
         {
             new($"at most {GoalWrites:0} Consul writes per fire, flat in the number of executors", measured, met,
                 met ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worst:0.00} writes per fire, spread {spread:0.00} across sizes")),
+            new($"at most {GoalRequests:0} Consul HTTP requests per fire at any number of executors", measured, worstRequests <= GoalRequests,
+                worstRequests <= GoalRequests ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worstRequests:0.0} requests per fire")),
         };
         var plots = new List<PlotSpec>
         {

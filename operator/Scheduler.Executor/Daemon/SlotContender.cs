@@ -40,7 +40,9 @@ public sealed class FiringStats
 /// <summary>
 /// Tries to fire one slot of one task on this executor, cooperating with the other executors by rank
 /// (<see cref="SlotRanking"/>, <see cref="SlotTurn"/>): the first-ranked node claims at the fire time; ranks 1 to K−1
-/// look at k·step; every later rank looks once, between K·step and (K+1)·step in rank order, as a backstop. A node ranked after the first looks with a
+/// look at k·step; the next <see cref="SlotTurn.Watchers"/> ranks look once, between K·step and (K+1)·step in rank order, as
+/// backstops, and the ranks after them look only when nodes ranked above them have left the fleet (so a slot costs the same
+/// number of reads whatever the fleet's size). A node ranked after the first looks with a
 /// stale read first (a claimed slot stays claimed, so "claimed" needs no leader round) and goes on to
 /// <see cref="SlotFiring.FireAsync"/> (consistent read, claim transaction) only when the slot looks unclaimed. Applies <c>Replace</c> (asks the holder to stop through <c>control/</c>, keeps trying until
 /// the deadline), retries while Consul cannot be reached or the clock guard forbids claims, and records the slot
@@ -93,12 +95,17 @@ public sealed class SlotContender(
         ArgumentNullException.ThrowIfNull(ticket);
         try
         {
-            var (rank, nodes) = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
+            var (rank, nodes, order) = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
             var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, ticket.Deadline - ticket.FireTime);
             var wait = ticket.FireTime + turn.Wait - time.GetUtcNow();
             if (rank > 0 && wait > TimeSpan.Zero)
             {
                 await Task.Delay(wait, time, claiming).ConfigureAwait(false);
+            }
+
+            if (turn.Backstop && !MustLook(task, order, rank))
+            {
+                return; // The watchers ranked above look; this node looks only when nodes ranked above it have left.
             }
 
             if (rank > 0 && await LooksClaimedAsync(task, ticket.Slot, claiming).ConfigureAwait(false))
@@ -238,7 +245,7 @@ public sealed class SlotContender(
             return;
         }
 
-        var (rank, nodes) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
+        var (rank, nodes, _) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
         var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, TimeSpan.Zero);
         if (rank > 0)
         {
@@ -415,8 +422,32 @@ public sealed class SlotContender(
         }
     }
 
-    /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts), and their number.</summary>
-    private async Task<(int Rank, int Nodes)> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether this backstop, ranked <paramref name="rank"/> in <paramref name="order"/>, looks at the slot: when fewer than
+    /// K contenders and <see cref="SlotTurn.Watchers"/> watchers ranked above it are known to be up: registered, not
+    /// skewed, with a clock stamp younger than <see cref="ClockSkewGuard.StampMaxAge"/> (a dead node's registration
+    /// expires one session TTL after it dies; a hung one stops stamping). So the reads per slot do not grow with the fleet,
+    /// and a slot whose contenders and watchers are all gone is still looked at by the next live ranks.
+    /// </summary>
+    private bool MustLook(TaskDefinition task, IReadOnlyList<string> order, int rank)
+    {
+        // A node counts when its registration carries a recent clock stamp (every executor refreshes it every
+        // StampInterval): a registration without one, or with an old one, is not known to be looking.
+        var now = time.GetUtcNow();
+        var live = view.Nodes
+            .Where(n => task.Selects(n.Labels) && n.State != NodeRecord.ClockSkewed && n.Clock is { } stamp && (now - stamp).Duration() <= ClockSkewGuard.StampMaxAge + skew.Limit)
+            .Select(n => n.Node).ToHashSet(StringComparer.Ordinal);
+        var above = 0;
+        for (var i = 0; i < rank && i < order.Count; i++)
+        {
+            above += live.Contains(order[i]) ? 1 : 0;
+        }
+
+        return above < options.Contenders + SlotTurn.Watchers(options.Contenders);
+    }
+
+    /// <summary>The rank of this node for the slot among the live nodes the task selects (this node always counts), their number, and their order.</summary>
+    private async Task<(int Rank, int Nodes, IReadOnlyList<string> Order)> RankAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
         var eligible = view.Nodes.Where(n => task.Selects(n.Labels) && n.State != NodeRecord.ClockSkewed).Select(n => n.Node).Append(options.Node);
         IReadOnlyList<string> order;
@@ -442,7 +473,7 @@ public sealed class SlotContender(
             order = SlotRanking.ByHash(task.Id, slot, eligible);
         }
 
-        return (Math.Max(0, order.ToList().IndexOf(options.Node)), order.Count);
+        return (Math.Max(0, order.ToList().IndexOf(options.Node)), order.Count, order);
     }
 
     /// <summary>
@@ -516,7 +547,7 @@ public sealed class SlotContender(
         var backoff = new Backoff(RetryMin, RetryMax);
         try
         {
-            var (rank, nodes) = await RankAsync(task, trigger.Sequence, claiming).ConfigureAwait(false);
+            var (rank, nodes, _) = await RankAsync(task, trigger.Sequence, claiming).ConfigureAwait(false);
             var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, ManualTurnWindow);
             if (rank > 0)
             {

@@ -8,6 +8,12 @@ namespace Dtask.Executor.Daemon;
 /// </param>
 public sealed record SlotTurn(TimeSpan Wait, bool Backstop)
 {
+    /// <summary>
+    /// How many backstops, the nodes ranked right after the <paramref name="contenders"/>, look at every slot: K−1, at
+    /// least one. Later ranks look only when nodes ranked above them have left the fleet.
+    /// </summary>
+    public static int Watchers(int contenders) => Math.Max(1, contenders - 1);
+
     /// <summary>A step is at most the slot's window (fire time to deadline) divided by this and by K.</summary>
     public const int WindowShare = 4;
 

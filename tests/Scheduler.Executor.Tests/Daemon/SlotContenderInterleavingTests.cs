@@ -270,9 +270,11 @@ public sealed class SlotContenderInterleavingTests : IDisposable
         var view = new ClusterView();
         view.SetNodes([Node("node-a"), Node("node-b")]);
         // A rank step long enough for the first-ranked node to have the running child stopped and claim before the
-        // second looks (under Replace the second would otherwise contend for the hand-over too).
-        var a = Contender("node-a", new Sessions(sessionA), runs: runsA, view: view, rankDelay: TimeSpan.FromSeconds(2));
-        var b = Contender("node-b", new Sessions(sessionB), runs: runsB, view: view, rankDelay: TimeSpan.FromSeconds(2));
+        // second looks (under Replace the second would otherwise contend for the hand-over too): 9 s of the fake clock,
+        // about a second of real time for the real child to be stopped, yet before the next slot. The slots' window is
+        // long enough not to shorten the step (a step is at most a twelfth of it with three contenders).
+        var a = Contender("node-a", new Sessions(sessionA), runs: runsA, view: view, rankDelay: TimeSpan.FromSeconds(9));
+        var b = Contender("node-b", new Sessions(sessionB), runs: runsB, view: view, rankDelay: TimeSpan.FromSeconds(9));
         var definition = ContenderRig.DefinitionOf(task, new ScheduledTaskSpec
         {
             Every = "10s",
@@ -297,7 +299,7 @@ public sealed class SlotContenderInterleavingTests : IDisposable
             for (var slot = Slot + 10; slot <= Slot + 30; slot += 10)
             {
                 time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(slot));
-                var ticket = Ticket(slot);
+                var ticket = new SlotTicket(slot, DateTimeOffset.FromUnixTimeSeconds(slot), DateTimeOffset.FromUnixTimeSeconds(slot + 120));
                 await DriveAsync(Task.WhenAll(a.ContendAsync(definition, ticket, Ct), b.ContendAsync(definition, ticket, Ct)));
             }
 
@@ -336,6 +338,105 @@ public sealed class SlotContenderInterleavingTests : IDisposable
                 return;
             }
         }
+    }
+
+    [Fact]
+    public async Task In_a_fleet_of_twelve_a_slot_costs_the_stale_reads_of_the_contenders_and_watchers_only_and_runs_once()
+    {
+        var (order, view) = Fleet(12);
+        var reads = 0;
+        var contenders = order.Select(node => Contender(node, new Sessions(ledger.OpenSession()), ledger: Counting(() => Interlocked.Increment(ref reads)), view: view)).ToList();
+        var definition = Definition($"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'");
+
+        await DriveAsync(Task.WhenAll(contenders.Select(c => c.ContendAsync(definition, Ticket(Slot), Ct))));
+
+        Assert.Equal([$"{Slot} {order[0]}"], await File.ReadAllLinesAsync(Witness, Ct));
+        var k = ExecutorOptions.DefaultContenders;
+        Assert.InRange(reads, 1, k - 1 + SlotTurn.Watchers(k));
+    }
+
+    [Fact]
+    public async Task When_the_first_K_ranked_nodes_are_dead_but_still_registered_a_watcher_runs_the_slot_one_step_later()
+    {
+        var (order, view) = Fleet(12);
+        var k = ExecutorOptions.DefaultContenders;
+        var claimedAt = new List<DateTimeOffset>();
+        var tap = LedgerTap.Over(ledger);
+        tap.Before = method =>
+        {
+            if (method == nameof(ITaskLedger.ClaimAsync))
+            {
+                lock (claimedAt)
+                {
+                    claimedAt.Add(time.GetUtcNow());
+                }
+            }
+        };
+        var live = order.Skip(k).Select(node => Contender(node, new Sessions(ledger.OpenSession()), ledger: (ITaskLedger)(object)tap, view: view)).ToList();
+        var definition = Definition($"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'");
+
+        await DriveAsync(Task.WhenAll(live.Select(c => c.ContendAsync(definition, Ticket(Slot), Ct))));
+
+        Assert.Equal([$"{Slot} {order[k]}"], await File.ReadAllLinesAsync(Witness, Ct));
+        Assert.Equal(RunState.Succeeded, Assert.Single(await ledger.ReadHistoryAsync(task, Ct)).State);
+        // Claimed at the first watcher's turn: K steps of 100 ms after the fire time (the fake clock moves in 20 ms steps).
+        Assert.InRange(claimedAt.Min() - DateTimeOffset.FromUnixTimeSeconds(Slot), TimeSpan.FromMilliseconds(100 * k), TimeSpan.FromMilliseconds((100 * k) + 100));
+    }
+
+    [Fact]
+    public async Task When_the_contenders_and_watchers_leave_the_fleet_before_their_turn_the_next_live_rank_runs_the_slot()
+    {
+        var (order, view) = Fleet(12);
+        var gone = ExecutorOptions.DefaultContenders + SlotTurn.Watchers(ExecutorOptions.DefaultContenders);
+        var rest = order.Skip(gone).Select(node => Contender(node, new Sessions(ledger.OpenSession()), view: view)).ToList();
+        var definition = Definition($"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'");
+
+        var contending = Task.WhenAll(rest.Select(c => c.ContendAsync(definition, Ticket(Slot), Ct)));
+        // Ranked, waiting for their turns: the registrations of the first ranks expire.
+        await Task.Delay(50, Ct);
+        view.SetNodes([.. view.Nodes.Where(n => !order.Take(gone).Contains(n.Node))]);
+        await DriveAsync(contending);
+
+        var line = Assert.Single(await File.ReadAllLinesAsync(Witness, Ct));
+        Assert.StartsWith($"{Slot} ", line, StringComparison.Ordinal);
+        Assert.Contains(line[(line.IndexOf(' ', StringComparison.Ordinal) + 1)..], order.Skip(gone));
+    }
+
+    [Fact]
+    public async Task Registrations_without_a_clock_stamp_do_not_count_as_watchers_so_a_live_node_ranked_after_them_backs_the_slot_up()
+    {
+        var (order, view) = Fleet(12);
+        var ghosts = order.Take(order.Count - 1).ToHashSet(StringComparer.Ordinal);
+        view.SetNodes([.. view.Nodes.Select(n => ghosts.Contains(n.Node) ? n with { Clock = null } : n)]);
+        var last = Contender(order[^1], new Sessions(ledger.OpenSession()), view: view);
+        var definition = Definition($"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'");
+
+        await DriveAsync(last.ContendAsync(definition, Ticket(Slot), Ct));
+
+        Assert.Equal([$"{Slot} {order[^1]}"], await File.ReadAllLinesAsync(Witness, Ct));
+    }
+
+    /// <summary>A view of <paramref name="count"/> registered nodes with fresh clock stamps, and their order for <see cref="Slot"/>.</summary>
+    private (IReadOnlyList<string> Order, ClusterView View) Fleet(int count)
+    {
+        var names = Enumerable.Range(0, count).Select(i => $"node-{i:00}").ToList();
+        var view = new ClusterView();
+        view.SetNodes([.. names.Select(n => Node(n) with { Clock = time.GetUtcNow() })]);
+        return (SlotRanking.ByHash(task, Slot, names), view);
+    }
+
+    /// <summary>The ledger, counting its stale reads of run records (the backstops' look).</summary>
+    private ITaskLedger Counting(Action onPeek)
+    {
+        var tap = LedgerTap.Over(ledger);
+        tap.Before = method =>
+        {
+            if (method == nameof(ITaskLedger.PeekRunAsync))
+            {
+                onPeek();
+            }
+        };
+        return (ITaskLedger)(object)tap;
     }
 
     public void Dispose() => directory.Dispose();
