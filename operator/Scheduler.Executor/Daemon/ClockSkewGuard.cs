@@ -28,23 +28,37 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// skew to an interval; the value of the interval closest to zero is taken (the benefit of the doubt). Answers that took
 /// longer than <see cref="MaxRoundTrip"/> (blocking queries that waited) are not used. A peer's stamp
 /// is read when the nodes watch delivers it, within the blocking query's delivery latency (milliseconds) of its write;
-/// a stamp that was already there when the watch (re)started is not timed and is not used. Peer stamps older than
-/// three refresh intervals are dropped (the peer is gone or its watch is stuck). A delay between a stamp and its reading
+/// a stamp that was already there when the watch (re)started is not timed and is not used. A peer's timed stamps stay
+/// references while it is registered, for up to <see cref="SampleMaxAge"/>, extrapolated with this node's monotonic clock
+/// (so a node whose timings stop keeps its peers' testimony); a peer no longer registered is dropped. A delay between a stamp and its reading
 /// (a loaded machine, a slow write) can only make this clock look ahead: of a peer's last three fresh stamps the lowest
 /// estimate counts, less up to <see cref="PeerAllowance"/>.</para>
 /// <para>The skew is the median of the estimates; with an even number the one of the two middle values closest to zero
 /// is taken, so two clocks that disagree never block the node whose clock is right. Two clocks cannot tell which one is
 /// wrong: a skewed node is recognised when the agent is on another clock (a shared agent, a server) or when three or
 /// more executors run. The node is skewed while the estimate's magnitude exceeds the limit; each change of state is
-/// logged once, and <see cref="Changed"/> is raised so the registration shows it.</para>
+/// logged once, and <see cref="Changed"/> is raised so the registration shows it. A skewed node comes back only when a
+/// strict majority of its references is within the limit, and never on the agent's word alone while other executors
+/// are registered (the agent may share this clock).</para>
 /// </remarks>
 public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger logger, string? node = null)
 {
     /// <summary>How often an executor refreshes the clock stamp of its registration (0.1 writes per second per node).</summary>
     public static readonly TimeSpan StampInterval = TimeSpan.FromSeconds(10);
 
-    /// <summary>Peer stamps older than this (three refresh intervals) are no reference any more.</summary>
+    /// <summary>
+    /// Three refresh intervals: until then after start, a node waits for its peers' clocks to be timed; a registration
+    /// whose stamp is older than this is not known to be up (see <c>SlotContender</c>'s watchers).
+    /// </summary>
     public static readonly TimeSpan StampMaxAge = StampInterval * 3;
+
+    /// <summary>
+    /// How long a peer's timed stamp stays a reference while the peer is registered, extrapolated with this node's
+    /// monotonic clock: a jump or drift of this clock since shows against it at once, and a peer that is not registered
+    /// any more is dropped at once. So a node whose fresh timings stop (a loaded machine, a cut-off server) keeps its peers'
+    /// testimony instead of falling back on an agent that may share its clock.
+    /// </summary>
+    public static readonly TimeSpan SampleMaxAge = TimeSpan.FromMinutes(10);
 
     /// <summary>A nodes-watch answer whose request was sent later than this after the previous answer may deliver a stamp
     /// written well before it arrived: its stamps are not timed.</summary>
@@ -159,7 +173,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 }
 
                 // Timed samples of this peer still fresh, newest last (at most three).
-                var samples = known?.Samples.Where(x => time.GetElapsedTime(x.Arrival, now) <= StampMaxAge).ToList() ?? [];
+                var samples = known?.Samples.Where(x => time.GetElapsedTime(x.Arrival, now) <= SampleMaxAge).ToList() ?? [];
                 if (timely)
                 {
                     samples.Add(new Sample(stamp, now));
@@ -238,7 +252,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 foreach (var sample in peer.Samples)
                 {
                     var age = time.GetElapsedTime(sample.Arrival, now);
-                    if (age <= StampMaxAge && (wall - age - sample.Stamp) is var offset && (lowest is null || offset < lowest))
+                    if (age <= SampleMaxAge && (wall - age - sample.Stamp) is var offset && (lowest is null || offset < lowest))
                     {
                         lowest = offset;
                     }
@@ -255,15 +269,16 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             // Becoming skewed takes the median beyond the limit. Coming back takes a strict majority of the references
             // within it: when references drop out (a peer killed, a stamp gone stale), the benefit of the doubt an even
             // count gives must not hand a convicted clock back to a lone agent that shares it.
+            // Nor may the agent alone hand it back while other executors are registered whose clocks are not timed now.
             var within = references.Count(r => r.Estimate.Duration() <= limit);
+            var timedPeers = references.Count(r => r.Name.StartsWith("node ", StringComparison.Ordinal));
             var beyond = skewed
-                ? references.Count > 0 && within * 2 <= references.Count
+                ? (timedPeers == 0 && listedPeers > 0) || (references.Count > 0 && within * 2 <= references.Count)
                 : estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
             // Until the peers can outvote the agent (two of them; one when there is only one), the agent alone may speak for
             // this clock: a local agent shares it.
-            var timedPeers = references.Count(r => r.Name.StartsWith("node ", StringComparison.Ordinal));
             var awaiting = timedPeers < Math.Min(2, listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
             result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
             logAwaiting = awaiting && !awaitingLogged;

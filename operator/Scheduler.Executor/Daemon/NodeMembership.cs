@@ -27,7 +27,8 @@ public sealed class NodeNameTakenException(string message) : Exception(message);
 /// <para>When a session is lost (Consul unreachable for longer than the TTL, or the session invalidated), it is
 /// created again with backoff once Consul answers, and the registration is written again (with the new claim
 /// session's id). A node name held by another live session refuses the first registration
-/// (<see cref="NodeNameTakenException"/>); later it is logged and retried.</para>
+/// (<see cref="NodeNameTakenException"/>) once it is still held two session TTLs later (a killed predecessor's session
+/// expires by then); later it is logged and retried.</para>
 /// </remarks>
 public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvLayout layout, ExecutorOptions options, ClockSkewGuard skew, TimeProvider time, ILogger logger,
     Action<TimeSpan>? leaseObserver = null)
@@ -61,6 +62,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
     public async Task JoinAsync(CancellationToken cancellationToken)
     {
         var backoff = new Backoff(MinBackoff, MaxBackoff);
+        long? takenSince = null;
         while (true)
         {
             try
@@ -74,8 +76,23 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
                 Unreachable(e);
                 await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
             }
+            catch (NodeNameTakenException e) when (takenSince is null || time.GetElapsedTime(takenSince.Value) < TakenWait)
+            {
+                // Most often this node's own previous process, killed: Consul expires its session up to two TTLs later.
+                if (takenSince is null)
+                {
+                    takenSince = time.GetTimestamp();
+                    logger.Warning("node {Node:l}: {Problem:l}; waiting up to {Wait:0} s for it to expire", options.Node, e.Message, TakenWait.TotalSeconds);
+                }
+
+                await Task.Delay(backoff.Next(), time, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
+
+    /// <summary>How long a start waits for a node name held by another session: two session TTLs (how late Consul may
+    /// expire a dead process's session) and a little more.</summary>
+    private TimeSpan TakenWait => (options.SessionTtl * 2) + TimeSpan.FromSeconds(5);
 
     /// <summary>Keeps both sessions and the registration alive until <paramref name="cancellationToken"/> fires.</summary>
     public async Task KeepAsync(CancellationToken cancellationToken)
@@ -292,7 +309,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
             var holder = put.Holder;
             throw new NodeNameTakenException(
                 $"the node name '{options.Node}' is registered at '{NodeKey}' by another live executor (session {holder ?? "in lock-delay"}); " +
-                "give this one another --node, or stop the other one (its key goes away at most one session TTL after it dies)");
+                "give this one another --node, or stop the other one (its key goes away at most two session TTLs after it dies)");
         }
 
         takenLogged = false;

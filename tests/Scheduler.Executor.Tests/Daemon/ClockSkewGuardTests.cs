@@ -111,10 +111,13 @@ public sealed class ClockSkewEstimateTests
 
         // One 5 s late is beyond it until the next stamp of that peer, read in time, brings the estimate down.
         Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(5)), ("b", clock.RealNow - TimeSpan.FromSeconds(5)));
-        Assert.True(guard.MayWrite); // The lowest of each peer's fresh stamps counts.
-        clock.Advance(ClockSkewGuard.StampMaxAge);
+        Assert.True(guard.MayWrite); // The lowest of each peer's last three timed stamps counts.
+        clock.Advance(ClockSkewGuard.StampInterval);
         Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(5)), ("b", clock.RealNow - TimeSpan.FromSeconds(5)));
-        Assert.False(guard.MayWrite);
+        Assert.True(guard.MayWrite);
+        clock.Advance(ClockSkewGuard.StampInterval);
+        Deliver(guard, clock, ("a", clock.RealNow - TimeSpan.FromSeconds(5)), ("b", clock.RealNow - TimeSpan.FromSeconds(5)));
+        Assert.False(guard.MayWrite); // Three in a row that late: this clock is ahead.
         Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
         Assert.True(guard.MayWrite);
         Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, -0.1, 0.1);
@@ -165,7 +168,7 @@ public sealed class ClockSkewEstimateTests
     }
 
     [Fact]
-    public void Stamps_older_than_three_intervals_are_dropped()
+    public void A_registered_peers_timed_stamps_stay_references_when_no_fresh_ones_come_and_a_peer_that_left_is_dropped()
     {
         var clock = new JumpingClock(Start);
         clock.Jump(TimeSpan.FromSeconds(30));
@@ -173,11 +176,68 @@ public sealed class ClockSkewEstimateTests
         Deliver(guard, clock, ("good", clock.RealNow));
         Assert.False(guard.MayWrite);
 
-        clock.Advance(ClockSkewGuard.StampMaxAge - TimeSpan.FromSeconds(1));
+        // No fresh timing for minutes (a loaded machine, a cut-off server): the stamp, extrapolated, still convicts.
+        clock.Advance(ClockSkewGuard.StampMaxAge + TimeSpan.FromMinutes(1));
         Assert.False(guard.MayWrite);
-        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, 28.9, 30.1);
+
+        // Too old to extrapolate, while the peer is still registered: nothing to go by, and no acquittal either.
+        clock.Advance(ClockSkewGuard.SampleMaxAge);
+        Assert.False(guard.MayWrite);
+
+        // The peer left: a lone node has nothing but its agent.
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([], Meta(TimeSpan.FromMilliseconds(20)));
         Assert.True(guard.MayWrite);
         Assert.Equal(new ClockSkewState(null, false, 0), guard.Current);
+    }
+
+    [Fact]
+    public void A_node_cut_off_from_fresh_stamps_with_a_local_agent_on_its_own_clock_stays_convicted()
+    {
+        // 30 s ahead; the local agent shares the clock. Four peers convict it.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow), ("c", clock.RealNow), ("d", clock.RealNow));
+        Assert.False(guard.MayWrite);
+
+        // Its server is cut off for five minutes: only the agent answers, and its watch sees no new stamp.
+        for (var i = 0; i < 300; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            guard.Observe(AgentAnswer(clock.GetUtcNow()));
+            Assert.False(guard.MayWrite, $"acquitted by its own agent after {i + 1} s");
+        }
+    }
+
+    [Fact]
+    public void A_node_drifting_with_its_agent_is_convicted_by_peers_timed_before_the_drift_even_when_one_is_paused()
+    {
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "drifting");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow), ("c", clock.RealNow), ("d", clock.RealNow));
+        Assert.True(guard.MayWrite);
+
+        // 0.25 s per second, the agent on the same clock; peer "d" is paused (its stamp gets no fresher).
+        var convictedAfter = TimeSpan.Zero;
+        for (var i = 1; i <= 40 && guard.MayWrite; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            clock.Jump(TimeSpan.FromMilliseconds(250));
+            guard.Observe(AgentAnswer(clock.GetUtcNow()));
+            if (i % 10 == 0)
+            {
+                Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow), ("c", clock.RealNow), ("d", Start));
+            }
+
+            convictedAfter = TimeSpan.FromSeconds(i);
+        }
+
+        Assert.False(guard.MayWrite);
+        Assert.InRange(convictedAfter, TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(13)); // 2 s of drift, plus the peers' one-second allowance
     }
 
     [Fact]
