@@ -125,7 +125,12 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 {
                     await result.WriteAsync(path, cancellationToken).ConfigureAwait(false);
                     Say($"wrote {path}");
-                    if (options.BenchmarksPath is { } markdown)
+                    if (options.BenchmarksPath is { } defectMarkdown && options.Defect is { } defect)
+                    {
+                        ChaosPublisher.WriteDefectMarkdown(result, defect, defectMarkdown, Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(defectMarkdown))!, Path.GetFullPath(path)));
+                        Say($"wrote the defect section of {defectMarkdown}");
+                    }
+                    else if (options.BenchmarksPath is { } markdown)
                     {
                         var picture = Path.ChangeExtension(path, null) + "-timeline.png";
                         ChaosPublisher.WriteTimeline(result, runs, [.. fleet.Nodes.Select(n => n.Name)], picture);

@@ -57,7 +57,7 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
         [
             at => new(at, FaultKind.ExecutorKill, TimeSpan.FromSeconds(12), "long", FreshRun),
             at => new(at, FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(10)),
-            at => new(at, FaultKind.TreePause, partition, "long", FreshRun),
+            at => new(at, FaultKind.TreePause, partition, "long"),
             at => new(at, FaultKind.HolderPartition, partition, "long"),
             at => new(at, FaultKind.LostFinishAnswer, TimeSpan.FromSeconds(10)),
             at => new(at, FaultKind.ExecutorIsolation, TimeSpan.FromSeconds(15)),
