@@ -47,6 +47,9 @@ public sealed record ChaosOptions
     /// </summary>
     public string? Defect { get; init; }
 
+    /// <summary>When given, the full plan keeps only these fault kinds (<c>--only</c>): a run aimed at some faults.</summary>
+    public IReadOnlySet<Faults.FaultKind>? OnlyFaults { get; init; }
+
     /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
     public bool KeepWorkFolder { get; init; }
 }

@@ -38,7 +38,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         var wall = Stopwatch.StartNew();
         var commit = ChaosPublisher.Commit(RepositoryRoot.Find(AppContext.BaseDirectory));
         var startedAt = time.GetUtcNow();
-        var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed);
+        var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed, options.OnlyFaults);
         var tools = ChaosTools.Find();
         NodeNetwork.RemoveStale(tools);
         ServerPartition.RemoveStale(tools);

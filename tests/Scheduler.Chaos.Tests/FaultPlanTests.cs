@@ -37,6 +37,17 @@ public sealed class FaultPlanTests
         Assert.Equal("executor", new PlannedFault(TimeSpan.Zero, FaultKind.TreePause, TimeSpan.FromSeconds(1)).Lane);
     }
 
+    [Fact]
+    public void A_run_aimed_at_some_faults_keeps_only_those_kinds_and_the_clock_offsets()
+    {
+        var plan = FaultPlan.Full(TimeSpan.FromSeconds(120), Ttl, 5, new HashSet<FaultKind> { FaultKind.TreePause, FaultKind.ConsulPartition });
+
+        Assert.Contains(plan.Faults, f => f.Kind == FaultKind.TreePause);
+        Assert.Contains(plan.Faults, f => f.Kind == FaultKind.ConsulPartition);
+        Assert.All(plan.Faults, f => Assert.Contains(f.Kind, new[] { FaultKind.TreePause, FaultKind.ConsulPartition }));
+        Assert.Equal(2, plan.Clocks.Count);
+    }
+
     [Theory]
     [InlineData(0, 0)]
     [InlineData(10, 2.5)]

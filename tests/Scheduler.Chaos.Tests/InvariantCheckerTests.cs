@@ -92,6 +92,16 @@ public sealed class InvariantCheckerTests
             "majority-stalled"
         },
         {
+            "no child on the majority side while its only executor was paused",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 6)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 6), .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-2", RunState.Missed, 0, "not-claimed-before-deadline"))],
+                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-1", At(T0 + 5), At(T0 + 12), ["node-1"], "test")],
+            },
+            null
+        },
+        {
             "a slot marked missed 26 s before it was due by a node 30 s ahead",
             e => e with
             {

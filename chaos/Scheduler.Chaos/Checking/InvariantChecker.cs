@@ -37,6 +37,14 @@ namespace Dtask.Chaos.Checking;
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
 /// <item><b>early-fire</b>: a child that started before its slot instant by the host's true clock (the witness's
 /// <c>date</c> runs without libfaketime: the child's own clock corrected for the injected offset).</item>
+/// <item><b>claim-without-quorum</b>: a child of an executor whose Consul server was partitioned from the majority that
+/// started more than <see cref="ClaimInFlight"/> into the partition.</item>
+/// <item><b>majority-stalled</b>: during a server partition, from two TTLs (and <see cref="StallAllowance"/>) after the cut
+/// to the heal, a task with no child on the majority side.</item>
+/// <item><b>wrong-host</b>: a child whose witness log (its network namespace's) belongs to another executor than the one
+/// it was told (<c>DTASK_NODE</c>) it runs for.</item>
+/// <item><b>premature-marker</b>: a skipped or missed marker written, by its writer's clock corrected with the lowest
+/// offset injected into that clock, before its slot was due.</item>
 /// </list>
 /// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
@@ -334,9 +342,20 @@ public static class InvariantChecker
                     $"{Describe(run)} started {(run.Start - partition.Start).TotalSeconds:0.0} s after {partition.Target} (its executor's server) was cut off from the majority", FaultKind.ConsulPartition));
             }
 
-            // The majority keeps the quorum: once the cut-off executors' sessions have expired, the others run every task.
+            // The majority keeps the quorum: once the cut-off executors' sessions have expired, the others run every task,
+            // as long as one of them can (not hit by a fault of its own, its clock within the skew limit throughout) and no
+            // other Consul server fault takes the quorum away meanwhile.
             var from = partition.Start + (input.Ttl * 2) + StallAllowance;
-            foreach (var task in input.Tasks.Where(t => partition.End!.Value - from >= TimeSpan.FromSeconds(t.PeriodSeconds + 1)))
+            var to = partition.End!.Value;
+            var able = input.Runs.Select(r => r.Node).Distinct(StringComparer.Ordinal)
+                .Where(n => !partition.CutOffNodes.Contains(n) && !input.Faults.Any(f => f != partition && f.HitsExecutor && f.CutsOff(n, from, to)) && ClockWithinLimit(input.Faults, n, from, to))
+                .ToList();
+            if (able.Count == 0 || input.Faults.Any(f => f != partition && f.DownsServer && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from))
+            {
+                continue;
+            }
+
+            foreach (var task in input.Tasks.Where(t => to - from >= TimeSpan.FromSeconds(t.PeriodSeconds + 1)))
             {
                 if (!input.Runs.Any(r => r.Task == task.Name && !partition.CutOffNodes.Contains(r.Node) && r.Start <= partition.End!.Value && EndOf(r, input) >= from))
                 {
@@ -346,6 +365,14 @@ public static class InvariantChecker
             }
         }
     }
+
+    /// <summary>The executors' skew limit: a node whose clock is moved further declines to claim, as it should.</summary>
+    public static readonly TimeSpan SkewLimit = TimeSpan.FromSeconds(2);
+
+    /// <summary>True when no clock fault put <paramref name="node"/>'s clock beyond <see cref="SkewLimit"/> at any instant of [<paramref name="from"/>, <paramref name="to"/>].</summary>
+    private static bool ClockWithinLimit(IReadOnlyList<FaultEvent> faults, string node, DateTimeOffset from, DateTimeOffset to) =>
+        !faults.Any(f => f.MovesClock && f.Target == node && Math.Abs(f.ClockOffsetSeconds ?? 0) > SkewLimit.TotalSeconds
+            && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from);
 
     /// <summary>How early (by its writer's own clock) a marker may be written: dtask claims up to 50 ms before the instant, a marker is no different.</summary>
     public static readonly TimeSpan MarkerTolerance = TimeSpan.FromMilliseconds(100);

@@ -42,7 +42,11 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
     /// agents, agents restarted with their data, follower restarts. Each lane repeats its cycle until the phase is full
     /// (every kind at least twice from about eight minutes).
     /// </summary>
-    public static FaultPlan Full(TimeSpan duration, TimeSpan sessionTtl, int seed)
+    /// <param name="duration">The fault phase.</param>
+    /// <param name="sessionTtl">The executors' session TTL.</param>
+    /// <param name="seed">The seed of the start times.</param>
+    /// <param name="only">When given, the lanes keep only these kinds (a run aimed at some faults); the clock offsets stay.</param>
+    public static FaultPlan Full(TimeSpan duration, TimeSpan sessionTtl, int seed, IReadOnlySet<FaultKind>? only = null)
     {
         if (duration < TimeSpan.FromSeconds(120))
         {
@@ -64,7 +68,7 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
             at => new(at, FaultKind.ExecutorPause, partition, "long", FreshRun),
             at => new(at, FaultKind.LinkFlap, TimeSpan.FromSeconds(12)),
             at => new(at, FaultKind.ExecutorKill, TimeSpan.FromSeconds(12), "overlap-2s"),
-        ]);
+        ], only);
         Lane(faults, random, usable, TimeSpan.FromSeconds(15),
         [
             at => new(at, FaultKind.LeaderKill, TimeSpan.FromSeconds(10)),
@@ -72,14 +76,14 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
             at => new(at, FaultKind.AgentHang, HttpTimeout + TimeSpan.FromSeconds(4)),
             at => new(at, FaultKind.AgentRestart, TimeSpan.FromSeconds(5)),
             at => new(at, FaultKind.FollowerRestart, TimeSpan.FromSeconds(3)),
-        ]);
+        ], only);
         Lane(faults, random, usable, TimeSpan.FromSeconds(25),
         [
             at => new(at, FaultKind.ClockJump, TimeSpan.FromSeconds(15), Offset: TimeSpan.FromHours(1)),
             at => new(at, FaultKind.ClockDrift, DriftHold, Offset: DriftPeak),
             at => new(at, FaultKind.ClockJump, TimeSpan.FromSeconds(15), Offset: -TimeSpan.FromHours(1)),
             at => new(at, FaultKind.ClockDrift, DriftHold, Offset: -DriftPeak),
-        ]);
+        ], only);
         var clocks = new Dictionary<string, TimeSpan>(StringComparer.Ordinal) { ["node-4"] = TimeSpan.FromSeconds(-30), ["node-5"] = TimeSpan.FromSeconds(30) };
         return new FaultPlan([.. faults.OrderBy(f => f.At)], seed, clocks, "node-3").Validated(duration);
     }
@@ -101,13 +105,20 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
         return plan.Validated(duration);
     }
 
-    /// <summary>The plan for <paramref name="duration"/>: <see cref="Full"/> from 120 s, else <see cref="Brief"/>.</summary>
-    public static FaultPlan For(TimeSpan duration, TimeSpan sessionTtl, int seed) =>
-        duration >= TimeSpan.FromSeconds(120) ? Full(duration, sessionTtl, seed) : Brief(duration, sessionTtl, seed);
+    /// <summary>The plan for <paramref name="duration"/>: <see cref="Full"/> (limited to <paramref name="only"/> when given) from 120 s, else <see cref="Brief"/>.</summary>
+    public static FaultPlan For(TimeSpan duration, TimeSpan sessionTtl, int seed, IReadOnlySet<FaultKind>? only = null) =>
+        duration >= TimeSpan.FromSeconds(120) ? Full(duration, sessionTtl, seed, only) : Brief(duration, sessionTtl, seed);
 
-    private static void Lane(List<PlannedFault> faults, Random random, TimeSpan usable, TimeSpan first, IReadOnlyList<Func<TimeSpan, PlannedFault>> cycle)
+    private static void Lane(List<PlannedFault> faults, Random random, TimeSpan usable, TimeSpan first, IReadOnlyList<Func<TimeSpan, PlannedFault>> cycle,
+        IReadOnlySet<FaultKind>? only)
     {
         var at = first + TimeSpan.FromSeconds(random.Next(0, 4));
+        cycle = only is null ? cycle : [.. cycle.Where(make => only.Contains(make(TimeSpan.Zero).Kind))];
+        if (cycle.Count == 0)
+        {
+            return;
+        }
+
         for (var i = 0; ; i++)
         {
             var fault = cycle[i % cycle.Count](at);
