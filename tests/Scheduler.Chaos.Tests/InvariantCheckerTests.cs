@@ -203,6 +203,15 @@ public sealed class InvariantCheckerTests
             Invariants.RecordsTrue
         },
         {
+            "a record left running after the executors stopped, its child over, a leader killed since (the TTL restarted)",
+            e => e with
+            {
+                Current = Record(T0 + 10, "r10", "node-1", RunState.Running, 150),
+                Faults = [new FaultEvent(FaultKind.LeaderKill, "server-1", At(T0 + 12), At(T0 + 17), ["node-2"], "test")],
+            },
+            null
+        },
+        {
             "a record left running whose run no child witnessed",
             e => e with { Current = Record(T0 + 10, "ghost", "node-1", RunState.Running, 150) },
             Invariants.RecordsTrue

@@ -227,6 +227,13 @@ public static class InvariantChecker
             // and the next claimer marks it: within two TTLs of its child's end (or of the claim) that is no lie yet.
             var settled = input.EvidenceTakenAt - ((input.Ttl * 2) + StallAllowance);
             var lastSign = run?.End ?? record.StartedAt;
+            // A Consul server fault after that (a leader election restarts every session's TTL) puts the expiry later.
+            if (lastSign is { } sign && input.Faults.Where(f => f.DownsServer && f.End is { } e && e > sign).Select(f => f.End!.Value).DefaultIfEmpty(sign).Max() is var restarted
+                && restarted > sign)
+            {
+                lastSign = restarted;
+            }
+
             if ((run is null || run.End is not null) && (lastSign is null || lastSign < settled))
             {
                 violations.Add(new Violation("running-without-child", task.Name, record.Slot,
