@@ -125,10 +125,12 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             case FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation or FaultKind.LinkFlap
                 or FaultKind.TreePause:
             {
-                var (node, detail) = await ChooseExecutorAsync(fault, latestStart, cancellationToken).ConfigureAwait(false);
+                var (node, detail) = fault.Kind == FaultKind.TreePause
+                    ? await ChooseRunningTreeAsync(fault, latestStart, cancellationToken).ConfigureAwait(false)
+                    : await ChooseExecutorAsync(fault, latestStart, cancellationToken).ConfigureAwait(false);
                 if (node is null)
                 {
-                    Print($"{fault.Kind}: no healthy executor to hit; skipped");
+                    Print($"{fault.Kind}: no healthy executor {(fault.Kind == FaultKind.TreePause ? "with a running child " : "")}to hit; skipped");
                     return null;
                 }
 
@@ -571,6 +573,33 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A healthy executor with a child alive now (by the witness logs and <c>/proc</c>), the holder of the plan's task
+    /// first; waits up to a minute for one (never past <paramref name="latestStart"/>).
+    /// </summary>
+    private async Task<(ExecutorNode? Node, string Detail)> ChooseRunningTreeAsync(PlannedFault fault, DateTimeOffset latestStart, CancellationToken cancellationToken)
+    {
+        var giveUp = time.GetUtcNow() + TimeSpan.FromMinutes(1);
+        giveUp = giveUp > latestStart ? latestStart : giveUp;
+        while (true)
+        {
+            var alive = witness().Where(r => r.End is null && Alive(r.Pid, r.RunId)).ToList();
+            var withChild = Healthy().Where(n => alive.Any(r => r.Node == n.Name)).ToList();
+            var pick = withChild.FirstOrDefault(n => alive.Any(r => r.Node == n.Name && r.Task == fault.PreferHolderOf)) ?? withChild.FirstOrDefault();
+            if (pick is not null && Take(pick))
+            {
+                return (pick, "runs " + string.Join(", ", alive.Where(r => r.Node == pick.Name).Select(r => $"{@namespace}/{r.Task} slot {r.Slot.ToString(CultureInfo.InvariantCulture)} (pid {r.Pid.ToString(CultureInfo.InvariantCulture)})")));
+            }
+
+            if (time.GetUtcNow() >= giveUp)
+            {
+                return (null, "");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<(ExecutorNode? Node, string Detail)> ChooseExecutorAsync(PlannedFault fault, DateTimeOffset latestStart, CancellationToken cancellationToken)
