@@ -316,10 +316,21 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
 
             case FaultKind.ConsulPartition:
             {
-                var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                // Cut a healthy cluster only (every server accepts a write): a server still catching up after an earlier
+                // fault would leave the majority without a quorum, and the partition would judge that instead.
+                ConsulClusterServer? leader = null;
+                try
+                {
+                    leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Reported below.
+                }
+
                 if (tools is null || leader is null)
                 {
-                    Print($"ConsulPartition: {(tools is null ? "no nft" : "no leader found within 20 s")}; skipped");
+                    Print($"ConsulPartition: {(tools is null ? "no nft" : "no healthy cluster within 30 s")}; skipped");
                     return null;
                 }
 
