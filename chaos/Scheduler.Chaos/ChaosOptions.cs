@@ -41,6 +41,15 @@ public sealed record ChaosOptions
     /// </summary>
     public bool TasksBeforeExecutors { get; init; } = true;
 
+    /// <summary>
+    /// The name of the known defect the executors' build puts back (<c>make chaos-defect</c>), or null for the real build.
+    /// With a defect the run is expected to fail, and its publication is the defect section, not the chaos figures.
+    /// </summary>
+    public string? Defect { get; init; }
+
+    /// <summary>When given, the full plan keeps only these fault kinds (<c>--only</c>): a run aimed at some faults.</summary>
+    public IReadOnlySet<Faults.FaultKind>? OnlyFaults { get; init; }
+
     /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
     public bool KeepWorkFolder { get; init; }
 }

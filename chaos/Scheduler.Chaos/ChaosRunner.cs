@@ -38,17 +38,18 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         var wall = Stopwatch.StartNew();
         var commit = ChaosPublisher.Commit(RepositoryRoot.Find(AppContext.BaseDirectory));
         var startedAt = time.GetUtcNow();
-        var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed);
+        var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed, options.OnlyFaults);
         var tools = ChaosTools.Find();
         NodeNetwork.RemoveStale(tools);
+        ServerPartition.RemoveStale(tools);
         var work = Directory.CreateTempSubdirectory("dtask-chaos-");
         var layout = new KvLayout(Prefix);
-        var workload = new ChaosWorkload(ChaosWorkload.DefaultTasks, Path.Combine(work.FullName, "witness.log"), layout);
+        var workload = new ChaosWorkload(ChaosWorkload.DefaultTasks, work.FullName, layout);
         var passed = false;
         try
         {
             Say($"CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} (replay: make chaos CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} CHAOS_DURATION={options.Duration.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)})");
-            Say($"work folder {work.FullName} (witness.log, node-N.log)");
+            Say($"work folder {work.FullName} (witness-net<inode>.log per host, node-N.log)");
             Say($"starting {options.Servers} Consul servers on loopback");
             await using var cluster = await ConsulCluster.StartAsync(options.Servers, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
@@ -62,6 +63,8 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
             }
 
             using var fleet = ExecutorFleet.Create(options.Executors, cluster, launch, work.FullName, tools, clocks);
+            var hosts = fleet.WitnessHosts();
+            (IReadOnlyList<WitnessRun> Runs, IReadOnlyList<string> Unreadable) Witness() => WitnessLog.ReadFolder(workload.WitnessFolder, hosts);
             try
             {
                 Say($"starting {options.Executors} executors (session TTL {options.SessionTtl.TotalSeconds:0} s): "
@@ -89,23 +92,23 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy})"))}");
                 Say($"fault phase: {options.Duration.TotalSeconds:0} s, {plan.Faults.Count} faults");
 
-                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => WitnessLog.Read(workload.WitnessFile).Runs, options.Seed);
+                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => Witness().Runs, options.Seed, tools);
                 var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
                 var phaseEnd = phaseStart + options.Duration;
                 await DelayUntilAsync(phaseEnd + Settle, cancellationToken).ConfigureAwait(false);
-                var window = new CheckWindow(WindowStart(phaseStart, plan, workload), phaseEnd - TimeSpan.FromSeconds(2));
+                var window = new CheckWindow(WindowStart(phaseStart, plan, workload, Witness().Runs), phaseEnd - TimeSpan.FromSeconds(2));
 
                 Say("fault phase over; stopping the executors (SIGTERM)");
                 await fleet.StopAsync(ShutdownGrace + TimeSpan.FromSeconds(15)).ConfigureAwait(false);
                 var kv = await ReadKvAsync(cluster, layout, cancellationToken).ConfigureAwait(false);
-                var leftovers = LeftoverChildren.Kill(WitnessLog.Read(workload.WitnessFile).Runs);
+                var leftovers = LeftoverChildren.Kill(Witness().Runs);
                 var evidenceAt = time.GetUtcNow();
                 if (leftovers > 0)
                 {
                     Say($"killed {leftovers} orphaned child(ren) still running");
                 }
 
-                var (runs, unreadable) = WitnessLog.Read(workload.WitnessFile);
+                var (runs, unreadable) = Witness();
                 Say($"evidence: {runs.Count} witnessed runs, {kv.History.Values.Sum(h => h.Count)} history records");
                 var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt, injector.ChildExits, options.SessionTtl, launch.TerminationGrace));
                 if (unreadable.Count > 0 || kv.Unreadable.Count > 0)
@@ -122,7 +125,12 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 {
                     await result.WriteAsync(path, cancellationToken).ConfigureAwait(false);
                     Say($"wrote {path}");
-                    if (options.BenchmarksPath is { } markdown)
+                    if (options.BenchmarksPath is { } defectMarkdown && options.Defect is { } defect)
+                    {
+                        ChaosPublisher.WriteDefectMarkdown(result, defect, defectMarkdown, Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(defectMarkdown))!, Path.GetFullPath(path)));
+                        Say($"wrote the defect section of {defectMarkdown}");
+                    }
+                    else if (options.BenchmarksPath is { } markdown)
                     {
                         var picture = Path.ChangeExtension(path, null) + "-timeline.png";
                         ChaosPublisher.WriteTimeline(result, runs, [.. fleet.Nodes.Select(n => n.Name)], picture);
@@ -139,7 +147,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
             finally
             {
                 fleet.Dispose();
-                LeftoverChildren.Kill(WitnessLog.Read(workload.WitnessFile).Runs);
+                LeftoverChildren.Kill(Witness().Runs);
             }
         }
         finally
@@ -205,11 +213,11 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
     /// run (the executor that ran a task's first slot plans every later one; an earlier slot may come before any executor
     /// saw the task on a loaded machine), but never after the first fault, which the window must cover.
     /// </summary>
-    private static DateTimeOffset WindowStart(DateTimeOffset phaseStart, FaultPlan plan, ChaosWorkload workload)
+    private static DateTimeOffset WindowStart(DateTimeOffset phaseStart, FaultPlan plan, ChaosWorkload workload, IReadOnlyList<WitnessRun> witnessed)
     {
         var earliest = phaseStart + WarmUp;
         var latest = plan.Faults.Count > 0 ? phaseStart + plan.Faults.Min(f => f.At) : earliest;
-        var firstRuns = WitnessLog.Read(workload.WitnessFile).Runs.GroupBy(r => r.Task, StringComparer.Ordinal)
+        var firstRuns = witnessed.GroupBy(r => r.Task, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Min(r => r.SlotTime), StringComparer.Ordinal);
         if (!workload.Tasks.All(t => firstRuns.ContainsKey(t.Name)))
         {

@@ -7,7 +7,7 @@ using Dtask.Chaos;
 // invariant checker. Exit 0 when every invariant holds, 1 when one is violated, 2 on a bad command line, 3 when the
 // run itself failed.
 const string Usage = """
-    usage: Dtask.Chaos [--duration SECONDS] [--seed N] [--out FILE] [--markdown FILE] [--dtask DTASK.DLL] [--executors N] [--keep]
+    usage: Dtask.Chaos [--duration SECONDS] [--seed N] [--out FILE] [--markdown FILE] [--dtask DTASK.DLL] [--executors N] [--keep] [--defect NAME] [--only KIND,...]
       --duration   the fault phase in seconds (default 600; from 120 the full fault plan, below it the short one)
       --seed       the seed of the fault plan (default: CHAOS_SEED, else a random one, printed so the run can be replayed)
       --out        where to write the JSON report (default docs/benchmarks/chaos.json in the repository)
@@ -15,7 +15,10 @@ const string Usage = """
                    (default docs/BENCHMARKS.md in the repository; "none" for no publication)
       --dtask      the built dtask.dll the executors run (default: operator/Scheduler.Cli/bin/<configuration>/<framework>/)
       --executors  executor processes (default 5)
-      --keep       keep the work folder (witness log, executor logs) even when the run passes
+      --keep       keep the work folder (witness logs, executor logs) even when the run passes
+      --only       from 120 s: keep only these fault kinds of the full plan (e.g. TreePause,ConsulPartition)
+      --defect     the --dtask build puts back the known defect NAME (make chaos-defect): exit 0 only when the checker
+                   catches it (a violation), 1 when every invariant held; --markdown gets the defect section
     """;
 
 var duration = ChaosOptions.DefaultDuration;
@@ -23,6 +26,8 @@ string? report = null;
 string? dtask = null;
 var executors = 5;
 var keep = false;
+string? defect = null;
+HashSet<Dtask.Chaos.Faults.FaultKind>? only = null;
 string? markdown = null;
 int? seed = null;
 for (var i = 0; i < args.Length; i++)
@@ -52,6 +57,15 @@ for (var i = 0; i < args.Length; i++)
                 break;
             case "--keep":
                 keep = true;
+                break;
+            case "--defect":
+                defect = Next();
+                break;
+            case "--only":
+                only = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k =>
+                    Enum.TryParse<Dtask.Chaos.Faults.FaultKind>(k, ignoreCase: false, out var kind) && Enum.IsDefined(kind)
+                        ? kind
+                        : throw new FormatException($"--only: '{k}' is not a fault kind ({string.Join(", ", Enum.GetNames<Dtask.Chaos.Faults.FaultKind>())})"))];
                 break;
             case "-h" or "--help":
                 Console.WriteLine(Usage);
@@ -109,8 +123,18 @@ try
         BenchmarksPath = markdown == "none" ? null : markdown ?? (root is not null ? Path.Combine(root, "docs", "BENCHMARKS.md") : null),
         Seed = seed ?? Random.Shared.Next(1, 1_000_000),
         KeepWorkFolder = keep,
+        Defect = defect,
+        OnlyFaults = only,
     };
     var result = await new ChaosRunner(options, Console.Out, TimeProvider.System).RunAsync(cancel.Token);
+    if (defect is not null)
+    {
+        Console.WriteLine(result.Passed
+            ? $"the defect {defect} went unseen: every invariant held"
+            : $"the defect {defect} was caught: {string.Join(", ", result.Report.InvariantViolations.Where(i => i.Value > 0).Select(i => $"{i.Key} {i.Value}"))}");
+        return result.Passed ? 1 : 0;
+    }
+
     return result.Passed ? 0 : 1;
 }
 catch (OperationCanceledException) when (cancel.IsCancellationRequested)

@@ -65,6 +65,74 @@ public sealed class InvariantCheckerTests
             null
         },
         { "fences going backwards", e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 111, "r8", 50, 550)] }, "fence-order" },
+        { "every child in its own executor's namespace", e => e with { Runs = [.. e.Runs.Select(r => r with { Host = r.Node })] }, null },
+        {
+            "a child told it runs on node-1 that ran in node-2's namespace",
+            e => e with { Runs = [.. e.Runs.Select(r => r with { Host = r.Slot == T0 + 6 ? "node-2" : r.Node })] },
+            "wrong-host"
+        },
+        {
+            "a child of an executor whose Consul server was cut off, started 3 s into the partition",
+            e => e with { Faults = [ServerPartition(["node-1"], T0 + 3, T0 + 9)] },
+            "claim-without-quorum"
+        },
+        {
+            "a server without executors cut off while the majority's executors run on",
+            e => e with { Faults = [ServerPartition(["node-9"], T0 + 3, T0 + 9)] },
+            null
+        },
+        {
+            "no child on the majority side once the cut-off sessions expired",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 6)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 6), .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-2", RunState.Missed, 0, "not-claimed-before-deadline"))],
+                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10)],
+            },
+            "majority-stalled"
+        },
+        {
+            "no child on the majority side while its only executor was paused",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 6)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 6), .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-2", RunState.Missed, 0, "not-claimed-before-deadline"))],
+                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-1", At(T0 + 5), At(T0 + 12), ["node-1"], "test")],
+            },
+            null
+        },
+        {
+            "a slot marked missed 26 s before it was due by a node 30 s ahead",
+            e => e with
+            {
+                History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-5", RunState.Missed, 0, "not-claimed-before-deadline") with { FinishedAt = At(T0 + 4) }],
+                Faults = [Clock("node-5", 30)],
+            },
+            "premature-marker"
+        },
+        {
+            "a slot marked missed by a node 30 s ahead after it was due",
+            e => e with
+            {
+                History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-5", RunState.Missed, 0, "not-claimed-before-deadline") with { FinishedAt = At(T0 + 34) }],
+                Faults = [Clock("node-5", 30)],
+            },
+            null
+        },
+        {
+            "a slot marked skipped by a node on the true clock a second before it was due",
+            e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-2", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 1) }] },
+            "premature-marker"
+        },
+        {
+            "a slot marked skipped by a node whose clock jumped back an hour (it may have been on time)",
+            e => e with
+            {
+                History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-3", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 1) }],
+                Faults = [Clock("node-3", -3600) with { Kind = FaultKind.ClockJump }],
+            },
+            null
+        },
     };
 
     [Theory]
@@ -135,6 +203,15 @@ public sealed class InvariantCheckerTests
             Invariants.RecordsTrue
         },
         {
+            "a record left running after the executors stopped, its child over, a leader killed since (the TTL restarted)",
+            e => e with
+            {
+                Current = Record(T0 + 10, "r10", "node-1", RunState.Running, 150),
+                Faults = [new FaultEvent(FaultKind.LeaderKill, "server-1", At(T0 + 12), At(T0 + 17), ["node-2"], "test")],
+            },
+            null
+        },
+        {
             "a record left running whose run no child witnessed",
             e => e with { Current = Record(T0 + 10, "ghost", "node-1", RunState.Running, 150) },
             Invariants.RecordsTrue
@@ -196,6 +273,30 @@ public sealed class InvariantCheckerTests
         Assert.Equal(1, report.NotRunReasons["skipped: still-running"]);
     }
 
+    [Fact]
+    public void A_child_stopped_with_its_executor_ends_when_it_was_seen_gone_and_overlaps_nothing()
+    {
+        var clean = Clean();
+        // The tree of node-2 (holding slot 6) paused: its child never writes an end line; its watchdog kills it at 6.9 s,
+        // before node-1 starts slot 8.
+        var paused = clean with
+        {
+            Runs = [.. Without(clean.Runs, T0 + 6), Run(T0 + 6, "node-2", 130, "r6", 50, null)],
+            Faults = [new FaultEvent(FaultKind.TreePause, "node-2", At(T0 + 6, 100), At(T0 + 9), ["node-2"], "test")],
+        };
+
+        var unseen = Check(paused);
+        Assert.NotEmpty(unseen.FencedOverlaps); // Without the evidence of its end it is taken to run until the evidence was taken.
+
+        var report = Check(paused with { ChildExits = [new ChildExit("node-2", "r6", 4000, At(T0 + 6, 100), At(T0 + 6, 900), FaultKind.TreePause)] });
+        Assert.Empty(report.FencedOverlaps);
+        Assert.True(report.Passed, string.Join("; ", report.Violations));
+
+        // A child that outlived its paused tree long is not a child outliving a killed executor: (f) judges kills only.
+        var late = Check(paused with { ChildExits = [new ChildExit("node-2", "r6", 4000, At(T0 + 6, 100), At(T0 + 7, 900), FaultKind.TreePause)] });
+        Assert.Equal(0, late.InvariantViolations[Invariants.ChildrenDie]);
+    }
+
     public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults)
     {
         public IReadOnlyList<ChildExit> ChildExits { get; init; } = [];
@@ -215,6 +316,10 @@ public sealed class InvariantCheckerTests
         new("t", slot, node, fence, runId, 4000, At(slot, startMs), endMs is { } end ? At(slot, end) : null, false);
 
     private static FaultEvent Partition(string node, long from, long to) => new(FaultKind.HolderPartition, node, At(from), At(to), [node], "test");
+
+    private static FaultEvent ServerPartition(IReadOnlyList<string> cutOff, long from, long to) => new(FaultKind.ConsulPartition, "server-1", At(from), At(to), cutOff, "test");
+
+    private static FaultEvent Clock(string node, double offset) => new(FaultKind.ClockOffset, node, At(T0 - 60), At(T0 + 20), [], "test", offset);
 
     private static IEnumerable<WitnessRun> Without(IEnumerable<WitnessRun> runs, long slot) => runs.Where(r => r.Slot != slot);
 

@@ -12,8 +12,9 @@ namespace Dtask.Testing;
 internal sealed class ClusterStartException(string message) : Exception(message);
 
 /// <summary>
-/// A real Consul cluster of several servers on loopback (three by default): each server has its own data folder and
-/// its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
+/// A real Consul cluster of several servers on loopback (three by default): each server has its own data folder, its
+/// own loopback address (<c>127.a.b.1</c>, <c>127.a.b.2</c>… in a /24 drawn for the cluster, so a drop rule between two
+/// addresses partitions two servers) and its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
 /// server can be killed and started again with its data, and the leader can be found, so tests can crash the leader
 /// or restart a follower. DNS and gRPC are off. Disposing kills every server and removes the folders.
 /// </summary>
@@ -70,7 +71,9 @@ public sealed class ConsulCluster : IAsyncDisposable
         try
         {
             var ports = FreePorts(size * 4);
-            string SerfLan(int i) => "127.0.0.1:" + ports[(i * 4) + 1].ToString(CultureInfo.InvariantCulture);
+            var network = $"127.{Random.Shared.Next(1, 255).ToString(CultureInfo.InvariantCulture)}.{Random.Shared.Next(0, 256).ToString(CultureInfo.InvariantCulture)}.";
+            string Host(int i) => network + (i + 1).ToString(CultureInfo.InvariantCulture);
+            string SerfLan(int i) => Host(i) + ":" + ports[(i * 4) + 1].ToString(CultureInfo.InvariantCulture);
             for (var i = 0; i < size; i++)
             {
                 var name = "server-" + (i + 1).ToString(CultureInfo.InvariantCulture);
@@ -81,9 +84,9 @@ public sealed class ConsulCluster : IAsyncDisposable
                     ["server"] = true,
                     ["bootstrap_expect"] = size,
                     ["data_dir"] = Path.Combine(home, "data"),
-                    ["bind_addr"] = "127.0.0.1",
-                    ["client_addr"] = "127.0.0.1",
-                    ["advertise_addr"] = "127.0.0.1",
+                    ["bind_addr"] = Host(i),
+                    ["client_addr"] = Host(i),
+                    ["advertise_addr"] = Host(i),
                     ["disable_update_check"] = true,
                     ["log_level"] = "info",
                     ["leave_on_terminate"] = false,
@@ -104,7 +107,7 @@ public sealed class ConsulCluster : IAsyncDisposable
                 };
                 var configFile = Path.Combine(home, "agent.json");
                 await File.WriteAllTextAsync(configFile, config.ToJsonString(), cancellationToken).ConfigureAwait(false);
-                servers.Add(new ConsulClusterServer(name, binary, home, configFile, ports[i * 4], ports[(i * 4) + 1], ports[(i * 4) + 3]));
+                servers.Add(new ConsulClusterServer(name, binary, home, configFile, Host(i), ports[i * 4], ports[(i * 4) + 1], ports[(i * 4) + 3]));
             }
 
             foreach (var server in servers)

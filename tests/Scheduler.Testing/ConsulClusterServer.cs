@@ -19,16 +19,23 @@ public sealed class ConsulClusterServer : IDisposable
     private readonly string folder;
     private Process? process;
 
-    internal ConsulClusterServer(string name, string binary, string folder, string configFile, int httpPort, int serfLanPort, int serverPort)
+    internal ConsulClusterServer(string name, string binary, string folder, string configFile, string host, int httpPort, int serfLanPort, int serverPort)
     {
         Name = name;
         this.binary = binary;
         this.folder = folder;
         this.configFile = configFile;
-        Address = new Uri($"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}");
-        SerfLanAddress = $"127.0.0.1:{serfLanPort.ToString(CultureInfo.InvariantCulture)}";
-        RaftAddress = $"127.0.0.1:{serverPort.ToString(CultureInfo.InvariantCulture)}";
+        Host = host;
+        Address = new Uri($"http://{host}:{httpPort.ToString(CultureInfo.InvariantCulture)}");
+        SerfLanAddress = $"{host}:{serfLanPort.ToString(CultureInfo.InvariantCulture)}";
+        RaftAddress = $"{host}:{serverPort.ToString(CultureInfo.InvariantCulture)}";
     }
+
+    /// <summary>Its own loopback address: every port of it (HTTP, Serf, server RPC) is bound there, and its traffic to the other servers comes from there.</summary>
+    public string Host { get; }
+
+    /// <summary>Its data folder (Raft log, snapshots, node id): kept when it is stopped or killed and started again.</summary>
+    public string DataDirectory => Path.Combine(folder, "data");
 
     /// <summary>The server's node name (<c>server-1</c>…).</summary>
     public string Name { get; }

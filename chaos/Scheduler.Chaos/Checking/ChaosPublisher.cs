@@ -40,16 +40,55 @@ public static class ChaosPublisher
         }
     }
 
+    /// <summary>The line before the generated section of the defect run (<c>make chaos-defect</c>).</summary>
+    public const string DefectBegin = "<!-- chaos-defect:begin (written by make chaos-defect; do not edit by hand) -->";
+
+    /// <summary>The line after it.</summary>
+    public const string DefectEnd = "<!-- chaos-defect:end -->";
+
     /// <summary>Replaces the generated section of <paramref name="markdownFile"/> (appending it when the markers are missing).</summary>
     public static void WriteMarkdown(ChaosResult result, string markdownFile, string jsonName, string pictureName)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var section = Markdown(result, jsonName, pictureName);
+        Replace(markdownFile, Begin, End, Markdown(result, jsonName, pictureName));
+    }
+
+    /// <summary>Replaces the defect run's section of <paramref name="markdownFile"/>: which checks caught the defect build <paramref name="defect"/>.</summary>
+    public static void WriteDefectMarkdown(ChaosResult result, string defect, string markdownFile, string jsonName)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var inv = CultureInfo.InvariantCulture;
+        var report = result.Report;
+        var md = new StringBuilder();
+        md.AppendLine(DefectBegin);
+        var verdict = result.Passed ? "**the checker did not catch it (0 violations).**" : string.Create(inv, $"**caught: {report.Violations.Count} violation(s).**");
+        md.AppendLine(inv, $"A run of `make chaos-defect CHAOS_DEFECT_DURATION={result.DurationSeconds:0} CHAOS_SEED={result.Seed}` at commit `{result.Commit}`, {result.StartedAt:yyyy-MM-dd HH:mm} UTC, executors built with the defect `{defect}` put back: {verdict} Full numbers in `{jsonName}`.");
+        md.AppendLine();
+        md.AppendLine("| invariant | violations | by kind |");
+        md.AppendLine("|---|---|---|");
+        foreach (var (invariant, count) in report.InvariantViolations)
+        {
+            var kinds = report.Violations.Where(v => v.Invariant == invariant).GroupBy(v => v.Kind, StringComparer.Ordinal).Select(g => string.Create(inv, $"{g.Key} {g.Count()}"));
+            md.AppendLine(inv, $"| {invariant} | {count} | {string.Join(", ", kinds)} |");
+        }
+
+        md.AppendLine();
+        foreach (var v in report.Violations.GroupBy(v => v.Kind, StringComparer.Ordinal).SelectMany(g => g.Take(2)))
+        {
+            md.AppendLine(inv, $"- {v.Invariant} / {v.Kind}: `{v.Task}`{(v.Slot is { } s ? " slot " + s.ToString(inv) : "")}: {v.Detail}");
+        }
+
+        md.Append(DefectEnd);
+        Replace(markdownFile, DefectBegin, DefectEnd, md.ToString());
+    }
+
+    private static void Replace(string markdownFile, string beginMarker, string endMarker, string section)
+    {
         var text = File.Exists(markdownFile) ? File.ReadAllText(markdownFile) : "";
-        var begin = text.IndexOf(Begin, StringComparison.Ordinal);
-        var end = text.IndexOf(End, StringComparison.Ordinal);
+        var begin = text.IndexOf(beginMarker, StringComparison.Ordinal);
+        var end = text.IndexOf(endMarker, StringComparison.Ordinal);
         text = begin >= 0 && end > begin
-            ? text[..begin] + section + text[(end + End.Length)..]
+            ? text[..begin] + section + text[(end + endMarker.Length)..]
             : text.TrimEnd() + "\n\n" + section + "\n";
         File.WriteAllText(markdownFile, text);
     }

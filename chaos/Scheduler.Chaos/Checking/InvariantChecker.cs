@@ -37,6 +37,14 @@ namespace Dtask.Chaos.Checking;
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
 /// <item><b>early-fire</b>: a child that started before its slot instant by the host's true clock (the witness's
 /// <c>date</c> runs without libfaketime: the child's own clock corrected for the injected offset).</item>
+/// <item><b>claim-without-quorum</b>: a child of an executor whose Consul server was partitioned from the majority that
+/// started more than <see cref="ClaimInFlight"/> into the partition.</item>
+/// <item><b>majority-stalled</b>: during a server partition, from two TTLs (and <see cref="StallAllowance"/>) after the cut
+/// to the heal, a task with no child on the majority side.</item>
+/// <item><b>wrong-host</b>: a child whose witness log (its network namespace's) belongs to another executor than the one
+/// it was told (<c>DTASK_NODE</c>) it runs for.</item>
+/// <item><b>premature-marker</b>: a skipped or missed marker written, by its writer's clock corrected with the lowest
+/// offset injected into that clock, before its slot was due.</item>
 /// </list>
 /// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
@@ -147,6 +155,9 @@ public static class InvariantChecker
         CheckStalls(input, violations);
         CheckChildExits(input, violations);
         CheckEarlyFires(input, violations);
+        CheckHosts(input, violations, notes);
+        CheckServerPartitions(input, violations);
+        CheckMarkers(input, violations);
         foreach (var skew in input.Runs.Where(r => r.ClockOffset is { } o && Math.Abs(o.TotalSeconds) >= 1).GroupBy(r => r.Node, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             notes.Add($"{skew.Key}: {skew.Count()} child(ren) saw a clock off by {skew.Min(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s to {skew.Max(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s (the injected offset; judged by the true clock)");
@@ -216,6 +227,13 @@ public static class InvariantChecker
             // and the next claimer marks it: within two TTLs of its child's end (or of the claim) that is no lie yet.
             var settled = input.EvidenceTakenAt - ((input.Ttl * 2) + StallAllowance);
             var lastSign = run?.End ?? record.StartedAt;
+            // A Consul server fault after that (a leader election restarts every session's TTL) puts the expiry later.
+            if (lastSign is { } sign && input.Faults.Where(f => f.DownsServer && f.End is { } e && e > sign).Select(f => f.End!.Value).DefaultIfEmpty(sign).Max() is var restarted
+                && restarted > sign)
+            {
+                lastSign = restarted;
+            }
+
             if ((run is null || run.End is not null) && (lastSign is null || lastSign < settled))
             {
                 violations.Add(new Violation("running-without-child", task.Name, record.Slot,
@@ -240,8 +258,7 @@ public static class InvariantChecker
                     changed = false;
                     // Only a Consul server fault excuses a longer wait: every other fault hits one executor (its process,
                     // its network, its answers, its clock), and the other executors must carry the task meanwhile.
-                    foreach (var other in faults.Where(o => o.Kind is FaultKind.LeaderKill or FaultKind.FollowerRestart or FaultKind.AgentHang
-                        && o.Start <= from + bound && o.End!.Value > from))
+                    foreach (var other in faults.Where(o => o.DownsServer && o.Start <= from + bound && o.End!.Value > from))
                     {
                         from = other.End!.Value;
                         changed = true;
@@ -268,7 +285,7 @@ public static class InvariantChecker
     private static void CheckChildExits(CheckInput input, List<Violation> violations)
     {
         var limit = input.Grace + ChildExitAllowance;
-        foreach (var exit in input.ChildExits ?? [])
+        foreach (var exit in (input.ChildExits ?? []).Where(e => e.Cause == FaultKind.ExecutorKill))
         {
             var run = input.Runs.FirstOrDefault(r => r.RunId == exit.RunId);
             DateTimeOffset? ended = run?.End is { } end && end >= exit.ExecutorDiedAt ? end : null;
@@ -285,6 +302,115 @@ public static class InvariantChecker
                     $" (allowed: termination grace {input.Grace.TotalSeconds:0.#} s + {ChildExitAllowance.TotalSeconds:0} s)", FaultKind.ExecutorKill));
             }
         }
+    }
+
+    /// <summary>
+    /// The end of a run's child: its end line, else when it was seen gone from <c>/proc</c> (killed with SIGKILL, as a
+    /// watchdog does to a stopped child, before it could write one), else the time the evidence was taken.
+    /// </summary>
+    private static DateTimeOffset EndOf(WitnessRun run, CheckInput input)
+    {
+        if (run.End is { } end)
+        {
+            return end;
+        }
+
+        var gone = (input.ChildExits ?? []).Where(e => e.RunId == run.RunId && e.Pid == run.Pid && e.GoneAt is not null).Select(e => e.GoneAt!.Value).ToList();
+        return gone.Count > 0 ? gone.Min() : input.EvidenceTakenAt;
+    }
+
+    private static void CheckHosts(CheckInput input, List<Violation> violations, List<string> notes)
+    {
+        // The host is the network namespace whose witness log holds the lines (named by the child itself): a child that
+        // says (DTASK_NODE) it runs for another executor than the one whose namespace it ran in was told a lie.
+        foreach (var run in input.Runs.Where(r => r.Host is { } h && !h.StartsWith("net:", StringComparison.Ordinal) && h != "host" && h != r.Node))
+        {
+            violations.Add(new Violation("wrong-host", run.Task, run.Slot, $"{Describe(run)} ran in {run.Host}'s network namespace but was told it runs on {run.Node}"));
+        }
+
+        var strangers = input.Runs.Where(r => r.Host is { } h && h.StartsWith("net:", StringComparison.Ordinal)).Select(r => r.Host!).Distinct(StringComparer.Ordinal).ToList();
+        if (strangers.Count > 0)
+        {
+            notes.Add($"witness logs of unknown network namespaces: {string.Join(", ", strangers)}");
+        }
+    }
+
+    /// <summary>How long after a Consul server is cut off a child of an executor on its side may still start (its claim committed just before).</summary>
+    public static readonly TimeSpan ClaimInFlight = TimeSpan.FromSeconds(2);
+
+    private static void CheckServerPartitions(CheckInput input, List<Violation> violations)
+    {
+        foreach (var partition in input.Faults.Where(f => f.Kind == FaultKind.ConsulPartition && f.End is not null))
+        {
+            // The minority has no quorum: no claim of an executor on its side can commit while it is cut off.
+            foreach (var run in input.Runs.Where(r => partition.CutOffNodes.Contains(r.Node) && r.Start > partition.Start + ClaimInFlight && r.Start < partition.End!.Value))
+            {
+                violations.Add(new Violation("claim-without-quorum", run.Task, run.Slot,
+                    $"{Describe(run)} started {(run.Start - partition.Start).TotalSeconds:0.0} s after {partition.Target} (its executor's server) was cut off from the majority", FaultKind.ConsulPartition));
+            }
+
+            // The majority keeps the quorum: once the cut-off executors' sessions have expired, the others run every task,
+            // as long as one of them can (not hit by a fault of its own, its clock within the skew limit throughout) and no
+            // other Consul server fault takes the quorum away meanwhile.
+            var from = partition.Start + (input.Ttl * 2) + StallAllowance;
+            var to = partition.End!.Value;
+            var able = input.Runs.Select(r => r.Node).Distinct(StringComparer.Ordinal)
+                .Where(n => !partition.CutOffNodes.Contains(n) && !input.Faults.Any(f => f != partition && f.HitsExecutor && f.CutsOff(n, from, to)) && ClockWithinLimit(input.Faults, n, from, to))
+                .ToList();
+            if (able.Count == 0 || input.Faults.Any(f => f != partition && f.DownsServer && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from))
+            {
+                continue;
+            }
+
+            foreach (var task in input.Tasks.Where(t => to - from >= TimeSpan.FromSeconds(t.PeriodSeconds + 1)))
+            {
+                if (!input.Runs.Any(r => r.Task == task.Name && !partition.CutOffNodes.Contains(r.Node) && r.Start <= partition.End!.Value && EndOf(r, input) >= from))
+                {
+                    violations.Add(new Violation("majority-stalled", task.Name, null,
+                        $"no child of an executor on the majority side started or alive from {from:HH:mm:ss.fff}Z to {partition.End:HH:mm:ss.fff}Z while {partition.Target} was cut off", FaultKind.ConsulPartition));
+                }
+            }
+        }
+    }
+
+    /// <summary>The executors' skew limit: a node whose clock is moved further declines to claim, as it should.</summary>
+    public static readonly TimeSpan SkewLimit = TimeSpan.FromSeconds(2);
+
+    /// <summary>True when no clock fault put <paramref name="node"/>'s clock beyond <see cref="SkewLimit"/> at any instant of [<paramref name="from"/>, <paramref name="to"/>].</summary>
+    private static bool ClockWithinLimit(IReadOnlyList<FaultEvent> faults, string node, DateTimeOffset from, DateTimeOffset to) =>
+        !faults.Any(f => f.MovesClock && f.Target == node && Math.Abs(f.ClockOffsetSeconds ?? 0) > SkewLimit.TotalSeconds
+            && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from);
+
+    /// <summary>How early (by its writer's own clock) a marker may be written: dtask claims up to 50 ms before the instant, a marker is no different.</summary>
+    public static readonly TimeSpan MarkerTolerance = TimeSpan.FromMilliseconds(100);
+
+    private static void CheckMarkers(CheckInput input, List<Violation> violations)
+    {
+        // A skipped or missed marker says a due slot did not run: written before the slot was due it decides too early.
+        // Its time is its writer's clock; corrected by the lowest offset that writer's clock was given during the run (the
+        // correction most in the marker's favour), it is the latest true time it can have been written at.
+        foreach (var (task, history) in input.Kv.History)
+        {
+            foreach (var record in history.Where(r => r.State is RunState.Skipped or RunState.Missed && r.FinishedAt is not null))
+            {
+                var latest = record.FinishedAt!.Value - LowestOffset(input.Faults, record.Node);
+                var slot = DateTimeOffset.FromUnixTimeSeconds(record.Slot);
+                if (latest < slot - MarkerTolerance)
+                {
+                    violations.Add(new Violation("premature-marker", task, record.Slot,
+                        $"recorded {record.State} ({record.Reason}) by {record.Node} at {record.FinishedAt:HH:mm:ss.fff}Z by its clock, {(slot - latest).TotalSeconds:0.0} s before the slot was due by the true clock"));
+                }
+            }
+        }
+    }
+
+    /// <summary>The lowest offset <paramref name="node"/>'s clock had during the run (zero for a node whose clock was never moved).</summary>
+    private static TimeSpan LowestOffset(IReadOnlyList<FaultEvent> faults, string node)
+    {
+        var moves = faults.Where(f => f.MovesClock && f.Target == node && f.ClockOffsetSeconds is not null).ToList();
+        var start = moves.FirstOrDefault(f => f.Kind == FaultKind.ClockOffset)?.ClockOffsetSeconds ?? 0;
+        var lowest = moves.Where(f => f.Kind != FaultKind.ClockOffset).Select(f => Math.Min(f.ClockOffsetSeconds!.Value, start)).Append(start).Min();
+        return TimeSpan.FromSeconds(lowest);
     }
 
     private static void CheckEarlyFires(CheckInput input, List<Violation> violations)
@@ -326,13 +452,14 @@ public static class InvariantChecker
             for (var j = 0; j < i; j++)
             {
                 var earlier = runs[j];
-                var earlierEnd = earlier.EndOr(input.EvidenceTakenAt);
+                var earlierEnd = EndOf(earlier, input);
                 if (earlierEnd <= later.Start)
                 {
                     continue;
                 }
 
-                var seconds = Math.Round(((earlierEnd < later.EndOr(input.EvidenceTakenAt) ? earlierEnd : later.EndOr(input.EvidenceTakenAt)) - later.Start).TotalSeconds, 3);
+                var laterEnd = EndOf(later, input);
+                var seconds = Math.Round(((earlierEnd < laterEnd ? earlierEnd : laterEnd) - later.Start).TotalSeconds, 3);
                 var cause = input.Faults.FirstOrDefault(f => f.CutsOff(earlier.Node, earlier.Start, later.Start));
                 var pair = $"{Describe(earlier)} until {earlierEnd:HH:mm:ss.fff}{(earlier.End is null ? " (no end line)" : "")} and {Describe(later)}";
                 if (cause is not null && later.Fence > earlier.Fence)

@@ -33,13 +33,13 @@ public static class Invariants
     /// <summary>The invariant a violation of <paramref name="kind"/> breaks.</summary>
     public static string Of(string kind) => kind switch
     {
-        "duplicate" => SlotOnce,
+        "duplicate" or "claim-without-quorum" => SlotOnce,
         "overlap" or "fence-order" => OneChild,
         "unexplained-slot" or "no-runs" => Accounted,
-        "record-contradicts-witness" or "run-without-record" or "record-without-witness" or "running-without-child" => RecordsTrue,
-        "stall" => NoStall,
+        "record-contradicts-witness" or "run-without-record" or "record-without-witness" or "running-without-child" or "wrong-host" => RecordsTrue,
+        "stall" or "majority-stalled" => NoStall,
         "child-outlived-executor" => ChildrenDie,
-        "early-fire" => NotEarly,
+        "early-fire" or "premature-marker" => NotEarly,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a violation kind"),
     };
 }

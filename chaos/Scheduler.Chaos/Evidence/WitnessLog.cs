@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Dtask.Chaos.Evidence;
 
 /// <summary>
-/// Reads the witness log the chaos children append to: lines
+/// Reads the witness logs the chaos children append to, one per host (network namespace), merged: lines
 /// <c>task slot node fence start|end unix-ns run-id pid [stopped] [seen=unix-ns] [up=seconds]</c>, paired into <see cref="WitnessRun"/>s by run id and pid (one per child started).
 /// </summary>
 public static class WitnessLog
@@ -65,7 +65,42 @@ public static class WitnessLog
         return (runs, unreadable);
     }
 
+    /// <summary>The start of every witness log's name; the rest is the inode of the host's network namespace and <c>.log</c>.</summary>
+    public const string FilePrefix = "witness-net";
+
+    /// <summary>The witness log of the host whose network namespace has inode <paramref name="netInode"/>.</summary>
+    public static string FileOf(string folder, long netInode) =>
+        Path.Combine(folder, FilePrefix + netInode.ToString(CultureInfo.InvariantCulture) + ".log");
+
     /// <summary>Reads the file (empty when it does not exist).</summary>
     public static (IReadOnlyList<WitnessRun> Runs, IReadOnlyList<string> Unreadable) Read(string path) =>
         Parse(File.Exists(path) ? File.ReadAllLines(path) : []);
+
+    /// <summary>
+    /// Reads and merges every witness log in <paramref name="folder"/>, each run marked with the host whose log holds it
+    /// (by <paramref name="hosts"/>, network namespace inode to executor name; <c>net:&lt;inode&gt;</c> for an inode not in it).
+    /// </summary>
+    public static (IReadOnlyList<WitnessRun> Runs, IReadOnlyList<string> Unreadable) ReadFolder(string folder, IReadOnlyDictionary<long, string> hosts)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        var runs = new List<WitnessRun>();
+        var unreadable = new List<string>();
+        if (!Directory.Exists(folder))
+        {
+            return (runs, unreadable);
+        }
+
+        foreach (var file in Directory.EnumerateFiles(folder, FilePrefix + "*.log").Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileNameWithoutExtension(file)[FilePrefix.Length..];
+            var host = long.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var inode) && hosts.TryGetValue(inode, out var node)
+                ? node
+                : "net:" + name;
+            var (some, bad) = Read(file);
+            runs.AddRange(some.Select(r => r with { Host = host }));
+            unreadable.AddRange(bad);
+        }
+
+        return ([.. runs.OrderBy(r => r.Start)], unreadable);
+    }
 }

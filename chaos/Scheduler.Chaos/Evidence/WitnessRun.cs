@@ -13,8 +13,9 @@ namespace Dtask.Chaos.Evidence;
 /// <param name="End">When it wrote its end line; null when it never did (killed with SIGKILL, or still running).</param>
 /// <param name="Stopped">True when the end line came from the SIGTERM trap (the executor stopped the child).</param>
 /// <param name="SeenStart">The start as the child's own clock (its executor's, under libfaketime) read it; null when not written.</param>
+/// <param name="Host">The host whose witness log holds the lines (the executor whose network namespace the child ran in), null when not known.</param>
 public sealed record WitnessRun(string Task, long Slot, string Node, long Fence, string RunId, int Pid, DateTimeOffset Start, DateTimeOffset? End, bool Stopped,
-    DateTimeOffset? SeenStart = null)
+    DateTimeOffset? SeenStart = null, string? Host = null)
 {
     /// <summary>The slot's nominal instant.</summary>
     public DateTimeOffset SlotTime => DateTimeOffset.FromUnixTimeSeconds(Slot);

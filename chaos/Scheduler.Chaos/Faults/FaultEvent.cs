@@ -17,5 +17,11 @@ public sealed record FaultEvent(FaultKind Kind, string Target, DateTimeOffset St
 
     /// <summary>True for faults that hit one executor (its process, its network, its answers).</summary>
     public bool HitsExecutor => Kind is FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation
-        or FaultKind.LinkFlap or FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer;
+        or FaultKind.LinkFlap or FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer or FaultKind.TreePause;
+
+    /// <summary>True for faults that take a Consul server away from the executors that talk to it (killed, stopped, hung, cut off from the others).</summary>
+    public bool DownsServer => Kind is FaultKind.LeaderKill or FaultKind.FollowerRestart or FaultKind.AgentHang or FaultKind.AgentRestart or FaultKind.ConsulPartition;
+
+    /// <summary>True for faults that move the victim's clock (<see cref="ClockOffsetSeconds"/> is the offset, or the peak of a drift).</summary>
+    public bool MovesClock => Kind is FaultKind.ClockOffset or FaultKind.ClockJump or FaultKind.ClockDrift;
 }

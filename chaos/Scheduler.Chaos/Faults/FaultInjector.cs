@@ -16,7 +16,7 @@ namespace Dtask.Chaos.Faults;
 /// they are gone (<see cref="ChildExits"/>).
 /// </summary>
 public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, KvLayout layout, string @namespace, TextWriter output, TimeProvider time,
-    Func<IReadOnlyList<WitnessRun>> witness, int seed = 0)
+    Func<IReadOnlyList<WitnessRun>> witness, int seed = 0, Hosts.ChaosTools? tools = null)
 {
     private static readonly TimeSpan ChildWatch = TimeSpan.FromSeconds(25);
     private readonly List<FaultEvent> happened = [];
@@ -24,6 +24,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
     private readonly List<Task> watches = [];
     private readonly HashSet<string> busy = new(StringComparer.Ordinal);
     private int nextVictim = Math.Abs(seed % 97);
+    private int partitions = Math.Abs(seed % 2);
     private DateTimeOffset phaseStart;
 
     /// <summary>The children seen to outlive (or not) an executor killed by the plan.</summary>
@@ -121,12 +122,15 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
     {
         switch (fault.Kind)
         {
-            case FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation or FaultKind.LinkFlap:
+            case FaultKind.ExecutorKill or FaultKind.ExecutorPause or FaultKind.HolderPartition or FaultKind.ExecutorIsolation or FaultKind.LinkFlap
+                or FaultKind.TreePause:
             {
-                var (node, detail) = await ChooseExecutorAsync(fault, latestStart, cancellationToken).ConfigureAwait(false);
+                var (node, detail) = fault.Kind == FaultKind.TreePause
+                    ? await ChooseRunningTreeAsync(fault, latestStart, cancellationToken).ConfigureAwait(false)
+                    : await ChooseExecutorAsync(fault, latestStart, cancellationToken).ConfigureAwait(false);
                 if (node is null)
                 {
-                    Print($"{fault.Kind}: no healthy executor to hit; skipped");
+                    Print($"{fault.Kind}: no healthy executor {(fault.Kind == FaultKind.TreePause ? "with a running child " : "")}to hit; skipped");
                     return null;
                 }
 
@@ -136,7 +140,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 {
                     case FaultKind.ExecutorKill:
                         await node.KillAsync().ConfigureAwait(false);
-                        WatchChildren(node.Name, started);
+                        WatchChildren(node.Name, started, FaultKind.ExecutorKill, ChildWatch);
                         recover = () =>
                         {
                             node.Start();
@@ -153,6 +157,30 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                         };
                         Print($"SIGSTOP executor {node.Name} ({detail}); SIGCONT in {fault.Hold.TotalSeconds:0} s");
                         break;
+                    case FaultKind.TreePause:
+                    {
+                        // The executor and every child group it has running, stopped together (a frozen process tree);
+                        // its watchdog runs in a session of its own and is left running, as the design counts on.
+                        var groups = witness().Where(r => r.Node == node.Name && r.End is null && Alive(r.Pid, r.RunId)).Select(r => r.Pid).Distinct().ToList();
+                        node.Pause();
+                        var stopped = groups.Where(g => ProcessSignal.SendToGroup(g, ProcessSignal.Stop)).ToList();
+                        WatchChildren(node.Name, started, FaultKind.TreePause, fault.Hold + TimeSpan.FromSeconds(10));
+                        node.Note($"tree paused: executor and child group(s) {string.Join(", ", stopped)}");
+                        detail += $"; child group(s) stopped with it: {(stopped.Count == 0 ? "none" : string.Join(", ", stopped))}";
+                        recover = () =>
+                        {
+                            foreach (var group in stopped)
+                            {
+                                ProcessSignal.SendToGroup(group, ProcessSignal.Continue);
+                            }
+
+                            node.Resume();
+                            return Task.CompletedTask;
+                        };
+                        Print($"SIGSTOP executor {node.Name} and its children ({detail}); SIGCONT in {fault.Hold.TotalSeconds:0} s");
+                        break;
+                    }
+
                     case FaultKind.HolderPartition:
                     {
                         var network = Network(node);
@@ -260,6 +288,98 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 });
             }
 
+            case FaultKind.ClockDrift:
+            {
+                if (plan.JumpNode is not { } name || fleet.Nodes.FirstOrDefault(n => n.Name == name)?.Host?.Clock is not { } clock)
+                {
+                    Print("ClockDrift: no executor under libfaketime to drift; skipped");
+                    return null;
+                }
+
+                var before = clock.Offset;
+                var peak = fault.Offset ?? FaultPlan.DriftPeak;
+                var started = time.GetUtcNow();
+                var stop = new CancellationTokenSource();
+                var drifting = DriftAsync(clock, before, peak, fault.Hold, stop.Token);
+                fleet[name].Note($"clock drifts to {(before + peak).TotalSeconds:+0.#;-0.#;0} s and back over {fault.Hold.TotalSeconds:0} s");
+                Print($"clock drift: executor {name} and its agent drift {peak.TotalSeconds / (fault.Hold.TotalSeconds / 2):+0.00;-0.00} s a second to {(before + peak).TotalSeconds:+0.#;-0.#;0} s and back over {fault.Hold.TotalSeconds:0} s");
+                return (new FaultEvent(fault.Kind, name, started, null, [], $"{name} and its agent drift {peak.TotalSeconds:+0;-0} s and back, {Math.Abs(peak.TotalSeconds / (fault.Hold.TotalSeconds / 2)):0.00} s a second",
+                    (before + peak).TotalSeconds), async () =>
+                {
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    await drifting.ConfigureAwait(false);
+                    stop.Dispose();
+                    clock.Set(before);
+                    fleet[name].Note($"clock back to {before.TotalSeconds:+0;-0;0} s");
+                });
+            }
+
+            case FaultKind.ConsulPartition:
+            {
+                // Cut a healthy cluster only (every server accepts a write): a server still catching up after an earlier
+                // fault would leave the majority without a quorum, and the partition would judge that instead.
+                ConsulClusterServer? leader = null;
+                try
+                {
+                    leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Reported below.
+                }
+
+                if (tools is null || leader is null)
+                {
+                    Print($"ConsulPartition: {(tools is null ? "no nft" : "no healthy cluster within 30 s")}; skipped");
+                    return null;
+                }
+
+                // In turn: the leader (it must step down: it cannot reach a quorum), then a follower with executors on it.
+                var minority = partitions++ % 2 == 0
+                    ? leader
+                    : cluster.Servers.Where(s => s.IsRunning && s != leader).OrderByDescending(s => fleet.AttachedTo(s).Count).FirstOrDefault() ?? leader;
+                var majority = cluster.Servers.Where(s => s != minority).ToList();
+                var cut = fleet.AttachedTo(minority).Select(n => n.Name).ToList();
+                var partition = new Hosts.ServerPartition(tools);
+                var started = time.GetUtcNow();
+                partition.Cut([minority.Host], [.. majority.Select(s => s.Host)]);
+                var detail = $"{(minority == leader ? "the leader" : "a follower")} {minority.Host} cut off from {string.Join(", ", majority.Select(s => $"{s.Name} {s.Host}"))}; executors on its side: {(cut.Count == 0 ? "none" : string.Join(", ", cut))}";
+                Print($"nft partition: Consul server {minority.Name} ({detail}); healed in {fault.Hold.TotalSeconds:0} s");
+                return (new FaultEvent(fault.Kind, minority.Name, started, null, cut, detail), () =>
+                {
+                    partition.Dispose();
+                    return Task.CompletedTask;
+                });
+            }
+
+            case FaultKind.AgentRestart:
+            {
+                var servers = cluster.Servers.Where(s => s.IsRunning && fleet.AttachedTo(s).Count > 0).ToList();
+                if (servers.Count == 0)
+                {
+                    Print("AgentRestart: no running server with executors on it; skipped");
+                    return null;
+                }
+
+                var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                var server = servers[nextVictim++ % servers.Count];
+                var nodeId = NodeId(server);
+                var cut = fleet.AttachedTo(server).Select(n => n.Name).ToList();
+                var started = time.GetUtcNow();
+                await server.StopAsync().ConfigureAwait(false);
+                var detail = $"{(server == leader ? "the leader" : "a follower")}; executors on it: {string.Join(", ", cut)}; data directory kept (node id {nodeId ?? "unknown"})";
+                Print($"SIGTERM Consul server {server.Name} ({detail}); started again with the same data and configuration in {fault.Hold.TotalSeconds:0} s");
+                return (new FaultEvent(fault.Kind, server.Name, started, null, cut, detail), () =>
+                {
+                    server.Start();
+                    var again = NodeId(server);
+                    Print(again == nodeId
+                        ? $"Consul server {server.Name} started again on its data directory (node id {again} kept)"
+                        : $"Consul server {server.Name} started again but its node id changed from {nodeId ?? "none"} to {again ?? "none"}");
+                    return Task.CompletedTask;
+                });
+            }
+
             case FaultKind.LeaderKill:
             {
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
@@ -336,6 +456,35 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
     }
 
+    private static string? NodeId(ConsulClusterServer server)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(server.DataDirectory, "node-id")).Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task DriftAsync(Hosts.NodeClock clock, TimeSpan from, TimeSpan peak, TimeSpan hold, CancellationToken cancellationToken)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                clock.Set(Hosts.NodeClock.Drift(from, peak, hold, watch.Elapsed));
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The hold is over.
+        }
+    }
+
     private static Hosts.NodeNetwork Network(ExecutorNode node) =>
         node.Host?.Network ?? throw new InvalidOperationException($"executor {node.Name} has no network namespace of its own");
 
@@ -357,12 +506,12 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
     }
 
-    private void WatchChildren(string node, DateTimeOffset diedAt)
+    private void WatchChildren(string node, DateTimeOffset diedAt, FaultKind cause, TimeSpan within)
     {
         var watch = Task.Run(async () =>
         {
             var seen = new Dictionary<string, (int Pid, DateTimeOffset? Gone)>(StringComparer.Ordinal);
-            var until = time.GetUtcNow() + ChildWatch;
+            var until = time.GetUtcNow() + within;
             while (time.GetUtcNow() < until)
             {
                 foreach (var run in witness().Where(r => r.Node == node && r.Start <= diedAt + TimeSpan.FromSeconds(1) && (r.End is null || r.End > diedAt)))
@@ -392,7 +541,7 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
 
             lock (childExits)
             {
-                childExits.AddRange(seen.Select(s => new ChildExit(node, s.Key, s.Value.Pid, diedAt, s.Value.Gone)));
+                childExits.AddRange(seen.Select(s => new ChildExit(node, s.Key, s.Value.Pid, diedAt, s.Value.Gone, cause)));
             }
         });
         lock (watches)
@@ -435,6 +584,33 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A healthy executor with a child alive now (by the witness logs and <c>/proc</c>), the holder of the plan's task
+    /// first; waits up to a minute for one (never past <paramref name="latestStart"/>).
+    /// </summary>
+    private async Task<(ExecutorNode? Node, string Detail)> ChooseRunningTreeAsync(PlannedFault fault, DateTimeOffset latestStart, CancellationToken cancellationToken)
+    {
+        var giveUp = time.GetUtcNow() + TimeSpan.FromMinutes(1);
+        giveUp = giveUp > latestStart ? latestStart : giveUp;
+        while (true)
+        {
+            var alive = witness().Where(r => r.End is null && Alive(r.Pid, r.RunId)).ToList();
+            var withChild = Healthy().Where(n => alive.Any(r => r.Node == n.Name)).ToList();
+            var pick = withChild.FirstOrDefault(n => alive.Any(r => r.Node == n.Name && r.Task == fault.PreferHolderOf)) ?? withChild.FirstOrDefault();
+            if (pick is not null && Take(pick))
+            {
+                return (pick, "runs " + string.Join(", ", alive.Where(r => r.Node == pick.Name).Select(r => $"{@namespace}/{r.Task} slot {r.Slot.ToString(CultureInfo.InvariantCulture)} (pid {r.Pid.ToString(CultureInfo.InvariantCulture)})")));
+            }
+
+            if (time.GetUtcNow() >= giveUp)
+            {
+                return (null, "");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<(ExecutorNode? Node, string Detail)> ChooseExecutorAsync(PlannedFault fault, DateTimeOffset latestStart, CancellationToken cancellationToken)
@@ -529,6 +705,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         FaultKind.LostClaimAnswer or FaultKind.LostFinishAnswer => $"answer lost to {fault.Target}",
         FaultKind.AgentHang => $"Consul server {fault.Target} resumed (SIGCONT)",
         FaultKind.ClockJump => $"executor {fault.Target}'s clock back",
+        FaultKind.ClockDrift => $"executor {fault.Target}'s clock back from its drift",
+        FaultKind.TreePause => $"executor {fault.Target} and its children resumed (SIGCONT)",
+        FaultKind.ConsulPartition => $"Consul server {fault.Target}'s partition healed",
+        FaultKind.AgentRestart => $"Consul server {fault.Target} running again on its kept data",
         _ => $"Consul follower {fault.Target} started again",
     };
 

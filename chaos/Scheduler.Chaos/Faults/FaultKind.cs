@@ -38,4 +38,16 @@ public enum FaultKind
 
     /// <summary>An executor's clock (and its agent's) jumping by an hour while it runs, and back after the hold.</summary>
     ClockJump,
+
+    /// <summary>One Consul server (the leader or a follower) cut off from the other two by <c>nft</c> drop rules between their addresses, then healed.</summary>
+    ConsulPartition,
+
+    /// <summary>The Consul server some executors talk to (their agent; the leader or not) stopped with SIGTERM and started again with its data directory kept.</summary>
+    AgentRestart,
+
+    /// <summary>An executor's clock (and its agent's) drifting away at a steady rate and back, through its libfaketime offset file.</summary>
+    ClockDrift,
+
+    /// <summary>SIGSTOP of an executor and of its running children together (its watchdog, in a session of its own, keeps running) past the TTL, then SIGCONT.</summary>
+    TreePause,
 }

@@ -19,19 +19,34 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
     /// <summary>How young the <c>long</c> task's run must be when its holder is hit: its 45 s child then outlives the takeover (about two TTLs).</summary>
     public static readonly TimeSpan FreshRun = TimeSpan.FromSeconds(15);
 
+    /// <summary>How far a drifting clock goes (then it comes back at the same rate): beyond the executors' 2 s skew limit.</summary>
+    public static readonly TimeSpan DriftPeak = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a drift lasts: out to <see cref="DriftPeak"/> in half of it (0.25 s a second), back in the other half.</summary>
+    public static readonly TimeSpan DriftHold = TimeSpan.FromSeconds(40);
+
     /// <summary>The executors' HTTP request timeout (the Consul client's default): a hung agent is held past it.</summary>
     public static readonly TimeSpan HttpTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a Consul server is cut off from the others: past two TTLs (the cut-off executors' sessions expire) and ten seconds more, so the majority is seen carrying the work.</summary>
+    public static TimeSpan ServerPartitionHold(TimeSpan sessionTtl) => (sessionTtl * 2) + Checking.InvariantChecker.StallAllowance + TimeSpan.FromSeconds(10);
 
     /// <summary>A pause long enough for the paused executor's session to expire: Consul invalidates a TTL session within two TTLs.</summary>
     public static TimeSpan PauseHold(TimeSpan sessionTtl) => (sessionTtl * 2) + TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The full plan for a phase of <paramref name="duration"/> (at least 120 s): node-4 at −30 s and node-5 at +30 s
-    /// from the start, node-3 jumping +1 h and −1 h; executor kills, pauses, holder partitions past the TTL, isolations by
-    /// drop rule, a flapping link, lost claim and finish answers; leader kills, follower restarts and hung agents. Each
-    /// lane repeats its cycle until the phase is full (every kind at least twice from about eight minutes).
+    /// from the start, node-3 jumping +1 h and −1 h and drifting to ±5 s and back; executor kills, pauses, pauses of the
+    /// executor with its children, holder partitions past the TTL, isolations by drop rule, a flapping link, lost claim
+    /// and finish answers; leader kills, a Consul server (the leader or a follower) partitioned from the other two, hung
+    /// agents, agents restarted with their data, follower restarts. Each lane repeats its cycle until the phase is full
+    /// (every kind at least twice from about eight minutes).
     /// </summary>
-    public static FaultPlan Full(TimeSpan duration, TimeSpan sessionTtl, int seed)
+    /// <param name="duration">The fault phase.</param>
+    /// <param name="sessionTtl">The executors' session TTL.</param>
+    /// <param name="seed">The seed of the start times.</param>
+    /// <param name="only">When given, the lanes keep only these kinds (a run aimed at some faults); the clock offsets stay.</param>
+    public static FaultPlan Full(TimeSpan duration, TimeSpan sessionTtl, int seed, IReadOnlySet<FaultKind>? only = null)
     {
         if (duration < TimeSpan.FromSeconds(120))
         {
@@ -46,24 +61,29 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
         [
             at => new(at, FaultKind.ExecutorKill, TimeSpan.FromSeconds(12), "long", FreshRun),
             at => new(at, FaultKind.LostClaimAnswer, TimeSpan.FromSeconds(10)),
+            at => new(at, FaultKind.TreePause, partition, "long"),
             at => new(at, FaultKind.HolderPartition, partition, "long"),
             at => new(at, FaultKind.LostFinishAnswer, TimeSpan.FromSeconds(10)),
             at => new(at, FaultKind.ExecutorIsolation, TimeSpan.FromSeconds(15)),
             at => new(at, FaultKind.ExecutorPause, partition, "long", FreshRun),
             at => new(at, FaultKind.LinkFlap, TimeSpan.FromSeconds(12)),
             at => new(at, FaultKind.ExecutorKill, TimeSpan.FromSeconds(12), "overlap-2s"),
-        ]);
+        ], only);
         Lane(faults, random, usable, TimeSpan.FromSeconds(15),
         [
             at => new(at, FaultKind.LeaderKill, TimeSpan.FromSeconds(10)),
+            at => new(at, FaultKind.ConsulPartition, ServerPartitionHold(sessionTtl)),
             at => new(at, FaultKind.AgentHang, HttpTimeout + TimeSpan.FromSeconds(4)),
+            at => new(at, FaultKind.AgentRestart, TimeSpan.FromSeconds(5)),
             at => new(at, FaultKind.FollowerRestart, TimeSpan.FromSeconds(3)),
-        ]);
+        ], only);
         Lane(faults, random, usable, TimeSpan.FromSeconds(25),
         [
             at => new(at, FaultKind.ClockJump, TimeSpan.FromSeconds(15), Offset: TimeSpan.FromHours(1)),
+            at => new(at, FaultKind.ClockDrift, DriftHold, Offset: DriftPeak),
             at => new(at, FaultKind.ClockJump, TimeSpan.FromSeconds(15), Offset: -TimeSpan.FromHours(1)),
-        ]);
+            at => new(at, FaultKind.ClockDrift, DriftHold, Offset: -DriftPeak),
+        ], only);
         var clocks = new Dictionary<string, TimeSpan>(StringComparer.Ordinal) { ["node-4"] = TimeSpan.FromSeconds(-30), ["node-5"] = TimeSpan.FromSeconds(30) };
         return new FaultPlan([.. faults.OrderBy(f => f.At)], seed, clocks, "node-3").Validated(duration);
     }
@@ -85,13 +105,20 @@ public sealed record FaultPlan(IReadOnlyList<PlannedFault> Faults, int Seed, IRe
         return plan.Validated(duration);
     }
 
-    /// <summary>The plan for <paramref name="duration"/>: <see cref="Full"/> from 120 s, else <see cref="Brief"/>.</summary>
-    public static FaultPlan For(TimeSpan duration, TimeSpan sessionTtl, int seed) =>
-        duration >= TimeSpan.FromSeconds(120) ? Full(duration, sessionTtl, seed) : Brief(duration, sessionTtl, seed);
+    /// <summary>The plan for <paramref name="duration"/>: <see cref="Full"/> (limited to <paramref name="only"/> when given) from 120 s, else <see cref="Brief"/>.</summary>
+    public static FaultPlan For(TimeSpan duration, TimeSpan sessionTtl, int seed, IReadOnlySet<FaultKind>? only = null) =>
+        duration >= TimeSpan.FromSeconds(120) ? Full(duration, sessionTtl, seed, only) : Brief(duration, sessionTtl, seed);
 
-    private static void Lane(List<PlannedFault> faults, Random random, TimeSpan usable, TimeSpan first, IReadOnlyList<Func<TimeSpan, PlannedFault>> cycle)
+    private static void Lane(List<PlannedFault> faults, Random random, TimeSpan usable, TimeSpan first, IReadOnlyList<Func<TimeSpan, PlannedFault>> cycle,
+        IReadOnlySet<FaultKind>? only)
     {
         var at = first + TimeSpan.FromSeconds(random.Next(0, 4));
+        cycle = only is null ? cycle : [.. cycle.Where(make => only.Contains(make(TimeSpan.Zero).Kind))];
+        if (cycle.Count == 0)
+        {
+            return;
+        }
+
         for (var i = 0; ; i++)
         {
             var fault = cycle[i % cycle.Count](at);

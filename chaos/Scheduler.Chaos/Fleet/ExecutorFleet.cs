@@ -60,6 +60,18 @@ public sealed class ExecutorFleet : IDisposable
         return new ExecutorFleet(nodes);
     }
 
+    /// <summary>Which executor's host each witness log belongs to: network namespace inode to node name (<c>host</c> for the machine's own).</summary>
+    public IReadOnlyDictionary<long, string> WitnessHosts()
+    {
+        var hosts = new Dictionary<long, string> { [NodeNetwork.OwnNetInode()] = "host" };
+        foreach (var node in Nodes.Where(n => n.Host is not null))
+        {
+            hosts[node.Host!.Network.NetInode] = node.Name;
+        }
+
+        return hosts;
+    }
+
     /// <summary>The executor named <paramref name="name"/>.</summary>
     public ExecutorNode this[string name] => Nodes.Single(n => n.Name == name);
 

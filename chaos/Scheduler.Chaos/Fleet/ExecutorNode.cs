@@ -9,7 +9,9 @@ namespace Dtask.Chaos.Fleet;
 /// One <c>dtask executor</c> process of the chaos fleet, pointed at one Consul server through
 /// <c>CONSUL_HTTP_ADDR</c>, its output appended to <c>&lt;node&gt;.log</c>. It can be killed (SIGKILL: its running
 /// child is orphaned, as in a real crash), paused and resumed (SIGSTOP/SIGCONT of the executor only: its child keeps
-/// running), started again, and stopped with SIGTERM.
+/// running), started again, and stopped with SIGTERM. Like the systemd unit (<c>Restart=always</c>,
+/// <c>RestartSec=5s</c>), it starts the executor again <see cref="RestartDelay"/> after it exits by itself (not killed,
+/// nor stopped, by the run).
 /// </summary>
 public sealed class ExecutorNode : IDisposable
 {
@@ -20,6 +22,11 @@ public sealed class ExecutorNode : IDisposable
     private Process? process;
     private TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource skewSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool supervised = true;
+    private bool exitExpected;
+
+    /// <summary>How long after exiting by itself the executor is started again (the systemd unit's <c>RestartSec</c>).</summary>
+    public static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(5);
 
     /// <summary>Creates the node; <see cref="Start"/> launches it (inside <paramref name="host"/>'s network namespace, through its gateway, when given).</summary>
     public ExecutorNode(string name, Uri consul, ExecutorLaunch launch, string logFile, NodeHost? host = null)
@@ -97,7 +104,9 @@ public sealed class ExecutorNode : IDisposable
                 start.Environment.Remove(name);
             }
 
-            var started = new Process { StartInfo = start };
+            var started = new Process { StartInfo = start, EnableRaisingEvents = true };
+            started.Exited += (_, _) => Supervise(started);
+            exitExpected = false;
             var readiness = ready;
             started.OutputDataReceived += (_, e) => Keep(e.Data, readiness);
             started.ErrorDataReceived += (_, e) => Keep(e.Data, readiness);
@@ -158,6 +167,11 @@ public sealed class ExecutorNode : IDisposable
         }
 
         Write("--- chaos: SIGKILL");
+        lock (gate)
+        {
+            exitExpected = true;
+        }
+
         running.Kill(entireProcessTree: false);
         // The exit itself, not the end of its output: the executor's watchdog holds the same stdout and stderr until
         // it has stopped the orphaned children (up to the termination grace and more on a loaded machine).
@@ -199,6 +213,11 @@ public sealed class ExecutorNode : IDisposable
             running = process;
         }
 
+        lock (gate)
+        {
+            supervised = false;
+        }
+
         if (running is null || running.HasExited)
         {
             return;
@@ -223,6 +242,43 @@ public sealed class ExecutorNode : IDisposable
             running.Kill(entireProcessTree: true);
             await running.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>An executor that exited by itself is started again after <see cref="RestartDelay"/>, as its supervisor would.</summary>
+    private void Supervise(Process exited)
+    {
+        lock (gate)
+        {
+            if (!supervised || exitExpected || process != exited)
+            {
+                return;
+            }
+        }
+
+        int code;
+        try
+        {
+            code = exited.ExitCode;
+        }
+        catch (InvalidOperationException)
+        {
+            return;
+        }
+
+        Write($"--- chaos: exited by itself ({code.ToString(CultureInfo.InvariantCulture)}); started again in {RestartDelay.TotalSeconds:0} s, as systemd's Restart=always would");
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(RestartDelay).ConfigureAwait(false);
+            lock (gate)
+            {
+                if (!supervised || process != exited)
+                {
+                    return;
+                }
+            }
+
+            Start();
+        });
     }
 
     private static async Task ExitedAsync(Process process, TimeSpan within)
@@ -287,6 +343,7 @@ public sealed class ExecutorNode : IDisposable
     {
         lock (gate)
         {
+            supervised = false;
             try
             {
                 if (process is { HasExited: false } running)

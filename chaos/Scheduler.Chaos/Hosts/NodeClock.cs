@@ -34,15 +34,33 @@ public sealed class NodeClock
     /// <summary>The offset now.</summary>
     public TimeSpan Offset { get; private set; }
 
-    /// <summary>Sets the offset of the executor's clock and of its agent's (a jump when the executor runs).</summary>
+    /// <summary>Sets the offset of the executor's clock and of its agent's (a jump when the executor runs), to the millisecond.</summary>
     public void Set(TimeSpan offset)
     {
-        var seconds = (long)Math.Round(offset.TotalSeconds);
-        var text = (seconds >= 0 ? "+" : "") + seconds.ToString(CultureInfo.InvariantCulture) + "s";
-        var temporary = file + ".new";
-        File.WriteAllText(temporary, text + "\n");
-        File.Move(temporary, file, overwrite: true);
-        Offset = TimeSpan.FromSeconds(seconds);
+        var milliseconds = (long)Math.Round(offset.TotalMilliseconds);
+        File.WriteAllText(file + ".new", Format(TimeSpan.FromMilliseconds(milliseconds)) + "\n");
+        File.Move(file + ".new", file, overwrite: true);
+        Offset = TimeSpan.FromMilliseconds(milliseconds);
         gateway.ClockOffset = Offset;
+    }
+
+    /// <summary>The offset as libfaketime reads it from its file: <c>+30s</c>, <c>-1.25s</c>.</summary>
+    public static string Format(TimeSpan offset) =>
+        (offset >= TimeSpan.Zero ? "+" : "-") + offset.Duration().TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
+
+    /// <summary>
+    /// The offset of a drift to <paramref name="peak"/> and back over <paramref name="hold"/>, <paramref name="elapsed"/>
+    /// into it: a steady rate out for the first half, the same rate back in the second, <paramref name="from"/> at both ends.
+    /// </summary>
+    public static TimeSpan Drift(TimeSpan from, TimeSpan peak, TimeSpan hold, TimeSpan elapsed)
+    {
+        if (hold <= TimeSpan.Zero || elapsed <= TimeSpan.Zero || elapsed >= hold)
+        {
+            return from;
+        }
+
+        var half = hold / 2;
+        var share = elapsed <= half ? elapsed / half : (hold - elapsed) / half;
+        return from + (peak * share);
     }
 }

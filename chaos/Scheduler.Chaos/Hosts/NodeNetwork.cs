@@ -44,6 +44,16 @@ public sealed class NodeNetwork : IDisposable
     /// <summary>The executor's own address inside its namespace.</summary>
     public IPAddress NodeAddress { get; }
 
+    /// <summary>The inode of the namespace (what <c>readlink /proc/PID/ns/net</c> shows for a process inside it): it names the host's witness log.</summary>
+    public long NetInode { get; private set; }
+
+    /// <summary>The inode of the network namespace this process runs in.</summary>
+    public static long OwnNetInode()
+    {
+        var link = File.ResolveLinkTarget("/proc/self/ns/net", returnFinalTarget: false)?.ToString() ?? "";
+        return long.Parse(new string([.. link.Where(char.IsAsciiDigit)]), NumberStyles.None, CultureInfo.InvariantCulture);
+    }
+
     /// <summary>A free /24 of 10.213.0.0/16 for a run (none of this machine's interfaces has an address in it).</summary>
     public static int FreeSubnet(ChaosTools tools)
     {
@@ -104,6 +114,7 @@ public sealed class NodeNetwork : IDisposable
             ChaosTools.Run(tools.Ip, ["-n", netns, "addr", "add", node + "/30", "dev", nodeVeth]);
             ChaosTools.Run(tools.Ip, ["-n", netns, "link", "set", nodeVeth, "up"]);
             ChaosTools.Run(tools.Ip, ["-n", netns, "link", "set", "lo", "up"]);
+            network.NetInode = long.Parse(ChaosTools.Run("stat", ["-L", "-c", "%i", "/run/netns/" + netns]).Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
             return network;
         }
         catch

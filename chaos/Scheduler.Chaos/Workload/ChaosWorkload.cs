@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dtask.Chaos.Evidence;
 using Dtask.Consul;
 using Dtask.Core.Manifests;
 using Dtask.Core.Model;
@@ -9,8 +10,10 @@ namespace Dtask.Chaos.Workload;
 
 /// <summary>
 /// The tasks the chaos run applies, and their command: a shell script that appends a <c>start</c> line, works, and
-/// appends an <c>end</c> line to the witness log (also when it is stopped with SIGTERM). The witness log is written by
-/// the children themselves, so it shows what really ran, beside what the executors recorded in KV.
+/// appends an <c>end</c> line to the witness log of its host (also when it is stopped with SIGTERM). Each host (network
+/// namespace) has its own log, <c>witness-net&lt;inode&gt;.log</c>, named by the child itself from the inode of its
+/// <c>/proc/$$/ns/net</c>, so which host a child ran on is not taken from dtask's word. The witness logs are written by
+/// the children themselves, so they show what really ran, beside what the executors recorded in KV.
 /// </summary>
 public sealed class ChaosWorkload
 {
@@ -31,32 +34,33 @@ public sealed class ChaosWorkload
         new("long", 2, TimeSpan.FromSeconds(45), ConcurrencyPolicy.Forbid, "long-running: holds the lock across many slots; its child outlives a dead holder's session"),
     ];
 
-    /// <summary>A workload of <paramref name="tasks"/> whose children append to <paramref name="witnessFile"/>.</summary>
-    public ChaosWorkload(IReadOnlyList<ChaosTask> tasks, string witnessFile, KvLayout layout)
+    /// <summary>A workload of <paramref name="tasks"/> whose children append to the witness logs in <paramref name="witnessFolder"/>.</summary>
+    public ChaosWorkload(IReadOnlyList<ChaosTask> tasks, string witnessFolder, KvLayout layout)
     {
         ArgumentNullException.ThrowIfNull(tasks);
-        ArgumentException.ThrowIfNullOrEmpty(witnessFile);
-        if (witnessFile.Contains('\'', StringComparison.Ordinal))
+        ArgumentException.ThrowIfNullOrEmpty(witnessFolder);
+        if (witnessFolder.Contains('\'', StringComparison.Ordinal))
         {
-            throw new ArgumentException("the witness path must not contain a quote", nameof(witnessFile));
+            throw new ArgumentException("the witness path must not contain a quote", nameof(witnessFolder));
         }
 
         Tasks = tasks;
-        WitnessFile = witnessFile;
+        WitnessFolder = witnessFolder;
         Layout = layout ?? throw new ArgumentNullException(nameof(layout));
     }
 
     /// <summary>The tasks.</summary>
     public IReadOnlyList<ChaosTask> Tasks { get; }
 
-    /// <summary>The witness log every child appends to.</summary>
-    public string WitnessFile { get; }
+    /// <summary>The folder of the witness logs, one per host (<see cref="WitnessLog.FileOf"/>).</summary>
+    public string WitnessFolder { get; }
 
     /// <summary>Where the tasks and their state live in KV.</summary>
     public KvLayout Layout { get; }
 
     /// <summary>
-    /// The child's script. Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped] seen=unix-ns up=seconds</c>:
+    /// The child's script. It appends to the witness log of its own network namespace (the inode of <c>/proc/$$/ns/net</c>
+    /// names the file). Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped] seen=unix-ns up=seconds</c>:
     /// <c>unix-ns</c> is the host's true wall clock (<c>date</c> run without the executor's libfaketime), <c>seen</c> the
     /// child's own (on its executor's clock), <c>up</c> the kernel's uptime. The work is a background <c>sleep</c> the
     /// shell waits for, so a SIGTERM to the group runs the trap at once.
@@ -68,7 +72,8 @@ public sealed class ChaosWorkload
         const string Fields = "$DTASK_TASK $DTASK_SLOT $DTASK_NODE $DTASK_FENCE";
         const string True = "$(env -u LD_PRELOAD date +%s%N)";
         const string Seen = "seen=$(date +%s%N) up=$(read u _ </proc/uptime; echo $u)";
-        return $"w='{WitnessFile}'; "
+        return "n=$(readlink /proc/$$/ns/net); n=${n#net:[}; n=${n%]}; "
+            + $"w='{WitnessFolder}/{WitnessLog.FilePrefix}'\"$n\".log; "
             + $"echo \"{Fields} start {True} $DTASK_RUN_ID $$ {Seen}\" >> \"$w\"; "
             + $"trap 'echo \"{Fields} end {True} $DTASK_RUN_ID $$ stopped {Seen}\" >> \"$w\"; exit 143' TERM INT; "
             + $"sleep {work} & wait $!; "

@@ -265,7 +265,11 @@ public sealed class SlotContender(
                     }
 
                     if (!await ledger.HasHistoryAsync(task.Id, slot, consistent: true, cancellationToken).ConfigureAwait(false)
+#if DTASK_CHAOS_DEFECT_UNGATED_MARKERS
+                        ) // The chaos defect build only (configuration ChaosDefect): markers not gated by the skew guard, as before that fix.
+#else
                         && skew.MayWrite) // A skewed clock decides nothing: the other executors record the slot.
+#endif
                     {
                         var marked = await ledger.RecordMissedAsync(task.Id, slot, options.Node, reason, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
                         if (marked == MarkStatus.Written)
