@@ -188,6 +188,24 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
         Assert.Equal(0, await executor.StopAsync());
     }
 
+    [Fact]
+    public async Task An_executor_whose_session_node_is_not_registered_yet_waits_and_joins_once_it_is()
+    {
+        // Terraform registers a node's consul_node only once the instance has an address: the executor may start first.
+        var token = await acl.TokenAsync("executor.hcl", "dtask-executor-node-w", new Dictionary<string, string> { ["node"] = "node-w", ["consul_node"] = "node-w" });
+        using var master = acl.Master();
+
+        await using var executor = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-w", AclFleetFixture.WithToken(token), "--session-node", "node-w");
+        Assert.True(await executor.WaitForAsync("Missing node registration", TimeSpan.FromSeconds(60)), executor.Output);
+        Assert.False(executor.HasExited, executor.Output);
+        await acl.RegisterCatalogNodeAsync("node-w");
+        await executor.ReadyAsync();
+
+        Assert.NotNull((await master.Kv.GetAsync("dtask/nodes/node-w", cancellationToken: Ct)).Value);
+        Assert.Equal(2, (await master.Sessions.ListAsync(cancellationToken: Ct)).Value.Count(s => s.Node == "node-w"));
+        Assert.Equal(0, await executor.StopAsync());
+    }
+
     private static string Yaml(string ns, string name, string shell) => $"""
         apiVersion: dtask.dev/v1alpha1
         kind: ScheduledTask
