@@ -43,6 +43,10 @@ internal static class OperatorCommand
         {
             Description = "kubernetes: reconcile the ScheduledTasks of this namespace only (default: every namespace).",
         };
+        var resolveSecrets = new Option<bool>("--resolve-secrets")
+        {
+            Description = "kubernetes: resolve env[].valueFrom.secretKeyRef by reading the Secret (needs get on secrets) and write its value into the task's spec in Consul, where every executor can read it; without it such tasks are refused.",
+        };
         var kubeconfig = new Option<string?>("--kubeconfig")
         {
             Description = "kubernetes: the kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config).",
@@ -79,6 +83,7 @@ internal static class OperatorCommand
             leaseKey,
             sessionNode,
             watchNamespace,
+            resolveSecrets,
             kubeconfig,
             leaseName,
             leaseNamespace,
@@ -115,7 +120,7 @@ internal static class OperatorCommand
 
             var misplaced = kubernetes
                 ? new[] { leaseKey, sessionNode }.Where(o => parseResult.GetResult(o) is { Implicit: false }).Select(o => $"{o.Name} applies to --source dir:PATH only")
-                : new Option[] { watchNamespace, kubeconfig, leaseName, leaseNamespace }.Where(o => parseResult.GetResult(o) is { Implicit: false })
+                : new Option[] { watchNamespace, resolveSecrets, kubeconfig, leaseName, leaseNamespace }.Where(o => parseResult.GetResult(o) is { Implicit: false })
                     .Select(o => $"{o.Name} applies to --source kubernetes only");
             if (misplaced.ToList() is { Count: > 0 } wrongPlace)
             {
@@ -160,6 +165,7 @@ internal static class OperatorCommand
                     LeaseNamespace = parseResult.GetValue(leaseNamespace) ?? KubernetesConnection.LeaseNamespace(environment),
                     Identity = KubernetesConnection.Identity(environment),
                     Resync = period,
+                    ResolveSecrets = parseResult.GetValue(resolveSecrets),
                 };
                 if (options.Problems() is { Count: > 0 } problems)
                 {
