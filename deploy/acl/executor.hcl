@@ -1,6 +1,7 @@
 # Consul ACL policy of the dtask executor on ONE node: render it once per node with ${node} replaced by the
-# node's name (its --node, by default the host name), e.g.
-#   sed 's/[$]{node}/node-1/g' executor.hcl > executor-node-1.hcl
+# node's name (its --node, by default the host name) and ${consul_node} by the Consul node its sessions are
+# created on (its --session-node; without one, the node name of the Consul agent it talks to), e.g.
+#   sed -e 's/[$]{node}/node-1/g' -e 's/[$]{consul_node}/node-1/g' executor.hcl > executor-node-1.hcl
 # (terraform/modules/nodes renders it with templatefile()). Keys are under the default prefix dtask/; with
 # --prefix, replace "dtask/" in every rule.
 #
@@ -35,8 +36,9 @@ key_prefix "dtask/control/" {
   policy = "write"
 }
 
-# Sessions: registration and run locks. Executors reach Consul through any server, so a session is created on
-# whichever Consul node answers: write on every session name.
-session_prefix "" {
+# Sessions (registration and run locks): write on this executor's own session node only, so it cannot renew or
+# destroy the sessions of another node. Give every executor a node of its own: its --session-node (a catalog node,
+# e.g. registered by terraform/modules/nodes), or a local Consul agent of its own.
+session "${consul_node}" {
   policy = "write"
 }

@@ -26,7 +26,7 @@ provider "aws" {
   }
 }
 
-# Manages the executor policy and tokens with the initial management token.
+# Manages the executor policies, tokens, session nodes and node labels with the initial management token.
 provider "consul" {
   address    = var.consul_api_address != "" ? var.consul_api_address : local.consul.consul_https_address
   scheme     = "https"
@@ -49,6 +49,8 @@ module "nodes" {
   dtask_binary_url     = var.dtask_binary_url
   dtask_binary_sha512  = var.dtask_binary_sha512
   node_labels          = var.node_labels
+  node_labels_by_node  = var.node_labels_by_node
+  labels_from_consul   = var.labels_from_consul
   slack_webhook        = var.slack_webhook
   datadog_api_key      = var.datadog_api_key
   key_name             = var.key_name

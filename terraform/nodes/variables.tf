@@ -33,9 +33,21 @@ variable "dtask_binary_sha512" {
 }
 
 variable "node_labels" {
-  description = "Labels the executors advertise, matched by tasks' nodeSelector."
+  description = "Labels of every executor, matched by tasks' nodeSelector."
   type        = map(string)
   default     = {}
+}
+
+variable "node_labels_by_node" {
+  description = "Labels of single nodes by node name (<server_name>-<i>), over node_labels; only with labels_from_consul."
+  type        = map(map(string))
+  default     = {}
+}
+
+variable "labels_from_consul" {
+  description = "Labels written by Terraform to <prefix>node-labels/<node>, which a node's token can only read (executor --labels-from-consul); false: each node declares node_labels itself."
+  type        = bool
+  default     = true
 }
 
 variable "slack_webhook" {

@@ -55,10 +55,14 @@ public sealed class ValidateCommandTests
             "    - name: BOTH\n      value: x\n      valueFrom:\n        file: /a\n" +
             "    - name: RELATIVE\n      valueFrom:\n        file: secrets/token"));
         var shape = dir.Write("shape.yaml", With("    - name: OTHER\n      valueFrom:\n        secretKeyRef: x"));
+        var reference = dir.Write("reference.yaml", With(
+            "    - name: REF\n      valueFrom:\n        secretKeyRef: {name: db, key: password}\n" +
+            "    - name: BOTH\n      valueFrom:\n        file: /a\n        secretKeyRef: {name: Bad_Name, key: a/b}"));
 
         var ok = CliRun.Of("validate", "-f", good);
         var run = CliRun.Of("validate", "-f", bad);
         var unknown = CliRun.Of("validate", "-f", shape);
+        var unresolved = CliRun.Of("validate", "-f", reference);
 
         Assert.Equal(0, ok.ExitCode);
         Assert.Equal(1, run.ExitCode);
@@ -70,8 +74,22 @@ public sealed class ValidateCommandTests
             ],
             run.OutputLines);
         Assert.Equal(1, unknown.ExitCode);
-        Assert.Contains($"{shape}[0] default/backup: spec.env[0].valueFrom.secretKeyRef: unknown field", unknown.OutputLines);
-        Assert.Contains($"{shape}[0] default/backup: spec.env[0].valueFrom.file: is required", unknown.OutputLines);
+        Assert.Equal([$"{shape}[0] default/backup: spec.env[0].valueFrom.secretKeyRef: expected a mapping of fields, found the string 'x'", "1 document, 1 invalid"],
+            unknown.OutputLines);
+
+        // A Kubernetes Secret reference: only the operator's Kubernetes source resolves one (--resolve-secrets).
+        const string NotResolved = "is not resolved: only `dtask operator --source kubernetes --resolve-secrets` reads Kubernetes Secrets; use valueFrom.file elsewhere";
+        Assert.Equal(1, unresolved.ExitCode);
+        Assert.Equal(
+            [
+                $"{reference}[0] default/backup: spec.env[0].valueFrom.secretKeyRef: {NotResolved}",
+                $"{reference}[0] default/backup: spec.env[1].valueFrom: exactly one of file or secretKeyRef must be set",
+                $"{reference}[0] default/backup: spec.env[1].valueFrom.secretKeyRef.name: 'Bad_Name' is not a Secret name (a DNS-1123 subdomain of at most 253 characters)",
+                $"{reference}[0] default/backup: spec.env[1].valueFrom.secretKeyRef.key: 'a/b' is not a Secret key (letters, digits, '-', '_' and '.')",
+                $"{reference}[0] default/backup: spec.env[1].valueFrom.secretKeyRef: {NotResolved}",
+                "1 document, 1 invalid",
+            ],
+            unresolved.OutputLines);
         Assert.DoesNotContain("   at ", run.Output + run.Error, StringComparison.Ordinal);
     }
 

@@ -96,8 +96,11 @@ public sealed partial class HelmChartTests
         var documents = text.Split("\n---\n");
         var granted = documents.Select(RulesOf).ToList();
 
-        // Document 0 is the ClusterRole (or Role with operator.watchNamespace), 2 the leader-election Role.
-        Assert.Equal(OperatorRbac.ClusterWide, granted[0]);
+        // Document 0 is the ClusterRole (or Role with operator.watchNamespace), 2 the leader-election Role. The get on
+        // secrets is there only with operator.resolveSecrets (HelmTemplateTests renders both ways).
+        Assert.Equal([.. OperatorRbac.ClusterWide, .. OperatorRbac.ResolveSecrets], granted[0]);
+        Assert.Contains("{{- if .Values.operator.resolveSecrets }}\n  # operator.resolveSecrets: the Secrets ScheduledTasks name in env[].valueFrom.secretKeyRef.\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]",
+            documents[0], StringComparison.Ordinal);
         Assert.Empty(granted[1]);
         Assert.Equal(OperatorRbac.LeaderElection, granted[2]);
         Assert.Empty(granted[3]);

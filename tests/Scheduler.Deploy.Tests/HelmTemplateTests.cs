@@ -28,7 +28,15 @@ public sealed class HelmTemplateTests
         ["tls"] = ["consul.address=https://consul.consul.svc:8501", "consul.tls.secretName=consul-tls", "consul.tls.certKey=client.pem",
             "consul.tls.keyKey=client-key.pem"],
         ["watch-namespace"] = ["operator.watchNamespace=jobs"],
+        ["resolve-secrets"] = ["operator.resolveSecrets=true"],
+        ["per-node-tokens"] = ["executor.perNodeTokens.nodes={node-1,node-2}", "executor.nodeSelector.pool=workers"],
     };
+
+    /// <summary>The nodes of <c>executor.perNodeTokens.nodes</c> in <paramref name="sets"/>; empty when not given.</summary>
+    private static string[] PerNodeTokenNodes(string[] sets) =>
+        sets.FirstOrDefault(s => s.StartsWith("executor.perNodeTokens.nodes=", StringComparison.Ordinal)) is { } list
+            ? list[(list.IndexOf('{', StringComparison.Ordinal) + 1)..^1].Split(',')
+            : [];
 
     public static TheoryData<string> ValueSetNames => new(ValueSets.Keys);
 
@@ -67,7 +75,7 @@ public sealed class HelmTemplateTests
         }
         else
         {
-            expected.Add("DaemonSet");
+            expected.AddRange(Enumerable.Repeat("DaemonSet", Math.Max(1, PerNodeTokenNodes(sets).Length)));
         }
 
         if (executorMetrics)
@@ -129,11 +137,15 @@ public sealed class HelmTemplateTests
         foreach (var service in objects.Where(o => o.Scalar("kind") == "Service"))
         {
             var selected = workloads.Where(w => IsSubset(Labels(service.At("spec.selector")), Labels(w.At("spec.template.metadata.labels")))).ToList();
-            var workload = Assert.Single(selected);
-            var containerPorts = Assert.Single(workload.Sequence("spec.template.spec.containers")).Sequence("ports").Select(p => p.Scalar("name")).ToList();
-            foreach (var port in service.Sequence("spec.ports"))
+            Assert.NotEmpty(selected);
+            Assert.Single(selected.Select(w => w.Scalar("kind")).Distinct()); // one component: the operator, or the executors (one DaemonSet per node with per-node tokens)
+            foreach (var workload in selected)
             {
-                Assert.Contains(port.Scalar("targetPort"), containerPorts);
+                var containerPorts = Assert.Single(workload.Sequence("spec.template.spec.containers")).Sequence("ports").Select(p => p.Scalar("name")).ToList();
+                foreach (var port in service.Sequence("spec.ports"))
+                {
+                    Assert.Contains(port.Scalar("targetPort"), containerPorts);
+                }
             }
         }
 
@@ -157,7 +169,10 @@ public sealed class HelmTemplateTests
         if (operatorOn)
         {
             var clusterWide = Assert.Single(objects, o => o.Scalar("kind") is "ClusterRole" or "Role" && RulesOf(o).Contains(("dtask.dev", "scheduledtasks", "watch")));
-            Assert.Equal(OperatorRbac.ClusterWide, RulesOf(clusterWide));
+            var resolveSecrets = On("operator.resolveSecrets=true");
+            Assert.Equal(resolveSecrets ? [.. OperatorRbac.ClusterWide, .. OperatorRbac.ResolveSecrets] : OperatorRbac.ClusterWide, RulesOf(clusterWide));
+            var operatorArgs = Assert.Single(Assert.Single(objects, o => o.Scalar("kind") == "Deployment").Sequence("spec.template.spec.containers")).Strings("args");
+            Assert.Equal(resolveSecrets, operatorArgs.Contains("--resolve-secrets"));
             var election = Assert.Single(objects, o => o.Scalar("kind") == "Role" && RulesOf(o).Contains(("coordination.k8s.io", "leases", "get")));
             Assert.Equal(OperatorRbac.LeaderElection, RulesOf(election));
         }
@@ -190,10 +205,23 @@ public sealed class HelmTemplateTests
         var secretNames = volumes.SelectMany(v => v.Scalar("secret.secretName") is { } s ? [s] : v.Sequence("projected.sources").Select(p => p.Scalar("secret.name")!))
             .ToList();
         var isOperator = workload.Scalar("kind") == "Deployment";
-        var token = sets.FirstOrDefault(s => s.StartsWith(isOperator ? "consul.operatorToken.secretName=" : "consul.executorToken.secretName=", StringComparison.Ordinal));
+        var token = sets.FirstOrDefault(s => s.StartsWith(isOperator ? "consul.operatorToken.secretName=" : "consul.executorToken.secretName=", StringComparison.Ordinal))
+            ?.Split('=')[1];
+        if (!isOperator && PerNodeTokenNodes(sets) is { Length: > 0 } nodes)
+        {
+            // One DaemonSet per node, selecting only its own pods, pinned to the node, with that node's token only.
+            var node = Labels(workload.At("spec.template.metadata.labels"))["dtask.dev/node"];
+            var nodeSelector = Labels(workload.At("spec.template.spec.nodeSelector"));
+            Assert.Contains(node, nodes);
+            Assert.Equal(node, Labels(workload.At("spec.selector.matchLabels"))["dtask.dev/node"]);
+            Assert.Equal((node, "workers"), (nodeSelector["kubernetes.io/hostname"], nodeSelector["pool"]));
+            token = "dtask-executor-token-" + node;
+            Assert.DoesNotContain(secretNames, s => s.StartsWith("dtask-executor-token-", StringComparison.Ordinal) && s != token);
+        }
+
         if (token is not null)
         {
-            Assert.Contains(token.Split('=')[1], secretNames);
+            Assert.Contains(token, secretNames);
             var file = env["CONSUL_HTTP_TOKEN_FILE"]!;
             Assert.Contains(mounts.Keys, path => file.StartsWith(path + "/", StringComparison.Ordinal));
         }

@@ -72,12 +72,92 @@ public sealed partial class TerraformTests
         var token = Assert.Single(Blocks("resource \"consul_acl_token\" \"executor\""));
         var ignition = Assert.Single(Blocks("data \"ct_config\" \"node\""));
 
+        var sessionNode = Assert.Single(Blocks("resource \"consul_node\" \"executor\""));
+
         Assert.Contains("count       = var.node_count", policy.Text, StringComparison.Ordinal);
-        Assert.Contains("templatefile(\"${path.module}/../../../deploy/acl/executor.hcl\", { node = local.node_names[count.index] })", policy.Text, StringComparison.Ordinal);
+        Assert.Contains("templatefile(\"${path.module}/../../../deploy/acl/executor.hcl\", {", policy.Text, StringComparison.Ordinal);
+        Assert.Matches(@"\bnode\s+= local\.node_names\[count\.index\]", policy.Text);
+        Assert.Matches(@"\bconsul_node\s+= local\.node_names\[count\.index\]", policy.Text);
         Assert.Contains("\"\\\"dtask/\", \"\\\"${var.kv_prefix}\"", policy.Text, StringComparison.Ordinal);
         Assert.Contains("policies    = [consul_acl_policy.executor[count.index].name]", token.Text, StringComparison.Ordinal);
-        Assert.Contains("executor_args       = \"--node ${local.node_names[count.index]} ${local.executor_args}\"", ignition.Text, StringComparison.Ordinal);
+        Assert.Contains("executor_args       = \"--node ${local.node_names[count.index]} --session-node ${local.node_names[count.index]} ${local.executor_args}\"", ignition.Text, StringComparison.Ordinal);
+
+        // Each executor's sessions are on a catalog node of its own, named like the node.
+        Assert.Contains("count   = var.node_count", sessionNode.Text, StringComparison.Ordinal);
+        Assert.Contains("name    = local.node_names[count.index]", sessionNode.Text, StringComparison.Ordinal);
         Assert.Contains("\"${var.name}-${i}\"", File.ReadAllText(Path.Combine(Root, "modules", "nodes", "acl.tf")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Terraform_renders_each_node_s_policy_with_its_registration_key_and_its_own_session_node_only()
+    {
+        var terraform = ExternalTool.RequireOrSkip("terraform", "the rendering of deploy/acl/executor.hcl by `terraform console`");
+        var policy = Assert.Single(Blocks("resource \"consul_acl_policy\" \"executor\"")).Text;
+        var start = policy.IndexOf("replace(", StringComparison.Ordinal);
+        var expression = policy[start..(policy.LastIndexOf(')') + 1)]
+            .Replace("${path.module}", Path.Combine(Root, "modules", "nodes"), StringComparison.Ordinal)
+            .Replace("local.node_names[count.index]", "\"dtask-node-1\"", StringComparison.Ordinal)
+            .Replace("var.kv_prefix", "\"jobs/\"", StringComparison.Ordinal);
+
+        var rendered = await ConsoleAsync(terraform, expression);
+
+        Assert.Contains("key \"jobs/nodes/dtask-node-1\" {\n  policy = \"write\"", rendered, StringComparison.Ordinal);
+        Assert.Contains("session \"dtask-node-1\" {\n  policy = \"write\"", rendered, StringComparison.Ordinal);
+        Assert.DoesNotContain("session_prefix", rendered, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"dtask/", rendered, StringComparison.Ordinal);
+        Assert.DoesNotContain("key_prefix \"jobs/tasks/\" {\n  policy = \"write\"", rendered, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_labels_from_consul_Terraform_writes_each_node_s_labels_key_and_starts_the_executors_with_labels_from_consul()
+    {
+        var terraform = ExternalTool.RequireOrSkip("terraform", "the node labels Terraform writes, evaluated by `terraform console`");
+        var keys = Assert.Single(Blocks("resource \"consul_keys\" \"node_labels\""));
+        var acl = File.ReadAllText(Path.Combine(Root, "modules", "nodes", "acl.tf"));
+        var main = File.ReadAllText(Path.Combine(Root, "modules", "nodes", "main.tf"));
+        var start = acl.IndexOf("node_label_values = ", StringComparison.Ordinal) + "node_label_values = ".Length;
+        var end = acl.IndexOf("])]", start, StringComparison.Ordinal) + 3;
+        var values = acl[start..end]
+            .Replace("local.node_names", "[\"dtask-node-0\", \"dtask-node-1\"]", StringComparison.Ordinal)
+            .Replace("var.node_labels_by_node", "{ \"dtask-node-1\" = { role = \"storage\", zone = \"b\" } }", StringComparison.Ordinal)
+            .Replace("var.node_labels", "{ role = \"worker\" }", StringComparison.Ordinal);
+        var argsLine = main.Split('\n').Single(l => l.TrimStart().StartsWith("labels_args", StringComparison.Ordinal));
+        var args = argsLine[(argsLine.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim();
+        string Args(bool fromConsul) => args
+            .Replace("var.labels_from_consul", fromConsul ? "true" : "false", StringComparison.Ordinal)
+            .Replace("local.labels_arg", "\"role=worker\"", StringComparison.Ordinal);
+
+        var labels = await ConsoleAsync(terraform, values);
+        var fromConsul = await ConsoleAsync(terraform, Args(true));
+        var declared = await ConsoleAsync(terraform, Args(false));
+
+        Assert.Contains("count = var.labels_from_consul ? var.node_count : 0", keys.Text, StringComparison.Ordinal);
+        Assert.Contains("path   = \"${var.kv_prefix}node-labels/${local.node_names[count.index]}\"", keys.Text, StringComparison.Ordinal);
+        Assert.Contains("value  = local.node_label_values[count.index]", keys.Text, StringComparison.Ordinal);
+        Assert.Equal("[\n  \"role=worker\",\n  \"role=storage,zone=b\",\n]", labels.Trim());
+        Assert.Equal("\" --labels-from-consul\"", fromConsul.Trim());
+        Assert.Equal("\" --labels role=worker\"", declared.Trim());
+        Assert.Matches(@"variable ""labels_from_consul"" \{[^}]*default\s+= true", File.ReadAllText(Path.Combine(Root, "modules", "nodes", "variables.tf")));
+    }
+
+    /// <summary>
+    /// What <c>terraform console</c> prints for <paramref name="expression"/> (which may span lines), evaluated as a
+    /// local value of an otherwise empty configuration: no providers, no init.
+    /// </summary>
+    private static async Task<string> ConsoleAsync(string terraform, string expression)
+    {
+        var empty = Directory.CreateTempSubdirectory("dtask-tf-console-");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(empty.FullName, "main.tf"), "locals {\n  value = " + expression + "\n}\n", TestContext.Current.CancellationToken);
+            var run = await ExternalTool.RunAsync(terraform, ["console"], empty.FullName, "local.value\n");
+            Assert.True(run.ExitCode == 0, run.Describe() + "\n--- expression ---\n" + expression);
+            return run.Output;
+        }
+        finally
+        {
+            empty.Delete(recursive: true);
+        }
     }
 
     [Theory]

@@ -47,10 +47,11 @@ internal static class ExecutorCommand
         var termination = new Option<string?>("--termination-grace") { Description = "Between SIGTERM and SIGKILL when a child is stopped; with the 1s kill wait it must fit in half of --session-ttl (env DTASK_TERMINATION_GRACE; default 4s)." };
         var metrics = new Option<string?>("--metrics-listen") { Description = "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 0.0.0.0:9464 (env DTASK_METRICS_LISTEN; default: not served)." };
         var labelsFromConsul = new Option<bool>("--labels-from-consul") { Description = "Take this node's labels from the key <prefix>node-labels/<node> (k=v,k2=v2), which an administrator writes and the node's token can only read, instead of --labels (env DTASK_LABELS_FROM_CONSUL=true). Read at start." };
+        var sessionNode = new Option<string?>("--session-node") { Description = "Create this executor's Consul sessions on this Consul catalog node, which must be registered (e.g. by Terraform's consul_node), instead of on the node of the agent that answers; its ACL policy then needs session write on this node only (env DTASK_SESSION_NODE)." };
         var trustedKeys = new Option<string?>("--trusted-keys") { Description = "Run only task specs signed by one of these ECDSA P-256 public keys (PEM files, comma-separated; more than one to rotate keys). A spec that does not verify is refused, logged and shown by dtask describe; the task's last verified spec keeps running (env DTASK_TRUSTED_KEYS)." };
         var command = new Command(Name, "Run the executor daemon: register this node, watch tasks in Consul, fire the slots it wins. Exit: 0 clean shutdown; 1 node name taken or failure; 77 permission denied; 78 invalid settings.")
         {
-            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, metrics, trustedKeys, labelsFromConsul,
+            node, labels, prefix, consul, skew, grace, ttl, rankDelay, contenders, maxRequests, termination, metrics, trustedKeys, labelsFromConsul, sessionNode,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -67,6 +68,7 @@ internal static class ExecutorCommand
                     SkewLimit = Duration(Value(skew, "DTASK_SKEW_LIMIT"), "--skew-limit") ?? ExecutorOptions.DefaultSkewLimit,
                     ShutdownGrace = Duration(Value(grace, "DTASK_SHUTDOWN_GRACE"), "--shutdown-grace") ?? ExecutorOptions.DefaultShutdownGrace,
                     SessionTtl = Duration(Value(ttl, "DTASK_SESSION_TTL"), "--session-ttl") ?? ExecutorOptions.DefaultSessionTtl,
+                    SessionNode = Value(sessionNode, "DTASK_SESSION_NODE")?.Trim() is { Length: > 0 } onNode ? onNode : null,
                     RankDelay = Duration(Value(rankDelay, "DTASK_RANK_DELAY"), "--rank-delay") ?? ExecutorOptions.DefaultRankDelay,
                     Contenders = Count(Value(contenders, "DTASK_CONTENDERS"), "--contenders") ?? ExecutorOptions.DefaultContenders,
                     MaxConsulRequests = Count(Value(maxRequests, "DTASK_MAX_CONSUL_REQUESTS"), "--max-consul-requests") ?? ExecutorOptions.DefaultMaxConsulRequests,

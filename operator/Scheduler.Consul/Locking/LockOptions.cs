@@ -27,6 +27,9 @@ public sealed record LockOptions(string Key)
     /// <summary>Release (default) or delete the key when the session is invalidated.</summary>
     public SessionBehavior Behavior { get; init; } = SessionBehavior.Release;
 
+    /// <summary>The Consul catalog node to create the lock's own session on; the answering agent's node when null.</summary>
+    public string? SessionNode { get; init; }
+
     /// <summary>The renewal period; a third of the TTL when null.</summary>
     public TimeSpan? RenewInterval { get; init; }
 
@@ -49,6 +52,7 @@ public sealed record LockOptions(string Key)
         Ttl = SessionTtl,
         LockDelay = LockDelay,
         Behavior = Behavior,
+        Node = SessionNode,
         RenewInterval = RenewInterval,
         LostMargin = LostMargin,
     };

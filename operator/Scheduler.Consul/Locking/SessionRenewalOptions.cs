@@ -21,6 +21,13 @@ public record SessionRenewalOptions
     /// <summary>Release (default) or delete the held keys when a created session ends. Ignored when adopting a session.</summary>
     public SessionBehavior Behavior { get; init; } = SessionBehavior.Release;
 
+    /// <summary>
+    /// The Consul catalog node to create the session on (it must be registered); the node of the agent that answers
+    /// when null. Consul's ACL rules on sessions (<c>session "&lt;node&gt;"</c>) are keyed by this node. Ignored when
+    /// adopting a session.
+    /// </summary>
+    public string? Node { get; init; }
+
     /// <summary>Between renewals; a third of the TTL when null.</summary>
     public TimeSpan? RenewInterval { get; init; }
 
@@ -36,7 +43,7 @@ public record SessionRenewalOptions
     /// </summary>
     public Action<TimeSpan>? DeadlineObserver { get; init; }
 
-    internal SessionRequest Request() => new(Name, Ttl) { LockDelay = LockDelay, Behavior = Behavior };
+    internal SessionRequest Request() => new(Name, Ttl) { LockDelay = LockDelay, Behavior = Behavior, Node = Node };
 
     internal TimeSpan RenewEvery(TimeSpan ttl) => RenewInterval ?? ttl / 3;
 

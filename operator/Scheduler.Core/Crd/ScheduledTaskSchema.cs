@@ -35,6 +35,9 @@ public static class ScheduledTaskSchema
     public static CelRule ReservedEnvRule { get; } =
         new("!self.name.startsWith('" + ValidationLimits.ReservedEnvPrefix + "')", "names starting with " + ValidationLimits.ReservedEnvPrefix + " are set by the executor");
 
+    /// <summary>The CEL rule on each <c>env[].valueFrom</c>.</summary>
+    public static CelRule ValueFromRule { get; } = new("has(self.file) != has(self.secretKeyRef)", "exactly one of file or secretKeyRef must be set");
+
     /// <summary>The CRD's <c>openAPIV3Schema</c>: <c>metadata</c> is left to the API server.</summary>
     public static SchemaNode Root { get; } = BuildRoot(new SchemaNode { Type = "object" });
 
@@ -122,11 +125,22 @@ public static class ScheduledTaskSchema
                         new("valueFrom", new SchemaNode
                         {
                             Type = "object",
-                            Description = "Where the value comes from instead of value: read on the node when the run starts, never written to Consul, run records or logs.",
-                            Required = ["file"],
+                            Description = "Where the value comes from instead of value: exactly one of file or secretKeyRef.",
+                            Validations = [ValueFromRule],
                             Properties =
                             [
-                                new("file", Str("An absolute path on the node; its content (one trailing newline dropped) is the value.") with { Pattern = "^/", MaxLength = ValidationLimits.MaxWorkingDirLength }),
+                                new("file", Str("An absolute path on the node, read when the run starts; its content (one trailing newline dropped) is the value, never written to Consul, run records or logs.") with { Pattern = "^/", MaxLength = ValidationLimits.MaxWorkingDirLength }),
+                                new("secretKeyRef", new SchemaNode
+                                {
+                                    Type = "object",
+                                    Description = "A key of a Secret in the task's namespace. Resolved only by an operator started with --resolve-secrets, which writes the value into the task's spec in Consul (readable by every executor); refused otherwise.",
+                                    Required = ["name", "key"],
+                                    Properties =
+                                    [
+                                        new("name", Str("The Secret's name.") with { MaxLength = 253 }),
+                                        new("key", Str("The key in the Secret's data.") with { MaxLength = 253 }),
+                                    ],
+                                }),
                             ],
                         }),
                     ],

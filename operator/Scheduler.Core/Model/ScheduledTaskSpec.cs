@@ -117,7 +117,10 @@ public sealed record EnvVar
     /// <summary><c>[A-Za-z_][A-Za-z0-9_]*</c>, not starting with <c>DTASK_</c>.</summary>
     public string? Name { get; init; }
 
-    /// <summary>The value; empty when absent.</summary>
+    /// <summary>
+    /// The value; empty when absent. With <see cref="EnvVarSource.SecretKeyRef"/>, the Secret's value the operator
+    /// resolved (it is written to Consul: see docs/operations.md, "Kubernetes Secrets").
+    /// </summary>
     public string? Value { get; init; }
 
     /// <summary>Where the value comes from instead of <see cref="Value"/>, read by the executor when the run starts (a secret kept out of Consul).</summary>
@@ -129,6 +132,22 @@ public sealed record EnvVarSource
 {
     /// <summary>An absolute path on the node whose content (one trailing newline dropped) is the value.</summary>
     public string? File { get; init; }
+
+    /// <summary>
+    /// A key of a Kubernetes Secret in the task's namespace, resolved by the operator's Kubernetes source when it runs
+    /// with <c>--resolve-secrets</c> (the value is then written into the spec in Consul, into <see cref="EnvVar.Value"/>).
+    /// </summary>
+    public SecretKeySelector? SecretKeyRef { get; init; }
+}
+
+/// <summary>One key of a Kubernetes Secret, as in a Pod's <c>env[].valueFrom.secretKeyRef</c>.</summary>
+public sealed record SecretKeySelector
+{
+    /// <summary>The Secret's name, in the task's namespace.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The key in the Secret's <c>data</c>.</summary>
+    public string? Key { get; init; }
 }
 
 /// <summary>Retries of a failed run.</summary>

@@ -94,6 +94,12 @@ public static partial class TaskValidator
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex EnvName();
 
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+    private static partial Regex SecretName();
+
+    [GeneratedRegex("^[-._a-zA-Z0-9]+$")]
+    private static partial Regex SecretKey();
+
     /// <summary>The rules on a typed task. Fields in <c>removed</c> were malformed and are already reported.</summary>
     private sealed class Rules(List<FieldError> errors, IReadOnlySet<string> removed)
     {
@@ -360,7 +366,38 @@ public static partial class TaskValidator
                     Add(path + ".value", $"is {value.Length} characters; at most {ValidationLimits.MaxEnvValueLength} are allowed");
                 }
 
-                if (env[i].ValueFrom is { } from)
+                if (env[i].ValueFrom is { SecretKeyRef: { } secret } withSecret)
+                {
+                    if (withSecret.File is not null)
+                    {
+                        Add(path + ".valueFrom", "exactly one of file or secretKeyRef must be set");
+                    }
+
+                    if (secret.Name is not { Length: > 0 } secretName)
+                    {
+                        Add(path + ".valueFrom.secretKeyRef.name", "is required");
+                    }
+                    else if (secretName.Length > 253 || !SecretName().IsMatch(secretName))
+                    {
+                        Add(path + ".valueFrom.secretKeyRef.name", $"'{secretName}' is not a Secret name (a DNS-1123 subdomain of at most 253 characters)");
+                    }
+
+                    if (secret.Key is not { Length: > 0 } secretKey)
+                    {
+                        Add(path + ".valueFrom.secretKeyRef.key", "is required");
+                    }
+                    else if (secretKey.Length > 253 || !SecretKey().IsMatch(secretKey))
+                    {
+                        Add(path + ".valueFrom.secretKeyRef.key", $"'{secretKey}' is not a Secret key (letters, digits, '-', '_' and '.')");
+                    }
+
+                    // The operator's Kubernetes source writes the Secret's value next to the reference; nothing else resolves one.
+                    if (env[i].Value is null)
+                    {
+                        Add(path + ".valueFrom.secretKeyRef", "is not resolved: only `dtask operator --source kubernetes --resolve-secrets` reads Kubernetes Secrets; use valueFrom.file elsewhere");
+                    }
+                }
+                else if (env[i].ValueFrom is { } from)
                 {
                     if (env[i].Value is { Length: > 0 })
                     {

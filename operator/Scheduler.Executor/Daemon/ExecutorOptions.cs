@@ -56,6 +56,13 @@ public sealed record ExecutorOptions
     /// <summary>On SIGTERM, how long running children may go on before they are stopped.</summary>
     public TimeSpan ShutdownGrace { get; init; } = DefaultShutdownGrace;
 
+    /// <summary>
+    /// The Consul catalog node the executor's sessions are created on (<c>--session-node</c>); the node of the Consul
+    /// agent that answers when null. ACL rules on sessions are keyed by this node: with one per executor, an executor's
+    /// token may write its own sessions only (deploy/acl/executor.hcl).
+    /// </summary>
+    public string? SessionNode { get; init; }
+
     /// <summary>The TTL of the executor's sessions (Consul accepts 10 s to 24 h).</summary>
     public TimeSpan SessionTtl { get; init; } = DefaultSessionTtl;
 

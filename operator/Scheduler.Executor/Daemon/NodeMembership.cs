@@ -172,6 +172,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
             {
                 Name = $"dtask executor {options.Node}",
                 Ttl = options.SessionTtl,
+                Node = options.SessionNode,
                 // Lost (and the runs under it stopped) early enough that the stop ends before Consul may free the locks;
                 // renewed three times within that deadline.
                 LostMargin = options.StopBudget,
@@ -194,6 +195,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
             {
                 Name = $"dtask executor {options.Node} (registration)",
                 Ttl = options.SessionTtl,
+                Node = options.SessionNode,
                 LockDelay = TimeSpan.Zero,
                 Behavior = SessionBehavior.Delete,
             }, time, cancellationToken).ConfigureAwait(false);

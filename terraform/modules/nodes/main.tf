@@ -22,8 +22,10 @@ data "aws_ami" "flatcar" {
 }
 
 locals {
-  labels_arg    = join(",", [for k in sort(keys(var.node_labels)) : "${k}=${var.node_labels[k]}"])
-  executor_args = trimspace("--prefix ${var.kv_prefix}${local.labels_arg == "" ? "" : " --labels ${local.labels_arg}"}")
+  labels_arg = join(",", [for k in sort(keys(var.node_labels)) : "${k}=${var.node_labels[k]}"])
+  # Labels from the admin-owned key (acl.tf writes it), or declared by the node itself.
+  labels_args   = var.labels_from_consul ? " --labels-from-consul" : (local.labels_arg == "" ? "" : " --labels ${local.labels_arg}")
+  executor_args = trimspace("--prefix ${var.kv_prefix}${local.labels_args}")
   credentials   = "/run/credentials/dtask-executor.service"
   notification_env = join("\n", concat(
     var.slack_webhook == "" ? [] : ["SLACK_WEBHOOK_FILE=${local.credentials}/slack-webhook"],
@@ -41,7 +43,7 @@ data "ct_config" "node" {
     consul_token        = data.consul_acl_token_secret_id.executor[count.index].secret_id
     slack_webhook       = var.slack_webhook
     datadog_api_key     = var.datadog_api_key
-    executor_args       = "--node ${local.node_names[count.index]} ${local.executor_args}"
+    executor_args       = "--node ${local.node_names[count.index]} --session-node ${local.node_names[count.index]} ${local.executor_args}"
     notification_env    = local.notification_env
   })
   strict = true

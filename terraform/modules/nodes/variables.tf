@@ -63,9 +63,21 @@ variable "dtask_binary_sha512" {
 }
 
 variable "node_labels" {
-  description = "Labels every executor advertises (a task's nodeSelector matches them)."
+  description = "Labels of every executor (a task's nodeSelector matches them)."
   type        = map(string)
   default     = {}
+}
+
+variable "node_labels_by_node" {
+  description = "Labels of single nodes by node name (<name>-<i>), over node_labels; only with labels_from_consul."
+  type        = map(map(string))
+  default     = {}
+}
+
+variable "labels_from_consul" {
+  description = "Write each node's labels to <kv_prefix>node-labels/<node>, which its token can only read, and start the executors with --labels-from-consul (false: each node declares node_labels itself with --labels)."
+  type        = bool
+  default     = true
 }
 
 variable "slack_webhook" {

@@ -34,7 +34,7 @@ public sealed class ManifestReaderTests
     [InlineData("a field at the top", "spec:\n  every: 1m\n  command: [x]\nstatuss: {}", "statuss: unknown field (did you mean status?)")]
     [InlineData("a field deep inside", "spec:\n  every: 1m\n  command: [x]\n  notify:\n    slack:\n      webhook: https://example.invalid", "spec.notify.slack.webhook: unknown field")]
     [InlineData("a field of an env entry", "spec:\n  every: 1m\n  command: [x]\n  env:\n    - name: A\n      valueForm: x", "spec.env[0].valueForm: unknown field (did you mean valueFrom?)")]
-    [InlineData("a field of an env entry's source", "spec:\n  every: 1m\n  command: [x]\n  env:\n    - name: A\n      valueFrom:\n        secretKeyRef: x", "spec.env[0].valueFrom.secretKeyRef: unknown field")]
+    [InlineData("a field of an env entry's source", "spec:\n  every: 1m\n  command: [x]\n  env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: x", "spec.env[0].valueFrom.configMapKeyRef: unknown field")]
     [InlineData("a metadata field", "  nmae: x\nspec:\n  every: 1m\n  command: [x]", "metadata.nmae: unknown field (did you mean name?)")]
     public void Unknown_fields_are_errors_that_name_their_path(string where, string tail, string expected)
     {

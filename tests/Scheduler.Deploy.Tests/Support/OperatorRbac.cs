@@ -12,6 +12,10 @@ internal static class OperatorRbac
         ("dtask.dev", "scheduledtasks/finalizers", ["update"]),
         ("", "events", ["create", "patch"]));
 
+    /// <summary>With <c>operator.resolveSecrets</c>: reading the Secrets of <c>valueFrom.secretKeyRef</c>.</summary>
+    public static readonly IReadOnlySet<(string Group, string Resource, string Verb)> ResolveSecrets = Expand(
+        ("", "secrets", ["get"]));
+
     public static readonly IReadOnlySet<(string Group, string Resource, string Verb)> LeaderElection = Expand(
         ("coordination.k8s.io", "leases", ["get", "create", "update"]));
 

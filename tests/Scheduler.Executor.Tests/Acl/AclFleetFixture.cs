@@ -54,6 +54,33 @@ public sealed class AclFleetFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The node name of the fixture's Consul agent: the session node of a daemon started without <c>--session-node</c>.</summary>
+    public async Task<string> AgentNodeAsync()
+    {
+        using var http = ManagementHttp();
+        using var self = JsonDocument.Parse(await http.GetStringAsync(new Uri(Agent.Address, "/v1/agent/self"), TestContext.Current.CancellationToken));
+        return self.RootElement.GetProperty("Config").GetProperty("NodeName").GetString()!;
+    }
+
+    /// <summary>
+    /// Registers <paramref name="node"/> in the Consul catalog (no agent, no checks), as terraform/modules/nodes does
+    /// with a consul_node resource, for a daemon started with <c>--session-node</c>.
+    /// </summary>
+    public async Task RegisterCatalogNodeAsync(string node)
+    {
+        using var http = ManagementHttp();
+        using var body = new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["Node"] = node, ["Address"] = "127.0.0.1" }));
+        using var answer = await http.PutAsync(new Uri(Agent.Address, "/v1/catalog/register"), body, TestContext.Current.CancellationToken);
+        Assert.True(answer.IsSuccessStatusCode, $"catalog register {node}: {answer.StatusCode} {await answer.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
+    }
+
+    private HttpClient ManagementHttp()
+    {
+        var http = new HttpClient();
+        http.DefaultRequestHeaders.Add("X-Consul-Token", Agent.MasterToken!.Reveal());
+        return http;
+    }
+
     /// <summary>The environment that hands <paramref name="token"/> to a dtask process.</summary>
     public static IReadOnlyDictionary<string, string> WithToken(string token) => new Dictionary<string, string> { ["CONSUL_HTTP_TOKEN"] = token };
 

@@ -1,3 +1,6 @@
+using Dtask.Consul.Configuration;
+using Dtask.Consul.Errors;
+using Dtask.Consul.Sessions;
 using Dtask.Executor.Tests.Daemon;
 using Dtask.Executor.Tests.Support;
 using Dtask.Testing;
@@ -16,9 +19,13 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
     [Fact]
     public async Task An_operator_and_two_executors_run_a_task_with_exactly_their_tokens_and_an_executor_token_cannot_change_what_runs_or_register_as_another_node()
     {
-        var operatorToken = await acl.TokenAsync("operator.hcl", "dtask-operator");
-        var tokenA = await acl.TokenAsync("executor.hcl", "dtask-executor-node-a", new Dictionary<string, string> { ["node"] = "node-a" });
-        var tokenB = await acl.TokenAsync("executor.hcl", "dtask-executor-node-b", new Dictionary<string, string> { ["node"] = "node-b" });
+        // The operator's leader-lock session is on the agent's node; each executor's sessions are on a catalog node of
+        // its own (--session-node), as terraform/modules/nodes registers them.
+        var operatorToken = await acl.TokenAsync("operator.hcl", "dtask-operator", new Dictionary<string, string> { ["consul_node"] = await acl.AgentNodeAsync() });
+        await acl.RegisterCatalogNodeAsync("node-a");
+        await acl.RegisterCatalogNodeAsync("node-b");
+        var tokenA = await acl.TokenAsync("executor.hcl", "dtask-executor-node-a", new Dictionary<string, string> { ["node"] = "node-a", ["consul_node"] = "node-a" });
+        var tokenB = await acl.TokenAsync("executor.hcl", "dtask-executor-node-b", new Dictionary<string, string> { ["node"] = "node-b", ["consul_node"] = "node-b" });
         using var folder = new TempDirectory("dtask-acl-");
         var ran = Path.Combine(folder.Path, "ran");
         var injected = Path.Combine(folder.Path, "injected");
@@ -29,8 +36,8 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
         using var master = acl.Master();
 
         await using var operatorProcess = OperatorProcess.Start(acl.Agent.Address, manifests, operatorToken);
-        await using var a = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-a", AclFleetFixture.WithToken(tokenA));
-        await using var b = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-b", AclFleetFixture.WithToken(tokenB));
+        await using var a = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-a", AclFleetFixture.WithToken(tokenA), "--session-node", "node-a");
+        await using var b = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-b", AclFleetFixture.WithToken(tokenB), "--session-node", "node-b");
         await a.ReadyAsync();
         await b.ReadyAsync();
 
@@ -53,8 +60,30 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
         Assert.Null((await master.Kv.GetAsync("dtask/tasks/ops/injected", cancellationToken: Ct)).Value);
         Assert.Equal(spec.ModifyIndex, (await master.Kv.GetAsync("dtask/tasks/ops/tick", cancellationToken: Ct)).Value!.ModifyIndex);
 
+        // Nor touch another node's sessions: node-a's token can neither destroy nor renew node-b's live sessions, nor
+        // create one on node-b or on the agent's node; node-b's sessions stay as they were.
+        var sessions = (await master.Sessions.ListAsync(cancellationToken: Ct)).Value;
+        var ofB = sessions.Where(s => s.Node == "node-b").ToList();
+        Assert.Equal(2, ofB.Count); // claims and registration
+        Assert.Equal(2, sessions.Count(s => s.Node == "node-a"));
+        using (var asNodeA = acl.Agent.CreateClient(new ConsulToken(tokenA)))
+        {
+            foreach (var session in ofB)
+            {
+                var destroy = await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => asNodeA.Sessions.DestroyAsync(session.Id, Ct));
+                var renew = await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => asNodeA.Sessions.RenewAsync(session.Id, Ct));
+                Assert.Contains("permission denied", destroy.Message + renew.Message, StringComparison.OrdinalIgnoreCase);
+            }
+
+            await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => asNodeA.Sessions.CreateAsync(new SessionRequest("impostor", TimeSpan.FromSeconds(10)) { Node = "node-b" }, Ct));
+            await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => asNodeA.Sessions.CreateAsync(new SessionRequest("impostor", TimeSpan.FromSeconds(10)), Ct));
+        }
+
+        var stillB = (await master.Sessions.ListAsync(cancellationToken: Ct)).Value.Where(s => s.Node == "node-b").ToList();
+        Assert.Equal(ofB.Select(s => (s.Id, s.ModifyIndex)).Order(), stillB.Select(s => (s.Id, s.ModifyIndex)).Order());
+
         // Nor register as another node.
-        await using var impostor = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-c", AclFleetFixture.WithToken(tokenA));
+        await using var impostor = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-c", AclFleetFixture.WithToken(tokenA), "--session-node", "node-a");
         Assert.Equal(77, await impostor.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains("'dtask/nodes/node-c'", impostor.Output, StringComparison.Ordinal);
         Assert.Contains("permission denied", impostor.Output, StringComparison.Ordinal);
@@ -131,7 +160,8 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
     public async Task In_the_admin_owned_mode_a_node_takes_its_labels_from_a_key_its_token_cannot_write()
     {
         var admin = await acl.TokenAsync("admin.hcl", "dtask-admin-labels");
-        var token = await acl.TokenAsync("executor.hcl", "dtask-executor-node-l", new Dictionary<string, string> { ["node"] = "node-l" });
+        // Without --session-node the sessions are on the node of the agent the executor talks to.
+        var token = await acl.TokenAsync("executor.hcl", "dtask-executor-node-l", new Dictionary<string, string> { ["node"] = "node-l", ["consul_node"] = await acl.AgentNodeAsync() });
         using var master = acl.Master();
         await master.Kv.PutStringAsync("dtask/node-labels/node-l", "role=storage,zone=b", cancellationToken: Ct);
         var labels = (await master.Kv.GetAsync("dtask/node-labels/node-l", cancellationToken: Ct)).Value!;
@@ -155,6 +185,24 @@ public sealed class LeastPrivilegeTests(AclFleetFixture acl) : IClassFixture<Acl
         var after = (await master.Kv.GetAsync("dtask/node-labels/node-l", cancellationToken: Ct)).Value!;
         Assert.Equal((labels.ModifyIndex, "role=storage,zone=b"), (after.ModifyIndex, after.ValueAsString()));
         Assert.Null((await master.Kv.GetAsync("dtask/node-labels/node-x", cancellationToken: Ct)).Value);
+        Assert.Equal(0, await executor.StopAsync());
+    }
+
+    [Fact]
+    public async Task An_executor_whose_session_node_is_not_registered_yet_waits_and_joins_once_it_is()
+    {
+        // Terraform registers a node's consul_node only once the instance has an address: the executor may start first.
+        var token = await acl.TokenAsync("executor.hcl", "dtask-executor-node-w", new Dictionary<string, string> { ["node"] = "node-w", ["consul_node"] = "node-w" });
+        using var master = acl.Master();
+
+        await using var executor = ExecutorProcess.Start(acl.Agent.Address, "dtask/", "node-w", AclFleetFixture.WithToken(token), "--session-node", "node-w");
+        Assert.True(await executor.WaitForAsync("Missing node registration", TimeSpan.FromSeconds(60)), executor.Output);
+        Assert.False(executor.HasExited, executor.Output);
+        await acl.RegisterCatalogNodeAsync("node-w");
+        await executor.ReadyAsync();
+
+        Assert.NotNull((await master.Kv.GetAsync("dtask/nodes/node-w", cancellationToken: Ct)).Value);
+        Assert.Equal(2, (await master.Sessions.ListAsync(cancellationToken: Ct)).Value.Count(s => s.Node == "node-w"));
         Assert.Equal(0, await executor.StopAsync());
     }
 

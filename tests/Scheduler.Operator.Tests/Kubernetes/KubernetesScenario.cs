@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Dtask.Consul;
 using Dtask.Core.Manifests;
@@ -26,6 +27,9 @@ internal sealed class KubernetesScenario : IAsyncDisposable
 
     public KvLayout Layout { get; } = ConsulFixture.NewLayout();
 
+    /// <summary>Every line the replicas logged, at Debug and above.</summary>
+    public ConcurrentQueue<string> Logged { get; } = new();
+
     public static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>Fast leader election and backoff, so a test sees takeovers and retries in a second or two.</summary>
@@ -51,7 +55,7 @@ internal sealed class KubernetesScenario : IAsyncDisposable
     /// <summary>Starts a replica (its own Kubernetes and Consul clients, so its requests are its own).</summary>
     public async Task<Replica> StartAsync(string identity = "operator-a", KubernetesSourceOptions? options = null)
     {
-        var replica = new Replica(Server.CreateClient(), consul.NewClient(), Layout, options ?? Options(identity));
+        var replica = new Replica(Server.CreateClient(), consul.NewClient(), Layout, options ?? Options(identity), Logged);
         replicas.Add(replica);
         await replica.Operator.StartAsync(Ct);
         return replica;
@@ -132,11 +136,11 @@ internal sealed class KubernetesScenario : IAsyncDisposable
         private readonly k8s.Kubernetes kubernetes;
         private bool stopped;
 
-        public Replica(k8s.Kubernetes kubernetes, ConsulClient consul, KvLayout layout, KubernetesSourceOptions options)
+        public Replica(k8s.Kubernetes kubernetes, ConsulClient consul, KvLayout layout, KubernetesSourceOptions options, ConcurrentQueue<string>? logged = null)
         {
             this.kubernetes = kubernetes;
             Consul = consul;
-            Operator = new KubernetesOperator(kubernetes, consul, layout, options, loggers: TestOutputLog.Factory());
+            Operator = new KubernetesOperator(kubernetes, consul, layout, options, loggers: TestOutputLog.Factory(logged));
         }
 
         public KubernetesOperator Operator { get; }

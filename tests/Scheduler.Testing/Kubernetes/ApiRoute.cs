@@ -14,11 +14,17 @@ internal sealed record ApiRoute(KubernetesResourceType Type, string? Namespace, 
 {
     /// <summary>
     /// Parses <c>/apis/{group}/{version}/{plural}</c> and
-    /// <c>/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/{subresource}]]</c>.
+    /// <c>/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/{subresource}]]</c>, and the same under
+    /// <c>/api/{version}</c> for the core group.
     /// </summary>
     public static ApiRoute Parse(string path)
     {
         var segments = path.Trim('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
+        if (segments is ["api", var coreVersion, ..])
+        {
+            segments = ["apis", "", coreVersion, .. segments[2..]];
+        }
+
         if (segments is ["apis", var group, var version, .. var rest])
         {
             (string? ns, string plural, string? name, string? subresource)? parts = rest switch

@@ -6,7 +6,7 @@ namespace Dtask.Testing.Kubernetes;
 /// A namespaced resource the loopback API server serves: where it lives in the URL space, what its objects are
 /// called, and whether writes to it are split between the main resource and a <c>/status</c> subresource.
 /// </summary>
-/// <param name="Group">The API group; empty for the core group (not served here).</param>
+/// <param name="Group">The API group; empty for the core group (<c>/api/v1</c>).</param>
 /// <param name="Version">The served version.</param>
 /// <param name="Plural">The resource name in URLs.</param>
 /// <param name="Kind">The kind of one object.</param>
@@ -19,11 +19,14 @@ public sealed record KubernetesResourceType(string Group, string Version, string
     /// <summary><c>coordination.k8s.io/v1</c> <c>leases</c>, used for leader election.</summary>
     public static KubernetesResourceType Leases { get; } = new("coordination.k8s.io", "v1", "leases", "Lease", false);
 
-    /// <summary>The resource types every server serves.</summary>
-    public static IReadOnlyList<KubernetesResourceType> Served { get; } = [ScheduledTasks, Leases];
+    /// <summary>Core <c>v1</c> <c>secrets</c>, read by an operator that resolves <c>valueFrom.secretKeyRef</c>.</summary>
+    public static KubernetesResourceType Secrets { get; } = new("", "v1", "secrets", "Secret", false);
 
-    /// <summary><c>group/version</c>, the <c>apiVersion</c> of its objects.</summary>
-    public string ApiVersion => $"{Group}/{Version}";
+    /// <summary>The resource types every server serves.</summary>
+    public static IReadOnlyList<KubernetesResourceType> Served { get; } = [ScheduledTasks, Leases, Secrets];
+
+    /// <summary><c>group/version</c> (just the version for the core group), the <c>apiVersion</c> of its objects.</summary>
+    public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
 
     /// <summary>The kind of a list of these objects.</summary>
     public string ListKind => Kind + "List";
@@ -47,5 +50,5 @@ public sealed record KubernetesResourceType(string Group, string Version, string
     }
 
     /// <summary><c>plural.group</c>, as the API server names the resource in its messages.</summary>
-    public string QualifiedName => $"{Plural}.{Group}";
+    public string QualifiedName => Group.Length == 0 ? Plural : $"{Plural}.{Group}";
 }

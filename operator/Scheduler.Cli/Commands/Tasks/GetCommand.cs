@@ -114,8 +114,14 @@ internal static class GetCommand
     {
         var envelope = observation.Envelope!;
         return new TaskListItem(observation.Namespace, observation.Name, envelope.Owner.ToString(), envelope.Generation, envelope.SpecHash,
-            ScheduleText(envelope.Spec), envelope.Spec.IsSuspended, envelope.Spec, observation.StatusAt(now));
+            ScheduleText(envelope.Spec), envelope.Spec.IsSuspended, WithoutSecrets(envelope.Spec), observation.StatusAt(now));
     }
+
+    /// <summary>The spec with the values resolved from Kubernetes Secrets left out (the reference stays): never printed.</summary>
+    public static ScheduledTaskSpec WithoutSecrets(ScheduledTaskSpec spec) =>
+        spec.Env is { } env && env.Any(v => v.ValueFrom?.SecretKeyRef is not null)
+            ? spec with { Env = [.. env.Select(v => v.ValueFrom?.SecretKeyRef is null ? v : v with { Value = null })] }
+            : spec;
 
     /// <summary>The cron expression, or <c>every 90s</c>.</summary>
     public static string ScheduleText(ScheduledTaskSpec spec) =>

@@ -35,9 +35,17 @@ internal static class OperatorCommand
         {
             Description = "dir: the Consul key of the leader lock (default: <prefix>leader/operator/dir).",
         };
+        var sessionNode = new Option<string?>("--session-node")
+        {
+            Description = "dir: create the leader lock's Consul session on this Consul catalog node (it must be registered) instead of on the node of the agent that answers; the operator's ACL policy then needs session write on this node only.",
+        };
         var watchNamespace = new Option<string?>("--namespace")
         {
             Description = "kubernetes: reconcile the ScheduledTasks of this namespace only (default: every namespace).",
+        };
+        var resolveSecrets = new Option<bool>("--resolve-secrets")
+        {
+            Description = "kubernetes: resolve env[].valueFrom.secretKeyRef by reading the Secret (needs get on secrets) and write its value into the task's spec in Consul, where every executor can read it; without it such tasks are refused.",
         };
         var kubeconfig = new Option<string?>("--kubeconfig")
         {
@@ -73,7 +81,9 @@ internal static class OperatorCommand
             source,
             resync,
             leaseKey,
+            sessionNode,
             watchNamespace,
+            resolveSecrets,
             kubeconfig,
             leaseName,
             leaseNamespace,
@@ -109,8 +119,8 @@ internal static class OperatorCommand
             }
 
             var misplaced = kubernetes
-                ? new[] { leaseKey }.Where(o => parseResult.GetResult(o) is { Implicit: false }).Select(o => $"{o.Name} applies to --source dir:PATH only")
-                : new Option[] { watchNamespace, kubeconfig, leaseName, leaseNamespace }.Where(o => parseResult.GetResult(o) is { Implicit: false })
+                ? new[] { leaseKey, sessionNode }.Where(o => parseResult.GetResult(o) is { Implicit: false }).Select(o => $"{o.Name} applies to --source dir:PATH only")
+                : new Option[] { watchNamespace, resolveSecrets, kubeconfig, leaseName, leaseNamespace }.Where(o => parseResult.GetResult(o) is { Implicit: false })
                     .Select(o => $"{o.Name} applies to --source kubernetes only");
             if (misplaced.ToList() is { Count: > 0 } wrongPlace)
             {
@@ -155,6 +165,7 @@ internal static class OperatorCommand
                     LeaseNamespace = parseResult.GetValue(leaseNamespace) ?? KubernetesConnection.LeaseNamespace(environment),
                     Identity = KubernetesConnection.Identity(environment),
                     Resync = period,
+                    ResolveSecrets = parseResult.GetValue(resolveSecrets),
                 };
                 if (options.Problems() is { Count: > 0 } problems)
                 {
@@ -180,7 +191,7 @@ internal static class OperatorCommand
             }
             else
             {
-                var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey), Signer = signer };
+                var options = new DirectorySourceOptions(sourceText[4..]) { Resync = period, LockKey = parseResult.GetValue(leaseKey), Signer = signer, SessionNode = parseResult.GetValue(sessionNode) is { Length: > 0 } onNode ? onNode : null };
                 if (options.Problems() is { Count: > 0 } problems)
                 {
                     return Usage(problems);

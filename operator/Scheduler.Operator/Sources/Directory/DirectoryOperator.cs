@@ -105,6 +105,7 @@ public sealed class DirectoryOperator : BackgroundService
             Value = KvValue.Utf8(JsonSerializer.Serialize(new Dictionary<string, string> { ["holder"] = holder, ["directory"] = options.FullPath })),
             SessionName = "dtask operator " + source.Owner,
             SessionTtl = options.SessionTtl,
+            SessionNode = options.SessionNode,
             LockDelay = options.LockDelay,
         };
         while (!stoppingToken.IsCancellationRequested)

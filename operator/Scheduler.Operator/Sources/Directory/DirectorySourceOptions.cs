@@ -24,6 +24,9 @@ public sealed record DirectorySourceOptions(string Path)
     /// <summary>The TTL of the lock's session.</summary>
     public TimeSpan SessionTtl { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>The Consul catalog node the lock's session is created on (<c>--session-node</c>); the answering agent's node when null.</summary>
+    public string? SessionNode { get; init; }
+
     /// <summary>The lock-delay of the lock's session: how long a lost lock stays untakeable.</summary>
     public TimeSpan LockDelay { get; init; } = TimeSpan.FromSeconds(15);
 

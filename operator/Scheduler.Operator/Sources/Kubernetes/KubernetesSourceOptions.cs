@@ -8,6 +8,13 @@ public sealed record KubernetesSourceOptions
     /// <summary>Signs every task spec written (executors with <c>--trusted-keys</c> run only verified specs); none: unsigned.</summary>
     public Dtask.Core.Manifests.SpecSigner? Signer { get; init; }
 
+    /// <summary>
+    /// Resolve <c>env[].valueFrom.secretKeyRef</c> by reading the Secret (<c>--resolve-secrets</c>; needs <c>get</c> on
+    /// secrets) and write its value into the task's spec in Consul. When false such a task is refused (Ready=False, the
+    /// field named) and nothing is written.
+    /// </summary>
+    public bool ResolveSecrets { get; init; }
+
     /// <summary>The namespace whose <c>ScheduledTask</c>s are reconciled; null for every namespace.</summary>
     public string? Namespace { get; init; }
 

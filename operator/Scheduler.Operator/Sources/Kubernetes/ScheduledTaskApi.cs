@@ -83,6 +83,23 @@ public sealed class ScheduledTaskApi(IKubernetes client, string? @namespace)
         }
     }
 
+    /// <summary>
+    /// The <c>data</c> of Secret <paramref name="name"/> in <paramref name="secretNamespace"/> (for
+    /// <c>valueFrom.secretKeyRef</c>), or null when it does not exist. Only called with <c>--resolve-secrets</c>.
+    /// </summary>
+    public async Task<IDictionary<string, byte[]>?> ReadSecretDataAsync(string secretNamespace, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var secret = await client.CoreV1.ReadNamespacedSecretAsync(name, secretNamespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return secret.Data ?? new Dictionary<string, byte[]>();
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Applies a JSON patch to the object (used for its finalizers); returns the object after it.</summary>
     public Task<ScheduledTaskObject?> JsonPatchAsync(TaskId name, JsonArray patch, CancellationToken cancellationToken) =>
         PatchAsync(name, new V1Patch(patch.ToJsonString(), V1Patch.PatchType.JsonPatch), status: false, cancellationToken);

@@ -152,7 +152,16 @@ public sealed class ScheduledTaskController
             }
         }
 
-        var check = TaskValidator.Check(item.Manifest());
+        var manifest = item.Manifest();
+        var unresolved = await ResolveSecretsAsync(name, manifest, cancellationToken).ConfigureAwait(false);
+        var check = TaskValidator.Check(manifest);
+        if (unresolved.Count > 0)
+        {
+            // The resolver's reasons replace the validator's generic "is not resolved" for the same fields.
+            var paths = unresolved.Select(e => e.Path).ToHashSet(StringComparer.Ordinal);
+            check = check with { Errors = [.. unresolved, .. check.Errors.Where(e => !paths.Contains(e.Path))] };
+        }
+
         var usableName = KubernetesNames.CheckDnsLabel(name.Namespace) is null && KubernetesNames.CheckDnsLabel(name.Name) is null;
         if (check.IsValid && usableName)
         {
@@ -208,6 +217,82 @@ public sealed class ScheduledTaskController
 
         return new ControllerResult(requeue);
     }
+
+    /// <summary>
+    /// Puts the value of each <c>env[].valueFrom.secretKeyRef</c> of <paramref name="manifest"/> into that entry's
+    /// <c>value</c>, reading the Secret from the task's namespace, when the source resolves Secrets; returns why an
+    /// entry could not be resolved (never the value). Without <see cref="KubernetesSourceOptions.ResolveSecrets"/>
+    /// every reference is refused and no Secret is read.
+    /// </summary>
+    private async Task<IReadOnlyList<FieldError>> ResolveSecretsAsync(TaskId name, JsonObject manifest, CancellationToken cancellationToken)
+    {
+        if (manifest["spec"]?["env"] is not JsonArray env)
+        {
+            return [];
+        }
+
+        var refused = new List<FieldError>();
+        for (var i = 0; i < env.Count; i++)
+        {
+            if (env[i] is not JsonObject entry || entry["valueFrom"]?["secretKeyRef"] is not JsonObject reference)
+            {
+                continue;
+            }
+
+            var path = $"spec.env[{i}].valueFrom.secretKeyRef";
+            entry.Remove("value");
+            if (!options.ResolveSecrets)
+            {
+                refused.Add(new FieldError(path, "Kubernetes Secret references are resolved only when the operator runs with --resolve-secrets " +
+                    "(the value is then written into the task's spec in Consul); use valueFrom.file to keep the value on the nodes"));
+                continue;
+            }
+
+            if (reference["name"] is not JsonValue secretName || secretName.GetValueKind() != System.Text.Json.JsonValueKind.String
+                || reference["key"] is not JsonValue secretKey || secretKey.GetValueKind() != System.Text.Json.JsonValueKind.String
+                || KubernetesNames.CheckDnsLabel(name.Namespace) is not null)
+            {
+                continue; // The validator names what is malformed.
+            }
+
+            var (secret, key) = (secretName.GetValue<string>(), secretKey.GetValue<string>());
+            IDictionary<string, byte[]>? data;
+            try
+            {
+                data = await api.ReadSecretDataAsync(name.Namespace, secret, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
+            {
+                refused.Add(new FieldError(path, $"the operator may not read Secret '{secret}' in namespace '{name.Namespace}' ({(int)e.Response.StatusCode}): " +
+                    "give its service account get on secrets (Helm: operator.resolveSecrets=true)"));
+                continue;
+            }
+
+            if (data is null)
+            {
+                refused.Add(new FieldError(path, $"Secret '{secret}' does not exist in namespace '{name.Namespace}'"));
+            }
+            else if (!data.TryGetValue(key, out var bytes))
+            {
+                refused.Add(new FieldError(path, $"Secret '{secret}' has no key '{key}'"));
+            }
+            else
+            {
+                try
+                {
+                    entry["value"] = StrictUtf8.GetString(bytes);
+                }
+                catch (System.Text.DecoderFallbackException)
+                {
+                    refused.Add(new FieldError(path, $"the value of key '{key}' of Secret '{secret}' is not UTF-8 text"));
+                }
+            }
+        }
+
+        return refused;
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The object waits for its finalizers: remove its spec from Consul, then the finalizer.</summary>
     private async Task<ControllerResult> FinalizeAsync(ScheduledTaskObject item, CancellationToken cancellationToken)
