@@ -19,12 +19,15 @@ function el(tag, attrs, ...children) {
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return node;
 }
+
+// replaceChildren without the nulls of optional parts.
+const fill = (parent, ...children) => parent.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false));
 
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG, tag);
@@ -32,7 +35,7 @@ function svg(tag, attrs, ...children) {
     if (v === null || v === undefined) continue;
     if (k === "text") node.textContent = v; else node.setAttribute(k, String(v));
   }
-  for (const c of children.flat()) if (c) node.append(c);
+  for (const c of children.flat(Infinity)) if (c) node.append(c);
   return node;
 }
 
@@ -152,7 +155,7 @@ function mountTimeline() {
     const skipped = data.runs.filter(r => HOLLOW.has(r.state));
     notRun.replaceChildren(skipped.length ? el("div", { class: "panel" }, el("table", { id: "not-run-table" },
       el("thead", {}, el("tr", {}, ["Slot", "Task", "State", "Recorded by", "Reason"].map(h => el("th", { text: h })))),
-      el("tbody", {}, skipped.slice(0, 50).map(r => el("tr", { "data-task": r.task },
+      el("tbody", {}, skipped.slice(0, 50).map(r => el("tr", { "data-task": r.task, "data-state": r.state },
         el("td", { text: r.slot ? localTime(r.slot) : "manual" }), el("td", {}, el("a", { href: taskHref(...r.task.split("/")), text: r.task })),
         el("td", {}, badge(r.state)), el("td", { text: r.node }), el("td", { class: "reason", text: r.reason ?? "" })))))) :
       el("div", { class: "empty", text: "None in this range." }));
@@ -193,7 +196,7 @@ function timelineSvg(data, width) {
     if (r.delayMs !== null && r.delayMs !== undefined) tip.push(`fire delay: ${duration(r.delayMs)}`);
     if (r.startedAt && r.finishedAt && !HOLLOW.has(r.state)) tip.push(`duration: ${duration(new Date(r.finishedAt) - new Date(r.startedAt))}`);
     if (r.exitCode !== null && r.exitCode !== undefined) tip.push(`exit code ${r.exitCode}`);
-    const attrs = { class: `mark ${r.state}`, "data-task": r.task, "data-state": r.state, "data-slot": r.slot ?? "", "data-node": r.node };
+    const attrs = { class: `mark ${r.state}`, "data-task": r.task, "data-state": r.state, "data-slot": r.slot ? Date.parse(r.slot) / 1000 : "", "data-node": r.node };
     let shape;
     if (HOLLOW.has(r.state)) {
       const cx = x(at), cy = y + rowH / 2;
@@ -238,7 +241,9 @@ function mountTask(ns, name) {
           : el("button", { id: "action-suspend", text: "Suspend", onclick: () => act("suspend", ns, name) }));
     }
     const fields = list => el("dl", { class: "fields" }, list.map(f => [el("dt", { text: f.label }), el("dd", { text: f.value })]));
-    body.replaceChildren(head,
+    // Live updates re-render the view: the outputs someone opened stay open.
+    const open = new Set([...body.querySelectorAll("details[open]")].map(d => d.dataset.run));
+    fill(body, head,
       t.problems.length ? el("div", { class: "result err" }, t.problems.map(p => el("div", { class: "problem", text: p }))) : null,
       el("div", { class: "grid2" },
         el("div", {}, el("h2", { text: "Spec" }), el("div", { class: "panel", id: "spec" }, fields([
@@ -259,10 +264,12 @@ function mountTask(ns, name) {
           el("td", { text: r.attempt }), el("td", { text: r.startedAt ? localTime(r.startedAt) : "—" }), el("td", { text: duration(r.durationMs) }),
           el("td", { text: r.exitCode ?? "" }),
           el("td", {}, r.reason ? el("span", { class: "reason", text: r.reason }) : null,
-            r.output ? el("details", {}, el("summary", { text: "output" }), el("pre", { class: "tail", text: r.output })) : null)))))
+            r.output ? el("details", { "data-run": runKey(r), open: open.has(runKey(r)) }, el("summary", { text: "output" }), el("pre", { class: "tail", text: r.output })) : null)))))
         : el("div", { class: "empty", text: "No runs recorded." })));
   };
 }
+
+const runKey = r => r.manual ? `manual-${r.triggerIndex}` : `slot-${r.slot}`;
 
 async function act(action, ns, name) {
   const result = document.getElementById("action-result");
