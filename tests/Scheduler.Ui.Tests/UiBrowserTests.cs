@@ -94,6 +94,11 @@ public sealed class UiBrowserTests(UiFleet fleet) : IClassFixture<UiFleet>
         await SeeAsync("#count", "marks", "marks counted");
         Assert.True(await Browser.EventuallyAsync(() => Attributes(".mark.succeeded[data-task='ui/beat'] title", "textContent")
             .Any(t => t.Contains("fire delay:", StringComparison.Ordinal)), Patience), "no fire delay on hover");
+
+        // The last 15 minutes, where the fleet's few minutes of runs spread out.
+        Driver.ExecuteScript("document.querySelector(\"button[data-range='15m']\").click()");
+        await SeeAsync(".seg button.active", "Last 15 min", "the range switched");
+        await SeeAsync("#count", "marks", "the timeline reloaded");
         Browser.Screenshot(Driver, "timeline");
     }
 

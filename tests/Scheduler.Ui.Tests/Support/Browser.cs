@@ -42,6 +42,14 @@ public static class Browser
             "--force-device-scale-factor=1", "--hide-scrollbars", "--lang=en-US", "--no-first-run", "--disable-extensions");
         var chrome = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
         chrome.Manage().Timeouts().PageLoad = TimeSpan.FromSeconds(20);
+        // The viewport itself is Width × Height (the window size includes the browser's own frame).
+        chrome.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object>
+        {
+            ["width"] = Width,
+            ["height"] = Height,
+            ["deviceScaleFactor"] = 1,
+            ["mobile"] = false,
+        });
         return chrome;
     }
 

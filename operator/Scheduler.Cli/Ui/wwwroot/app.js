@@ -141,8 +141,9 @@ function tasksTable(items) {
 let timelineRange = "hour";
 
 function mountTimeline() {
-  const seg = el("div", { class: "seg" }, ["hour", "day", "week"].map(r =>
-    el("button", { class: r === timelineRange ? "active" : "", "data-range": r, text: `Last ${r}`, onclick: () => { timelineRange = r; render(); } })));
+  const seg = el("div", { class: "seg" }, ["15m", "hour", "day", "week"].map(r =>
+    el("button", { class: r === timelineRange ? "active" : "", "data-range": r, text: r === "15m" ? "Last 15 min" : `Last ${r}`,
+      onclick: () => { timelineRange = r; render(); } })));
   const chart = el("div", { class: "panel timeline", id: "timeline" });
   const notRun = el("div", { id: "not-run" });
   main.replaceChildren(el("h1", { text: "Timeline" }), el("div", { class: "toolbar" }, seg, el("span", { class: "count", id: "count" })), chart,
@@ -171,7 +172,7 @@ function timelineSvg(data, width) {
   const x = t => left + (t - from) / (to - from) * plot;
   const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "img", "aria-label": "runs by node over time" });
   const axis = svg("g", { class: "axis" });
-  const step = { hour: 10 * 60e3, day: 3 * 3600e3, week: 86400e3 }[timelineRange];
+  const step = { "15m": 60e3, hour: 10 * 60e3, day: 3 * 3600e3, week: 86400e3 }[timelineRange];
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
     axis.append(svg("line", { class: "grid", x1: x(t), x2: x(t), y1: top - 4, y2: h - 8 }));
     const d = new Date(t);
