@@ -43,7 +43,7 @@ public static class Browser
         var chrome = new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
         chrome.Manage().Timeouts().PageLoad = TimeSpan.FromSeconds(20);
         // The viewport itself is Width × Height (the window size includes the browser's own frame).
-        chrome.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object>
+        chrome.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object?>
         {
             ["width"] = Width,
             ["height"] = Height,
