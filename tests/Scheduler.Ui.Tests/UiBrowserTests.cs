@@ -95,9 +95,9 @@ public sealed class UiBrowserTests(UiFleet fleet) : IClassFixture<UiFleet>
         Assert.True(await Browser.EventuallyAsync(() => Attributes(".mark.succeeded[data-task='ui/beat'] title", "textContent")
             .Any(t => t.Contains("fire delay:", StringComparison.Ordinal)), Patience), "no fire delay on hover");
 
-        // The last 15 minutes, where the fleet's few minutes of runs spread out.
-        Driver.ExecuteScript("document.querySelector(\"button[data-range='15m']\").click()");
-        await SeeAsync(".seg button.active", "Last 15 min", "the range switched");
+        // The last 5 minutes, where the test fleet's runs spread out.
+        Driver.ExecuteScript("document.querySelector(\"button[data-range='5m']\").click()");
+        await SeeAsync(".seg button.active", "Last 5 min", "the range switched");
         await SeeAsync("#count", "marks", "the timeline reloaded");
         Browser.Screenshot(Driver, "timeline");
     }

@@ -165,7 +165,7 @@ internal sealed class UiServer : IAsyncDisposable
             Results.Json(UiViews.Tasks(Watch.Current, ns, q, offset ?? 0, Math.Clamp(limit ?? 50, 1, 500), TimeProvider.System.GetUtcNow()), Json));
         app.MapGet("/api/timeline", (string? range, string? ns, string? q) =>
         {
-            var span = range switch { "15m" => TimeSpan.FromMinutes(15), "day" => TimeSpan.FromDays(1), "week" => TimeSpan.FromDays(7), _ => TimeSpan.FromHours(1) };
+            var span = range switch { "5m" => TimeSpan.FromMinutes(5), "15m" => TimeSpan.FromMinutes(15), "day" => TimeSpan.FromDays(1), "week" => TimeSpan.FromDays(7), _ => TimeSpan.FromHours(1) };
             return Results.Json(UiViews.Timeline(Watch.Current, span, ns, q, TimeProvider.System.GetUtcNow()), Json);
         });
         app.MapGet("/api/nodes", () => Results.Json(UiViews.Nodes(Watch.Current), Json));

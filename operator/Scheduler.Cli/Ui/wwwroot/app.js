@@ -141,8 +141,8 @@ function tasksTable(items) {
 let timelineRange = "hour";
 
 function mountTimeline() {
-  const seg = el("div", { class: "seg" }, ["15m", "hour", "day", "week"].map(r =>
-    el("button", { class: r === timelineRange ? "active" : "", "data-range": r, text: r === "15m" ? "Last 15 min" : `Last ${r}`,
+  const seg = el("div", { class: "seg" }, ["5m", "15m", "hour", "day", "week"].map(r =>
+    el("button", { class: r === timelineRange ? "active" : "", "data-range": r, text: r.endsWith("m") ? `Last ${r.slice(0, -1)} min` : `Last ${r}`,
       onclick: () => { timelineRange = r; render(); } })));
   const chart = el("div", { class: "panel timeline", id: "timeline" });
   const notRun = el("div", { id: "not-run" });
@@ -172,11 +172,12 @@ function timelineSvg(data, width) {
   const x = t => left + (t - from) / (to - from) * plot;
   const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "img", "aria-label": "runs by node over time" });
   const axis = svg("g", { class: "axis" });
-  const step = { "15m": 60e3, hour: 10 * 60e3, day: 3 * 3600e3, week: 86400e3 }[timelineRange];
+  const step = { "5m": 30e3, "15m": 60e3, hour: 10 * 60e3, day: 3 * 3600e3, week: 86400e3 }[timelineRange];
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
     axis.append(svg("line", { class: "grid", x1: x(t), x2: x(t), y1: top - 4, y2: h - 8 }));
     const d = new Date(t);
-    const label = timelineRange === "week" ? `${d.getMonth() + 1}/${d.getDate()}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    const label = timelineRange === "week" ? `${d.getMonth() + 1}/${d.getDate()}`
+      : timelineRange === "5m" ? `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
     axis.append(svg("text", { x: x(t), y: 14, "text-anchor": "middle", text: label }));
   }
   root.append(axis);
