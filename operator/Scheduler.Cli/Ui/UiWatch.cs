@@ -38,6 +38,9 @@ internal sealed record UiSnapshot(long Version, IReadOnlyList<UiTask> Tasks, IRe
 /// </summary>
 internal sealed class UiWatch(ConsulClient client, KvLayout layout, TimeProvider time)
 {
+    /// <summary>The least time between two reads of the listing.</summary>
+    public static readonly TimeSpan MinRefresh = TimeSpan.FromMilliseconds(400);
+
     private readonly object gate = new();
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private UiSnapshot snapshot = UiSnapshot.Empty;
@@ -80,8 +83,17 @@ internal sealed class UiWatch(ConsulClient client, KvLayout layout, TimeProvider
         {
             try
             {
+                var started = time.GetTimestamp();
                 var answer = await query.NextAsync(cancellationToken).ConfigureAwait(false);
                 Publish(Build(answer.Value), null);
+
+                // A busy fleet changes the prefix many times a second: the whole listing is read at most every
+                // MinRefresh, which keeps Consul's and this server's work bounded and still shows a change within a second.
+                var rest = MinRefresh - time.GetElapsedTime(started);
+                if (rest > TimeSpan.Zero)
+                {
+                    await Task.Delay(rest, time, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
