@@ -252,12 +252,6 @@ function mountTask(ns, name) {
           ...t.spec, ...(t.scheduleWords ? [{ label: "In words", value: t.scheduleWords }] : [])]))),
         el("div", {}, el("h2", { text: "Status" }), el("div", { class: "panel", id: "status" }, fields([{ label: "Lock", value: t.lock }, ...t.status])),
           t.pending.length ? [el("h2", { text: "Pending requests" }), el("div", { class: "panel" }, fields(t.pending))] : null)),
-      el("h2", { text: `Next ${t.nextSlots.length} slots (${t.timeZone})` }),
-      el("div", { class: "panel" }, t.nextSlots.length ? el("table", { id: "next-slots" },
-        el("thead", {}, el("tr", {}, ["UTC", "Task time zone", "Your time", "Slot", "Fires"].map(h => el("th", { text: h })))),
-        el("tbody", {}, t.nextSlots.map(s => el("tr", {}, el("td", { class: "mono", text: s.utc }), el("td", { class: "mono", text: s.local }),
-          el("td", { class: "mono", text: localTime(s.utc) }), el("td", { class: "mono", text: s.slot }), el("td", { class: "mono", text: s.fires ?? "" })))))
-        : el("div", { class: "empty", text: "No upcoming slots." })),
       el("h2", { text: "History" }),
       el("div", { class: "panel" }, t.history.length ? el("table", { id: "history" },
         el("thead", {}, el("tr", {}, ["Slot", "State", "Node", "Attempt", "Started", "Duration", "Exit", "Reason / output"].map(h => el("th", { text: h })))),
@@ -267,7 +261,13 @@ function mountTask(ns, name) {
           el("td", { text: r.exitCode ?? "" }),
           el("td", {}, r.reason ? el("span", { class: "reason", text: r.reason }) : null,
             r.output ? el("details", { "data-run": runKey(r), open: open.has(runKey(r)) }, el("summary", { text: "output" }), el("pre", { class: "tail", text: r.output })) : null)))))
-        : el("div", { class: "empty", text: "No runs recorded." })));
+        : el("div", { class: "empty", text: "No runs recorded." })),
+      el("h2", { text: `Next ${t.nextSlots.length} slots (${t.timeZone})` }),
+      el("div", { class: "panel" }, t.nextSlots.length ? el("table", { id: "next-slots" },
+        el("thead", {}, el("tr", {}, ["UTC", "Task time zone", "Your time", "Slot", "Fires"].map(h => el("th", { text: h })))),
+        el("tbody", {}, t.nextSlots.map(s => el("tr", {}, el("td", { class: "mono", text: s.utc }), el("td", { class: "mono", text: s.local }),
+          el("td", { class: "mono", text: localTime(s.utc) }), el("td", { class: "mono", text: s.slot }), el("td", { class: "mono", text: s.fires ?? "" })))))
+        : el("div", { class: "empty", text: "No upcoming slots." })));
   };
 }
 
