@@ -36,4 +36,15 @@ public sealed class OperatorUiTests(ConsulFixture consul) : IClassFixture<Consul
         Assert.True(found, $"the reconciled task never showed on the operator's page:\n{op.Output}");
         await op.StopAsync();
     }
+
+    [Fact]
+    public async Task Dtask_ui_stops_on_SIGTERM_with_exit_0()
+    {
+        await using var ui = DtaskProcess.Start("ui", "--listen", "127.0.0.1:0", "--consul", $"{consul.Agent.Address.Host}:{consul.Agent.Address.Port}");
+        await ui.WaitForLineAsync("dtask ui: serving ", TimeSpan.FromSeconds(30));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await ui.StopAsync();
+        Assert.Equal(0, ui.ExitCode);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"dtask ui took {clock.Elapsed.TotalSeconds:0.0} s to stop");
+    }
 }

@@ -67,7 +67,9 @@ internal static class UiCommand
                 output.Flush();
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    // SIGTERM reaches the host's lifetime first (it stops the server); Ctrl-C may reach either.
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, server.Stopping);
+                    await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {

@@ -96,6 +96,9 @@ internal sealed class UiServer : IAsyncDisposable
     /// <summary>The watch behind every view.</summary>
     public UiWatch Watch { get; }
 
+    /// <summary>Cancelled when the server's host stops by itself (it handles SIGTERM and Ctrl-C).</summary>
+    public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
+
     /// <summary>The page's address (with the port bound), once started.</summary>
     public Uri? Address { get; private set; }
 

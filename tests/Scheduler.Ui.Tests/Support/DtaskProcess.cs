@@ -16,6 +16,8 @@ public sealed class DtaskProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
+    public int ExitCode => process.ExitCode;
+
     public static DtaskProcess Start(params string[] args)
     {
         var start = new ProcessStartInfo(DtaskBuild.DotnetHost())
