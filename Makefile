@@ -9,7 +9,7 @@ SHELL := /bin/bash
 .PHONY: help tools build test clean run
 
 help:
-	@echo "make run     the local demo: Consul, the operator on examples/ and three executors (DURATION=60 to stop by itself)"
+	@echo "make run     the local demo: Consul, the operator on examples/ (serving dtask ui, address printed) and three executors (DURATION=60 to stop by itself)"
 	@echo "make test    build and run all tests (installs Consul if needed)"
 	@echo "make tools   install Consul (unless on PATH), prometheus, promtool and helm into .tools/"
 	@echo "make build   build the solution"
@@ -24,6 +24,7 @@ tools:
 	@bash scripts/install-prometheus.sh
 	@bash scripts/install-helm.sh
 	@bash scripts/install-deb.sh faketime libfaketime >/dev/null
+	@bash scripts/install-chromium.sh
 
 build:
 	dotnet build Scheduler.sln -c Release -nologo
@@ -36,13 +37,13 @@ clean:
 	rm -rf .tools
 
 .PHONY: run
-# The local demo: a Consul dev agent, the operator on examples/ and three executors; a live table of which node
-# fired each slot; Ctrl-C (or DURATION=60) stops everything it started and prints a summary.
+# The local demo: a Consul dev agent, the operator on examples/ (serving dtask ui on 127.0.0.1:8080, or UI_PORT) and three
+# executors; a live table of which node fired each slot; Ctrl-C (or DURATION=60) stops everything it started and prints a summary.
 run:
 	@bash scripts/install-consul.sh
 	@dotnet build demo/Scheduler.Demo -c Release -nologo -v quiet -clp:ErrorsOnly
 	@PATH="$(CURDIR)/.tools/bin:$$PATH" dotnet demo/Scheduler.Demo/bin/Release/net10.0/dtask-demo.dll \
-	  --dtask operator/Scheduler.Cli/bin/Release/net10.0/dtask.dll --manifests examples $(if $(DURATION),--duration $(DURATION))
+	  --dtask operator/Scheduler.Cli/bin/Release/net10.0/dtask.dll --manifests examples $(if $(DURATION),--duration $(DURATION)) $(if $(UI_PORT),--ui-port $(UI_PORT))
 
 # Self-contained single-file binaries for the nodes (deploy/, terraform/) and their SHA-512 sums.
 PUBLISH_RIDS ?= linux-x64 linux-arm64

@@ -13,6 +13,8 @@ bash scripts/install-helm.sh
 bash scripts/install-deb.sh faketime libfaketime >/dev/null
 # ip netns, nft and libfaketime, for the short chaos run (tests/Scheduler.Chaos.Tests); fails with the reason when it cannot.
 bash scripts/install-chaos-tools.sh
+# Headless Chromium and chromedriver from Debian (into .tools/root when absent), for the browser tests of `dtask ui`.
+bash scripts/install-chromium.sh
 export PATH="$root/.tools/bin:$PATH"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 

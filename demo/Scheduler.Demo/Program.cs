@@ -51,8 +51,11 @@ try
     };
     Console.WriteLine($"Consul at {consul}; logs in {options.WorkDirectory}");
     Console.WriteLine($"starting the operator on {options.ManifestDirectory} and executors {string.Join(", ", nodes)}…");
-    services.Add(ServiceProcess.Start("operator", options.DtaskDll, ["operator", "--source", "dir:" + options.ManifestDirectory],
-        environment, Path.Combine(options.WorkDirectory, "operator.log")));
+    // The operator also serves dtask ui: the executors' runs show on its timeline.
+    var ui = $"http://127.0.0.1:{options.UiPort}/";
+    services.Add(ServiceProcess.Start("operator", options.DtaskDll, ["operator", "--source", "dir:" + options.ManifestDirectory,
+        "--ui-listen", $"127.0.0.1:{options.UiPort}", "--ui-allow-actions"], environment, Path.Combine(options.WorkDirectory, "operator.log")));
+    Console.WriteLine($"dtask ui: {ui} (the timeline: {ui}#/timeline)");
     foreach (var node in nodes)
     {
         services.Add(ServiceProcess.Start(node, options.DtaskDll, ["executor", "--node", node, "--shutdown-grace", "3s", "--termination-grace", "2s"], environment,

@@ -38,6 +38,7 @@ internal static class Program
         Commands.Tasks.SuspendCommand.Create(suspend: true),
         Commands.Tasks.SuspendCommand.Create(suspend: false),
         Commands.Tasks.OperatorCommand.Create(),
+        Ui.UiCommand.Create(),
     };
 
     /// <summary>Parses <paramref name="args"/> and runs the command, writing results to <paramref name="output"/> and problems to <paramref name="error"/>.</summary>

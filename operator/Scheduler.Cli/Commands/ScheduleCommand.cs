@@ -113,8 +113,19 @@ internal static class ScheduleCommand
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out instant);
 
     /// <summary>The preview of one task: a header and one line per slot.</summary>
-    private sealed record SchedulePreview(TaskSchedule Schedule, string Task)
+    internal sealed record SchedulePreview(TaskSchedule Schedule, string Task)
     {
+        /// <summary>The next <paramref name="count"/> slots after <paramref name="after"/>: nominal UTC instant, local time in the task's zone, slot id, and the jittered fire instant (null without jitter).</summary>
+        public IEnumerable<(string Utc, string Local, Slot Slot, string? Fires)> Rows(DateTimeOffset after, int count)
+        {
+            var shown = 0;
+            for (var t = Schedule.Next(after); t is { } nominal && shown < count; t = Schedule.Next(nominal), shown++)
+            {
+                var slot = Slot.At(nominal);
+                yield return (Utc(nominal), Local(nominal), slot, Schedule.Jitter > TimeSpan.Zero ? Utc(Schedule.FireTime(slot)) : null);
+            }
+        }
+
         public void Write(TextWriter output, DateTimeOffset after, int count)
         {
             var spec = Schedule.Spec;
@@ -134,13 +145,13 @@ internal static class ScheduleCommand
 
             output.WriteLine($"  next slots after {Utc(after)}:");
             var shown = 0;
-            for (var t = Schedule.Next(after); t is { } nominal && shown < count; t = Schedule.Next(nominal), shown++)
+            foreach (var row in Rows(after, count))
             {
-                var slot = Slot.At(nominal);
-                var line = $"    {Utc(nominal)}  {Local(nominal)}  (slot {slot})";
-                if (Schedule.Jitter > TimeSpan.Zero)
+                shown++;
+                var line = $"    {row.Utc}  {row.Local}  (slot {row.Slot})";
+                if (row.Fires is { } fires)
                 {
-                    line += $"  fires {Utc(Schedule.FireTime(slot))}";
+                    line += $"  fires {fires}";
                 }
 
                 output.WriteLine(line);

@@ -77,14 +77,29 @@ public sealed class TaskObservationReader(ConsulClient client, KvLayout layout)
     {
         var specs = await client.Kv.ListAsync(layout.TasksPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
         var states = await client.Kv.ListAsync(layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var problems = await client.Kv.ListAsync(SourceProblem.Prefix(layout), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return Observe(specs.Value, states.Value, problems.Value);
+    }
+
+    /// <summary>
+    /// Every task in <paramref name="specs"/> (pairs under <c>tasks/</c>) with its run state (pairs under <c>state/</c>)
+    /// and its source's problem (pairs under the problems prefix), by <c>ns/name</c>: what <see cref="ReadAllAsync"/>
+    /// returns, from pairs read once (e.g. one watched listing of the whole prefix). Pairs of other folders are ignored.
+    /// </summary>
+    public IReadOnlyList<TaskObservation> Observe(IEnumerable<KvPair> specs, IEnumerable<KvPair> states, IEnumerable<KvPair> problemPairs)
+    {
+        ArgumentNullException.ThrowIfNull(specs);
+        ArgumentNullException.ThrowIfNull(states);
+        ArgumentNullException.ThrowIfNull(problemPairs);
         var problemsPrefix = SourceProblem.Prefix(layout);
-        var problems = (await client.Kv.ListAsync(problemsPrefix, cancellationToken: cancellationToken).ConfigureAwait(false)).Value
+        var problems = problemPairs.Where(p => p.Key.StartsWith(problemsPrefix, StringComparison.Ordinal))
             .Select(p => (Key: p.Key[problemsPrefix.Length..], Problem: SourceProblem.TryParse(p.ValueAsString())))
             .Where(p => p.Problem is not null)
             .GroupBy(p => p.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.First().Problem, StringComparer.Ordinal);
-        var stored = specs.Value.Select(p => StoredTask.From(p, layout)).OfType<StoredTask>().ToDictionary(s => s.Key, StringComparer.Ordinal);
-        var byTask = states.Value
+        var stored = specs.Where(p => p.Key.StartsWith(layout.TasksPrefix, StringComparison.Ordinal))
+            .Select(p => StoredTask.From(p, layout)).OfType<StoredTask>().ToDictionary(s => s.Key, StringComparer.Ordinal);
+        var byTask = states
             .Select(p => (Pair: p, Task: TaskOfStateKey(p.Key)))
             .Where(x => x.Task is not null)
             .GroupBy(x => x.Task!.Value, x => x.Pair)

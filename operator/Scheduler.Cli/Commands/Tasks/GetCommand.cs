@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.CommandLine;
 using Dtask.Consul;
+using Dtask.Consul.Kv;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -172,8 +173,14 @@ internal static class GetCommand
     {
         var nodes = await client.Kv.ListAsync(layout.NodesPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
         var locks = await LockHoldersAsync(client, layout, cancellationToken).ConfigureAwait(false);
+        return Nodes(nodes.Value, locks, warnings);
+    }
+
+    /// <summary>The executors registered in <paramref name="nodePairs"/> (pairs under <c>nodes/</c>) with the locks of <paramref name="locks"/> their session holds.</summary>
+    public static IReadOnlyList<NodeListItem> Nodes(IEnumerable<KvPair> nodePairs, IReadOnlyList<(string Task, string Session)> locks, TextWriter? warnings = null)
+    {
         var items = new List<NodeListItem>();
-        foreach (var pair in nodes.Value)
+        foreach (var pair in nodePairs)
         {
             if (StateJson.TryDecode<NodeRecord>(pair.ValueAsString(), out var problem) is not { } node)
             {
@@ -193,9 +200,14 @@ internal static class GetCommand
     public static async Task<IReadOnlyList<(string Task, string Session)>> LockHoldersAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken)
     {
         var state = await client.Kv.ListAsync(layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var reader = new TaskObservationReader(client, layout);
+        return LockHolders(new TaskObservationReader(client, layout), layout, state.Value);
+    }
+
+    /// <summary>The held task locks among <paramref name="statePairs"/> (pairs under <c>state/</c>).</summary>
+    public static IReadOnlyList<(string Task, string Session)> LockHolders(TaskObservationReader reader, KvLayout layout, IEnumerable<KvPair> statePairs)
+    {
         var held = new List<(string, string)>();
-        foreach (var pair in state.Value)
+        foreach (var pair in statePairs)
         {
             if (pair.Session is { } session && reader.TaskOfStateKey(pair.Key) is { } task && pair.Key == layout.LockKey(task.Namespace, task.Name))
             {

@@ -75,6 +75,12 @@ internal static class OperatorCommand
             DefaultValueFactory = _ => LogLevel.Information,
         };
         var signingKey = SigningKeyOption.Create();
+        var uiListen = new Option<string?>("--ui-listen")
+        {
+            Description = "Also serve the dtask ui page on HOST:PORT (as `dtask ui --listen`; none by default).",
+        };
+        var uiAllowActions = new Option<bool>("--ui-allow-actions") { Description = "With --ui-listen: offer trigger, suspend and resume in the page (as `dtask ui --allow-actions`)." };
+        var uiBearer = new Option<string?>("--ui-bearer-token-file") { Description = "With --ui-listen: require this file's token on every request (as `dtask ui --bearer-token-file`)." };
         var consul = new ConsulConnection();
         var command = new Command("operator", "Reconcile ScheduledTask manifests into Consul, continuously, with leader election among replicas.")
         {
@@ -91,6 +97,9 @@ internal static class OperatorCommand
             healthAddress,
             logLevel,
             signingKey,
+            uiListen,
+            uiAllowActions,
+            uiBearer,
         };
         consul.AddTo(command);
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -205,9 +214,33 @@ internal static class OperatorCommand
                 host = OperatorHost.BuildDirectoryOperator(consulOptions, consul.Layout(parseResult), options, parseResult.GetValue(logLevel), health);
             }
 
+            Ui.UiServer? ui = null;
+            if (parseResult.GetValue(uiListen) is { } uiAddress)
+            {
+                if (!Ui.UiCommand.TryOptions("operator", uiAddress, parseResult.GetValue(uiAllowActions), parseResult.GetValue(uiBearer), () => consulOptions,
+                        consul.Layout(parseResult), error, out var uiOptions))
+                {
+                    host.Dispose();
+                    return Program.UsageError;
+                }
+
+                ui = await Ui.UiServer.StartAsync(uiOptions!, cancellationToken).ConfigureAwait(false);
+                parseResult.InvocationConfiguration.Output.WriteLine($"dtask ui: serving {ui.Address} (actions {(uiOptions!.AllowActions ? "on" : "off")})");
+            }
+
             using (host)
             {
-                await host.RunAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await host.RunAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (ui is not null)
+                    {
+                        await ui.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
             }
 
             return Program.Success;

@@ -1,7 +1,9 @@
 using System.CommandLine;
+using Dtask.Consul;
 using Dtask.Consul.Txn;
 using Dtask.Consul.Kv;
 using Dtask.Core.Manifests;
+using Dtask.Core.State;
 using Dtask.Operator.Reconciliation;
 
 namespace Dtask.Cli.Commands.Tasks;
@@ -52,54 +54,57 @@ internal static class SuspendCommand
             return consul.RunAsync(name, parseResult, async (client, layout) =>
             {
                 using var signing = signer;
-                for (var attempt = 0; attempt < MaxAttempts; attempt++)
-                {
-                    var pair = (await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-                    if (pair is null || StoredTask.From(pair, layout)?.Envelope is not { } envelope)
-                    {
-                        error.WriteLine($"dtask {name}: {target} not found in Consul (under {layout.TasksPrefix})");
-                        return Program.Failure;
-                    }
-
-                    var foreign = envelope.Owner.Kind != TaskOwnerKind.Cli;
-                    if (foreign && !parseResult.GetValue(force))
-                    {
-                        error.WriteLine($"dtask {name}: {target} is owned by {envelope.Owner}; its next reconcile would revert this. Change it there, or use --force");
-                        return Program.Failure;
-                    }
-
-                    if (envelope.Spec.IsSuspended == suspend)
-                    {
-                        output.WriteLine($"{ApplyCommand.Resource}/{target} unchanged (already {(suspend ? "suspended" : "not suspended")})");
-                        return Program.Success;
-                    }
-
-                    // Resuming clears the field, so the spec hashes like a manifest that never mentioned it.
-                    var spec = envelope.Spec with { Suspend = suspend ? true : null };
-                    var updated = (envelope with { Spec = spec, SpecHash = TaskJson.SpecHash(spec), Generation = envelope.Generation + 1 }).Over(envelope, TimeProvider.System.GetUtcNow());
-
-                    // The old signature covers the old spec: the new one is signed with --signing-key, or goes unsigned.
-                    updated = signer?.Sign(updated with { Signature = null }) ?? updated with { Signature = null };
-                    var txn = await client.Txn.ExecuteAsync([TxnOp.Cas(pair.Key, KvValue.Utf8(updated.ToJson()), pair.ModifyIndex)],
-                        TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
-                    if (!txn.Value.Committed)
-                    {
-                        continue;
-                    }
-
-                    output.WriteLine($"{ApplyCommand.Resource}/{target} {(suspend ? "suspended" : "resumed")} (generation {updated.Generation})");
-                    if (foreign)
-                    {
-                        output.WriteLine($"note: {target} is owned by {envelope.Owner}; its next reconcile will write its own spec back");
-                    }
-
-                    return Program.Success;
-                }
-
-                error.WriteLine($"dtask {name}: {target} kept changing in Consul; nothing was written, try again");
-                return Program.Failure;
+                var outcome = await SetAsync(client, layout, target, suspend, parseResult.GetValue(force), signer, cancellationToken).ConfigureAwait(false);
+                (outcome.Succeeded ? output : error).WriteLine(outcome.Succeeded ? outcome.Message : $"dtask {name}: {outcome.Message}");
+                return outcome.ExitCode;
             });
         });
         return command;
+    }
+
+    /// <summary>
+    /// Suspends or resumes <paramref name="target"/> with the rules of <c>dtask suspend|resume</c>: exit 1 when not found,
+    /// when owned by a directory or Kubernetes without <paramref name="force"/>, or when it kept changing. The message of a
+    /// forced change ends with the note line. Consul failures are thrown.
+    /// </summary>
+    public static async Task<ActionOutcome> SetAsync(ConsulClient client, KvLayout layout, TaskArgument target, bool suspend, bool force, SpecSigner? signer, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var pair = (await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            if (pair is null || StoredTask.From(pair, layout)?.Envelope is not { } envelope)
+            {
+                return ActionOutcome.Failed($"{target} not found in Consul (under {layout.TasksPrefix})");
+            }
+
+            var foreign = envelope.Owner.Kind != TaskOwnerKind.Cli;
+            if (foreign && !force)
+            {
+                return ActionOutcome.Failed($"{target} is owned by {envelope.Owner}; its next reconcile would revert this. Change it there, or use --force");
+            }
+
+            if (envelope.Spec.IsSuspended == suspend)
+            {
+                return ActionOutcome.Done($"{ApplyCommand.Resource}/{target} unchanged (already {(suspend ? "suspended" : "not suspended")})");
+            }
+
+            // Resuming clears the field, so the spec hashes like a manifest that never mentioned it.
+            var spec = envelope.Spec with { Suspend = suspend ? true : null };
+            var updated = (envelope with { Spec = spec, SpecHash = TaskJson.SpecHash(spec), Generation = envelope.Generation + 1 }).Over(envelope, TimeProvider.System.GetUtcNow());
+
+            // The old signature covers the old spec: the new one is signed with --signing-key, or goes unsigned.
+            updated = signer?.Sign(updated with { Signature = null }) ?? updated with { Signature = null };
+            var txn = await client.Txn.ExecuteAsync([TxnOp.Cas(pair.Key, KvValue.Utf8(updated.ToJson()), pair.ModifyIndex)],
+                TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
+            if (!txn.Value.Committed)
+            {
+                continue;
+            }
+
+            var message = $"{ApplyCommand.Resource}/{target} {(suspend ? "suspended" : "resumed")} (generation {updated.Generation})";
+            return ActionOutcome.Done(foreign ? message + Environment.NewLine + $"note: {target} is owned by {envelope.Owner}; its next reconcile will write its own spec back" : message);
+        }
+
+        return ActionOutcome.Failed($"{target} kept changing in Consul; nothing was written, try again");
     }
 }

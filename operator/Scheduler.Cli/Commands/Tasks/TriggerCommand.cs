@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Dtask.Consul;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Ledger;
@@ -32,32 +33,53 @@ internal static class TriggerCommand
 
             return consul.RunAsync("trigger", parseResult, async (client, layout) =>
             {
-                var spec = await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (spec.Value is null)
-                {
-                    error.WriteLine($"dtask trigger: {target} not found in Consul (under {layout.TasksPrefix})");
-                    return Program.Failure;
-                }
-
-                var request = new ControlRequest
-                {
-                    Action = ControlAction.Trigger,
-                    Id = Guid.NewGuid().ToString("N"),
-                    RequestedAt = TimeProvider.System.GetUtcNow(),
-                    RequestedBy = "cli@" + Environment.MachineName,
-                };
-                await using var ledger = new ConsulTaskLedger(client, layout);
-                if (await ledger.RequestTriggerAsync(new TaskId(target.Namespace, target.Name), request, cancellationToken).ConfigureAwait(false) is not { } trigger)
-                {
-                    error.WriteLine($"dtask trigger: {layout.TriggerKey(target.Namespace, target.Name, request.Id)} exists already; nothing was written, try again");
-                    return Program.Failure;
-                }
-
-                var sequence = trigger.CreateIndex != 0 ? $", #{trigger.CreateIndex}" : ", already picked up";
-                output.WriteLine($"{ApplyCommand.Resource}/{target} triggered (request {request.Id}{sequence}); the executors will pick it up");
-                return Program.Success;
+                var outcome = await TriggerAsync(client, layout, target, "cli@" + Environment.MachineName, cancellationToken).ConfigureAwait(false);
+                (outcome.Succeeded ? output : error).WriteLine(outcome.Succeeded ? outcome.Message : "dtask trigger: " + outcome.Message);
+                return outcome.ExitCode;
             });
         });
         return command;
     }
+
+    /// <summary>
+    /// Writes a trigger request for <paramref name="target"/> (the rules of <c>dtask trigger</c>): exit 1 when the task
+    /// is not found or the request key exists already. Consul failures are thrown.
+    /// </summary>
+    public static async Task<ActionOutcome> TriggerAsync(ConsulClient client, KvLayout layout, TaskArgument target, string requestedBy, CancellationToken cancellationToken)
+    {
+        var spec = await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (spec.Value is null)
+        {
+            return ActionOutcome.Failed($"{target} not found in Consul (under {layout.TasksPrefix})");
+        }
+
+        var request = new ControlRequest
+        {
+            Action = ControlAction.Trigger,
+            Id = Guid.NewGuid().ToString("N"),
+            RequestedAt = TimeProvider.System.GetUtcNow(),
+            RequestedBy = requestedBy,
+        };
+        await using var ledger = new ConsulTaskLedger(client, layout);
+        if (await ledger.RequestTriggerAsync(new TaskId(target.Namespace, target.Name), request, cancellationToken).ConfigureAwait(false) is not { } trigger)
+        {
+            return ActionOutcome.Failed($"{layout.TriggerKey(target.Namespace, target.Name, request.Id)} exists already; nothing was written, try again");
+        }
+
+        var sequence = trigger.CreateIndex != 0 ? $", #{trigger.CreateIndex}" : ", already picked up";
+        return ActionOutcome.Done($"{ApplyCommand.Resource}/{target} triggered (request {request.Id}{sequence}); the executors will pick it up");
+    }
+}
+
+/// <summary>What an action (trigger, suspend, resume) did: its exit code and the line the CLI prints for it (stdout on success, stderr after the command's name otherwise).</summary>
+internal sealed record ActionOutcome(int ExitCode, string Message)
+{
+    /// <summary>True for exit 0.</summary>
+    public bool Succeeded => ExitCode == Program.Success;
+
+    /// <summary>A success with its message.</summary>
+    public static ActionOutcome Done(string message) => new(Program.Success, message);
+
+    /// <summary>A refusal (exit 1) with its reason.</summary>
+    public static ActionOutcome Failed(string reason) => new(Program.Failure, reason);
 }
