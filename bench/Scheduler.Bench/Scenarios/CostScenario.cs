@@ -5,7 +5,8 @@ using Dtask.Bench.Report;
 namespace Dtask.Bench.Scenarios;
 
 /// <summary>
-/// Consul cost per fire for 1, 3, 10, 30 and 300 executors (hosted in this process, so that 300 fit on a small machine),
+/// Consul cost per fire for 1, 3, 10 and 30 executors (hosted in this process, so that 30 fit on a small machine; other
+/// sizes with <c>BENCH_COST_SIZES</c>),
 /// counted on the agent's side, with the idle background (tasks suspended) measured first and subtracted. The same
 /// for the period check by CAS at every size, and for <c>consul lock</c> up to 3 nodes (beyond that its process per
 /// node per task per second saturates this machine).
@@ -26,7 +27,11 @@ internal sealed class CostScenario(BenchSettings settings) : IScenario
         var seconds = settings.Seconds(20, 8);
         var idle = settings.Seconds(15, 6);
         int[] sizes = settings.Quick ? [1, 3, 10] : [1, 3, 10, 30];
-        int[] dtaskSizes = settings.Quick ? sizes : [.. sizes, 300];
+        // BENCH_COST_SIZES=1,3,10,30,300 adds larger fleets of in-process executors (300 take about half an hour to start
+        // on two cores, and saturate one agent there).
+        int[] dtaskSizes = Environment.GetEnvironmentVariable("BENCH_COST_SIZES") is { Length: > 0 } listed
+            ? [.. listed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => int.Parse(n, CultureInfo.InvariantCulture))]
+            : sizes;
         var bench = new FireBench(settings);
         var runs = new List<FireMeasurement>();
         foreach (var n in dtaskSizes)

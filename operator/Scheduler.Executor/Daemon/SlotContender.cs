@@ -259,6 +259,15 @@ public sealed class SlotContender(
             {
                 try
                 {
+                    if (slot > time.GetUtcNow().ToUnixTimeSeconds())
+                    {
+                        // Planned while this clock was ahead (it has been set back since): the slot is not due yet, and
+                        // a marker would say it was missed before it came.
+                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} not recorded missed: it is not due yet by this clock (set back since it was planned)",
+                            task.Id.Namespace, task.Id.Name, slot);
+                        break;
+                    }
+
                     if (rank > 0 && await ledger.HasHistoryAsync(task.Id, slot, consistent: false, cancellationToken).ConfigureAwait(false))
                     {
                         break; // Recorded (or run) already: a stale read is enough to see it.

@@ -39,6 +39,7 @@ public sealed class TaskLoop : IAsyncDisposable
     private readonly CancellationToken claiming;
     private readonly Lock gate = new();
     private readonly DateTimeOffset firstSeen;
+    private DateTimeOffset? lastPlanned;
     private readonly Task loop;
     private TaskDefinition definition;
     private CancellationTokenSource replan = new();
@@ -167,6 +168,18 @@ public sealed class TaskLoop : IAsyncDisposable
                     idle = false;
                 }
 
+                var planning = time.GetUtcNow();
+                if (lastPlanned is { } planned && planning < planned - PauseTolerance)
+                {
+                    // This clock was set back (it ran ahead): the slots handed on while it was ahead are not due yet; plan
+                    // again from the run record.
+                    logger.Warning("task {Namespace:l}/{Task:l}: this clock went back {Seconds:0} s; planning again from the run record",
+                        task.Id.Namespace, task.Id.Name, (planned - planning).TotalSeconds);
+                    lastHandled = null;
+                    await ReadLastSlotAsync().ConfigureAwait(false);
+                }
+
+                lastPlanned = planning;
                 var next = Plan(task, resumed);
                 if (next is { } at)
                 {
