@@ -30,6 +30,7 @@ public sealed class HelmTemplateTests
         ["watch-namespace"] = ["operator.watchNamespace=jobs"],
         ["resolve-secrets"] = ["operator.resolveSecrets=true"],
         ["per-node-tokens"] = ["executor.perNodeTokens.nodes={node-1,node-2}", "executor.nodeSelector.pool=workers"],
+        ["ui"] = ["operator.ui.enabled=true", "operator.ui.allowActions=true", "operator.ui.bearerTokenSecret=dtask-ui-token", "monitoring.serviceMonitor.enabled=true"],
     };
 
     /// <summary>The nodes of <c>executor.perNodeTokens.nodes</c> in <paramref name="sets"/>; empty when not given.</summary>
@@ -67,6 +68,10 @@ public sealed class HelmTemplateTests
         {
             expected.AddRange(["ServiceAccount", "Deployment", "Service", operatorNamespaced(sets) ? "Role" : "ClusterRole",
                 operatorNamespaced(sets) ? "RoleBinding" : "ClusterRoleBinding", "Role", "RoleBinding"]);
+            if (On("operator.ui.enabled=true"))
+            {
+                expected.Add("Service");
+            }
         }
 
         if (!executorOn)
@@ -173,6 +178,20 @@ public sealed class HelmTemplateTests
             Assert.Equal(resolveSecrets ? [.. OperatorRbac.ClusterWide, .. OperatorRbac.ResolveSecrets] : OperatorRbac.ClusterWide, RulesOf(clusterWide));
             var operatorArgs = Assert.Single(Assert.Single(objects, o => o.Scalar("kind") == "Deployment").Sequence("spec.template.spec.containers")).Strings("args");
             Assert.Equal(resolveSecrets, operatorArgs.Contains("--resolve-secrets"));
+            var ui = On("operator.ui.enabled=true");
+            var operatorArgList = operatorArgs.ToList();
+            Assert.Equal(ui, operatorArgList.Contains("--ui-listen"));
+            if (ui)
+            {
+                // The page on every address of the pod, behind its own Service, the bearer token mounted where the flag says.
+                Assert.Equal("0.0.0.0:8080", operatorArgList[operatorArgList.IndexOf("--ui-listen") + 1]);
+                Assert.Contains("--ui-allow-actions", operatorArgList);
+                Assert.Equal("/etc/dtask/ui-token/token", operatorArgList[operatorArgList.IndexOf("--ui-bearer-token-file") + 1]);
+                var deployment = Assert.Single(objects, o => o.Scalar("kind") == "Deployment");
+                Assert.Contains(deployment.Sequence("spec.template.spec.volumes"), v => v.Scalar("secret.secretName") == "dtask-ui-token");
+                var service = Assert.Single(objects, o => o.Scalar("kind") == "Service" && o.Sequence("spec.ports").Any(p => p.Scalar("targetPort") == "ui"));
+                Assert.Equal("ui", Labels(service.At("metadata.labels"))["app.kubernetes.io/component"]);
+            }
             var election = Assert.Single(objects, o => o.Scalar("kind") == "Role" && RulesOf(o).Contains(("coordination.k8s.io", "leases", "get")));
             Assert.Equal(OperatorRbac.LeaderElection, RulesOf(election));
         }

@@ -45,8 +45,19 @@ internal sealed class AgentMetrics(Uri agent) : IDisposable
     /// <summary>One reading.</summary>
     public async Task<ConsulCounters> ReadAsync(CancellationToken cancellationToken)
     {
-        var text = await http.GetStringAsync(new Uri("/v1/agent/metrics?format=prometheus", UriKind.Relative), cancellationToken);
-        return Parse(text);
+        // An agent saturated by the baselines' processes may answer late: a reading is retried before the run fails.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var text = await http.GetStringAsync(new Uri("/v1/agent/metrics?format=prometheus", UriKind.Relative), cancellationToken);
+                return Parse(text);
+            }
+            catch (Exception e) when (attempt < 3 && !cancellationToken.IsCancellationRequested && e is HttpRequestException or TaskCanceledException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+            }
+        }
     }
 
     /// <summary>Parses the Prometheus text format (only the series used here).</summary>
