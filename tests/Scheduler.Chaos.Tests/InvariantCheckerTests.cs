@@ -178,6 +178,16 @@ public sealed class InvariantCheckerTests
             Invariants.NotEarly
         },
         {
+            "a run 3.5 s before its slot by the true clock (a drifting clock the guard let past its bound)",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", -3500, 400) with { SeenStart = At(T0 + 8, 500) }] },
+            Invariants.NotEarly
+        },
+        {
+            "a run 1.2 s before its slot on a clock 1.2 s ahead: within the skew limit",
+            e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", -1200, 400) with { SeenStart = At(T0 + 8, 0) }] },
+            null
+        },
+        {
             "a run on a clock 30 s ahead that started on time by the true clock",
             e => e with { Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", 50, 400) with { SeenStart = At(T0 + 38, 50) }] },
             null

@@ -35,8 +35,9 @@ namespace Dtask.Chaos.Checking;
 /// started a child nor had one alive within <see cref="StallBound"/>.</item>
 /// <item><b>child-outlived-executor</b>: a child of a killed executor still alive more than the termination grace plus
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
-/// <item><b>early-fire</b>: a child that started before its slot instant by the host's true clock (the witness's
-/// <c>date</c> runs without libfaketime: the child's own clock corrected for the injected offset).</item>
+/// <item><b>early-fire</b>: a child that started more than <see cref="EarlyFireBound"/> before its slot instant by the
+/// host's true clock (the witness's <c>date</c> runs without libfaketime: the child's own clock corrected for the injected
+/// offset), or before it at all on a clock more than <see cref="ConvictedOffset"/> off.</item>
 /// <item><b>claim-without-quorum</b>: a child of an executor whose Consul server was partitioned from the majority that
 /// started more than <see cref="ClaimInFlight"/> into the partition.</item>
 /// <item><b>majority-stalled</b>: during a server partition, from two TTLs (and <see cref="StallAllowance"/>) after the cut
@@ -384,6 +385,16 @@ public static class InvariantChecker
     /// <summary>How early (by its writer's own clock) a marker may be written: dtask claims up to 50 ms before the instant, a marker is no different.</summary>
     public static readonly TimeSpan MarkerTolerance = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// How early a child may start by the true clock: the executor's skew guard lets a clock within the limit (2 s) claim,
+    /// convicts a peer estimate only beyond the limit plus its one-second allowance for stamps read late, and its view of the
+    /// peers is as fresh as the nodes watch delivers (a quarter of a second is allowed for that).
+    /// </summary>
+    public static readonly TimeSpan EarlyFireBound = SkewLimit + TimeSpan.FromSeconds(1) + TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A clock this far off (by the child's reading) must have been convicted: any early start on it is a violation.</summary>
+    public static readonly TimeSpan ConvictedOffset = TimeSpan.FromSeconds(10);
+
     private static void CheckMarkers(CheckInput input, List<Violation> violations)
     {
         // A skipped or missed marker says a due slot did not run: written before the slot was due it decides too early.
@@ -415,7 +426,8 @@ public static class InvariantChecker
 
     private static void CheckEarlyFires(CheckInput input, List<Violation> violations)
     {
-        foreach (var run in input.Runs.Where(r => r.Start < r.SlotTime))
+        foreach (var run in input.Runs.Where(r => r.SlotTime - r.Start > EarlyFireBound
+            || (r.Start < r.SlotTime && r.ClockOffset is { } offset && offset.Duration() > ConvictedOffset)))
         {
             violations.Add(new Violation("early-fire", run.Task, run.Slot,
                 $"{Describe(run)} started {(run.SlotTime - run.Start).TotalSeconds:0.000} s before its slot instant by the true clock" +
