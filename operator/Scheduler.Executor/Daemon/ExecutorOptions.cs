@@ -63,6 +63,12 @@ public sealed record ExecutorOptions
     /// </summary>
     public string? SessionNode { get; init; }
 
+    /// <summary>
+    /// How long a missed marker waits for the clock guard to allow writes (a node just started, or just set right) before
+    /// it is left to the other executors: three clock-stamp intervals.
+    /// </summary>
+    public TimeSpan MarkerGuardWait { get; init; } = ClockSkewGuard.StampMaxAge;
+
     /// <summary>The TTL of the executor's sessions (Consul accepts 10 s to 24 h).</summary>
     public TimeSpan SessionTtl { get; init; } = DefaultSessionTtl;
 

@@ -252,6 +252,8 @@ public sealed class SlotContender(
             await Task.Delay(turn.Wait, time, cancellationToken).ConfigureAwait(false);
         }
 
+        var calledAt = time.GetUtcNow();
+        var calledTimestamp = time.GetTimestamp();
         var backoff = new Backoff(RetryMin, RetryMax * 5);
         foreach (var slot in slots)
         {
@@ -259,18 +261,25 @@ public sealed class SlotContender(
             {
                 try
                 {
-                    if (slot > time.GetUtcNow().ToUnixTimeSeconds())
-                    {
-                        // Planned while this clock was ahead (it has been set back since): the slot is not due yet, and
-                        // a marker would say it was missed before it came.
-                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} not recorded missed: it is not due yet by this clock (set back since it was planned)",
-                            task.Id.Namespace, task.Id.Name, slot);
-                        break;
-                    }
-
                     if (rank > 0 && await ledger.HasHistoryAsync(task.Id, slot, consistent: false, cancellationToken).ConfigureAwait(false))
                     {
                         break; // Recorded (or run) already: a stale read is enough to see it.
+                    }
+
+#if !DTASK_CHAOS_DEFECT_UNGATED_MARKERS
+                    if (!await WaitMayWriteAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        return; // Still skewed: the other executors record the slots (or the next to plan them).
+                    }
+#endif
+
+                    if (SetBackSince(calledAt, calledTimestamp) && slot > time.GetUtcNow().ToUnixTimeSeconds())
+                    {
+                        // Planned while this clock was ahead, and it has been set back since: the slot is not due yet,
+                        // and a marker would say it was missed before it came.
+                        logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} not recorded missed: this clock was set back and the slot is not due yet",
+                            task.Id.Namespace, task.Id.Name, slot);
+                        break;
                     }
 
                     if (!await ledger.HasHistoryAsync(task.Id, slot, consistent: true, cancellationToken).ConfigureAwait(false)
@@ -301,6 +310,31 @@ public sealed class SlotContender(
                 }
             }
         }
+    }
+
+    /// <summary>True when this wall clock moved back more than a few seconds against the monotonic clock since <paramref name="wall"/>.</summary>
+    private bool SetBackSince(DateTimeOffset wall, long timestamp) =>
+        time.GetUtcNow() < wall + time.GetElapsedTime(timestamp) - TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Whether this clock may write, waiting up to <see cref="ExecutorOptions.MarkerGuardWait"/> for the guard to allow it: a
+    /// node just started (its peers' clocks not timed yet) or just set right records the slots it planned, instead of
+    /// dropping markers that no other executor may be in a state to write. A skewed clock waits, then writes nothing.
+    /// </summary>
+    private async Task<bool> WaitMayWriteAsync(CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        while (!skew.MayWrite)
+        {
+            if (time.GetElapsedTime(started) >= options.MarkerGuardWait)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     private async Task<bool> FireUntilDeadlineAsync(TaskDefinition task, SlotTicket ticket, int rank, CancellationToken claiming)

@@ -67,7 +67,7 @@ public sealed class ContenderRig : IAsyncDisposable
     {
         var faults = new FaultInjectingHandler();
         var client = new ConsulClient(consul.Agent.ClientOptions() with { ReadRetries = 0, RequestTimeout = TimeSpan.FromSeconds(2) }, faults);
-        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10),
+        var options = new ExecutorOptions { Node = node, Prefix = world.Layout.Prefix, RankDelay = TimeSpan.FromMilliseconds(100), SessionTtl = TimeSpan.FromSeconds(10), MarkerGuardWait = TimeSpan.FromSeconds(2),
             ShutdownGrace = TimeSpan.FromSeconds(2) };
         var sink = new CapturingSink();
         var membership = new NodeMembership(client, new ConsulTaskLedger(client, world.Layout), world.Layout, options, new ClockSkewGuard(options.SkewLimit, TimeProvider.System, sink.CreateLogger()),

@@ -55,7 +55,7 @@ public sealed class SlotContenderInterleavingTests : IDisposable
         await DriveAsync(ahead.ContendAsync(definition, Ticket(Slot), Ct));
         Assert.Null((await ledger.ReadRunAsync(task, Ct)).Record);
         Assert.False(await ledger.HasHistoryAsync(task, Slot, consistent: true, Ct));
-        await ahead.RecordMissedAsync(definition, [Slot], RunReasons.NotClaimedBeforeDeadline, Ct);
+        await DriveAsync(ahead.RecordMissedAsync(definition, [Slot], RunReasons.NotClaimedBeforeDeadline, Ct));
         Assert.False(await ledger.HasHistoryAsync(task, Slot, consistent: true, Ct));
         Assert.Empty(events.Events);
 
@@ -71,6 +71,33 @@ public sealed class SlotContenderInterleavingTests : IDisposable
         var history = await ledger.ReadHistoryAsync(task, Ct);
         Assert.Equal([(Slot + 30, "good"), (Slot + 20, "good"), (Slot + 10, "good")], history.Select(r => (r.Slot, r.Node)));
         Assert.DoesNotContain(events.Events, e => e.StartsWith("missed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Missed_markers_planned_while_the_guard_held_writes_are_written_once_the_clock_is_found_right_within_the_wait()
+    {
+        using var session = ledger.OpenSession();
+        var guard = Guard("late");
+        var contender = Contender("late", new Sessions(session), guard);
+        var definition = Definition("true");
+        guard.Observe(new ConsulResponseMeta(1, true, TimeSpan.Zero, time.GetUtcNow() - TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(5)));
+        Assert.False(guard.MayWrite);
+        time.Advance(TimeSpan.FromSeconds(20));
+
+        // The planner found the slot missed while this node could not write (no other executor could either).
+        var recording = contender.RecordMissedAsync(definition, [Slot], RunReasons.NotFiredInTime, Ct);
+        for (var i = 0; i < 50; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(20));
+            await Task.Delay(2, Ct);
+        }
+
+        Assert.False(recording.IsCompleted, "the marker was given up before the guard's wait was over");
+        guard.Observe(new ConsulResponseMeta(1, true, TimeSpan.Zero, time.GetUtcNow(), TimeSpan.FromMilliseconds(5)));
+        await DriveAsync(recording);
+
+        var entry = Assert.Single(await ledger.ReadHistoryAsync(task, Ct));
+        Assert.Equal((Slot, RunState.Missed, RunReasons.NotFiredInTime), (entry.Slot, entry.State, entry.Reason));
     }
 
     [Fact]
@@ -90,7 +117,7 @@ public sealed class SlotContenderInterleavingTests : IDisposable
         Assert.False(guard.MayWrite);
         var jumped = clock.GetUtcNow().ToUnixTimeSeconds() / 10 * 10;
         await DriveAsync(contender.ContendAsync(definition, Ticket(jumped), Ct));
-        await contender.RecordMissedAsync(definition, [Slot + 10, Slot + 20], RunReasons.NotClaimedBeforeDeadline, Ct);
+        await DriveAsync(contender.RecordMissedAsync(definition, [Slot + 10, Slot + 20], RunReasons.NotClaimedBeforeDeadline, Ct));
 
         Assert.Equal([$"{Slot}"], await File.ReadAllLinesAsync(Witness, Ct));
         Assert.Equal([Slot], (await ledger.ReadHistoryAsync(task, Ct)).Select(r => r.Slot));
@@ -450,7 +477,7 @@ public sealed class SlotContenderInterleavingTests : IDisposable
     private SlotContender Contender(string node, IClaimSessions sessions, ClockSkewGuard? guard = null, RunningRuns? runs = null, ITaskLedger? ledger = null,
         TimeProvider? clock = null, ClusterView? view = null, TimeSpan? rankDelay = null) =>
         new(ledger ?? this.ledger, sessions, view ?? new ClusterView(), guard ?? Guard(node), runs ?? new RunningRuns(), events,
-            new ExecutorOptions { Node = node, RankDelay = rankDelay ?? TimeSpan.FromMilliseconds(100) },
+            new ExecutorOptions { Node = node, RankDelay = rankDelay ?? TimeSpan.FromMilliseconds(100), MarkerGuardWait = TimeSpan.FromSeconds(2) },
             new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromSeconds(2) }), new FiringStats(), clock ?? time, Logger.None);
 
     private TaskDefinition Definition(string shell, ConcurrencyPolicy policy = ConcurrencyPolicy.Forbid, int? history = null) =>
