@@ -76,9 +76,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private readonly Lock gate = new();
     private readonly Dictionary<string, Peer> peers = new(StringComparer.Ordinal);
     private Agent? agent;
-    private Agent? anchor;
-    private long? agentSharedSince;
-    private bool agentSharedLogged;
     private readonly long created = time.GetTimestamp();
     private long? lastNodesAnswer;
     private int listedPeers;
@@ -127,7 +124,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
         {
             // This clock minus the agent's lies in [low, high] at the arrival.
             agent = new Agent(sent - (date + Resolution), received - date, received, time.GetTimestamp());
-            NoticeSharedClock(agent);
         }
 
         Evaluate();
@@ -235,13 +231,11 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
         var references = new List<(string Name, TimeSpan Estimate)>();
         bool changed;
         bool logAwaiting;
-        bool logShared;
         int peersNow;
         ClockSkewState result;
         lock (gate)
         {
-            var timedPeerCount = peers.Values.Count(p => p.Samples.Any(x => time.GetElapsedTime(x.Arrival, now) <= SampleMaxAge));
-            if (agent is { } a && !(timedPeerCount > 0 && AgentSharesClock(now)))
+            if (agent is { } a)
             {
                 // How far this wall clock moved beyond the monotonic clock since the arrival (a jump shows here).
                 var moved = wall - time.GetElapsedTime(a.Arrival, now) - a.ReceivedAt;
@@ -287,17 +281,9 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             // this clock: a local agent shares it.
             var awaiting = timedPeers < Math.Min(2, listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
             result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
-            var shared = agent is not null && AgentSharesClock(now);
-            logShared = shared && !agentSharedLogged;
-            agentSharedLogged = shared;
             logAwaiting = awaiting && !awaitingLogged;
             awaitingLogged |= awaiting;
             peersNow = listedPeers;
-        }
-
-        if (logShared)
-        {
-            logger.Warning("clock skew: the Consul agent's clock moved with this one (it is on this host's clock); it is no reference while other executors' clocks are timed");
         }
 
         if (logAwaiting)
@@ -327,39 +313,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
         return result;
     }
-
-    /// <summary>
-    /// Watches whether the agent's clock moves with this one: when this wall clock moved against the monotonic clock
-    /// (a jump, a drift) by <see cref="SharedClockEvidence"/> or more since an earlier answer, and the agent's reading
-    /// moved by less than half of that, the agent is on this host's clock (a local agent) and says nothing about it.
-    /// Such an agent is no reference while other executors' clocks are timed, for <see cref="SharedClockMemory"/> after
-    /// the last evidence. Called under the lock.
-    /// </summary>
-    private void NoticeSharedClock(Agent current)
-    {
-        if (anchor is not { } first || time.GetElapsedTime(first.Arrival, current.Arrival) > SharedClockMemory)
-        {
-            anchor = current;
-            return;
-        }
-
-        var wallMoved = current.ReceivedAt - first.ReceivedAt - time.GetElapsedTime(first.Arrival, current.Arrival);
-        var agentMoved = ((current.Low + current.High) / 2) - ((first.Low + first.High) / 2);
-        if (wallMoved.Duration() >= SharedClockEvidence && agentMoved.Duration() < wallMoved.Duration() / 2)
-        {
-            agentSharedSince = current.Arrival;
-            anchor = current;
-        }
-    }
-
-    /// <summary>True while the agent is known to share this clock (see <see cref="NoticeSharedClock"/>).</summary>
-    private bool AgentSharesClock(long now) => agentSharedSince is { } since && time.GetElapsedTime(since, now) <= SharedClockMemory;
-
-    /// <summary>How far this wall clock must move against the monotonic clock, with the agent's reading staying, to show that the agent shares it.</summary>
-    public static readonly TimeSpan SharedClockEvidence = TimeSpan.FromSeconds(1.5);
-
-    /// <summary>How long an agent seen to share this clock stays no reference (and how long an answer serves as the base of that comparison).</summary>
-    public static readonly TimeSpan SharedClockMemory = TimeSpan.FromMinutes(10);
 
     private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + " s";
 
