@@ -43,6 +43,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
     private readonly CancellationTokenSource leaving = new();
     private bool unreachableLogged;
     private bool takenLogged;
+    private bool registered;
 
     /// <summary>Raised when the claim session is found lost, before a new one is created.</summary>
     public event Action? SessionLost;
@@ -202,9 +203,11 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
             rewrite = true;
         }
 
-        if (rewrite)
+        if (rewrite || !registered)
         {
+            registered = false;
             await RegisterAsync(cancellationToken).ConfigureAwait(false);
+            registered = true;
         }
     }
 

@@ -67,7 +67,9 @@ public sealed class LifecycleTests(ConsulFixture consul)
         var first = world.Start("twin");
         await first.ReadyAsync();
         var second = world.Start("twin");
-        Assert.Equal(1, await second.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        // It waits two session TTLs (and 5 s) for the name, as for a killed predecessor's registration, then gives up.
+        Assert.Equal(1, await second.WaitForExitAsync(TimeSpan.FromSeconds(90)));
+        Assert.Contains(second.Lines, l => l.Contains("waiting up to", StringComparison.Ordinal) && l.Contains("to expire", StringComparison.Ordinal));
         Assert.Contains(second.Lines, l => l.Contains("refusing to start", StringComparison.Ordinal) && l.Contains("twin", StringComparison.Ordinal));
 
         var bad = world.Start("Not_A_Name", null, "--skew-limit=0s", "--rank-delay=-5ms");
@@ -76,6 +78,24 @@ public sealed class LifecycleTests(ConsulFixture consul)
         Assert.Contains(bad.Lines, l => l.Contains("--rank-delay", StringComparison.Ordinal));
         Assert.Contains(bad.Lines, l => l.Contains("--skew-limit", StringComparison.Ordinal));
         Assert.DoesNotContain(bad.Lines, l => l.Contains("   at ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_executor_started_again_right_after_a_SIGKILL_waits_for_its_predecessors_registration_and_runs()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        var first = world.Start("phoenix");
+        await first.ReadyAsync();
+        first.Signal("KILL");
+        await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+
+        // The killed process's registration lives until Consul expires its session (up to two TTLs).
+        var again = world.Start("phoenix");
+        Assert.True(await again.WaitForAsync("node phoenix registered", TimeSpan.FromSeconds(60)), again.Output);
+        await again.ReadyAsync();
+        Assert.DoesNotContain(again.Lines, l => l.Contains("refusing to start", StringComparison.Ordinal));
+        var code = await again.StopAsync();
+        Assert.True(code == 0, again.Output);
     }
 
     [Fact]
