@@ -224,13 +224,6 @@ internal static class ExecutorCommand
             error.WriteLine($"dtask executor: {e.Message}");
             return RunCommand.ConfigurationExitCode;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopped (SIGTERM, Ctrl-C) while still starting: nothing was claimed yet; the host stopped what had started.
-            orderly = true;
-            logger.Information("stopped while starting");
-            return Program.Success;
-        }
         catch (NodeNameTakenException e)
         {
             logger.Error("refusing to start: {Problem:l}", e.Message);
