@@ -42,6 +42,12 @@ read -r passed failed skipped < <(awk '
   END { printf "%d %d %d\n", p, f, s }' "$log")
 
 assemblies="$(grep -cE '(Passed|Failed)! +- Failed: ' "$log" || true)"
+if grep -qE '^ +Failed [A-Za-z]' "$log"; then
+  # The failed tests again, each with its message, so that the end of the output names them.
+  echo
+  echo "failed tests:"
+  awk '/^ +Failed [A-Za-z]/ { n = 14 } n > 0 { print; n-- }' "$log"
+fi
 echo
 echo "test assemblies: $assemblies"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -8,6 +8,7 @@ using Dtask.Executor.Daemon;
 using Dtask.Executor.Logging;
 using Dtask.Executor.Notifications;
 using Dtask.Executor.Processes;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -201,9 +202,15 @@ internal static class ExecutorCommand
 
         // Orderly unless the host failed unexpectedly: then the watchdog stops whatever children are left, as if the executor had died.
         var orderly = false;
+        IHost? host = null;
+        // The host's own lifetime handles SIGTERM and SIGINT; RunAsync disposes the host, so its token is taken first.
+        var stopping = CancellationToken.None;
+        var started = CancellationToken.None;
         try
         {
-            using var host = ExecutorHost.Build(options, consul, notifications, logger, watchdog: watchdog);
+            host = ExecutorHost.Build(options, consul, notifications, logger, watchdog: watchdog);
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            (stopping, started) = (lifetime.ApplicationStopping, lifetime.ApplicationStarted);
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
             orderly = true;
             return Program.Success;
@@ -235,13 +242,20 @@ internal static class ExecutorCommand
             error.WriteLine($"dtask executor: Consul denied permission: {e.Message} (see deploy/acl/executor.hcl for what an executor's token needs)");
             return RunCommand.NoPermissionExitCode;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || stopping.IsCancellationRequested)
         {
+            // SIGTERM or SIGINT before start-up finished: the host's own lifetime cancels its start, which is a stop.
             orderly = true;
+            if (!started.IsCancellationRequested)
+            {
+                logger.Information("stopped before start-up finished");
+            }
+
             return Program.Success;
         }
         finally
         {
+            host?.Dispose();
             if (orderly)
             {
                 watchdog.Dispose();

@@ -117,4 +117,17 @@ public sealed class LifecycleTests(ConsulFixture consul)
         Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n", SessionTtl = TimeSpan.FromSeconds(30), TerminationGrace = TimeSpan.FromSeconds(14) }).Succeeded);
         Assert.True(new ExecutorOptionsValidator().Validate(null, new ExecutorOptions { Node = "n", SessionTtl = TimeSpan.FromSeconds(30), TerminationGrace = TimeSpan.FromSeconds(15) }).Failed);
     }
+    [Fact]
+    public async Task SIGTERM_while_start_up_still_waits_for_Consul_exits_0_without_a_stack_trace()
+    {
+        await using var world = new DaemonWorld(consul.Agent.Address, consul.NewClient());
+        // Nothing listens on port 9: start-up waits there, retrying, until it is stopped.
+        world.Consul = new Uri("http://127.0.0.1:9");
+        var waiting = world.Start("early-stop");
+        Assert.True(await waiting.WaitForAsync("cannot be used", TimeSpan.FromSeconds(30)), waiting.Output);
+        waiting.Signal("TERM");
+        Assert.Equal(0, await waiting.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains(waiting.Lines, l => l.Contains("stopped before start-up finished", StringComparison.Ordinal));
+        Assert.DoesNotContain(waiting.Lines, l => l.Contains("   at ", StringComparison.Ordinal) || l.Contains("Unhandled", StringComparison.Ordinal));
+    }
 }
