@@ -42,6 +42,37 @@ public sealed class AclTests(AclAgentFixture acl) : IClassFixture<AclAgentFixtur
     }
 
     [Fact]
+    public async Task In_batched_transactions_only_the_one_touching_a_forbidden_key_is_refused_and_the_others_commit()
+    {
+        using var master = acl.Agent.CreateMasterClient();
+        var name = "dtask-batch-" + Guid.NewGuid().ToString("N")[..8];
+        var allowed = TestKvPrefix.New("dtask/");
+        var forbidden = TestKvPrefix.New("elsewhere/") + "spec";
+        await master.Acl.CreatePolicyAsync(name, $$"""key_prefix "{{allowed}}" { policy = "write" }""", cancellationToken: Ct);
+        var token = (await master.Acl.CreateTokenAsync("batch test token", [name], Ct)).Value;
+        using var client = acl.Agent.CreateClient(token.Secret);
+        await using var batcher = new Txn.TxnBatcher(client.Txn);
+
+        var good = Enumerable.Range(0, 4).Select(i => batcher.ExecuteAsync([Txn.TxnOp.Set(allowed + $"run{i}", Kv.KvValue.Utf8("ok"))], Ct)).ToList();
+        var refused = batcher.ExecuteAsync([Txn.TxnOp.Set(allowed + "with-bad", Kv.KvValue.Utf8("no")), Txn.TxnOp.Cas(forbidden, Kv.KvValue.Utf8("no"), 0)], Ct);
+
+        var error = await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => refused);
+        Assert.Equal(forbidden, error.Subject);
+        foreach (var result in await Task.WhenAll(good))
+        {
+            Assert.True(result.Committed);
+        }
+
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("ok", (await master.Kv.GetAsync(allowed + $"run{i}", cancellationToken: Ct)).Value!.ValueAsString());
+        }
+
+        Assert.Null((await master.Kv.GetAsync(allowed + "with-bad", cancellationToken: Ct)).Value);
+        await master.Acl.DeleteTokenAsync(token.AccessorId, Ct);
+    }
+
+    [Fact]
     public async Task A_transaction_touching_a_key_the_token_may_not_write_is_a_permission_error_naming_that_key_and_applies_nothing()
     {
         using var master = acl.Agent.CreateMasterClient();

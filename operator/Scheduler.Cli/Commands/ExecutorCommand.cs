@@ -255,7 +255,14 @@ internal static class ExecutorCommand
         }
         finally
         {
-            host?.Dispose();
+            if (host is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                host?.Dispose();
+            }
             if (orderly)
             {
                 watchdog.Dispose();

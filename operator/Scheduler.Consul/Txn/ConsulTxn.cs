@@ -26,7 +26,27 @@ public sealed class ConsulTxn
     /// naming "Permission denied"); the exception's subject is that key. Nothing was applied.</exception>
     /// <exception cref="ConsulTooLargeException">More than <see cref="MaxOperations"/> operations with
     /// <see cref="TxnAtomicity.RequireAtomic"/> (nothing is sent), or the agent refused the body's size.</exception>
-    public async Task<ConsulResponse<TxnResult>> ExecuteAsync(IReadOnlyList<TxnOp> operations, TxnAtomicity atomicity = TxnAtomicity.RequireAtomic, CancellationToken cancellationToken = default)
+    public Task<ConsulResponse<TxnResult>> ExecuteAsync(IReadOnlyList<TxnOp> operations, TxnAtomicity atomicity = TxnAtomicity.RequireAtomic, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(operations, atomicity, null, cancellationToken);
+
+    /// <summary>
+    /// Runs read operations only (get, get-tree, checks) as one read-only transaction with <paramref name="consistency"/>:
+    /// Consul answers a read-only transaction in the consistency mode asked, so <see cref="ConsistencyMode.Consistent"/>
+    /// reads every key linearizably at the cost of one leader check for all of them.
+    /// </summary>
+    /// <exception cref="ArgumentException">An operation writes, or there are more than <see cref="MaxOperations"/>.</exception>
+    public Task<ConsulResponse<TxnResult>> ReadAsync(IReadOnlyList<TxnOp> operations, ConsistencyMode consistency, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        if (operations.Count > MaxOperations || operations.Any(op => WriteOrRead(op) != "read"))
+        {
+            throw new ArgumentException($"a read-only transaction has at most {MaxOperations} read operations", nameof(operations));
+        }
+
+        return ExecuteAsync(operations, TxnAtomicity.RequireAtomic, new QueryOptions { Consistency = consistency }, cancellationToken);
+    }
+
+    private async Task<ConsulResponse<TxnResult>> ExecuteAsync(IReadOnlyList<TxnOp> operations, TxnAtomicity atomicity, QueryOptions? read, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(operations);
         if (operations.Count == 0)
@@ -45,7 +65,7 @@ public sealed class ConsulTxn
         for (var start = 0; start < operations.Count; start += MaxOperations)
         {
             var batch = operations.Skip(start).Take(MaxOperations).ToList();
-            var (raw, wire) = await SendBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+            var (raw, wire) = await SendBatchAsync(batch, read, cancellationToken).ConfigureAwait(false);
             lastMeta = raw.Meta;
             foreach (var result in wire?.Results ?? [])
             {
@@ -82,13 +102,14 @@ public sealed class ConsulTxn
         _ => "write",
     };
 
-    private async Task<(ConsulRawResponse Raw, TxnResponseWire? Wire)> SendBatchAsync(List<TxnOp> batch, CancellationToken cancellationToken)
+    private async Task<(ConsulRawResponse Raw, TxnResponseWire? Wire)> SendBatchAsync(List<TxnOp> batch, QueryOptions? read, CancellationToken cancellationToken)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(batch.ConvertAll(op => op.ToWire()), ConsulJsonContext.Default.ListTxnOpWire);
         var subject = batch.Count == 1 ? $"{Endpoint} ({batch[0]})" : $"{Endpoint} ({batch.Count} operations from {batch[0]})";
         var request = new ConsulRequest(HttpMethod.Put, "/v1/txn", "run transaction", subject)
         {
             Body = body,
+            Read = read,
             Accepted = [HttpStatusCode.Conflict],
         };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);

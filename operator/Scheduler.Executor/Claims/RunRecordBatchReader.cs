@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Dtask.Consul;
 using Dtask.Consul.Errors;
+using Dtask.Consul.Http;
 using Dtask.Consul.Txn;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -15,8 +16,9 @@ namespace Dtask.Executor.Claims;
 /// 157 requests instead of 10,000.
 /// </summary>
 /// <remarks>
-/// The answers are not linearizable (the leader answers from its state without a verify round): they are used to plan,
-/// and every claim reads the record consistently again.
+/// With the default consistency the answers are not linearizable (the leader answers from its state without a verify
+/// round): they are used to plan, and every claim reads the record consistently again, through a reader made with
+/// <see cref="ConsistencyMode.Consistent"/> when claims are batched.
 /// </remarks>
 public sealed class RunRecordBatchReader : IAsyncDisposable
 {
@@ -24,15 +26,20 @@ public sealed class RunRecordBatchReader : IAsyncDisposable
     public const int ParallelBatches = 4;
 
     private readonly RunStateStore store;
+    private readonly ConsistencyMode consistency;
     private readonly Channel<PendingRead> queue = Channel.CreateUnbounded<PendingRead>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim slots = new(ParallelBatches);
     private readonly CancellationTokenSource stop = new();
     private readonly Task worker;
 
     /// <summary>Starts the reader.</summary>
-    public RunRecordBatchReader(RunStateStore store)
+    /// <param name="store">Where the run records are.</param>
+    /// <param name="consistency">The reads' consistency: <see cref="ConsistencyMode.Consistent"/> answers as a consistent
+    /// read of each key would (the claims' reads), with one leader check per transaction.</param>
+    public RunRecordBatchReader(RunStateStore store, ConsistencyMode consistency = ConsistencyMode.Default)
     {
         this.store = store ?? throw new ArgumentNullException(nameof(store));
+        this.consistency = consistency;
         worker = Task.Run(() => WorkAsync(stop.Token));
     }
 
@@ -82,7 +89,7 @@ public sealed class RunRecordBatchReader : IAsyncDisposable
         {
             var layout = store.Layout;
             var keys = batch.ConvertAll(p => layout.RunKey(p.Task.Namespace, p.Task.Name));
-            var result = (await store.Client.Txn.ExecuteAsync([.. keys.Distinct(StringComparer.Ordinal).Select(TxnOp.GetTree)], cancellationToken: cancellationToken)
+            var result = (await store.Client.Txn.ReadAsync([.. keys.Distinct(StringComparer.Ordinal).Select(TxnOp.GetTree)], consistency, cancellationToken)
                 .ConfigureAwait(false)).Value;
             if (!result.Committed)
             {

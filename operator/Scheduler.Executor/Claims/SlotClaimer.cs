@@ -25,7 +25,13 @@ namespace Dtask.Executor.Claims;
 /// </list>
 /// A claim that reaches step 2 costs one write (the transaction); the common "already claimed" answer costs none.
 /// </summary>
-public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
+/// <param name="store">Where the run records and locks are.</param>
+/// <param name="time">The clock.</param>
+/// <param name="reads">When set, the first consistent read of each claim goes through it (a consistent read-only
+/// transaction answers many claims due at the same instant at once).</param>
+/// <param name="claims">When set, the claim transactions go through it (one request carries the claims due at the same
+/// instant, each still all-or-nothing).</param>
+public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, RunRecordBatchReader? reads = null, TxnBatcher? claims = null)
 {
     private const int MaxRounds = 3;
     private readonly TimeProvider time = time ?? TimeProvider.System;
@@ -49,7 +55,9 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         RunRecord? abandoned = null;
         for (var round = 0; ; round++)
         {
-            var stored = await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
+            var stored = round == 0 && reads is not null
+                ? await reads.ReadAsync(task, cancellationToken).ConfigureAwait(false)
+                : await store.ReadRunAsync(task, cancellationToken).ConfigureAwait(false);
             if (stored.Record is { } current && current.Slot >= slot)
             {
                 if (IsOurs(current, runId, sessionId))
@@ -199,8 +207,10 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null)
         TxnResult result;
         try
         {
-            result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index), TxnOp.CheckNotExists(historyKey)],
-                cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            TxnOp[] operations = [TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index), TxnOp.CheckNotExists(historyKey)];
+            result = claims is not null
+                ? await claims.ExecuteAsync(operations, cancellationToken).ConfigureAwait(false)
+                : (await Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
         }
         catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))
         {

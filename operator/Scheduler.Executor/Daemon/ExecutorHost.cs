@@ -76,7 +76,7 @@ public static class ExecutorHost
         builder.Services.AddSingleton(sp => new NodeMembership(sp.GetRequiredService<MembershipClient>().Client, sp.GetRequiredService<ITaskLedger>(), sp.GetRequiredService<KvLayout>(),
             sp.GetRequiredService<ExecutorOptions>(), sp.GetRequiredService<ClockSkewGuard>(), time, logger, watchdog is null ? null : watchdog.Lease));
         builder.Services.AddSingleton<ITaskLedger>(sp => new ConsulTaskLedger(sp.GetRequiredService<FiringClient>().Client, sp.GetRequiredService<KvLayout>(), time,
-            watches: sp.GetRequiredService<ConsulClient>(), membership: sp.GetRequiredService<MembershipClient>().Client));
+            watches: sp.GetRequiredService<ConsulClient>(), membership: sp.GetRequiredService<MembershipClient>().Client, batchClaims: true));
         builder.Services.AddSingleton<IFleetLedger>(sp => sp.GetRequiredService<ITaskLedger>());
         builder.Services.AddSingleton(sp => new SlotContender(sp.GetRequiredService<ITaskLedger>(), sp.GetRequiredService<NodeMembership>(), sp.GetRequiredService<ClusterView>(), sp.GetRequiredService<ClockSkewGuard>(),
             sp.GetRequiredService<RunningRuns>(), sp.GetRequiredService<IRunNotifier>(), sp.GetRequiredService<ExecutorOptions>(),

@@ -399,18 +399,24 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
     };
 }
 
+/// <summary>The ledger cases against the Consul ledger, on a real agent, as <c>dtask run</c> uses it (one claim at a time).</summary>
+public sealed class ConsulTaskLedgerConformanceTests(ConsulFixture consul) : ConsulTaskLedgerConformance(consul, batchClaims: false);
+
+/// <summary>The ledger cases against the Consul ledger as the executor uses it: claims due at once share requests.</summary>
+public sealed class BatchedConsulTaskLedgerConformanceTests(ConsulFixture consul) : ConsulTaskLedgerConformance(consul, batchClaims: true);
+
 /// <summary>The ledger cases against the Consul ledger, on a real agent.</summary>
-public sealed class ConsulTaskLedgerConformanceTests : TaskLedgerConformance
+public abstract class ConsulTaskLedgerConformance : TaskLedgerConformance
 {
     private readonly ConsulClient client;
     private readonly List<SessionRenewal> sessions = [];
     private readonly KvLayout layout = new(TestKvPrefix.New("dtask-test/"));
 
-    public ConsulTaskLedgerConformanceTests(ConsulFixture consul)
+    protected ConsulTaskLedgerConformance(ConsulFixture consul, bool batchClaims)
     {
         ArgumentNullException.ThrowIfNull(consul);
         client = consul.NewClient();
-        Ledger = new ConsulTaskLedger(client, layout);
+        Ledger = new ConsulTaskLedger(client, layout, batchClaims: batchClaims);
     }
 
     protected override ITaskLedger Ledger { get; }
