@@ -19,7 +19,10 @@ internal sealed record ConsulRequest(HttpMethod Method, string Path, string Oper
     /// <summary>Statuses other than 2xx that the caller decodes itself (404 for a missing key, 409 for a txn).</summary>
     public IReadOnlyCollection<HttpStatusCode> Accepted { get; init; } = [];
 
-    public bool IsWrite => Method == HttpMethod.Put || Method == HttpMethod.Delete;
+    /// <summary>A PUT that changes nothing (a transaction of reads only): counted and retried as a read.</summary>
+    public bool ReadsOnly { get; init; }
+
+    public bool IsWrite => !ReadsOnly && (Method == HttpMethod.Put || Method == HttpMethod.Delete);
 
     public string PathAndQuery()
     {

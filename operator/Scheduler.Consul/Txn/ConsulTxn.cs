@@ -20,7 +20,7 @@ public sealed class ConsulTxn
     /// <summary>
     /// Runs the operations. A rollback is not an exception: the result says which operation failed and why
     /// (call <see cref="TxnResult.ThrowIfRolledBack"/> to make it one). Never retried: on a timeout or 5xx the
-    /// outcome is unknown, so re-read. Each request counts as one write.
+    /// outcome is unknown, so re-read. Each request counts as one write, unless every operation only reads.
     /// </summary>
     /// <exception cref="ConsulPermissionDeniedException">The token may not read or write a key of an operation (Consul's 409
     /// naming "Permission denied"); the exception's subject is that key. Nothing was applied.</exception>
@@ -110,6 +110,7 @@ public sealed class ConsulTxn
         {
             Body = body,
             Read = read,
+            ReadsOnly = batch.TrueForAll(op => WriteOrRead(op) == "read"),
             Accepted = [HttpStatusCode.Conflict],
         };
         var raw = await transport.SendAsync(request, cancellationToken).ConfigureAwait(false);

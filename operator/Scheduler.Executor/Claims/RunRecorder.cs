@@ -56,7 +56,11 @@ public sealed record FinishResult(FinishStatus Status, bool HistoryWritten, int 
 /// it fired, one more attempt is made and then the write is given up: the lock is free or about to be (the session is
 /// gone), and the next claimer records the run <c>abandoned</c>, which is then the truth.
 /// </remarks>
-public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
+/// <param name="store">Where the run records and locks are.</param>
+/// <param name="time">The clock.</param>
+/// <param name="finishes">When set, finish transactions go through it (the finishes of runs that end together share
+/// requests, each still all-or-nothing).</param>
+public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null, TxnBatcher? finishes = null)
 {
     private const int MaxTrimPerFinish = 48;
     private readonly TimeProvider time = time ?? TimeProvider.System;
@@ -156,7 +160,9 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null)
             TxnResult result;
             try
             {
-                result = (await store.Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                result = finishes is not null && operations.Count <= ConsulTxn.MaxOperations
+                    ? await finishes.ExecuteAsync(operations, cancellationToken).ConfigureAwait(false)
+                    : (await store.Client.Txn.ExecuteAsync(operations, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
             }
             catch (Exception e) when (SlotClaimer.IsUnknownOutcome(e, cancellationToken))
             {

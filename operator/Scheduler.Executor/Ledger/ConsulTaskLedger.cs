@@ -36,8 +36,8 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
     /// <param name="membership">The client of the node registration, kept apart so a burst of claims cannot delay it;
     /// <paramref name="client"/> when null.</param>
     /// <param name="batchClaims">Claims due at the same instant share requests: their first consistent reads ride in
-    /// consistent read-only transactions, their claim transactions in combined ones (<see cref="TxnBatcher"/>). Each
-    /// claim keeps its own meaning; a herd costs a few requests instead of two per slot.</param>
+    /// consistent read-only transactions, their claim and finish transactions in combined ones (<see cref="TxnBatcher"/>).
+    /// Each keeps its own meaning; a herd costs a few requests instead of two per slot.</param>
     public ConsulTaskLedger(ConsulClient client, KvLayout layout, TimeProvider? time = null, ConsulClient? watches = null, ConsulClient? membership = null,
         bool batchClaims = false)
     {
@@ -53,7 +53,7 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
         }
 
         claimer = new SlotClaimer(Store, this.time, claimReads, claimTxns);
-        recorder = new RunRecorder(Store, this.time);
+        recorder = new RunRecorder(Store, this.time, claimTxns);
         marker = new SlotMarker(Store, this.time);
         batches = new Lazy<RunRecordBatchReader>(() => new RunRecordBatchReader(Store), LazyThreadSafetyMode.ExecutionAndPublication);
     }
