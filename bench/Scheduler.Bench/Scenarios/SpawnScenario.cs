@@ -125,13 +125,13 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
         var gain = setsidMedian - spawnMedian;
         var clearlyFaster = gain > 0.5 || gain > 0.2 * setsidMedian;
         // posix_spawn's child is not one of .NET's Process children: when the runtime reaps every child itself (it does
-        // when it runs as pid 1, as the executor does in its container, or when SIGCHLD was ignored by its parent), that
-        // child's exit status is taken before the executor can read it. The setsid start keeps the executor's children
-        // in Process, so it stays however much faster posix_spawn is.
+        // when it runs as pid 1, as the executor does in its container), that child's exit status is taken before the
+        // executor can read it. The setsid start keeps the executor's children in Process, so it stays however much
+        // faster posix_spawn is.
         goals.Add(new GoalCheck("per-fire process start: the faster of setsid and posix_spawn that keeps the same containment and exit status",
             string.Create(CultureInfo.InvariantCulture, $"/bin/true, start → exit seen, median: setsid {setsidMedian:0.00} ms, posix_spawn {spawnMedian:0.00} ms ({gain:0.00} ms, {(setsidMedian > 0 ? 100 * gain / setsidMedian : 0):0}% of the setsid start); setsid kept"),
             true,
-            clearlyFaster ? "posix_spawn starts faster, but a child .NET's Process does not know is reaped by the runtime's SIGCHLD handler when the executor is pid 1 (its container) or inherited SIGCHLD ignored: its exit status would be lost (docs/BENCHMARKS.md, \"Process start\")" : null));
+            clearlyFaster ? "posix_spawn starts faster, but a child .NET's Process does not know is reaped by the runtime's SIGCHLD handler when the executor is pid 1 (its container): its exit status would be lost (docs/BENCHMARKS.md, \"Process start\")" : null));
         notes.Add("spawn: `dtask` is ChildProcessGroup.StartAsync (Process.Start of `setsid CMD`, then the check that the child leads its group); `posix-spawn` is glibc posix_spawn with POSIX_SPAWN_SETSID, stdin /dev/null, stdout and stderr on pipes; `process-start` is Process.Start of CMD itself (no containment: the machine's floor); `setsid-exec` is Process.Start of `setsid CMD` without the wait until the child leads its group (the extra exec's share of the executor's start). stdout and stderr are pipes in all three; the .NET ways also pipe stdin, as the executor does.");
         return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, []);
     }
