@@ -29,7 +29,7 @@ catch (ArgumentException e)
     return 2;
 }
 
-if (!File.Exists(settings.DtaskDll))
+if (settings.Scenarios.Any(s => s != "spawn") && !File.Exists(settings.DtaskDll))
 {
     Console.Error.WriteLine($"dtask-bench: {settings.DtaskDll} is missing; build the solution first (make build), or set BENCH_DTASK");
     return 2;
@@ -50,6 +50,7 @@ foreach (var name in settings.Scenarios)
         "cost" => new CostScenario(settings),
         "scale" => new ScaleScenario(settings),
         "reconcile" => new ReconcileScenario(settings),
+        "spawn" => new SpawnScenario(settings),
         _ => new FootprintScenario(settings),
     };
     Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}");

@@ -22,9 +22,9 @@ internal static class FigureTable
                 foreach (var figure in ordered)
                 {
                     double? ratio = null;
-                    if (figure.System is "consul-lock" or "cas-check")
+                    if (figure.System is "consul-lock" or "cas-check" or "posix-spawn" or "process-start" or "setsid-exec")
                     {
-                        var same = ordered.FirstOrDefault(f => f.System == "dtask" && NodeCount(f.Setup) == NodeCount(figure.Setup));
+                        var same = ordered.FirstOrDefault(f => f.System == "dtask" && (figure.Scenario == "spawn" ? f.Setup == figure.Setup && f.Unit == "ms" : NodeCount(f.Setup) == NodeCount(figure.Setup)));
                         var mine = figure.Median ?? figure.Value;
                         var theirs = same?.Median ?? same?.Value;
                         if (mine is { } m && theirs is { } t && t > 0)

@@ -133,6 +133,7 @@ internal static class MarkdownReport
             make bench                              # every scenario, about 20 minutes; updates this page
             make bench BENCH=latency,cost           # some scenarios (the others' last results are kept)
             make bench BENCH_QUICK=1                # a short smoke run, written to artifacts/bench-quick/
+            make bench BENCH=spawn                  # the child start alone (no Consul), under a minute
             ```
 
             Requirements are those of `make test` (the .NET 10 SDK; Consul is installed by `make tools` when it is not on
@@ -176,6 +177,7 @@ internal static class MarkdownReport
         "scale" => "Many one-minute tasks on 3 executor processes and one agent.",
         "reconcile" => "Manifests from a directory into KV by the operator's directory source, then a resync of the unchanged directory.",
         "footprint" => "One executor process: start to READY=1 on its notify socket, and idle memory.",
+        "spawn" => "One child start, four ways: the executor's (`setsid` exec'd by .NET's Process, then the check that the child leads its group), the same exec without that check (`setsid-exec`), glibc `posix_spawn` with `POSIX_SPAWN_SETSID`, and a bare `Process.Start` with no process group of its own; \"vs dtask\" is the other way's figure divided by the executor's.",
         _ => "",
     };
 
