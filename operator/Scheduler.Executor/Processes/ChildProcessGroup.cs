@@ -107,6 +107,7 @@ public sealed class ChildProcessGroup : IDisposable
     {
         // Process.Start returns once setsid has been exec'd; its setsid() call follows within microseconds.
         var started = time.GetTimestamp();
+        var spinner = default(SpinWait);
         while (true)
         {
             var group = PosixProcessGroups.GroupOf(Process.Id);
@@ -119,6 +120,13 @@ public sealed class ChildProcessGroup : IDisposable
             {
                 Process.Kill();
                 throw new InvalidOperationException($"child {Process.Id} did not become a process group leader (group {group})");
+            }
+
+            if (spinner.Count < 64)
+            {
+                // Almost always enough: a timer of 1 ms is 1 ms at best, and much more when a herd of starts shares the CPUs.
+                spinner.SpinOnce(sleep1Threshold: -1);
+                continue;
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(1), time).ConfigureAwait(false);
