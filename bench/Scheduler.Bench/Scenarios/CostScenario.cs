@@ -13,7 +13,7 @@ namespace Dtask.Bench.Scenarios;
 /// </summary>
 internal sealed class CostScenario(BenchSettings settings) : IScenario
 {
-    private const double GoalWrites = 3;
+    private const double GoalWrites = 2.1;
     private const double GoalRequests = 8;
 
     /// <inheritdoc />
@@ -52,15 +52,16 @@ internal sealed class CostScenario(BenchSettings settings) : IScenario
         var figures = runs.SelectMany(m => FireFigures.Of(Name, m)).ToList();
         var notes = runs.SelectMany(FireFigures.Notes).ToList();
         var dtask = runs.Where(m => m.Setup.System == FireSystem.DtaskInProcess).ToList();
+        // Claims and finishes due together share transactions, so a fire costs at most two writes (its claim and its
+        // finish) and less when several slots of an executor fall in the same instant: the bound, not flatness, is the goal.
         var worst = dtask.Max(m => m.WritesPerFireOverall);
-        var spread = worst - dtask.Min(m => m.WritesPerFireOverall);
         var measured = string.Join(", ", dtask.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Setup.Nodes} executors: {m.WritesPerFireOverall:0.00} writes, {m.RequestsPerFireOverall:0.0} requests")));
-        var met = worst <= GoalWrites && spread <= 0.5;
+        var met = worst <= GoalWrites;
         var worstRequests = dtask.Max(m => m.RequestsPerFireOverall);
         var goals = new List<GoalCheck>
         {
-            new($"at most {GoalWrites:0} Consul writes per fire, flat in the number of executors", measured, met,
-                met ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worst:0.00} writes per fire, spread {spread:0.00} across sizes")),
+            new($"at most {GoalWrites:0.0} Consul writes (Raft applies) per fire at any number of executors", measured, met,
+                met ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worst:0.00} writes per fire")),
             new($"at most {GoalRequests:0} Consul HTTP requests per fire at any number of executors", measured, worstRequests <= GoalRequests,
                 worstRequests <= GoalRequests ? null : string.Create(CultureInfo.InvariantCulture, $"worst {worstRequests:0.0} requests per fire")),
         };
