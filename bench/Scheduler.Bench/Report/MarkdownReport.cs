@@ -138,7 +138,8 @@ internal static class MarkdownReport
 
             Requirements are those of `make test` (the .NET 10 SDK; Consul is installed by `make tools` when it is not on
             `PATH`; the same `consul` binary runs the agent and the `consul lock` baseline). Other knobs: `BENCH_SCALE_TASKS`
-            (default 10000), `BENCH_BASELINE_TASKS` (default 10), `BENCH_OUT` (another output folder).
+            (default 10000), `BENCH_SCALE_SIZES` (a curve, e.g. `1000,10000,30000`: tasks against CPU, memory and fire delay),
+            `BENCH_COST_SIZES` (e.g. `1,3,10,30,300`), `BENCH_BASELINE_TASKS` (default 10), `BENCH_OUT` (another output folder).
 
             ### How each figure is taken
 

@@ -26,18 +26,46 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
     {
         var clock = Stopwatch.StartNew();
         var points = new List<ScenarioResult>();
-        int[] sizes = settings.Quick || settings.ScaleTasks <= 1000 ? [settings.ScaleTasks] : [1000, settings.ScaleTasks];
+        // BENCH_SCALE_SIZES=1000,10000,30000 measures a curve (tasks against CPU, memory and fire delay); larger sizes run
+        // two minutes each so that a curve fits in a bench run.
+        int[] sizes = Environment.GetEnvironmentVariable("BENCH_SCALE_SIZES") is { Length: > 0 } listed
+            ? [.. listed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => int.Parse(n, CultureInfo.InvariantCulture))]
+            : settings.Quick || settings.ScaleTasks <= 1000 ? [settings.ScaleTasks] : [1000, settings.ScaleTasks];
+        var curve = new List<ScalePoint>();
         foreach (var count in sizes)
         {
-            points.Add(await RunPointAsync(count, settings.Quick ? 1 : count <= 1000 ? 2 : 3, cancellationToken));
+            var (result, point) = await RunPointAsync(count, settings.Quick ? 1 : count <= 1000 ? 2 : count <= 10_000 ? 3 : 2, cancellationToken);
+            points.Add(result);
+            curve.Add(point);
         }
 
-        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, [.. points.SelectMany(p => p.Figures)], [.. points.SelectMany(p => p.Goals)],
-            [.. points.SelectMany(p => p.Notes)], [.. points.SelectMany(p => p.Plots)]);
+        var plots = points.SelectMany(p => p.Plots).ToList();
+        if (curve.Count > 1)
+        {
+            double[] xs = [.. curve.Select(p => (double)p.Tasks)];
+            plots.Add(new PlotSpec("scale-curve-cpu.png", "CPU against one-minute tasks (3 executors, one agent)", "tasks", "cores",
+                [new PlotSeries("executors (sum)", xs, [.. curve.Select(p => p.ExecutorCores)]), new PlotSeries("Consul agent", xs, [.. curve.Select(p => p.ConsulCores)])]));
+            plots.Add(new PlotSpec("scale-curve-memory.png", "Memory against one-minute tasks (3 executors, one agent)", "tasks", "MiB (largest RSS)",
+                [new PlotSeries("executor", xs, [.. curve.Select(p => p.ExecutorMiB)]), new PlotSeries("Consul agent", xs, [.. curve.Select(p => p.ConsulMiB)])]));
+            plots.Add(new PlotSpec("scale-curve-delay.png", "Fire delay p99 against one-minute tasks (3 executors, one agent)", "tasks", "fire delay p99 (ms)",
+                [new PlotSeries("executor log", xs, [.. curve.Select(p => p.DelayP99Ms)])]));
+        }
+
+        var notes = points.SelectMany(p => p.Notes).ToList();
+        if (curve.Count > 1)
+        {
+            notes.Add("scale curve: " + string.Join("; ", curve.Select(p => string.Create(CultureInfo.InvariantCulture,
+                $"{p.Tasks} tasks: {p.Missed} missed, executors {p.ExecutorCores:0.00} cores and {p.ExecutorMiB:0} MiB, Consul {p.ConsulCores:0.00} cores and {p.ConsulMiB:0} MiB, fire delay p99 {p.DelayP99Ms:0} ms"))) + ".");
+        }
+
+        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, [.. points.SelectMany(p => p.Figures)], [.. points.SelectMany(p => p.Goals)], notes, plots);
     }
 
+    /// <summary>One point of the curve.</summary>
+    private sealed record ScalePoint(int Tasks, long Missed, double ExecutorCores, double ConsulCores, double ExecutorMiB, double ConsulMiB, double DelayP99Ms);
+
     /// <summary>One size: <paramref name="count"/> tasks for <paramref name="minutes"/> minutes.</summary>
-    private async Task<ScenarioResult> RunPointAsync(int count, int minutes, CancellationToken cancellationToken)
+    private async Task<(ScenarioResult Result, ScalePoint Point)> RunPointAsync(int count, int minutes, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var setup = string.Create(CultureInfo.InvariantCulture, $"3 executors, {count} tasks every minute (H * * * * *), {minutes * 60} s");
@@ -117,7 +145,8 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
                 new PlotSeries("executors (sum)", [.. intervals.Select(i => (double)(i.Second - start))], [.. intervals.Select(i => i.Cores.Where(c => c.Key != consul.Agent.ProcessId).Sum(c => c.Value))]),
                 new PlotSeries("Consul agent", [.. intervals.Select(i => (double)(i.Second - start))], [.. intervals.Select(i => i.Cores.GetValueOrDefault(consul.Agent.ProcessId))]),
             ]);
-            return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, [plot]);
+            var point = new ScalePoint(count, missed, executorCores, consulCores, executorRss.Max(), consulRss, delay?.P99 ?? double.NaN);
+            return (new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, [plot]), point);
         }
         finally
         {
