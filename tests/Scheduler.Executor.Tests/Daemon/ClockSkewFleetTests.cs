@@ -39,7 +39,8 @@ public sealed class ClockSkewFleetTests(ConsulFixture consul)
         var history = await world.HistoryAsync(task);
         AssertEverySlotRanOnTime(SkewWitness.Read(world), history, from, until, node => node == "good");
         Assert.DoesNotContain(history, r => r.Node == "skewed");
-        Assert.DoesNotContain(skewed.Lines, l => l.Contains("recorded missed", StringComparison.Ordinal) || l.Contains("fire delay", StringComparison.Ordinal));
+        // "slots … not recorded missed here: the executor is shutting down" (markers still waiting for the guard) is not a record.
+        Assert.DoesNotContain(skewed.Lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"slot \d+ recorded missed") || l.Contains("fire delay", StringComparison.Ordinal));
     }
 
     [Fact]
