@@ -811,6 +811,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     }
 
     /// <inheritdoc/>
+    /// <remarks>History entries keep no modify index here: theirs is 0.</remarks>
     public Task<IReadOnlyList<StoredRunEntry>> ListHistoryAsync(TaskId task, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(task);
