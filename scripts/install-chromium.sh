@@ -33,7 +33,7 @@ else
     [libfontconfig.so.1]=libfontconfig1 [libfreetype.so.6]=libfreetype6 [libharfbuzz.so.0]=libharfbuzz0b [libXss.so.1]=libxss1
   )
   for _ in 1 2 3 4 5; do
-    missing="$(for f in "$binary" "$tree"/usr/lib/x86_64-linux-gnu/*.so*; do LD_LIBRARY_PATH="$lib_path" ldd "$f" 2>/dev/null; done \
+    missing="$(for f in "$binary" "$tree"/usr/lib/x86_64-linux-gnu/*.so*; do LD_LIBRARY_PATH="$lib_path" ldd "$f" 2>/dev/null || true; done \
       | awk '/not found/ { print $1 }' | sort -u)"
     [[ -z "$missing" ]] && break
     packages=()

@@ -4,11 +4,10 @@ using System.Text.Json;
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
 using Dtask.Consul.Errors;
-using Dtask.Consul.Http;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
-using Dtask.Executor.Claims;
+using Dtask.Executor.Ledger;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -71,16 +70,16 @@ internal static class HistoryCommand
             return Program.Failure;
         }
 
-        var layout = new KvLayout(prefix);
         using var client = new ConsulClient(options);
-        var store = new RunStateStore(client, layout);
+        await using var ledger = new ConsulTaskLedger(client, new KvLayout(prefix));
         List<RunRecord> records;
         try
         {
-            records = await ReadAsync(client, store, task!, error, cancellationToken).ConfigureAwait(false) ?? [];
-            if (records.Count == 0 && !await KnownAsync(client, layout, task!, cancellationToken).ConfigureAwait(false))
+            records = await ReadAsync(ledger, task!, error, cancellationToken).ConfigureAwait(false) ?? [];
+            if (records.Count == 0 && !await KnownAsync(ledger, task!, cancellationToken).ConfigureAwait(false))
             {
-                error.WriteLine($"dtask history: task {task} not found (no spec at '{layout.TaskKey(task!.Namespace, task.Name)}' and no runs under '{layout.TaskStatePrefix(task.Namespace, task.Name)}')");
+                var places = ledger.Locate(task!);
+                error.WriteLine($"dtask history: task {task} not found (no spec at '{places.Spec}' and no runs under '{places.State}')");
                 return Program.Failure;
             }
         }
@@ -110,37 +109,37 @@ internal static class HistoryCommand
 
     /// <summary>The current record (while running, or when history lacks its slot) and the history entries, newest first.</summary>
     /// <remarks>A key that holds no run record (garbage) is left out with a warning on <paramref name="error"/>.</remarks>
-    private static async Task<List<RunRecord>?> ReadAsync(ConsulClient client, RunStateStore store, TaskId task, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<List<RunRecord>?> ReadAsync(ConsulTaskLedger ledger, TaskId task, TextWriter error, CancellationToken cancellationToken)
     {
-        var runPair = (await client.Kv.GetAsync(store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
-        var pairs = (await client.Kv.ListAsync(store.Layout.HistoryPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var run = await ledger.ReadRunEntryAsync(task, cancellationToken).ConfigureAwait(false);
+        var entries = await ledger.ListHistoryAsync(task, cancellationToken).ConfigureAwait(false);
         var history = new List<RunRecord>();
-        foreach (var pair in pairs)
+        foreach (var entry in entries)
         {
-            if (RunStateStore.Decode(pair.Value) is { } decoded)
+            if (entry.Record is { } decoded)
             {
                 history.Add(decoded);
             }
             else
             {
-                error.WriteLine($"dtask history: warning: '{pair.Key}' holds no run record; skipped");
+                error.WriteLine($"dtask history: warning: '{entry.Key}' holds no run record; skipped");
             }
         }
 
-        if (runPair is not null && RunStateStore.Decode(runPair.Value) is null)
+        if (run is { Record: null })
         {
-            error.WriteLine($"dtask history: warning: '{runPair.Key}' holds no run record; skipped");
+            error.WriteLine($"dtask history: warning: '{run.Key}' holds no run record; skipped");
         }
 
         history.Sort((a, b) => b.OrderKey.CompareTo(a.OrderKey));
         var records = new List<RunRecord>(history);
         // A manual run keeps the slot of the record before it: it is matched by its run id, a scheduled run by its slot.
         static bool Same(RunRecord a, RunRecord b) => a.IsManual || b.IsManual ? a.RunId == b.RunId : a.Slot == b.Slot;
-        if (runPair is not null && RunStateStore.Decode(runPair.Value) is { } current
+        if (run?.Record is { } current
             && (current.IsRunning || !history.Any(h => Same(h, current))))
         {
             // While a claim runs, its fence is the record's ModifyIndex (the record is written before the index is known).
-            var withFence = current.IsRunning && current.Fence == 0 ? current with { Fence = checked((long)runPair.ModifyIndex) } : current;
+            var withFence = current.IsRunning && current.Fence == 0 ? current with { Fence = checked((long)run.ModifyIndex) } : current;
             records.RemoveAll(r => Same(r, current) && current.IsRunning);
             records.Add(withFence);
         }
@@ -148,17 +147,9 @@ internal static class HistoryCommand
         return [.. records.OrderByDescending(r => r.OrderKey).ThenByDescending(r => r.IsRunning)];
     }
 
-    private static async Task<bool> KnownAsync(ConsulClient client, KvLayout layout, TaskId task, CancellationToken cancellationToken)
-    {
-        var spec = await client.Kv.GetAsync(layout.TaskKey(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (spec.Value is not null)
-        {
-            return true;
-        }
-
-        var state = await client.Kv.KeysAsync(layout.TaskStatePrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
-        return state.Value.Count > 0;
-    }
+    private static async Task<bool> KnownAsync(ConsulTaskLedger ledger, TaskId task, CancellationToken cancellationToken) =>
+        await ledger.ReadSpecAsync(task, cancellationToken).ConfigureAwait(false) is not null
+        || await ledger.HasRunStateAsync(task, cancellationToken).ConfigureAwait(false);
 
     private static void WriteTable(TextWriter output, List<RunRecord> records)
     {

@@ -7,7 +7,9 @@ using Dtask.Cli.Commands.Tasks;
 using Dtask.Consul;
 using Dtask.Consul.Configuration;
 using Dtask.Consul.Errors;
+using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Ledger;
 using Dtask.Operator.Status;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -74,6 +76,7 @@ internal sealed class UiServer : IAsyncDisposable
 
     private readonly WebApplication app;
     private readonly ConsulClient client;
+    private readonly ConsulTaskLedger ledger;
     private readonly CancellationTokenSource stopping = new();
     private readonly UiOptions options;
     private readonly string csrf = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
@@ -84,6 +87,7 @@ internal sealed class UiServer : IAsyncDisposable
     {
         this.options = options;
         client = new ConsulClient(options.Consul);
+        ledger = new ConsulTaskLedger(client, options.Layout);
         Watch = new UiWatch(client, options.Layout, TimeProvider.System);
         assets = LoadAssets(options.AllowActions ? csrf : null);
         var builder = WebApplication.CreateSlimBuilder();
@@ -128,6 +132,7 @@ internal sealed class UiServer : IAsyncDisposable
         }
 
         await app.DisposeAsync().ConfigureAwait(false);
+        await ledger.DisposeAsync().ConfigureAwait(false);
         client.Dispose();
         stopping.Dispose();
     }
@@ -237,16 +242,13 @@ internal sealed class UiServer : IAsyncDisposable
                 return Results.Json(new { error = $"{target} not found in Consul (under {options.Layout.TasksPrefix})" }, Json, statusCode: StatusCodes.Status404NotFound);
             }
 
-            var pending = (await client.Kv.ListAsync(options.Layout.TaskControlPrefix(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+            var pending = await ledger.ListControlRequestsAsync(new TaskId(target.Namespace, target.Name), cancellationToken).ConfigureAwait(false);
             var requests = new List<UiField>();
             foreach (var pair in pending.OrderBy(p => p.CreateIndex))
             {
-                if (KvLayout.TrySplitControlKey(pair.Key, options.Layout.ControlPrefix, out _, out _, out var action, out var id))
-                {
-                    var request = StateJson.TryDeserialize<ControlRequest>(pair.ValueAsString());
-                    requests.Add(new UiField(action == ControlAction.Trigger ? "trigger" : "stop",
-                        (action == ControlAction.Trigger ? $"{id} (#{pair.CreateIndex})" : "run " + id) + (request is null ? "" : $" by {request.RequestedBy} at {TableOutput.Instant(request.RequestedAt)}")));
-                }
+                var request = pair.Request;
+                requests.Add(new UiField(pair.Action == ControlAction.Trigger ? "trigger" : "stop",
+                    (pair.Action == ControlAction.Trigger ? $"{pair.Id} (#{pair.CreateIndex})" : "run " + pair.Id) + (request is null ? "" : $" by {request.RequestedBy} at {TableOutput.Instant(request.RequestedAt)}")));
             }
 
             return Results.Json(UiViews.Task(observation, Watch.Current, requests, TimeProvider.System.GetUtcNow()), Json);
@@ -322,8 +324,8 @@ internal sealed class UiServer : IAsyncDisposable
         try
         {
             outcome = action == "trigger"
-                ? await TriggerCommand.TriggerAsync(client, options.Layout, target, "ui@" + Environment.MachineName, cancellationToken).ConfigureAwait(false)
-                : await SuspendCommand.SetAsync(client, options.Layout, target, action == "suspend", force: false, signer: null, cancellationToken).ConfigureAwait(false);
+                ? await TriggerCommand.TriggerAsync(ledger, target, "ui@" + Environment.MachineName, cancellationToken).ConfigureAwait(false)
+                : await SuspendCommand.SetAsync(ledger, target, action == "suspend", force: false, signer: null, cancellationToken).ConfigureAwait(false);
         }
         catch (ConsulException e)
         {

@@ -257,6 +257,103 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
         await membership.Kv.DeleteAsync(Store.Layout.NodeKey(node), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
+    public async Task<bool> ReplaceSpecAsync(TaskId task, string json, ulong modifyIndex, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(json);
+        var txn = await Store.Client.Txn.ExecuteAsync([TxnOp.Cas(Store.Layout.TaskKey(task.Namespace, task.Name), KvValue.Utf8(json), modifyIndex)],
+            TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
+        return txn.Value.Committed;
+    }
+
+    /// <inheritdoc/>
+    public TaskPlaces Locate(TaskId task) => TaskPlaces.Of(Store.Layout, task);
+
+    /// <inheritdoc/>
+    public async Task<StoredSpec?> ReadSpecAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pair = (await Store.Client.Kv.GetAsync(Store.Layout.TaskKey(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        return pair is null ? null : new StoredSpec(pair.ValueAsString(), pair.ModifyIndex);
+    }
+
+    /// <inheritdoc/>
+    public async Task CheckSpecsReadableAsync(string taskNamespace, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskNamespace);
+        await Store.Client.Kv.GetAsync(Store.Layout.TasksPrefix + taskNamespace + "/", cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async Task<StoredRunEntry?> ReadRunEntryAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pair = (await Store.Client.Kv.GetAsync(Store.Layout.RunKey(task.Namespace, task.Name), QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        return pair is null ? null : new StoredRunEntry(pair.Key, RunStateStore.Decode(pair.Value), pair.ModifyIndex);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<StoredRunEntry>> ListHistoryAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pairs = (await Store.Client.Kv.ListAsync(Store.Layout.HistoryPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        return [.. pairs.Select(p => new StoredRunEntry(p.Key, RunStateStore.Decode(p.Value), p.ModifyIndex))];
+    }
+
+    /// <inheritdoc/>
+    public async Task<bool> HasRunStateAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var keys = await Store.Client.Kv.KeysAsync(Store.Layout.TaskStatePrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return keys.Value.Count > 0;
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<PendingRequest>> ListControlRequestsAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var pairs = (await Store.Client.Kv.ListAsync(Store.Layout.TaskControlPrefix(task.Namespace, task.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var requests = new List<PendingRequest>();
+        foreach (var pair in pairs)
+        {
+            if (KvLayout.TrySplitControlKey(pair.Key, Store.Layout.ControlPrefix, out _, out _, out var action, out var id))
+            {
+                requests.Add(new PendingRequest(action, id, pair.CreateIndex, StateJson.TryDeserialize<ControlRequest>(pair.ValueAsString())));
+            }
+        }
+
+        return requests;
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<HeldLock>> ListHeldLocksAsync(CancellationToken cancellationToken = default)
+    {
+        var pairs = (await Store.Client.Kv.ListAsync(Store.Layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        var held = new List<HeldLock>();
+        foreach (var pair in pairs)
+        {
+            if (pair.Session is { } session && TaskOfLockKey(Store.Layout, pair.Key) is { } task)
+            {
+                held.Add(new HeldLock(task, session));
+            }
+        }
+
+        return held;
+    }
+
+    /// <summary>The task whose lock key <paramref name="key"/> is; null for any other key.</summary>
+    private static TaskId? TaskOfLockKey(KvLayout layout, string key)
+    {
+        if (!key.StartsWith(layout.StatePrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var parts = key[layout.StatePrefix.Length..].Split('/');
+        return parts.Length == 3 && parts[0].Length > 0 && parts[1].Length > 0 && key == layout.LockKey(parts[0], parts[1]) ? new TaskId(parts[0], parts[1]) : null;
+    }
+
     /// <summary>Stops the batched reads (<see cref="ReadRunBatchedAsync"/>) and claims; those waiting are cancelled.</summary>
     public async ValueTask DisposeAsync()
     {

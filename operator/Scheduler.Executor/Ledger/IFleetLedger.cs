@@ -27,10 +27,11 @@ public sealed record NodeRegistration(bool Registered, string? Holder, ConsulRes
 
 /// <summary>
 /// The part of the ledger that is about the fleet rather than one task's runs: the task specs and control requests an
-/// executor watches, the reports it writes about specs it refuses, and its node registration. Every key of it is named
-/// by <see cref="KvLayout"/>; nothing outside the ledger builds one.
+/// executor watches, the reports it writes about specs it refuses, and its node registration; and (through
+/// <see cref="IFleetReader"/>) the views of task state the CLI and the UI show. Every key of it is named by
+/// <see cref="KvLayout"/>; nothing outside the ledger builds one.
 /// </summary>
-public interface IFleetLedger
+public interface IFleetLedger : IFleetReader
 {
     /// <summary>
     /// Lists <paramref name="folder"/>; with <see cref="QueryOptions.WaitIndex"/> set, a blocking query that answers once
@@ -58,6 +59,13 @@ public interface IFleetLedger
     /// </summary>
     /// <exception cref="ConsulException">The ledger could not be written.</exception>
     Task<NodeRegistration> RegisterNodeAsync(NodeRecord record, string registrationSession, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces the spec of <paramref name="task"/> with <paramref name="json"/> only while it is at
+    /// <paramref name="modifyIndex"/> (a check-and-set; 0: only when there is none). False when it changed meanwhile.
+    /// </summary>
+    /// <exception cref="ConsulException">The ledger could not be written.</exception>
+    Task<bool> ReplaceSpecAsync(TaskId task, string json, ulong modifyIndex, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the registration of <paramref name="node"/>.</summary>
     /// <exception cref="ConsulException">The ledger could not be written.</exception>

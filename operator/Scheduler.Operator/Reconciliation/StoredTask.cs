@@ -24,18 +24,22 @@ public sealed record StoredTask(string Namespace, string Name, ulong ModifyIndex
             return null;
         }
 
-        KvTaskSpec? envelope;
+        return new StoredTask(ns, name, pair.ModifyIndex, Parse(pair.ValueAsString()));
+    }
+
+    /// <summary>The envelope stored as <paramref name="json"/>; null when it is empty or not one.</summary>
+    public static KvTaskSpec? Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
         try
         {
-            envelope = pair.Value.IsEmpty ? null : KvTaskSpec.Parse(pair.ValueAsString());
+            return json.Length == 0 ? null : KvTaskSpec.Parse(json);
         }
 #pragma warning disable CA1031 // Garbage of any kind in a task key reads as no envelope.
         catch (Exception e) when (e is not OutOfMemoryException)
 #pragma warning restore CA1031
         {
-            envelope = null;
+            return null;
         }
-
-        return new StoredTask(ns, name, pair.ModifyIndex, envelope);
     }
 }

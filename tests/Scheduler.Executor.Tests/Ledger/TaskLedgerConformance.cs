@@ -373,6 +373,144 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
         Assert.Equal(ClaimStatus.AlreadyClaimed, claim.Status);
     }
 
+    [Fact]
+    public async Task A_spec_is_read_as_stored_and_replaced_only_at_the_index_it_was_read_at()
+    {
+        Assert.Null(await Ledger.ReadSpecAsync(Task, Cancel));
+        await PutSpecAsync(Task, "{\"schedule\":\"@every 1m\"}");
+
+        var read = await Ledger.ReadSpecAsync(Task, Cancel);
+        Assert.NotNull(read);
+        Assert.Equal("{\"schedule\":\"@every 1m\"}", read.Json);
+        Assert.True(read.ModifyIndex > 0);
+        Assert.True(await Ledger.ReplaceSpecAsync(Task, "{\"schedule\":\"@every 2m\"}", read.ModifyIndex, Cancel));
+        Assert.False(await Ledger.ReplaceSpecAsync(Task, "{\"schedule\":\"@every 3m\"}", read.ModifyIndex, Cancel)); // Stale.
+
+        var replaced = await Ledger.ReadSpecAsync(Task, Cancel);
+        Assert.Equal("{\"schedule\":\"@every 2m\"}", replaced!.Json);
+        Assert.True(replaced.ModifyIndex > read.ModifyIndex);
+
+        // Index 0: only where there is none.
+        var other = new TaskId("ops", "other-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.False(await Ledger.ReplaceSpecAsync(Task, "{}", 0, Cancel));
+        Assert.True(await Ledger.ReplaceSpecAsync(other, "{\"schedule\":\"@hourly\"}", 0, Cancel));
+        Assert.Equal("{\"schedule\":\"@hourly\"}", (await Ledger.ReadSpecAsync(other, Cancel))!.Json);
+    }
+
+    [Fact]
+    public async Task A_task_is_located_where_the_spec_listing_and_its_state_entries_are()
+    {
+        await PutSpecAsync(Task, "{}");
+        var places = Ledger.Locate(Task);
+
+        var listed = (await Ledger.ListAsync(LedgerFolder.Tasks, QueryOptions.ConsistentRead, Cancel)).Value;
+        Assert.Contains(listed, p => p.Key == places.Spec);
+        Assert.StartsWith(places.TasksFolder, places.Spec, StringComparison.Ordinal);
+        var trigger = await Ledger.RequestTriggerAsync(Task, new ControlRequest { Action = ControlAction.Trigger, Id = "t-1", RequestedAt = DateTimeOffset.UtcNow }, Cancel);
+        Assert.Equal(places.Trigger("t-1"), trigger!.Key);
+
+        var session = await OpenSessionAsync(NoLockDelay);
+        await ClaimAndFinishAsync(session, Slot(1), 10);
+        Assert.StartsWith(places.State, (await Ledger.ReadRunEntryAsync(Task, Cancel))!.Key, StringComparison.Ordinal);
+        Assert.All(await Ledger.ListHistoryAsync(Task, Cancel), e => Assert.StartsWith(places.State, e.Key, StringComparison.Ordinal));
+
+        // Any namespace's folder may be read here (a forbidden one throws).
+        await Ledger.CheckSpecsReadableAsync(Task.Namespace, Cancel);
+        await Ledger.CheckSpecsReadableAsync("empty-" + Guid.NewGuid().ToString("N")[..8], Cancel);
+    }
+
+    [Fact]
+    public async Task The_run_entry_is_the_run_record_with_the_index_a_claim_fences_with()
+    {
+        Assert.Null(await Ledger.ReadRunEntryAsync(Task, Cancel));
+        var session = await OpenSessionAsync(NoLockDelay);
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", session.Id, cancellationToken: Cancel)).Claim!;
+
+        var running = await Ledger.ReadRunEntryAsync(Task, Cancel);
+        Assert.Equal((claim.RunId, RunState.Running, claim.RecordIndex), (running!.Record!.RunId, running.Record.State, running.ModifyIndex));
+
+        await Ledger.FinishAsync(claim, Final(claim, RunState.Failed), 10, CancellationToken.None, Cancel);
+        var finished = await Ledger.ReadRunEntryAsync(Task, Cancel);
+        Assert.Equal((claim.RunId, RunState.Failed), (finished!.Record!.RunId, finished.Record.State));
+        Assert.Equal((await Ledger.ReadRunAsync(Task, Cancel)).ModifyIndex, finished.ModifyIndex);
+    }
+
+    [Fact]
+    public async Task The_history_entries_are_listed_in_key_order_scheduled_slots_before_manual_runs()
+    {
+        var session = await OpenSessionAsync(NoLockDelay);
+        await ClaimAndFinishAsync(session, Slot(2), 10);
+        Assert.Equal(MarkStatus.Written, await Ledger.RecordMissedAsync(Task, Slot(3), "node-b", RunReasons.NotClaimedBeforeDeadline, 10, Cancel));
+        var trigger = await AddTriggerAsync("t-" + Guid.NewGuid().ToString("N")[..8]);
+        var manual = (await Ledger.ClaimManualAsync(Task, trigger, "node-a", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel)).Claim!;
+        await Ledger.FinishAsync(manual, Final(manual, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+
+        var entries = await Ledger.ListHistoryAsync(Task, Cancel);
+
+        Assert.Equal(entries.Select(e => e.Key).Order(StringComparer.Ordinal), entries.Select(e => e.Key));
+        Assert.Equal([(RunState.Succeeded, (string?)null), (RunState.Missed, null), (RunState.Succeeded, trigger.Id)], entries.Select(e => (e.Record!.State, e.Record.Trigger)));
+        Assert.Equal([Slot(2), Slot(3)], entries.Take(2).Select(e => e.Record!.Slot));
+        Assert.Equal((await Ledger.ReadHistoryAsync(Task, Cancel)).Select(r => r.RunId).Order(StringComparer.Ordinal),
+            entries.Select(e => e.Record!.RunId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_task_has_run_state_once_a_slot_of_it_is_claimed_or_recorded_and_a_spec_alone_is_none()
+    {
+        var recorded = new TaskId("ops", "recorded-" + Guid.NewGuid().ToString("N")[..8]);
+        await PutSpecAsync(Task, "{}");
+        Assert.False(await Ledger.HasRunStateAsync(Task, Cancel));
+        Assert.False(await Ledger.HasRunStateAsync(recorded, Cancel));
+
+        var session = await OpenSessionAsync(NoLockDelay);
+        Assert.Equal(ClaimStatus.Claimed, (await Ledger.ClaimAsync(Task, Slot(1), "node-a", session.Id, cancellationToken: Cancel)).Status);
+        Assert.Equal(MarkStatus.Written, await Ledger.RecordSkippedAsync(recorded, Slot(1), "node-a", RunReasons.StillRunning, 0, Cancel));
+
+        Assert.True(await Ledger.HasRunStateAsync(Task, Cancel));
+        Assert.True(await Ledger.HasRunStateAsync(recorded, Cancel));
+    }
+
+    [Fact]
+    public async Task A_tasks_pending_requests_are_its_own_triggers_and_stops_until_they_are_consumed()
+    {
+        var other = new TaskId("ops", "other-" + Guid.NewGuid().ToString("N")[..8]);
+        await Ledger.PlaceControlAnchorAsync(Cancel);
+        var trigger = await Ledger.RequestTriggerAsync(Task, new ControlRequest { Action = ControlAction.Trigger, Id = "t-1", RequestedAt = DateTimeOffset.UtcNow, RequestedBy = "cli@a" }, Cancel);
+        Assert.True(await Ledger.RequestStopAsync(Task, StopRequest("run-1", "cli@b"), Cancel));
+        Assert.NotNull(await Ledger.RequestTriggerAsync(other, new ControlRequest { Action = ControlAction.Trigger, Id = "t-2", RequestedAt = DateTimeOffset.UtcNow }, Cancel));
+
+        var pending = await Ledger.ListControlRequestsAsync(Task, Cancel);
+
+        Assert.Equal([(ControlAction.Stop, "run-1", "cli@b"), (ControlAction.Trigger, "t-1", "cli@a")],
+            pending.Select(p => (p.Action, p.Id, p.Request!.RequestedBy)).OrderBy(p => p.Id, StringComparer.Ordinal));
+        Assert.Equal(trigger!.CreateIndex, Assert.Single(pending, p => p.Action == ControlAction.Trigger).CreateIndex);
+        Assert.Equal(await StopRequestIndexAsync("run-1"), Assert.Single(pending, p => p.Action == ControlAction.Stop).CreateIndex);
+
+        var session = await OpenSessionAsync(NoLockDelay);
+        Assert.Equal(ClaimStatus.Claimed, (await Ledger.ClaimManualAsync(Task, trigger, "node-a", session.Id, SlotClaimer.NewRunId(trigger.Sequence), Cancel)).Status);
+        await Ledger.ClearStopAsync(Task, "run-1", Cancel);
+        Assert.Empty(await Ledger.ListControlRequestsAsync(Task, Cancel));
+        Assert.Equal("t-2", Assert.Single(await Ledger.ListControlRequestsAsync(other, Cancel)).Id);
+    }
+
+    [Fact]
+    public async Task The_held_locks_are_the_tasks_whose_lock_a_live_session_holds_now()
+    {
+        var other = new TaskId("ops", "other-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.Empty(await Ledger.ListHeldLocksAsync(Cancel));
+        var a = await OpenSessionAsync(NoLockDelay);
+        var b = await OpenSessionAsync(NoLockDelay);
+        var claim = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        Assert.Equal(ClaimStatus.Claimed, (await Ledger.ClaimAsync(other, Slot(1), "node-b", b.Id, cancellationToken: Cancel)).Status);
+
+        // In key order: "job-…" before "other-…".
+        Assert.Equal([new HeldLock(Task, a.Id), new HeldLock(other, b.Id)], await Ledger.ListHeldLocksAsync(Cancel));
+
+        await Ledger.FinishAsync(claim, Final(claim, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+        await EndSessionAsync(b);
+        Assert.Empty(await Ledger.ListHeldLocksAsync(Cancel));
+    }
+
     private static ControlRequest StopRequest(string runId, string node) => new()
     {
         Action = ControlAction.Stop,

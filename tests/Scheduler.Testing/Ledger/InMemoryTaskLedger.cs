@@ -759,6 +759,114 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         return Task.CompletedTask;
     }
 
+    /// <inheritdoc/>
+    public Task<bool> ReplaceSpecAsync(TaskId task, string json, ulong modifyIndex, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(json);
+        lock (gate)
+        {
+            var key = Layout.TaskKey(task.Namespace, task.Name);
+            var at = kv.TryGetValue(key, out var stored) ? stored.ModifyIndex : 0;
+            if (at != modifyIndex)
+            {
+                return Task.FromResult(false);
+            }
+
+            Put(key, Encoding.UTF8.GetBytes(json), null);
+            return Task.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc/>
+    public TaskPlaces Locate(TaskId task) => TaskPlaces.Of(Layout, task);
+
+    /// <inheritdoc/>
+    public Task<StoredSpec?> ReadSpecAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return Task.FromResult(kv.TryGetValue(Layout.TaskKey(task.Namespace, task.Name), out var pair) ? new StoredSpec(pair.ValueAsString(), pair.ModifyIndex) : null);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Everything in memory may be read.</remarks>
+    public Task CheckSpecsReadableAsync(string taskNamespace, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskNamespace);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<StoredRunEntry?> ReadRunEntryAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            var state = State(task);
+            return Task.FromResult(state.Run is { } run ? new StoredRunEntry(Layout.RunKey(task.Namespace, task.Name), run, state.RunIndex) : null);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>History entries keep no modify index here: theirs is 0.</remarks>
+    public Task<IReadOnlyList<StoredRunEntry>> ListHistoryAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            var state = State(task);
+            IReadOnlyList<StoredRunEntry> entries = [.. state.History.Values.Concat(state.Manual.Values)
+                .Select(r => new StoredRunEntry(Layout.HistoryKeyOf(task.Namespace, task.Name, r), r, 0))
+                .OrderBy(e => e.Key, StringComparer.Ordinal)];
+            return Task.FromResult(entries);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> HasRunStateAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            return Task.FromResult((tasks.TryGetValue(task, out var state)
+                    && (state.Run is not null || state.LockIndex != 0 || state.History.Count > 0 || state.Manual.Count > 0))
+                || kv.ContainsKey(Layout.SpecRefusalKey(task.Namespace, task.Name)));
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<PendingRequest>> ListControlRequestsAsync(TaskId task, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        lock (gate)
+        {
+            var prefix = Layout.TaskControlPrefix(task.Namespace, task.Name);
+            IReadOnlyList<PendingRequest> requests = [.. Listing(LedgerFolder.Control, Layout.ControlPrefix)
+                .Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal))
+                .Select(p => KvLayout.TrySplitControlKey(p.Key, Layout.ControlPrefix, out _, out _, out var action, out var id)
+                    ? new PendingRequest(action, id, p.CreateIndex, StateJson.TryDeserialize<ControlRequest>(p.ValueAsString()))
+                    : null)
+                .OfType<PendingRequest>()];
+            return Task.FromResult(requests);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<HeldLock>> ListHeldLocksAsync(CancellationToken cancellationToken = default)
+    {
+        lock (gate)
+        {
+            IReadOnlyList<HeldLock> held = [.. tasks
+                .Where(t => t.Value.LockHolder is not null)
+                .Select(t => new HeldLock(t.Key, t.Value.LockHolder!))
+                .OrderBy(h => Layout.LockKey(h.Task.Namespace, h.Task.Name), StringComparer.Ordinal)];
+            return Task.FromResult(held);
+        }
+    }
+
     private void Put(string key, byte[] value, string? session)
     {
         var at = Next();

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using Dtask.Consul;
-using Dtask.Consul.Kv;
+using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Ledger;
 using Dtask.Operator.Status;
 
 namespace Dtask.Cli.Commands.Tasks;
@@ -45,24 +46,25 @@ internal static class DescribeCommand
                     return Program.Failure;
                 }
 
-                var holder = await LockHolderAsync(client, layout, observation.LockSession, cancellationToken).ConfigureAwait(false);
-                var pending = (await client.Kv.ListAsync(layout.TaskControlPrefix(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                await using var ledger = new ConsulTaskLedger(client, layout);
+                var holder = await LockHolderAsync(client, ledger, observation.LockSession, cancellationToken).ConfigureAwait(false);
+                var pending = await ledger.ListControlRequestsAsync(new TaskId(target.Namespace, target.Name), cancellationToken).ConfigureAwait(false);
                 Write(parseResult.InvocationConfiguration.Output, observation, holder, TimeProvider.System.GetUtcNow());
-                WritePending(parseResult.InvocationConfiguration.Output, layout, pending);
+                WritePending(parseResult.InvocationConfiguration.Output, pending);
                 return Program.Success;
             });
         });
         return command;
     }
 
-    private static async Task<string> LockHolderAsync(ConsulClient client, KvLayout layout, string? session, CancellationToken cancellationToken)
+    private static async Task<string> LockHolderAsync(ConsulClient client, IFleetLedger ledger, string? session, CancellationToken cancellationToken)
     {
         if (session is null)
         {
             return "free";
         }
 
-        var nodes = await GetCommand.ReadNodesAsync(client, layout, cancellationToken).ConfigureAwait(false);
+        var nodes = await GetCommand.ReadNodesAsync(ledger, cancellationToken).ConfigureAwait(false);
         if (nodes.FirstOrDefault(n => n.Session == session) is { } node)
         {
             return $"held by session {session} (executor {node.Node})";
@@ -151,22 +153,19 @@ internal static class DescribeCommand
     }
 
     /// <summary>The pending control requests of the task: triggers not yet run (oldest first, by CreateIndex) and stop requests.</summary>
-    private static void WritePending(TextWriter output, KvLayout layout, IReadOnlyList<KvPair> pending)
+    private static void WritePending(TextWriter output, IReadOnlyList<PendingRequest> pending)
     {
         output.WriteLine("Pending requests:");
         var rows = new List<IReadOnlyList<string>>();
         foreach (var pair in pending.OrderBy(p => p.CreateIndex))
         {
-            if (KvLayout.TrySplitControlKey(pair.Key, layout.ControlPrefix, out _, out _, out var action, out var id))
-            {
-                var request = StateJson.TryDeserialize<ControlRequest>(pair.ValueAsString());
-                rows.Add([
-                    "  " + (action == ControlAction.Trigger ? "trigger" : "stop"),
-                    action == ControlAction.Trigger ? $"{id} (#{pair.CreateIndex})" : "run " + id,
-                    request?.RequestedBy ?? "",
-                    request is null ? "" : TableOutput.Instant(request.RequestedAt),
-                ]);
-            }
+            var request = pair.Request;
+            rows.Add([
+                "  " + (pair.Action == ControlAction.Trigger ? "trigger" : "stop"),
+                pair.Action == ControlAction.Trigger ? $"{pair.Id} (#{pair.CreateIndex})" : "run " + pair.Id,
+                request?.RequestedBy ?? "",
+                request is null ? "" : TableOutput.Instant(request.RequestedAt),
+            ]);
         }
 
         if (rows.Count == 0)

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.CommandLine;
-using Dtask.Consul;
+using Dtask.Consul.Http;
 using Dtask.Consul.Kv;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
 using Dtask.Core.State;
+using Dtask.Executor.Ledger;
 using Dtask.Operator.Status;
 
 namespace Dtask.Cli.Commands.Tasks;
@@ -78,7 +79,8 @@ internal static class GetCommand
             {
                 // Consul leaves out of a listing what the token may not read: an empty namespace and a namespace the
                 // token may not read look alike. Reading the namespace's folder tells them apart (403: exit 77).
-                _ = await client.Kv.GetAsync(layout.TasksPrefix + only + "/", cancellationToken: cancellationToken).ConfigureAwait(false);
+                await using var ledger = new ConsulTaskLedger(client, layout);
+                await ledger.CheckSpecsReadableAsync(only, cancellationToken).ConfigureAwait(false);
             }
 
             TableOutput.Write(output, parseResult.GetValue(format), new TaskList { Items = items }, () =>
@@ -139,7 +141,8 @@ internal static class GetCommand
         {
             var output = parseResult.InvocationConfiguration.Output;
             var now = TimeProvider.System.GetUtcNow();
-            var items = await ReadNodesAsync(client, layout, cancellationToken, parseResult.InvocationConfiguration.Error).ConfigureAwait(false);
+            await using var ledger = new ConsulTaskLedger(client, layout);
+            var items = await ReadNodesAsync(ledger, cancellationToken, parseResult.InvocationConfiguration.Error).ConfigureAwait(false);
             TableOutput.Write(output, parseResult.GetValue(format), new NodeList(items), () =>
             {
                 if (items.Count == 0)
@@ -165,14 +168,15 @@ internal static class GetCommand
     }
 
     /// <summary>The live executors with the tasks whose lock their session holds.</summary>
-    /// <param name="client">The client.</param>
-    /// <param name="layout">The KV layout.</param>
+    /// <param name="ledger">The ledger.</param>
     /// <param name="cancellationToken">Cancels the reads.</param>
     /// <param name="warnings">Where a node key that holds no node registration is named (it is left out); none when null.</param>
-    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken, TextWriter? warnings = null)
+    public static async Task<IReadOnlyList<NodeListItem>> ReadNodesAsync(IFleetLedger ledger, CancellationToken cancellationToken, TextWriter? warnings = null)
     {
-        var nodes = await client.Kv.ListAsync(layout.NodesPrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var locks = await LockHoldersAsync(client, layout, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(ledger);
+        var nodes = await ledger.ListAsync(LedgerFolder.Nodes, QueryOptions.None, cancellationToken).ConfigureAwait(false);
+        var locks = (await ledger.ListHeldLocksAsync(cancellationToken).ConfigureAwait(false))
+            .Select(l => ($"{l.Task.Namespace}/{l.Task.Name}", l.Session)).ToList();
         return Nodes(nodes.Value, locks, warnings);
     }
 
@@ -194,13 +198,6 @@ internal static class GetCommand
         }
 
         return [.. items.OrderBy(n => n.Node, StringComparer.Ordinal)];
-    }
-
-    /// <summary>Every held task lock: the task (ns/name) and the session holding it.</summary>
-    public static async Task<IReadOnlyList<(string Task, string Session)>> LockHoldersAsync(ConsulClient client, KvLayout layout, CancellationToken cancellationToken)
-    {
-        var state = await client.Kv.ListAsync(layout.StatePrefix, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return LockHolders(new TaskObservationReader(client, layout), layout, state.Value);
     }
 
     /// <summary>The held task locks among <paramref name="statePairs"/> (pairs under <c>state/</c>).</summary>

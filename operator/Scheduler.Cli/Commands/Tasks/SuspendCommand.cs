@@ -1,9 +1,7 @@
 using System.CommandLine;
-using Dtask.Consul;
-using Dtask.Consul.Txn;
-using Dtask.Consul.Kv;
 using Dtask.Core.Manifests;
-using Dtask.Core.State;
+using Dtask.Core.Model;
+using Dtask.Executor.Ledger;
 using Dtask.Operator.Reconciliation;
 
 namespace Dtask.Cli.Commands.Tasks;
@@ -54,7 +52,8 @@ internal static class SuspendCommand
             return consul.RunAsync(name, parseResult, async (client, layout) =>
             {
                 using var signing = signer;
-                var outcome = await SetAsync(client, layout, target, suspend, parseResult.GetValue(force), signer, cancellationToken).ConfigureAwait(false);
+                await using var ledger = new ConsulTaskLedger(client, layout);
+                var outcome = await SetAsync(ledger, target, suspend, parseResult.GetValue(force), signer, cancellationToken).ConfigureAwait(false);
                 (outcome.Succeeded ? output : error).WriteLine(outcome.Succeeded ? outcome.Message : $"dtask {name}: {outcome.Message}");
                 return outcome.ExitCode;
             });
@@ -67,14 +66,15 @@ internal static class SuspendCommand
     /// when owned by a directory or Kubernetes without <paramref name="force"/>, or when it kept changing. The message of a
     /// forced change ends with the note line. Consul failures are thrown.
     /// </summary>
-    public static async Task<ActionOutcome> SetAsync(ConsulClient client, KvLayout layout, TaskArgument target, bool suspend, bool force, SpecSigner? signer, CancellationToken cancellationToken)
+    public static async Task<ActionOutcome> SetAsync(IFleetLedger ledger, TaskArgument target, bool suspend, bool force, SpecSigner? signer, CancellationToken cancellationToken)
     {
+        var task = new TaskId(target.Namespace, target.Name);
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
-            var pair = (await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
-            if (pair is null || StoredTask.From(pair, layout)?.Envelope is not { } envelope)
+            var stored = await ledger.ReadSpecAsync(task, cancellationToken).ConfigureAwait(false);
+            if (stored is null || StoredTask.Parse(stored.Json) is not { } envelope)
             {
-                return ActionOutcome.Failed($"{target} not found in Consul (under {layout.TasksPrefix})");
+                return ActionOutcome.Failed($"{target} not found in Consul (under {ledger.Locate(task).TasksFolder})");
             }
 
             var foreign = envelope.Owner.Kind != TaskOwnerKind.Cli;
@@ -94,9 +94,7 @@ internal static class SuspendCommand
 
             // The old signature covers the old spec: the new one is signed with --signing-key, or goes unsigned.
             updated = signer?.Sign(updated with { Signature = null }) ?? updated with { Signature = null };
-            var txn = await client.Txn.ExecuteAsync([TxnOp.Cas(pair.Key, KvValue.Utf8(updated.ToJson()), pair.ModifyIndex)],
-                TxnAtomicity.RequireAtomic, cancellationToken).ConfigureAwait(false);
-            if (!txn.Value.Committed)
+            if (!await ledger.ReplaceSpecAsync(task, updated.ToJson(), stored.ModifyIndex, cancellationToken).ConfigureAwait(false))
             {
                 continue;
             }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Dtask.Consul;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Ledger;
@@ -33,7 +32,8 @@ internal static class TriggerCommand
 
             return consul.RunAsync("trigger", parseResult, async (client, layout) =>
             {
-                var outcome = await TriggerAsync(client, layout, target, "cli@" + Environment.MachineName, cancellationToken).ConfigureAwait(false);
+                await using var ledger = new ConsulTaskLedger(client, layout);
+                var outcome = await TriggerAsync(ledger, target, "cli@" + Environment.MachineName, cancellationToken).ConfigureAwait(false);
                 (outcome.Succeeded ? output : error).WriteLine(outcome.Succeeded ? outcome.Message : "dtask trigger: " + outcome.Message);
                 return outcome.ExitCode;
             });
@@ -45,12 +45,12 @@ internal static class TriggerCommand
     /// Writes a trigger request for <paramref name="target"/> (the rules of <c>dtask trigger</c>): exit 1 when the task
     /// is not found or the request key exists already. Consul failures are thrown.
     /// </summary>
-    public static async Task<ActionOutcome> TriggerAsync(ConsulClient client, KvLayout layout, TaskArgument target, string requestedBy, CancellationToken cancellationToken)
+    public static async Task<ActionOutcome> TriggerAsync(ITaskLedger ledger, TaskArgument target, string requestedBy, CancellationToken cancellationToken)
     {
-        var spec = await client.Kv.GetAsync(layout.TaskKey(target.Namespace, target.Name), cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (spec.Value is null)
+        var task = new TaskId(target.Namespace, target.Name);
+        if (await ledger.ReadSpecAsync(task, cancellationToken).ConfigureAwait(false) is null)
         {
-            return ActionOutcome.Failed($"{target} not found in Consul (under {layout.TasksPrefix})");
+            return ActionOutcome.Failed($"{target} not found in Consul (under {ledger.Locate(task).TasksFolder})");
         }
 
         var request = new ControlRequest
@@ -60,10 +60,9 @@ internal static class TriggerCommand
             RequestedAt = TimeProvider.System.GetUtcNow(),
             RequestedBy = requestedBy,
         };
-        await using var ledger = new ConsulTaskLedger(client, layout);
-        if (await ledger.RequestTriggerAsync(new TaskId(target.Namespace, target.Name), request, cancellationToken).ConfigureAwait(false) is not { } trigger)
+        if (await ledger.RequestTriggerAsync(task, request, cancellationToken).ConfigureAwait(false) is not { } trigger)
         {
-            return ActionOutcome.Failed($"{layout.TriggerKey(target.Namespace, target.Name, request.Id)} exists already; nothing was written, try again");
+            return ActionOutcome.Failed($"{ledger.Locate(task).Trigger(request.Id)} exists already; nothing was written, try again");
         }
 
         var sequence = trigger.CreateIndex != 0 ? $", #{trigger.CreateIndex}" : ", already picked up";
