@@ -32,7 +32,7 @@ public sealed class UiBrowserTests(UiFleet fleet) : IClassFixture<UiFleet>
     {
         var patience = within ?? Patience;
         Assert.True(await Browser.EventuallyAsync(() => Text(css).Contains(text, StringComparison.Ordinal), patience),
-            $"{why}: no '{text}' in '{css}' within {patience.TotalSeconds} s; it shows:\n{Text("main")}");
+            $"{why}: no '{text}' in '{css}' within {patience.TotalSeconds} s; it shows:\n{Text("main")}\n{fleet.ExecutorOutput}");
     }
 
     private int Dtask(params string[] args)
@@ -106,6 +106,11 @@ public sealed class UiBrowserTests(UiFleet fleet) : IClassFixture<UiFleet>
     [Fact]
     public async Task A_slot_missed_while_every_executor_was_stopped_shows_with_its_reason()
     {
+        // The task has run before the executors stop: a task that never ran has no slot to miss when they come back
+        // (they plan it from the moment they see it).
+        Open(fleet.ActionsUi, "timeline");
+        Assert.True(await Browser.EventuallyAsync(() => Driver.FindElements(By.CssSelector(".mark.succeeded[data-task='ui/beat']")).Count > 0, Patience),
+            $"ui/beat never ran:\n{Text("main")}\n{fleet.ExecutorOutput}");
         await fleet.StopExecutorsAsync();
         var stoppedAt = DateTimeOffset.UtcNow;
         try

@@ -35,6 +35,9 @@ public sealed class UiFleet : IAsyncLifetime
 
     public IReadOnlyList<string> Nodes { get; } = ["alpha", "beta"];
 
+    /// <summary>What the running executors printed, for failure messages.</summary>
+    public string ExecutorOutput => string.Join("\n", executors.Select((e, i) => $"--- executor {i} ---\n{e.Output}"));
+
     private DtaskProcess? actionsUiProcess;
     private DtaskProcess? readOnlyUiProcess;
 
