@@ -35,7 +35,7 @@ internal sealed class OwnedProcesses : IAsyncDisposable
         using var timeout = new CancellationTokenSource(grace);
         try
         {
-            await Task.WhenAll(running.Values.Select(p => p.WaitForExitAsync(timeout.Token)));
+            await Task.WhenAll(running.Values.Select(p => WaitAsync(p, timeout.Token)));
         }
         catch (OperationCanceledException)
         {
@@ -43,6 +43,19 @@ internal sealed class OwnedProcesses : IAsyncDisposable
         }
 
         await DisposeAsync();
+    }
+
+    /// <summary>Waits for <paramref name="process"/>; one its owner disposed already (its exit not yet seen here) is gone.</summary>
+    private static async Task WaitAsync(Process process, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed by its owner after it exited.
+        }
     }
 
     /// <inheritdoc />
