@@ -130,9 +130,9 @@ public sealed partial class ControlTests(ConsulFixture consul)
         var task = await world.PutTaskAsync("jittered", spec);
         var schedule = TaskSchedule.Create(spec.ToScheduleSpec(task.ToString()));
 
-        // A slot whose jittered fire time is at least 3 s after it, 3 s from now or later.
+        // A slot whose jittered fire time is at least 6 s after it (room for a slow `dtask trigger` to start), 3 s from now or later.
         var slot = schedule.Next(DateTimeOffset.UtcNow + TimeSpan.FromSeconds(3))!.Value;
-        while (schedule.FireTime(Slot.At(slot)) - slot < TimeSpan.FromSeconds(3))
+        while (schedule.FireTime(Slot.At(slot)) - slot < TimeSpan.FromSeconds(6))
         {
             slot = schedule.Next(slot)!.Value;
         }
