@@ -9,8 +9,8 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Estimate">This clock minus the references' (median), or null while there is no reference.</param>
 /// <param name="Skewed">True while the estimate is beyond the limit: nothing is written from this clock.</param>
 /// <param name="References">How many references the estimate rests on.</param>
-/// <param name="AwaitingPeers">True while other executors are registered but fewer than two of their clocks (one, when
-/// there is only one other) have been timed yet (just started): nothing is written from this clock until they are, or
+/// <param name="AwaitingPeers">True while other executors are registered but fewer than most of their clocks (at least
+/// two; one, when there is only one other) have been timed yet (just started): nothing is written from this clock until they are, or
 /// <see cref="ClockSkewGuard.StampMaxAge"/> passed.</param>
 public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int References, bool AwaitingPeers = false);
 
@@ -40,6 +40,11 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// logged once, and <see cref="Changed"/> is raised so the registration shows it. A skewed node comes back only when a
 /// strict majority of its references is within the limit, and never on the agent's word alone while other executors
 /// are registered (the agent may share this clock).</para>
+/// <para>A peer whose registration says its own clock is skewed may help convict a node but not convict it alone: the
+/// median convicts only when a reference that is not such a peer (or two such peers that agree with each other) puts this
+/// clock beyond the limit on the same side. So peers that are off and known to be (one 30 s ahead, one that jumped an
+/// hour) cannot convict a node whose agent agrees with it, while they still tip the balance beside a right peer, and
+/// right peers that were convicted for a moment still agree with each other.</para>
 /// </remarks>
 public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger logger, string? node = null)
 {
@@ -95,7 +100,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
     /// <summary>
     /// True unless this clock is beyond the limit now, or the node has just started and the other executors it sees have
-    /// not been timed yet (two of them, enough to outvote its agent, which may share its clock): claims and markers may be
+    /// not been timed yet (most of them, and at least two: enough to outvote its agent, which may share its clock): claims and markers may be
     /// written. Evaluated at each call.
     /// </summary>
     public bool MayWrite => Evaluate() is { Skewed: false, AwaitingPeers: false };
@@ -158,10 +163,12 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 }
 
                 live.Add(record.Node);
+                var saysSkewed = record.State == NodeRecord.ClockSkewed;
                 if (peers.TryGetValue(record.Node, out var known))
                 {
                     if (known.Stamp == stamp)
                     {
+                        peers[record.Node] = known with { SaysSkewed = saysSkewed };
                         continue;
                     }
                 }
@@ -179,7 +186,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                     samples.Add(new Sample(stamp, now));
                 }
 
-                peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)]);
+                peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)], saysSkewed);
             }
 
             foreach (var gone in peers.Keys.Where(k => !live.Contains(k)).ToList())
@@ -228,7 +235,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     {
         var now = time.GetTimestamp();
         var wall = time.GetUtcNow();
-        var references = new List<(string Name, TimeSpan Estimate)>();
+        var references = new List<(string Name, TimeSpan Estimate, bool SaysSkewed)>();
+        var counted = new List<(string Name, TimeSpan Estimate, bool SaysSkewed)>();
         bool changed;
         bool logAwaiting;
         int peersNow;
@@ -241,7 +249,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 var moved = wall - time.GetElapsedTime(a.Arrival, now) - a.ReceivedAt;
                 var low = a.Low + moved;
                 var high = a.High + moved;
-                references.Add(("Consul agent", low > TimeSpan.Zero ? low : high < TimeSpan.Zero ? high : TimeSpan.Zero));
+                references.Add(("Consul agent", low > TimeSpan.Zero ? low : high < TimeSpan.Zero ? high : TimeSpan.Zero, false));
             }
 
             foreach (var (name, peer) in peers)
@@ -260,26 +268,35 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
                 if (lowest is { } l)
                 {
-                    references.Add(("node " + name, l > PeerAllowance ? l - PeerAllowance : l > TimeSpan.Zero ? TimeSpan.Zero : l));
+                    references.Add(("node " + name, l > PeerAllowance ? l - PeerAllowance : l > TimeSpan.Zero ? TimeSpan.Zero : l, peer.SaysSkewed));
                 }
             }
 
-            var estimate = Median([.. references.Select(r => r.Estimate)]);
+            // A peer whose own registration says its clock is skewed may help convict this node, but not convict it alone:
+            // the median of all references convicts only when a reference that is not such a peer (or two such peers that
+            // agree with each other) puts this clock beyond the limit on the same side. Otherwise the estimate is the median
+            // of those references. So peers that are off and known to be (one 30 s ahead, one that jumped an hour) cannot
+            // convict a node whose agent agrees with it, while they still tip the balance beside a right peer.
+            counted.AddRange(references.Where(r => !r.SaysSkewed
+                || references.Any(o => o.Name != r.Name && (o.Estimate - r.Estimate).Duration() <= limit)));
+            var median = Median([.. references.Select(r => r.Estimate)]);
+            var witnessed = median is { } m && counted.Any(r => r.Estimate.Duration() > limit && (r.Estimate > TimeSpan.Zero) == (m > TimeSpan.Zero));
+            var estimate = witnessed ? median : Median([.. counted.Select(r => r.Estimate)]) ?? median;
 
-            // Becoming skewed takes the median beyond the limit. Coming back takes a strict majority of the references
+            // Becoming skewed takes that estimate beyond the limit. Coming back takes a strict majority of all the references
             // within it: when references drop out (a peer killed, a stamp gone stale), the benefit of the doubt an even
             // count gives must not hand a convicted clock back to a lone agent that shares it.
             // Nor may the agent alone hand it back while other executors are registered whose clocks are not timed now.
             var within = references.Count(r => r.Estimate.Duration() <= limit);
             var timedPeers = references.Count(r => r.Name.StartsWith("node ", StringComparison.Ordinal));
-            var beyond = skewed
+            // Until most peers are timed (at least two, to outvote the agent; one when there is only one), the agent alone may speak for
+            // this clock: a local agent shares it. Nothing is written then, and no verdict is reached on the first few clocks timed.
+            var awaiting = timedPeers < Math.Min(Math.Max(2, listedPeers / 2 + 1), listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
+            var beyond = awaiting ? skewed : skewed
                 ? (timedPeers == 0 && listedPeers > 0) || (references.Count > 0 && within * 2 <= references.Count)
                 : estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;
-            // Until the peers can outvote the agent (two of them; one when there is only one), the agent alone may speak for
-            // this clock: a local agent shares it.
-            var awaiting = timedPeers < Math.Min(2, listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
             result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
             logAwaiting = awaiting && !awaitingLogged;
             awaitingLogged |= awaiting;
@@ -294,7 +311,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
         if (changed)
         {
-            var detail = string.Join(", ", references.Select(r => r.Name + " " + Seconds(r.Estimate)));
+            var detail = string.Join(", ", references.Select(r => r.Name + " " + Seconds(r.Estimate)
+                + (r.SaysSkewed ? counted.Any(c => c.Name == r.Name) ? " (says it is skewed)" : " (says it is skewed; not a witness alone)" : "")));
             var estimate = result.Estimate ?? TimeSpan.Zero;
             if (result.Skewed)
             {
@@ -319,8 +337,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>The agent's clock as last seen: this clock minus the agent's within [Low, High] when this clock read ReceivedAt, at monotonic Arrival.</summary>
     private sealed record Agent(TimeSpan Low, TimeSpan High, DateTimeOffset ReceivedAt, long Arrival);
 
-    /// <summary>A peer's last stamp and its timed samples.</summary>
-    private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples);
+    /// <summary>A peer's last stamp, its timed samples, and whether its registration says its own clock is skewed.</summary>
+    private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples, bool SaysSkewed = false);
 
     /// <summary>A peer's stamp and the monotonic timestamp of its arrival.</summary>
     private sealed record Sample(DateTimeOffset Stamp, long Arrival);

@@ -319,6 +319,27 @@ public sealed class ClockSkewEstimateTests
     }
 
     [Fact]
+    public void A_node_just_started_beside_four_peers_waits_for_three_of_their_clocks()
+    {
+        // A right clock; of four registered peers, the first two to publish are off (one says so): most must be timed.
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "right");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var old = clock.RealNow - TimeSpan.FromSeconds(3);
+        guard.ObservePeers([Record("a", old), Record("b", old), Record("c", old), Record("d", old)], Meta(TimeSpan.FromMilliseconds(2)));
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([Record("a", clock.RealNow + TimeSpan.FromSeconds(30), NodeRecord.ClockSkewed), Record("b", clock.RealNow + TimeSpan.FromHours(1)),
+            Record("c", old), Record("d", old)], Meta(TimeSpan.FromMilliseconds(20)));
+        Assert.Equal((false, true), (guard.MayWrite, guard.Current.AwaitingPeers));
+
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers([Record("a", clock.RealNow + TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(50), NodeRecord.ClockSkewed),
+            Record("b", clock.RealNow + TimeSpan.FromHours(1) - TimeSpan.FromMilliseconds(50)), Record("c", clock.RealNow), Record("d", old)], Meta(TimeSpan.FromMilliseconds(20)));
+        Assert.Equal((false, false), (guard.Current.Skewed, guard.Current.AwaitingPeers));
+        Assert.True(guard.MayWrite);
+    }
+
+    [Fact]
     public void A_node_alone_writes_at_once_and_one_whose_peers_are_never_timed_after_three_stamp_intervals()
     {
         var clock = new JumpingClock(Start);
@@ -360,14 +381,89 @@ public sealed class ClockSkewEstimateTests
         Assert.True(guard.MayWrite);
     }
 
+    [Fact]
+    public void Peers_off_in_different_ways_and_known_to_be_do_not_convict_a_node_whose_agent_agrees_with_it()
+    {
+        // This clock and its agent are right; one peer is 30 s ahead, one jumped an hour; both registrations say so.
+        var clock = new JumpingClock(Start);
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "right");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, Record("ahead", clock.RealNow + TimeSpan.FromSeconds(30), NodeRecord.ClockSkewed),
+            Record("jumped", clock.RealNow + TimeSpan.FromHours(1), NodeRecord.ClockSkewed));
+
+        Assert.True(guard.MayWrite, "convicted by two clocks that are off and disagree with each other");
+        Assert.InRange(guard.Current.Estimate!.Value.TotalSeconds, -0.6, 0.6);
+        Assert.Equal(3, guard.Current.References);
+
+        // Without what the peers say of themselves, the three are a median of −30 s: the node would be convicted.
+        var unaware = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "right");
+        unaware.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(unaware, clock, Record("ahead", clock.RealNow + TimeSpan.FromSeconds(30)), Record("jumped", clock.RealNow + TimeSpan.FromHours(1)));
+        Assert.False(unaware.MayWrite);
+    }
+
+    [Fact]
+    public void A_peer_that_says_it_is_skewed_still_helps_a_right_peer_convict_a_node_that_is_off()
+    {
+        // This clock and its local agent are 30 s ahead; one peer is right, the other 30 s behind and registered as skewed.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, Record("right", clock.RealNow), Record("behind", clock.RealNow - TimeSpan.FromSeconds(30), NodeRecord.ClockSkewed));
+
+        Assert.False(guard.MayWrite);
+        Assert.Equal(3, guard.Current.References);
+    }
+
+    [Fact]
+    public void Right_peers_that_say_they_are_skewed_but_agree_with_each_other_still_convict_a_node_that_is_off()
+    {
+        // This clock and its local agent are 30 s ahead; the two peers are right but were convicted for a moment.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, Record("a", clock.RealNow, NodeRecord.ClockSkewed), Record("b", clock.RealNow, NodeRecord.ClockSkewed));
+
+        Assert.False(guard.MayWrite);
+        Assert.Equal(3, guard.Current.References);
+    }
+
+    [Fact]
+    public void A_convicted_node_is_not_acquitted_by_its_agent_when_its_peers_are_skewed_ones_that_disagree()
+    {
+        // 30 s ahead with a local agent on its clock: two right peers convict it.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, Record("a", clock.RealNow), Record("b", clock.RealNow));
+        Assert.False(guard.MayWrite);
+
+        // One right peer is gone, the other was convicted for a moment, and a third that jumped an hour joins: none of the
+        // peers is counted alone, and the agent (which shares this clock) may not acquit it by itself.
+        clock.Advance(ClockSkewGuard.StampInterval);
+        Deliver(guard, clock, Record("a", clock.RealNow, NodeRecord.ClockSkewed), Record("jumped", clock.RealNow + TimeSpan.FromHours(1), NodeRecord.ClockSkewed));
+        Assert.False(guard.MayWrite);
+    }
+
     /// <summary>An answer of the agent whose clock reads <paramref name="agent"/> now (truncated to the second, like the header).</summary>
     private static ConsulResponseMeta AgentAnswer(DateTimeOffset agent) =>
         new(1, true, TimeSpan.Zero, DateTimeOffset.FromUnixTimeSeconds(agent.ToUnixTimeSeconds()), TimeSpan.FromMilliseconds(2));
 
     private static ConsulResponseMeta Meta(TimeSpan requestTime) => new(1, true, TimeSpan.Zero, null, requestTime);
 
-    private static NodeRecord Record(string node, DateTimeOffset clock) =>
-        new() { Node = node, Version = "test", StartedAt = Start, Clock = clock };
+    private static NodeRecord Record(string node, DateTimeOffset clock, string? state = null) =>
+        new() { Node = node, Version = "test", StartedAt = Start, Clock = clock, State = state };
+
+    /// <summary>Delivers the peers' registrations as a running nodes watch does (see the other overload).</summary>
+    private static void Deliver(ClockSkewGuard guard, JumpingClock clock, params NodeRecord[] peers)
+    {
+        guard.ObservePeers(null, Meta(TimeSpan.FromMilliseconds(2)));
+        clock.Advance(TimeSpan.FromMilliseconds(50));
+        guard.ObservePeers(peers, Meta(TimeSpan.FromMilliseconds(20)));
+    }
 
     /// <summary>Delivers the peers' stamps as a running nodes watch does: an answer (untimed) then a blocking answer 50 ms later with fresh stamps.</summary>
     private static void Deliver(ClockSkewGuard guard, JumpingClock clock, params (string Node, DateTimeOffset Clock)[] peers)
