@@ -92,6 +92,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private int joinPending;
     private bool skewed;
     private bool awaitingLogged;
+    private bool awaitingEndLogged;
 
     /// <summary>Raised (outside the guard's lock) when the node becomes skewed or comes back within the limit.</summary>
     public event Action? Changed;
@@ -246,6 +247,8 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
         var counted = new List<(string Name, TimeSpan Estimate, bool SaysSkewed)>();
         bool changed;
         bool logAwaiting;
+        bool logAwaitingEnd;
+        int timedNow;
         int peersNow;
         ClockSkewState result;
         lock (gate)
@@ -307,6 +310,9 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             result = new ClockSkewState(estimate, beyond, references.Count, awaiting);
             logAwaiting = awaiting && !awaitingLogged;
             awaitingLogged |= awaiting;
+            logAwaitingEnd = awaitingLogged && !awaiting && !awaitingEndLogged;
+            awaitingEndLogged |= logAwaitingEnd;
+            timedNow = timedPeers;
             peersNow = listedPeers;
         }
 
@@ -314,6 +320,12 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
         {
             logger.Information("clock skew: {Count} other executors registered; not claiming until their clocks are timed (at most {Wait:0} s)",
                 peersNow, StampMaxAge.TotalSeconds);
+        }
+
+        if (logAwaitingEnd)
+        {
+            logger.Information("clock skew: {Timed} of {Count} other executors' clocks timed; claiming from now on unless this clock is beyond the limit",
+                timedNow, peersNow);
         }
 
         if (changed)

@@ -36,6 +36,9 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long after the fresh stamp written for a node that joined the next one follows.</summary>
+    public static readonly TimeSpan JoinFollowUp = TimeSpan.FromSeconds(1);
     private readonly DateTimeOffset startedAt = time.GetUtcNow();
     private SessionRenewal? claimSession;
     private SessionRenewal? registrationSession;
@@ -213,7 +216,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
 
     /// <summary>
     /// Refreshes the registration every <see cref="ClockSkewGuard.StampInterval"/>, and at once when the clock guard
-    /// changes state or another node joins, with this clock's stamp and the guard's estimate, until <paramref name="cancellationToken"/> fires:
+    /// changes state or another node joins (and again <see cref="JoinFollowUp"/> after a join), with this clock's stamp and the guard's estimate, until <paramref name="cancellationToken"/> fires:
     /// the stamp is the other executors' reference for this clock (one write per node per interval).
     /// </summary>
     public async Task StampAsync(CancellationToken cancellationToken)
@@ -234,18 +237,28 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
             }
         }
 
+        // A node that just joined may not be watching yet when the first fresh stamp lands, or may read it late: a second
+        // one follows shortly after.
+        var joined = 0;
+        void OnJoined()
+        {
+            Volatile.Write(ref joined, 1);
+            OnChanged();
+        }
+
+        var followUp = false;
         skew.Changed += OnChanged;
-        skew.PeerJoined += OnChanged;
+        skew.PeerJoined += OnJoined;
         if (skew.TakePeerJoined())
         {
-            OnChanged(); // A node joined before this loop listened.
+            OnJoined(); // A node joined before this loop listened.
         }
 
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                using (var interval = new CancellationTokenSource(ClockSkewGuard.StampInterval, time))
+                using (var interval = new CancellationTokenSource(followUp ? JoinFollowUp : ClockSkewGuard.StampInterval, time))
                 using (var wait = CancellationTokenSource.CreateLinkedTokenSource(interval.Token, cancellationToken))
                 {
                     try
@@ -262,6 +275,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
                     }
                 }
 
+                followUp = Interlocked.Exchange(ref joined, 0) == 1;
                 if (claimSession is not { IsLost: false } claim || registrationSession is not { IsLost: false } registration)
                 {
                     continue; // KeepAsync registers again with a fresh stamp.
@@ -285,7 +299,7 @@ public sealed class NodeMembership(ConsulClient client, IFleetLedger ledger, KvL
         finally
         {
             skew.Changed -= OnChanged;
-            skew.PeerJoined -= OnChanged;
+            skew.PeerJoined -= OnJoined;
         }
     }
 

@@ -323,7 +323,8 @@ public sealed class ClockSkewEstimateTests
     {
         // A right clock; of four registered peers, the first two to publish are off (one says so): most must be timed.
         var clock = new JumpingClock(Start);
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "right");
+        var sink = new CapturingSink();
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().WriteTo.Sink(sink).CreateLogger(), "right");
         guard.Observe(AgentAnswer(clock.GetUtcNow()));
         var old = clock.RealNow - TimeSpan.FromSeconds(3);
         guard.ObservePeers([Record("a", old), Record("b", old), Record("c", old), Record("d", old)], Meta(TimeSpan.FromMilliseconds(2)));
@@ -337,6 +338,12 @@ public sealed class ClockSkewEstimateTests
             Record("b", clock.RealNow + TimeSpan.FromHours(1) - TimeSpan.FromMilliseconds(50)), Record("c", clock.RealNow), Record("d", old)], Meta(TimeSpan.FromMilliseconds(20)));
         Assert.Equal((false, false), (guard.Current.Skewed, guard.Current.AwaitingPeers));
         Assert.True(guard.MayWrite);
+
+        // The wait is logged when it begins and when it ends.
+        Assert.Equal(
+            ["clock skew: 4 other executors registered; not claiming until their clocks are timed (at most 30 s)",
+             "clock skew: 3 of 4 other executors' clocks timed; claiming from now on unless this clock is beyond the limit"],
+            sink.Events.Select(e => e.RenderMessage(CultureInfo.InvariantCulture)));
     }
 
     [Fact]

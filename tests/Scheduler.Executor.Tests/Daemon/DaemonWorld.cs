@@ -90,6 +90,23 @@ public sealed partial class DaemonWorld : IAsyncDisposable
     }
 
     /// <summary>
+    /// Waits until every executor of <paramref name="fleet"/> is past start-up: watching, and, when it waited for its peers'
+    /// clocks to be timed, done waiting.
+    /// </summary>
+    public static async Task ClaimingOnAllAsync(IEnumerable<ExecutorProcess> fleet, TimeSpan? within = null)
+    {
+        foreach (var executor in fleet)
+        {
+            Assert.True(await executor.WaitForAsync("INF watching ", within ?? TimeSpan.FromSeconds(30)), $"executor {executor.Node} never started watching:\n{executor.Output}");
+            if (executor.Lines.Any(l => l.Contains("not claiming until their clocks are timed", StringComparison.Ordinal)))
+            {
+                Assert.True(await executor.WaitForAsync("clocks timed; claiming", within ?? TimeSpan.FromSeconds(40)),
+                    $"executor {executor.Node} never had its peers' clocks timed:\n{executor.Output}");
+            }
+        }
+    }
+
+    /// <summary>
     /// The witness lines a task's children appended to <paramref name="name"/> as "slot node [more…]", by slot; a line
     /// cut short by a reader racing the writer is left out until it is complete.
     /// </summary>
