@@ -50,6 +50,9 @@ public sealed record ChaosOptions
     /// <summary>When given, the full plan keeps only these fault kinds (<c>--only</c>): a run aimed at some faults.</summary>
     public IReadOnlySet<Faults.FaultKind>? OnlyFaults { get; init; }
 
+    /// <summary>The tasks of the run (<see cref="Workload.ChaosWorkload.FullTasks"/> unless given).</summary>
+    public IReadOnlyList<Workload.ChaosTask>? Tasks { get; init; }
+
     /// <summary>Keep the work folder (witness log, executor logs) even when the run passes.</summary>
     public bool KeepWorkFolder { get; init; }
 }

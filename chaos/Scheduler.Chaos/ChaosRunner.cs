@@ -44,7 +44,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         ServerPartition.RemoveStale(tools);
         var work = Directory.CreateTempSubdirectory("dtask-chaos-");
         var layout = new KvLayout(Prefix);
-        var workload = new ChaosWorkload(ChaosWorkload.DefaultTasks, work.FullName, layout);
+        var workload = new ChaosWorkload(options.Tasks ?? ChaosWorkload.FullTasks, work.FullName, layout);
         var passed = false;
         try
         {
@@ -89,7 +89,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 }
 
                 var phaseStart = time.GetUtcNow();
-                Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy})"))}");
+                Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy}{(t.Placement == Dtask.Core.Model.Placement.Any ? "" : ", " + t.Placement)})"))}");
                 Say($"fault phase: {options.Duration.TotalSeconds:0} s, {plan.Faults.Count} faults");
 
                 var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => Witness().Runs, options.Seed, tools);

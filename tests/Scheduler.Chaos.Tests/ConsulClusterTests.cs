@@ -30,6 +30,9 @@ public sealed class ConsulClusterTests
         using var restarted = leader.CreateClient();
         var kept = (await restarted.Kv.GetAsync("kept", QueryOptions.ConsistentRead, ct)).Value;
         Assert.Equal("before the crash", kept?.ValueAsString());
+
+        // Autopilot counts the restarted server once it has been stable a while: then the cluster can lose one again.
+        Assert.True(await cluster.WaitForFailureToleranceAsync(TimeSpan.FromSeconds(60), ct), "autopilot never said the cluster could lose a server");
     }
 
     [Fact(Timeout = 180_000)]

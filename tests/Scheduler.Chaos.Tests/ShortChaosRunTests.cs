@@ -25,6 +25,7 @@ public sealed class ShortChaosRunTests
             DtaskDll = DtaskBuild.Dll(),
             DotnetHost = DtaskBuild.DotnetHost(),
             Seed = 11,
+            Tasks = Workload.ChaosWorkload.DefaultTasks,
             // The steady state: the tasks come once node-5's skew guard holds. Its first seconds, before it has a
             // reference besides its own agent, are what `make chaos` attacks (the tasks there are in KV before any
             // executor starts).

@@ -211,6 +211,40 @@ public sealed class ConsulCluster : IAsyncDisposable
         log.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
         || (log.Contains("Failed to start Consul server", StringComparison.Ordinal) && log.Contains("bind", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// Waits until Consul's autopilot, asked through the leader, says the cluster is healthy and can lose a server
+    /// (<c>FailureTolerance</c> ≥ 1: every server has been stable for autopilot's stabilization time); false when it does
+    /// not within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<bool> WaitForFailureToleranceAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var elapsed = Stopwatch.StartNew();
+        while (elapsed.Elapsed < timeout)
+        {
+            if (await FindLeaderAsync(cancellationToken).ConfigureAwait(false) is { } leader)
+            {
+                using var http = new HttpClient { BaseAddress = leader.Address, Timeout = TimeSpan.FromSeconds(2) };
+                try
+                {
+                    using var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("v1/operator/autopilot/health", cancellationToken).ConfigureAwait(false));
+                    if (health.RootElement.GetProperty("Healthy").GetBoolean() && health.RootElement.GetProperty("FailureTolerance").GetInt32() >= 1)
+                    {
+                        return true;
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException { CancellationToken.IsCancellationRequested: false }
+                    or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+                {
+                    // Not answering yet (an election, a restart): ask again.
+                }
+            }
+
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
     private async Task<bool> AllWriteAsync(CancellationToken cancellationToken)
     {
         foreach (var server in Servers.Where(s => s.IsRunning))

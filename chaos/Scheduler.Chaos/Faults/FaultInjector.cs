@@ -334,6 +334,15 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                     return null;
                 }
 
+                // And one that can lose a server: autopilot counts a server restarted a moment ago as not yet stable, and a
+                // majority with such a server may take until the partition heals to elect a leader.
+                if (!await cluster.WaitForFailureToleranceAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+                {
+                    Print("ConsulPartition: autopilot never said the cluster could lose a server within 30 s; partitioning anyway");
+                }
+
+                leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false) ?? leader;
+
                 // In turn: the leader (it must step down: it cannot reach a quorum), then a follower with executors on it.
                 var minority = partitions++ % 2 == 0
                     ? leader

@@ -8,7 +8,8 @@ namespace Dtask.Chaos.Workload;
 /// <param name="Work">How long its child sleeps between its <c>start</c> and <c>end</c> witness lines.</param>
 /// <param name="Policy">Forbid (a slot whose previous run still goes is skipped) or Replace (the running child is stopped).</param>
 /// <param name="Purpose">What the task exercises, for the report.</param>
-public sealed record ChaosTask(string Name, int PeriodSeconds, TimeSpan Work, ConcurrencyPolicy Policy, string Purpose)
+/// <param name="Placement">Which eligible node fires: any (the hash ranking) or the one that ran it least recently.</param>
+public sealed record ChaosTask(string Name, int PeriodSeconds, TimeSpan Work, ConcurrencyPolicy Policy, string Purpose, Placement Placement = Placement.Any)
 {
     /// <summary>True when the child usually outlives its period, so most slots meet a running child.</summary>
     public bool Overlaps => Work.TotalSeconds >= PeriodSeconds;

@@ -34,6 +34,29 @@ public sealed class ChaosWorkload
         new("long", 2, TimeSpan.FromSeconds(45), ConcurrencyPolicy.Forbid, "long-running: holds the lock across many slots; its child outlives a dead holder's session"),
     ];
 
+    /// <summary>
+    /// The set of <c>make chaos</c>: the default six and fourteen more at 3–10 s periods, Forbid and Replace, some with
+    /// <c>placement: RoundRobin</c> (twenty tasks).
+    /// </summary>
+    public static IReadOnlyList<ChaosTask> FullTasks { get; } =
+    [
+        .. DefaultTasks,
+        new("every-3s", 3, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "short run every three seconds"),
+        new("rr-3s", 3, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "RoundRobin: the node that ran it least recently fires", Placement.RoundRobin),
+        new("every-4s", 4, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "every four seconds"),
+        new("replace-4s", 4, TimeSpan.FromSeconds(6), ConcurrencyPolicy.Replace, "Replace, outliving its period"),
+        new("every-5s", 5, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "every five seconds"),
+        new("rr-5s", 5, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "RoundRobin every five seconds", Placement.RoundRobin),
+        new("overlap-5s", 5, TimeSpan.FromSeconds(7), ConcurrencyPolicy.Forbid, "outlives its 5 s period"),
+        new("every-6s", 6, TimeSpan.FromSeconds(2), ConcurrencyPolicy.Forbid, "every six seconds"),
+        new("rr-7s", 7, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "RoundRobin every seven seconds", Placement.RoundRobin),
+        new("replace-7s", 7, TimeSpan.FromSeconds(9), ConcurrencyPolicy.Replace, "Replace every seven seconds"),
+        new("every-8s", 8, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "every eight seconds"),
+        new("rr-9s", 9, TimeSpan.FromSeconds(3), ConcurrencyPolicy.Forbid, "RoundRobin every nine seconds", Placement.RoundRobin),
+        new("every-10s", 10, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "every ten seconds"),
+        new("overlap-10s", 10, TimeSpan.FromSeconds(14), ConcurrencyPolicy.Forbid, "outlives its 10 s period"),
+    ];
+
     /// <summary>A workload of <paramref name="tasks"/> whose children append to the witness logs in <paramref name="witnessFolder"/>.</summary>
     public ChaosWorkload(IReadOnlyList<ChaosTask> tasks, string witnessFolder, KvLayout layout)
     {
@@ -90,6 +113,7 @@ public sealed class ChaosWorkload
             Shell = ScriptOf(task),
             Timeout = ((int)Math.Ceiling(task.Work.TotalSeconds) + 10).ToString(CultureInfo.InvariantCulture) + "s",
             ConcurrencyPolicy = task.Policy,
+            Placement = task.Placement == Placement.Any ? null : task.Placement,
             History = HistoryLimit,
         };
     }

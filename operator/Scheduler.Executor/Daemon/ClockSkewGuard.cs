@@ -39,7 +39,8 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// more executors run. The node is skewed while the estimate's magnitude exceeds the limit; each change of state is
 /// logged once, and <see cref="Changed"/> is raised so the registration shows it. A skewed node comes back only when a
 /// strict majority of its references is within the limit, and never on the agent's word alone while other executors
-/// are registered (the agent may share this clock).</para>
+/// are registered or were timed within <see cref="SampleMaxAge"/> (the agent may share this clock; a listing without them
+/// may be a restarted server's).</para>
 /// <para>A peer whose registration says its own clock is skewed also says by how much (<see cref="NodeRecord.Skew"/>, its
 /// clock minus its references'): its stamps are taken less that, as its references' time. Such a peer may help convict a
 /// node but not convict it alone: the
@@ -88,6 +89,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private Agent? agent;
     private readonly long created = time.GetTimestamp();
     private long? lastNodesAnswer;
+    private long? lastTimedPeers;
     private int listedPeers;
     private int joinPending;
     private bool skewed;
@@ -302,8 +304,16 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
             // Until most peers are timed (at least two, to outvote the agent; one when there is only one), the agent alone may speak for
             // this clock: a local agent shares it. Nothing is written then, and no verdict is reached on the first few clocks timed.
             var awaiting = timedPeers < Math.Min(Math.Max(2, listedPeers / 2 + 1), listedPeers) && time.GetElapsedTime(created, now) < StampMaxAge;
+            if (timedPeers > 0)
+            {
+                lastTimedPeers = now;
+            }
+
+            // A listing that shows no peer at all (a restarted server's, before it caught up) does not leave the agent
+            // alone to acquit this clock either: not while peers were timed within SampleMaxAge.
+            var peersLately = lastTimedPeers is { } seen && time.GetElapsedTime(seen, now) <= SampleMaxAge;
             var beyond = awaiting ? skewed : skewed
-                ? (timedPeers == 0 && listedPeers > 0) || (references.Count > 0 && within * 2 <= references.Count)
+                ? (timedPeers == 0 && (listedPeers > 0 || peersLately)) || (references.Count > 0 && within * 2 <= references.Count)
                 : estimate is { } e && e.Duration() > limit;
             changed = beyond != skewed;
             skewed = beyond;

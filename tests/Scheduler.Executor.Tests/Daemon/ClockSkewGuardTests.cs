@@ -450,6 +450,30 @@ public sealed class ClockSkewEstimateTests
     }
 
     [Fact]
+    public void A_listing_without_any_peer_does_not_hand_a_convicted_clock_back_to_its_agent()
+    {
+        // 30 s ahead with a local agent on its clock: two peers convict it.
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(30));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Deliver(guard, clock, Record("a", clock.RealNow), Record("b", clock.RealNow));
+        Assert.False(guard.MayWrite);
+
+        // A server restarted on its data lists no executor for a moment: the agent alone is left, and may not acquit it.
+        clock.Advance(TimeSpan.FromSeconds(1));
+        guard.ObservePeers([], Meta(TimeSpan.FromMilliseconds(20)));
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Assert.Equal(1, guard.Current.References);
+        Assert.False(guard.MayWrite);
+
+        // Alone for longer than a peer's stamps stay references: the agent is all there is.
+        clock.Advance(ClockSkewGuard.SampleMaxAge + TimeSpan.FromSeconds(1));
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        Assert.True(guard.MayWrite);
+    }
+
+    [Fact]
     public void Right_peers_that_say_they_are_skewed_but_agree_with_each_other_still_convict_a_node_that_is_off()
     {
         // This clock and its local agent are 30 s ahead; the two peers are right but were convicted for a moment.
