@@ -102,6 +102,29 @@ public sealed class InvariantCheckerTests
             null
         },
         {
+            "no child on the majority side while the executor of the task's last child was paused before it gave the lock back",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 4), Run(T0 + 4, "node-2", 120, "r4", 50, 550)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
+                    .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"s{o}", "node-1", RunState.Skipped, 0, "still-running"))],
+                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", At(T0 + 4, 600), At(T0 + 12), ["node-2"], "test")],
+            },
+            null
+        },
+        {
+            "the same with the executor paused long before the partition: its session had ended",
+            e => e with
+            {
+                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 4), Run(T0 + 4, "node-2", 120, "r4", 50, 550)],
+                History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
+                    .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-1", RunState.Missed, 0, "not-claimed-before-deadline"))],
+                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", At(T0 + 4, 600), At(T0 + 12), ["node-2"], "test")
+                    with { Start = At(T0 - 30) }],
+            },
+            "majority-stalled"
+        },
+        {
             "a slot marked missed 26 s before it was due by a node 30 s ahead",
             e => e with
             {
