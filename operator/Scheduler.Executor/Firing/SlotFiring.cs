@@ -165,6 +165,13 @@ public sealed class SlotFiring
         ChildOutcome outcome;
         while (true)
         {
+            if (session.IsPastDeadline && !stop.IsRequested)
+            {
+                // This executor was paused (or could not renew) since the claim, past the session's renewal deadline:
+                // Consul may have ended the session and another node may hold the lock and run a later slot by now.
+                stop.Stop(StopReason.SessionLost("the lease ran out before the child started (no successful renewal before the renewal deadline)"));
+            }
+
             var identity = RunIdentity.Of(run, node, claim.Fence.AsLong) with { Trigger = request.Trigger?.Id };
             var forwarder = new ChildOutputForwarder(logger, context);
             var attemptContext = context;

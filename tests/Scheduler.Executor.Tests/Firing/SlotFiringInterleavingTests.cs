@@ -78,6 +78,24 @@ public sealed class SlotFiringInterleavingTests : IDisposable
         Assert.Contains($"lost {Slot}", events.Events);
     }
 
+    [Fact]
+    public async Task A_claimant_paused_past_its_sessions_renewal_deadline_between_the_claim_and_the_start_starts_no_child()
+    {
+        // The claim commits; then the executor is stopped (SIGSTOP) for longer than its session's renewal deadline, and
+        // resumes before its renewal loop or lock watch has run: another node may hold the lock by now.
+        using var session = ledger.OpenSession();
+        var firing = Firing(session);
+        ledger.AfterNextClaim(session.PassDeadline);
+
+        var result = await firing.FireAsync(Request($"echo ran >> '{Witness}'"), cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(FireStatus.Ran, result.Status);
+        Assert.Equal(RunState.Lost, result.Record!.State);
+        Assert.StartsWith("session-lost: the lease ran out before the child started", result.Record.Reason, StringComparison.Ordinal);
+        Assert.Null(result.Record.ExitCode);
+        Assert.False(File.Exists(Witness), "a child started on a lease that had run out");
+    }
+
     public void Dispose() => directory.Dispose();
 
     private SlotFiring Firing(InMemoryLedgerSession session) =>

@@ -33,6 +33,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
     private readonly SortedDictionary<string, KvPair> kv = new(StringComparer.Ordinal);
     private int sessionCount;
     private bool loseNextClaimAnswer;
+    private Action? afterNextClaim;
 
     /// <summary>The key layout the fleet folders and control requests are listed under.</summary>
     public KvLayout Layout { get; init; } = new();
@@ -128,6 +129,16 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
         lock (gate)
         {
             return State(task).LockHolder;
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> once the next slot claim has committed, before it answers (a pause of the
+    /// claimant between its claim and what follows, for example).</summary>
+    public void AfterNextClaim(Action action)
+    {
+        lock (gate)
+        {
+            afterNextClaim = action;
         }
     }
 
@@ -249,6 +260,12 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             {
                 Write(state, record);
                 TakeLock(state, sessionId);
+                if (afterNextClaim is { } after)
+                {
+                    afterNextClaim = null;
+                    after();
+                }
+
                 if (loseNextClaimAnswer)
                 {
                     loseNextClaimAnswer = false;
@@ -1132,6 +1149,7 @@ public sealed class InMemoryLedgerSession : ILedgerSession, IDisposable
 {
     private readonly CancellationTokenSource lost = new();
     private string? lostReason;
+    private bool pastDeadline;
 
     internal InMemoryLedgerSession(string id, TimeSpan lockDelay)
     {
@@ -1152,7 +1170,10 @@ public sealed class InMemoryLedgerSession : ILedgerSession, IDisposable
     public string? LostReason => Volatile.Read(ref lostReason);
 
     /// <inheritdoc/>
-    public bool IsPastDeadline => lost.IsCancellationRequested;
+    public bool IsPastDeadline => lost.IsCancellationRequested || Volatile.Read(ref pastDeadline);
+
+    /// <summary>Its renewal deadline passed without a renewal (its owner was paused), though it is not known to be lost yet.</summary>
+    public void PassDeadline() => Volatile.Write(ref pastDeadline, true);
 
     /// <summary>Releases the signal of its loss (the session is not ended: see <see cref="InMemoryTaskLedger.EndSession"/>).</summary>
     public void Dispose() => lost.Dispose();
