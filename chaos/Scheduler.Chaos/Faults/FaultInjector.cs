@@ -336,11 +336,6 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
 
                 // And one that can lose a server: autopilot counts a server restarted a moment ago as not yet stable, and a
                 // majority with such a server may take until the partition heals to elect a leader.
-                if (!await cluster.WaitForFailureToleranceAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
-                {
-                    Print("ConsulPartition: autopilot never said the cluster could lose a server within 30 s; partitioning anyway");
-                }
-
                 leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false) ?? leader;
 
                 // In turn: the leader (it must step down: it cannot reach a quorum), then a follower with executors on it.
@@ -580,8 +575,17 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         }
     }
 
+    /// <summary>
+    /// The leader, once the cluster can lose a server (autopilot's failure tolerance, up to 30 s): every server fault
+    /// waits for it, so that faults in a row judge dtask, not a cluster that had no quorum left to elect with.
+    /// </summary>
     private async Task<ConsulClusterServer?> WaitForLeaderAsync(CancellationToken cancellationToken)
     {
+        if (!await cluster.WaitForFailureToleranceAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false))
+        {
+            Print("autopilot never said the cluster could lose a server within 30 s; the next server fault goes ahead anyway");
+        }
+
         for (var attempt = 0; attempt < 100; attempt++)
         {
             if (await cluster.FindLeaderAsync(cancellationToken).ConfigureAwait(false) is { } leader)
