@@ -41,9 +41,7 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// strict majority of its references is within the limit, and never on the agent's word alone while other executors
 /// are registered or were timed within <see cref="SampleMaxAge"/> (the agent may share this clock; a listing without them
 /// may be a restarted server's).</para>
-/// <para>A peer whose registration says its own clock is skewed also says by how much (<see cref="NodeRecord.Skew"/>, its
-/// clock minus its references'): its stamps are taken less that, as its references' time. Such a peer may help convict a
-/// node but not convict it alone: the
+/// <para>A peer whose registration says its own clock is skewed may help convict a node but not convict it alone: the
 /// median convicts only when a reference that is not such a peer (or two such peers that agree with each other) puts this
 /// clock beyond the limit on the same side. So peers that are off and known to be (one 30 s ahead, one that jumped an
 /// hour) cannot convict a node whose agent agrees with it, while they still tip the balance beside a right peer, and
@@ -79,9 +77,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>How much of a peer estimate that says this clock is ahead is put down to the delay between the stamp
     /// and its reading (a loaded machine, a slow write), as the agent's header is allowed its one-second resolution.</summary>
     public static readonly TimeSpan PeerAllowance = TimeSpan.FromSeconds(1);
-
-    /// <summary>A skew a peer says it has beyond this (a year) is not used to correct its stamps.</summary>
-    private static readonly TimeSpan MaxCorrection = TimeSpan.FromDays(366);
 
     private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
     private readonly Lock gate = new();
@@ -191,9 +186,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 var samples = known?.Samples.Where(x => time.GetElapsedTime(x.Arrival, now) <= SampleMaxAge).ToList() ?? [];
                 if (timely)
                 {
-                    // A peer that says its clock is skewed also says by how much: its stamp, less that, is its references' time.
-                    samples.Add(new Sample(stamp, now, saysSkewed && record.Skew is { } own && double.IsFinite(own) && Math.Abs(own) < MaxCorrection.TotalSeconds
-                        ? TimeSpan.FromSeconds(own) : TimeSpan.Zero));
+                    samples.Add(new Sample(stamp, now));
                 }
 
                 peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)], saysSkewed);
@@ -272,7 +265,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 foreach (var sample in peer.Samples)
                 {
                     var age = time.GetElapsedTime(sample.Arrival, now);
-                    if (age <= SampleMaxAge && (wall - age - sample.Stamp + sample.Correction) is var offset && (lowest is null || offset < lowest))
+                    if (age <= SampleMaxAge && (wall - age - sample.Stamp) is var offset && (lowest is null || offset < lowest))
                     {
                         lowest = offset;
                     }
@@ -369,6 +362,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>A peer's last stamp, its timed samples, and whether its registration says its own clock is skewed.</summary>
     private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples, bool SaysSkewed = false);
 
-    /// <summary>A peer's stamp, the monotonic timestamp of its arrival, and the skew the peer said it had then (zero unless it said it was skewed).</summary>
-    private sealed record Sample(DateTimeOffset Stamp, long Arrival, TimeSpan Correction);
+    /// <summary>A peer's stamp and the monotonic timestamp of its arrival.</summary>
+    private sealed record Sample(DateTimeOffset Stamp, long Arrival);
 }
