@@ -45,6 +45,8 @@ public sealed class KubernetesOperatorTests(ConsulFixture consul) : IAsyncLifeti
         Assert.Null(await scenario.StoredAsync("elsewhere", "other"));
         Assert.Null(scenario.Get("elsewhere", "other")!["metadata"]!["finalizers"]);
 
+        // The two objects are reconciled one after the other: report's status may be patched a moment after backup's.
+        await scenario.EventuallyObjectAsync("report", o => KubernetesScenario.Condition(o, "Synced")?["status"]?.GetValue<string>() == "True", "report's status");
         var write = Server.Requests.First(r => r.IsStatusWrite && r.Path == StatusPath("report"));
         Assert.Equal("PATCH", write.Method);
         Assert.StartsWith("application/merge-patch+json", write.ContentType, StringComparison.Ordinal);
