@@ -103,25 +103,12 @@ public sealed class InvariantCheckerTests
         },
         {
             "no child on the majority side while the executor of the task's last child was paused before it gave the lock back",
-            e => e with
-            {
-                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 4), Run(T0 + 4, "node-2", 120, "r4", 50, 550)],
-                History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
-                    .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"s{o}", "node-1", RunState.Skipped, 0, "still-running"))],
-                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", At(T0 + 4, 600), At(T0 + 12), ["node-2"], "test")],
-            },
+            e => LastChildOnAPausedExecutor(e, At(T0 + 4, 600), RunState.Skipped, "still-running"),
             null
         },
         {
             "the same with the executor paused long before the partition: its session had ended",
-            e => e with
-            {
-                Runs = [.. e.Runs.Where(r => r.Slot < T0 + 4), Run(T0 + 4, "node-2", 120, "r4", 50, 550)],
-                History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
-                    .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-1", RunState.Missed, 0, "not-claimed-before-deadline"))],
-                Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", At(T0 + 4, 600), At(T0 + 12), ["node-2"], "test")
-                    with { Start = At(T0 - 30) }],
-            },
+            e => LastChildOnAPausedExecutor(e, At(T0 - 30), RunState.Missed, "not-claimed-before-deadline"),
             "majority-stalled"
         },
         {
@@ -342,6 +329,18 @@ public sealed class InvariantCheckerTests
             new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.History },
                 evidence.Current is { } current ? new Dictionary<string, RunRecord> { ["t"] = current } : new Dictionary<string, RunRecord>(), []),
             evidence.Faults, At(T0 + 20), evidence.ChildExits, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
+
+    /// <summary>
+    /// A server partition from T0 − 20 s to T0 + 10 s with the last child (slot T0 + 4) on node-2, which a tree pause from
+    /// <paramref name="paused"/> to T0 + 12 s stopped; the later slots recorded <paramref name="later"/> by node-1.
+    /// </summary>
+    private static Evidence LastChildOnAPausedExecutor(Evidence e, DateTimeOffset paused, RunState later, string reason) => e with
+    {
+        Runs = [.. e.Runs.Where(r => r.Slot < T0 + 4), Run(T0 + 4, "node-2", 120, "r4", 50, 550)],
+        History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
+            .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"x{o}", "node-1", later, 0, reason))],
+        Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", paused, At(T0 + 12), ["node-2"], "test")],
+    };
 
     private static DateTimeOffset At(long unixSeconds, int milliseconds = 0) => DateTimeOffset.FromUnixTimeSeconds(unixSeconds).AddMilliseconds(milliseconds);
 

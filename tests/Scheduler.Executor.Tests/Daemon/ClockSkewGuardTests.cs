@@ -86,10 +86,7 @@ public sealed class ClockSkewEstimateTests
     public void Peers_ahead_of_a_local_agent_outvote_it()
     {
         // This clock (and its local agent's) are 30 s ahead of two peers: 3 references, median +30 s.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
 
         Assert.False(guard.MayWrite);
@@ -126,9 +123,7 @@ public sealed class ClockSkewEstimateTests
     [Fact]
     public void A_good_node_is_not_blocked_by_one_bad_peer_even_with_two_clocks()
     {
-        var clock = new JumpingClock(Start);
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "good");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("good");
         Deliver(guard, clock, ("ahead", clock.RealNow + TimeSpan.FromSeconds(30)));
 
         // Agent 0 s, peer −30 s: the middle value closest to zero.
@@ -196,10 +191,7 @@ public sealed class ClockSkewEstimateTests
     public void A_node_cut_off_from_fresh_stamps_with_a_local_agent_on_its_own_clock_stays_convicted()
     {
         // 30 s ahead; the local agent shares the clock. Four peers convict it.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow), ("c", clock.RealNow), ("d", clock.RealNow));
         Assert.False(guard.MayWrite);
 
@@ -215,9 +207,7 @@ public sealed class ClockSkewEstimateTests
     [Fact]
     public void A_node_drifting_with_its_agent_is_convicted_by_peers_timed_before_the_drift_even_when_one_is_paused()
     {
-        var clock = new JumpingClock(Start);
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "drifting");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("drifting");
         Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow), ("c", clock.RealNow), ("d", clock.RealNow));
         Assert.True(guard.MayWrite);
 
@@ -295,10 +285,7 @@ public sealed class ClockSkewEstimateTests
     public void A_node_just_started_beside_registered_peers_writes_nothing_until_two_of_their_clocks_are_timed()
     {
         // This clock and its local agent's are 30 s ahead: the agent alone says nothing is wrong.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         var old = clock.RealNow - TimeSpan.FromSeconds(3);
         guard.ObservePeers([Record("a", old), Record("b", old)], Meta(TimeSpan.FromMilliseconds(2)));
 
@@ -369,10 +356,7 @@ public sealed class ClockSkewEstimateTests
     public void A_skewed_node_comes_back_only_when_most_of_its_references_agree_not_when_peers_drop_out()
     {
         // 30 s ahead, with a local agent on the same clock: two peers convict it.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         Deliver(guard, clock, ("a", clock.RealNow), ("b", clock.RealNow));
         Assert.False(guard.MayWrite);
 
@@ -392,9 +376,7 @@ public sealed class ClockSkewEstimateTests
     public void Peers_off_in_different_ways_and_known_to_be_do_not_convict_a_node_whose_agent_agrees_with_it()
     {
         // This clock and its agent are right; one peer is 30 s ahead, one jumped an hour; both registrations say so.
-        var clock = new JumpingClock(Start);
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "right");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("right");
         Deliver(guard, clock, Record("ahead", clock.RealNow + TimeSpan.FromSeconds(30), NodeRecord.ClockSkewed),
             Record("jumped", clock.RealNow + TimeSpan.FromHours(1), NodeRecord.ClockSkewed));
 
@@ -410,27 +392,10 @@ public sealed class ClockSkewEstimateTests
     }
 
     [Fact]
-    public void A_peer_that_says_it_is_skewed_still_helps_a_right_peer_convict_a_node_that_is_off()
-    {
-        // This clock and its local agent are 30 s ahead; one peer is right, the other 30 s behind and registered as skewed.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
-        Deliver(guard, clock, Record("right", clock.RealNow), Record("behind", clock.RealNow - TimeSpan.FromSeconds(30), NodeRecord.ClockSkewed));
-
-        Assert.False(guard.MayWrite);
-        Assert.Equal(3, guard.Current.References);
-    }
-
-    [Fact]
     public void A_listing_without_any_peer_does_not_hand_a_convicted_clock_back_to_its_agent()
     {
         // 30 s ahead with a local agent on its clock: two peers convict it.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         Deliver(guard, clock, Record("a", clock.RealNow), Record("b", clock.RealNow));
         Assert.False(guard.MayWrite);
 
@@ -447,17 +412,17 @@ public sealed class ClockSkewEstimateTests
         Assert.True(guard.MayWrite);
     }
 
-    [Fact]
-    public void Right_peers_that_say_they_are_skewed_but_agree_with_each_other_still_convict_a_node_that_is_off()
+    [Theory]
+    [InlineData("a right peer beside one 30 s behind that says it is skewed", false)]
+    [InlineData("two right peers convicted for a moment, that say they are skewed and agree with each other", true)]
+    public void Peers_that_say_they_are_skewed_still_help_convict_a_node_that_is_off(string peers, bool bothSaySkewed)
     {
-        // This clock and its local agent are 30 s ahead; the two peers are right but were convicted for a moment.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
-        Deliver(guard, clock, Record("a", clock.RealNow, NodeRecord.ClockSkewed), Record("b", clock.RealNow, NodeRecord.ClockSkewed));
+        // This clock and its local agent are 30 s ahead.
+        var (clock, guard) = Started("ahead", 30);
+        Deliver(guard, clock, Record("a", clock.RealNow, bothSaySkewed ? NodeRecord.ClockSkewed : null),
+            Record("b", clock.RealNow - (bothSaySkewed ? TimeSpan.Zero : TimeSpan.FromSeconds(30)), NodeRecord.ClockSkewed));
 
-        Assert.False(guard.MayWrite);
+        Assert.False(guard.MayWrite, peers);
         Assert.Equal(3, guard.Current.References);
     }
 
@@ -465,10 +430,7 @@ public sealed class ClockSkewEstimateTests
     public void A_convicted_node_is_not_acquitted_by_its_agent_when_its_peers_are_skewed_ones_that_disagree()
     {
         // 30 s ahead with a local agent on its clock: two right peers convict it.
-        var clock = new JumpingClock(Start);
-        clock.Jump(TimeSpan.FromSeconds(30));
-        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), "ahead");
-        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        var (clock, guard) = Started("ahead", 30);
         Deliver(guard, clock, Record("a", clock.RealNow), Record("b", clock.RealNow));
         Assert.False(guard.MayWrite);
 
@@ -477,6 +439,16 @@ public sealed class ClockSkewEstimateTests
         clock.Advance(ClockSkewGuard.StampInterval);
         Deliver(guard, clock, Record("a", clock.RealNow, NodeRecord.ClockSkewed), Record("jumped", clock.RealNow + TimeSpan.FromHours(1), NodeRecord.ClockSkewed));
         Assert.False(guard.MayWrite);
+    }
+
+    /// <summary>A guard of node <paramref name="node"/> whose clock, and its local agent's, is <paramref name="offsetSeconds"/> off, after one agent answer.</summary>
+    private static (JumpingClock Clock, ClockSkewGuard Guard) Started(string node, int offsetSeconds = 0)
+    {
+        var clock = new JumpingClock(Start);
+        clock.Jump(TimeSpan.FromSeconds(offsetSeconds));
+        var guard = new ClockSkewGuard(Limit, clock, new LoggerConfiguration().CreateLogger(), node);
+        guard.Observe(AgentAnswer(clock.GetUtcNow()));
+        return (clock, guard);
     }
 
     /// <summary>An answer of the agent whose clock reads <paramref name="agent"/> now (truncated to the second, like the header).</summary>
