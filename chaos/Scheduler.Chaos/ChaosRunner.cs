@@ -26,6 +26,9 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
     /// <summary>Between the end of the fault phase and stopping the executors, so the last judged slots are recorded.</summary>
     public static readonly TimeSpan Settle = TimeSpan.FromSeconds(4);
 
+    /// <summary>How long before the end of the fault phase the manual trigger stream stops.</summary>
+    public static readonly TimeSpan TriggerQuiet = TimeSpan.FromSeconds(20);
+
     /// <summary>The KV prefix of the run.</summary>
     public const string Prefix = "dtask/";
 
@@ -92,9 +95,15 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 Say($"applied {workload.Tasks.Count} tasks: {string.Join(", ", workload.Tasks.Select(t => $"{t.Name} (every {t.PeriodSeconds} s, works {t.Work.TotalSeconds:0.#} s, {t.Policy}{(t.Placement == Dtask.Core.Model.Placement.Any ? "" : ", " + t.Placement)})"))}");
                 Say($"fault phase: {options.Duration.TotalSeconds:0} s, {plan.Faults.Count} faults");
 
+                // The manual trigger stream stops TriggerQuiet before the end, so its last requests can run before the evidence is taken.
+                var stream = new ManualTriggers(cluster, layout, workload.Tasks, options.Seed, time);
+                using var streamStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var streaming = stream.RunAsync(phaseStart + options.Duration - TriggerQuiet, streamStop.Token);
                 var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => Witness().Runs, options.Seed, tools);
                 var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
                 var phaseEnd = phaseStart + options.Duration;
+                await streamStop.CancelAsync().ConfigureAwait(false);
+                await streaming.ConfigureAwait(false);
                 await DelayUntilAsync(phaseEnd + Settle, cancellationToken).ConfigureAwait(false);
                 var window = new CheckWindow(WindowStart(phaseStart, plan, workload, Witness().Runs), phaseEnd - TimeSpan.FromSeconds(2));
 
@@ -110,7 +119,8 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
 
                 var (runs, unreadable) = Witness();
                 Say($"evidence: {runs.Count} witnessed runs, {kv.History.Values.Sum(h => h.Count)} history records");
-                var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt, injector.ChildExits, options.SessionTtl, launch.TerminationGrace));
+                var report = InvariantChecker.Check(new CheckInput(workload.Tasks, window, runs, kv, faults, evidenceAt, injector.ChildExits, options.SessionTtl, launch.TerminationGrace,
+                    workload.Tasks.Any(t => t.Triggered) ? stream.Sent : null, [.. fleet.Nodes.Select(n => n.Name)]));
                 if (unreadable.Count > 0 || kv.Unreadable.Count > 0)
                 {
                     report = report with { Notes = [.. report.Notes, $"{unreadable.Count} unreadable witness line(s), {kv.Unreadable.Count} unreadable KV value(s)"] };
@@ -217,7 +227,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
     {
         var earliest = phaseStart + WarmUp;
         var latest = plan.Faults.Count > 0 ? phaseStart + plan.Faults.Min(f => f.At) : earliest;
-        var firstRuns = witnessed.GroupBy(r => r.Task, StringComparer.Ordinal)
+        var firstRuns = witnessed.Where(r => !r.IsManual).GroupBy(r => r.Task, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Min(r => r.SlotTime), StringComparer.Ordinal);
         if (!workload.Tasks.All(t => firstRuns.ContainsKey(t.Name)))
         {

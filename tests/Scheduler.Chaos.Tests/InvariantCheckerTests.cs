@@ -317,18 +317,150 @@ public sealed class InvariantCheckerTests
         Assert.Equal(0, late.InvariantViolations[Invariants.ChildrenDie]);
     }
 
+    /// <summary>Slot 4 failed (status 1) on node-1 and was retried there: <paramref name="retries"/> more children after it.</summary>
+    private static Evidence RetriedSlot(Evidence e, params WitnessRun[] retries) => e with
+    {
+        Runs = [.. Without(e.Runs, T0 + 4), Run(T0 + 4, "node-1", 120, "r4", 50, 300) with { Status = 1, Host = "node-1" }, .. retries],
+        History = [.. e.History.Where(r => r.Slot != T0 + 4), Record(T0 + 4, "r4", "node-1", RunState.Succeeded, 120) with { Attempt = 1 + retries.Length }],
+    };
+
+    private static WitnessRun Retry(string node, int startMs, int endMs, int status, string runId = "r4") =>
+        Run(T0 + 4, node, 120, runId, startMs, endMs) with { Status = status, Host = node, Pid = 4000 + startMs };
+
+    public static TheoryData<string, Func<Evidence, Evidence>, int, string?> RetryCases => new()
+    {
+        { "a failed child retried on its node after its end", e => RetriedSlot(e, Retry("node-1", 800, 1100, 0)), 2, null },
+        { "two retries, the limit", e => RetriedSlot(e, Retry("node-1", 800, 1000, 1), Retry("node-1", 1200, 1400, 0)) with { History = [.. e.History.Where(r => r.Slot != T0 + 4), Record(T0 + 4, "r4", "node-1", RunState.Succeeded, 120) with { Attempt = 3 }] }, 2, null },
+        { "a retry of a task without retries", e => RetriedSlot(e, Retry("node-1", 800, 1100, 0)), 0, "duplicate" },
+        { "three retries, over the limit of two", e => RetriedSlot(e, Retry("node-1", 800, 900, 1), Retry("node-1", 1000, 1100, 1), Retry("node-1", 1200, 1300, 0)), 2, "duplicate" },
+        { "a second child after the first succeeded", e => RetriedSlot(e, Retry("node-1", 800, 1100, 0)) with { Runs = [.. RetriedSlot(e, Retry("node-1", 800, 1100, 0)).Runs.Select(r => r.Pid == 4000 && r.Slot == T0 + 4 ? r with { Status = 0 } : r)] }, 2, "duplicate" },
+        { "a retry on another host", e => RetriedSlot(e, Retry("node-2", 800, 1100, 0)), 2, "duplicate" },
+        { "a retry started before the failed child ended", e => RetriedSlot(e, Retry("node-1", 250, 1100, 0)), 2, "duplicate" },
+        { "a retry under another run id", e => RetriedSlot(e, Retry("node-1", 800, 1100, 0, "other")), 2, "duplicate" },
+        { "more children than the record's attempts", e => RetriedSlot(e, Retry("node-1", 800, 1100, 0)) with { History = [.. e.History.Where(r => r.Slot != T0 + 4), Record(T0 + 4, "r4", "node-1", RunState.Succeeded, 120)] }, 2, "record-contradicts-witness" },
+        { "recorded succeeded, the last child exited 1", e => RetriedSlot(e, Retry("node-1", 800, 1100, 1)), 2, "record-contradicts-witness" },
+        {
+            "recorded failed with exit code 1, the last child exited 1",
+            e => RetriedSlot(e, Retry("node-1", 800, 1100, 1)) with { History = [.. e.History.Where(r => r.Slot != T0 + 4), Record(T0 + 4, "r4", "node-1", RunState.Failed, 120) with { Attempt = 2, ExitCode = 1 }] },
+            2, null
+        },
+        {
+            "recorded failed with exit code 1, the child exited 0",
+            e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 8), Record(T0 + 8, "r8", "node-1", RunState.Failed, 140) with { ExitCode = 1 }], Runs = [.. e.Runs.Select(r => r with { Status = 0 })] },
+            2, "record-contradicts-witness"
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(RetryCases))]
+    public void Retries_are_judged_by_the_childrens_own_end_lines(string name, Func<Evidence, Evidence> change, int limit, string? violation)
+    {
+        var evidence = change(Clean());
+        var report = Check(evidence, Task2s with { RetryLimit = limit });
+        if (violation is null)
+        {
+            Assert.True(report.Passed, name + ": " + string.Join("; ", report.Violations));
+        }
+        else
+        {
+            Assert.Contains(report.Violations, v => v.Kind == violation);
+        }
+    }
+
+    private static readonly SubmittedTrigger Sent1 = new("t", "trig1", At(T0 + 1), true);
+
+    /// <summary>Trigger trig1 sent at T0+1 ran on node-2 at T0+2.2 s (its DTASK_SLOT the claim instant, T0+2, like a scheduled slot's), and is recorded succeeded.</summary>
+    private static Evidence Triggered(Evidence e) => e with
+    {
+        Runs = [.. e.Runs, Run(T0 + 2, "node-2", 115, "m1", 200, 400) with { Trigger = "trig1", Status = 0, Pid = 5000 }],
+        Manual = [Record(T0 + 2, "m1", "node-2", RunState.Succeeded, 115) with { Trigger = "trig1", TriggerIndex = 77 }],
+    };
+
+    public static TheoryData<string, Func<Evidence, Evidence>, IReadOnlyList<SubmittedTrigger>, string?> TriggerCases => new()
+    {
+        { "a trigger run once, recorded, beside a slot of the same second", Triggered, [Sent1], null },
+        { "a trigger dropped with a reason", e => e with { Manual = [Record(0, "d1", "node-3", RunState.Skipped, 0, "trigger-expired: the task was busy for 1h") with { Trigger = "trig1", TriggerIndex = 77 }] }, [Sent1], null },
+        { "a trigger still pending", e => e with { Pending = ["trig1"] }, [Sent1], null },
+        { "an unanswered trigger never seen", e => e, [Sent1 with { Confirmed = false }], null },
+        { "a confirmed trigger never seen", e => e, [Sent1], "unexplained-trigger" },
+        { "a trigger started twice", e => Triggered(e) with { Runs = [.. Triggered(e).Runs, Run(T0 + 9, "node-3", 300, "m2", 800, 900) with { Trigger = "trig1", Status = 0, Pid = 5001 }] }, [Sent1], "duplicate" },
+        { "a manual child for a request never sent", Triggered, [], "duplicate" },
+        { "a trigger that ran but is recorded dropped", e => Triggered(e) with { Manual = [Record(0, "m1", "node-3", RunState.Skipped, 0, "trigger-expired") with { Trigger = "trig1" }] }, [Sent1], "record-contradicts-witness" },
+        { "a trigger that ran and is still pending", e => Triggered(e) with { Pending = ["trig1"] }, [Sent1], "record-contradicts-witness" },
+        { "a trigger recorded succeeded that no child witnessed", e => Triggered(e) with { Runs = e.Runs }, [Sent1], "record-without-witness" },
+        { "a trigger that ran and has no record", e => Triggered(e) with { Manual = [] }, [Sent1], "run-without-record" },
+        { "a trigger recorded succeeded whose child exited 1", e => Triggered(e) with { Runs = [.. e.Runs, Run(T0 + 2, "node-2", 115, "m1", 200, 400) with { Trigger = "trig1", Status = 1, Pid = 5000 }] }, [Sent1], "record-contradicts-witness" },
+        { "a manual child overlapping a scheduled one", e => Triggered(e) with { Runs = [.. e.Runs, Run(T0 + 4, "node-2", 145, "m1", 200, 400) with { Trigger = "trig1", Status = 0, Pid = 5000 }] }, [Sent1], "overlap" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TriggerCases))]
+    public void Manual_runs_are_judged_by_their_trigger(string name, Func<Evidence, Evidence> change, IReadOnlyList<SubmittedTrigger> sent, string? violation)
+    {
+        var evidence = change(Clean());
+        var report = Check(evidence, Task2s, sent);
+        if (violation is null)
+        {
+            Assert.True(report.Passed, name + ": " + string.Join("; ", report.Violations));
+            Assert.NotNull(report.Triggers);
+        }
+        else
+        {
+            Assert.Contains(report.Violations, v => v.Kind == violation);
+        }
+    }
+
+    /// <summary>Slot 8 started 3.5 s early on node-1, drifting; node-4 and node-5 on clocks 30 s off the whole run.</summary>
+    private static Evidence DriftingWithSkewedPeers(Evidence e) => e with
+    {
+        Runs = [.. Without(e.Runs, T0 + 8), Run(T0 + 8, "node-1", 140, "r8", -3500, 400) with { SeenStart = At(T0 + 8, 500) }],
+        Faults = [new FaultEvent(FaultKind.ClockDrift, "node-1", At(T0 - 10), At(T0 + 20), [], "test", 5), Clock("node-4", -30), Clock("node-5", 30)],
+    };
+
+    [Fact]
+    public void An_early_start_is_the_documented_two_clock_limit_only_without_two_right_reachable_peers()
+    {
+        // node-2 and node-3 on right clocks and reachable: the guard had two right witnesses against its agent.
+        var judged = Check(DriftingWithSkewedPeers(Clean()));
+        Assert.True(judged.Violations.Any(v => v.Kind == "early-fire" && v.Slot == T0 + 8), string.Join("; ", judged.EarlyUnderClockLimit ?? []));
+        Assert.Empty(judged.EarlyUnderClockLimit ?? []);
+
+        // node-3 cut off from Consul meanwhile: one right witness (node-2) against the agent on node-1's own clock.
+        var limited = Check(DriftingWithSkewedPeers(Clean()) with
+        {
+            Faults = [.. DriftingWithSkewedPeers(Clean()).Faults, Partition("node-3", T0 + 1, T0 + 12)],
+        });
+        Assert.DoesNotContain(limited.Violations, v => v.Kind == "early-fire");
+        var line = Assert.Single(limited.EarlyUnderClockLimit ?? []);
+        Assert.Contains("reachable: node-2", line, StringComparison.Ordinal);
+
+        // A peer cut off long before (healed more than a TTL earlier) counts again.
+        var healed = Check(DriftingWithSkewedPeers(Clean()) with
+        {
+            Faults = [.. DriftingWithSkewedPeers(Clean()).Faults, Partition("node-3", T0 - 10, T0 + 3)],
+        });
+        Assert.Contains(healed.Violations, v => v.Kind == "early-fire");
+    }
+
     public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults)
     {
         public IReadOnlyList<ChildExit> ChildExits { get; init; } = [];
 
         public RunRecord? Current { get; init; }
+
+        public IReadOnlyList<RunRecord> Manual { get; init; } = [];
+
+        public IReadOnlyList<string> Pending { get; init; } = [];
+
+        public IReadOnlyList<string> Fleet { get; init; } = ["node-1", "node-2", "node-3", "node-4", "node-5"];
     }
 
-    private static ChaosReport Check(Evidence evidence) =>
-        InvariantChecker.Check(new CheckInput([Task2s], Window, evidence.Runs,
+    private static ChaosReport Check(Evidence evidence, ChaosTask? task = null, IReadOnlyList<SubmittedTrigger>? triggers = null) =>
+        InvariantChecker.Check(new CheckInput([task ?? Task2s], Window, evidence.Runs,
             new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.History },
-                evidence.Current is { } current ? new Dictionary<string, RunRecord> { ["t"] = current } : new Dictionary<string, RunRecord>(), []),
-            evidence.Faults, At(T0 + 20), evidence.ChildExits, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
+                evidence.Current is { } current ? new Dictionary<string, RunRecord> { ["t"] = current } : new Dictionary<string, RunRecord>(), [],
+                new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.Manual }, new Dictionary<string, IReadOnlyList<string>> { ["t"] = evidence.Pending }),
+            evidence.Faults, At(T0 + 20), evidence.ChildExits, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), triggers, evidence.Fleet));
 
     /// <summary>
     /// A server partition from T0 − 20 s to T0 + 10 s with the last child (slot T0 + 4) on node-2, which a tree pause from

@@ -136,6 +136,14 @@ public static class ChaosPublisher
 
         md.AppendLine();
         md.AppendLine(inv, $"Fire delay (slot instant to the child's start, true clock), {report.FireDelayMs.Count} runs: median {report.FireDelayMs.Median:0.0} ms, p99 {report.FireDelayMs.P99:0.0} ms, max {report.FireDelayMs.Max:0.0} ms. Fenced overlaps (the lease-lock caveat, not violations): {report.FencedOverlaps.Count}.");
+        if (report.Triggers is { } triggers)
+        {
+            md.AppendLine();
+            md.AppendLine(inv, $"Manual trigger stream (`dtask trigger` requests every 3–9 s on the tasks marked for it): {triggers}.");
+        }
+
+        md.AppendLine();
+        md.AppendLine(inv, $"Early starts under the skew guard's two-clock limit (the node's agent shares its clock, and fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks were reachable; see docs/architecture.md, \"Clock skew\"; not counted as violations): {report.EarlyUnderClockLimit?.Count ?? 0}.");
         md.AppendLine();
         md.AppendLine("The faults as they happened:");
         md.AppendLine();

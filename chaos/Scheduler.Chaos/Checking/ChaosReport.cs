@@ -96,6 +96,9 @@ public sealed record Distribution(int Count, double Median, double P99, double M
 /// <param name="Notes">Things worth knowing that are not violations (unreadable witness lines…).</param>
 /// <param name="InvariantViolations">Violations per invariant (<see cref="Invariants.All"/>, zeros included).</param>
 /// <param name="ByFault">The figures per fault kind.</param>
+/// <param name="Triggers">The manual trigger stream's figures; null when the run sent no stream.</param>
+/// <param name="EarlyUnderClockLimit">Early starts on a node that had fewer than <see cref="InvariantChecker.RightClocksNeeded"/>
+/// other executors on right clocks up and reachable: the skew guard's documented limit (two clocks), not violations.</param>
 public sealed record ChaosReport(
     CheckWindow Window,
     IReadOnlyList<FaultEvent> Faults,
@@ -107,7 +110,9 @@ public sealed record ChaosReport(
     Distribution FireDelayMs,
     IReadOnlyList<string> Notes,
     IReadOnlyDictionary<string, int> InvariantViolations,
-    IReadOnlyList<FaultFigures> ByFault)
+    IReadOnlyList<FaultFigures> ByFault,
+    TriggerFigures? Triggers = null,
+    IReadOnlyList<string>? EarlyUnderClockLimit = null)
 {
     /// <summary>True when no invariant is broken.</summary>
     public bool Passed => Violations.Count == 0;

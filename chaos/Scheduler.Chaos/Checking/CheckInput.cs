@@ -31,6 +31,8 @@ public sealed record CheckWindow(DateTimeOffset Start, DateTimeOffset End)
 /// <param name="ChildExits">The children of killed executors and when they were seen gone.</param>
 /// <param name="SessionTtl">The executors' session TTL (the stall bound: <see cref="InvariantChecker.StallBound"/>).</param>
 /// <param name="TerminationGrace">Between SIGTERM and SIGKILL of a child (a child may outlive its executor by this, plus <see cref="InvariantChecker.ChildExitAllowance"/>).</param>
+/// <param name="Triggers">The manual trigger requests the run sent; null when it sent none (manual runs are then not judged).</param>
+/// <param name="Executors">Every executor of the fleet by name (the peers whose clocks a node's skew guard can time); when null, the nodes the evidence names.</param>
 public sealed record CheckInput(
     IReadOnlyList<ChaosTask> Tasks,
     CheckWindow Window,
@@ -40,10 +42,18 @@ public sealed record CheckInput(
     DateTimeOffset EvidenceTakenAt,
     IReadOnlyList<ChildExit>? ChildExits = null,
     TimeSpan? SessionTtl = null,
-    TimeSpan? TerminationGrace = null)
+    TimeSpan? TerminationGrace = null,
+    IReadOnlyList<SubmittedTrigger>? Triggers = null,
+    IReadOnlyList<string>? Executors = null)
 {
     /// <summary>The session TTL (10 s when not given).</summary>
     public TimeSpan Ttl => SessionTtl ?? TimeSpan.FromSeconds(10);
+
+    /// <summary>The executors: <see cref="Executors"/>, or every node the witness, the records and the faults name.</summary>
+    public IReadOnlyList<string> Fleet => Executors ?? [.. Runs.Select(r => r.Node)
+        .Concat(Kv.History.Values.SelectMany(h => h.Select(r => r.Node)))
+        .Concat(Faults.Where(f => f.HitsExecutor || f.MovesClock).Select(f => f.Target))
+        .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
     /// <summary>The termination grace (1 s when not given).</summary>
     public TimeSpan Grace => TerminationGrace ?? TimeSpan.FromSeconds(1);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Dtask.Chaos.Evidence;
 using Dtask.Chaos.Faults;
+using Dtask.Chaos.Workload;
 using Dtask.Core.State;
 
 namespace Dtask.Chaos.Checking;
@@ -37,7 +38,10 @@ namespace Dtask.Chaos.Checking;
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
 /// <item><b>early-fire</b>: a child that started more than <see cref="EarlyFireBound"/> before its slot instant by the
 /// host's true clock (the witness's <c>date</c> runs without libfaketime: the child's own clock corrected for the injected
-/// offset), or before it at all on a clock more than <see cref="ConvictedOffset"/> off.</item>
+/// offset), or before it at all on a clock more than <see cref="ConvictedOffset"/> off, while at least
+/// <see cref="RightClocksNeeded"/> other executors on right clocks were up and reachable. With fewer, the guard has two
+/// clocks (its agent's, which shares its own, and one peer's): such a start is the documented limit, listed apart
+/// (<see cref="ChaosReport.EarlyUnderClockLimit"/>), not counted.</item>
 /// <item><b>claim-without-quorum</b>: a child of an executor whose Consul server was partitioned from the majority that
 /// started more than <see cref="ClaimInFlight"/> into the partition.</item>
 /// <item><b>majority-stalled</b>: during a server partition, from two TTLs (and <see cref="StallAllowance"/>) after the cut
@@ -49,7 +53,7 @@ namespace Dtask.Chaos.Checking;
 /// </list>
 /// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
-public static class InvariantChecker
+public static partial class InvariantChecker
 {
     /// <summary>Beyond one period plus two TTLs, what a task may take to run again after a fault heals (a loaded machine's scheduling, a watch's re-delivery).</summary>
     public static readonly TimeSpan StallAllowance = TimeSpan.FromSeconds(5);
@@ -77,11 +81,14 @@ public static class InvariantChecker
         foreach (var task in input.Tasks)
         {
             var runs = input.Runs.Where(r => r.Task == task.Name).OrderBy(r => r.Start).ToList();
+            // Manual runs hold the lock like any other (overlap, fence order), but their slot is the instant they were
+            // claimed, not a scheduled slot: they are judged by their trigger (CheckTriggers), not by slot.
+            var scheduled = runs.Where(r => !r.IsManual).ToList();
             var history = input.Kv.History.GetValueOrDefault(task.Name) ?? [];
             var bySlot = history.GroupBy(r => r.Slot).ToDictionary(g => g.Key, g => g.Last());
             var current = input.Kv.Current.GetValueOrDefault(task.Name);
 
-            var duplicates = CheckDuplicates(task.Name, runs, violations);
+            var duplicates = CheckDuplicates(task, scheduled, violations);
             var (overlaps, fencedCount) = CheckOverlaps(task.Name, runs, input, violations, fenced);
             CheckFenceOrder(task.Name, runs, violations);
 
@@ -90,7 +97,7 @@ public static class InvariantChecker
             {
                 slots++;
                 var record = bySlot.GetValueOrDefault(slot) ?? (current is { } c && c.Slot == slot ? c : null);
-                var witnessed = runs.Where(r => r.Slot == slot).ToList();
+                var witnessed = scheduled.Where(r => r.Slot == slot).ToList();
                 if (witnessed.Count > 0)
                 {
                     ran++;
@@ -144,7 +151,7 @@ public static class InvariantChecker
             figures.Add(new TaskFigures(task.Name, task.PeriodSeconds, slots, ran, once, skipped, missed, lost, abandoned, unexplained, duplicates, overlaps, fencedCount));
         }
 
-        var inWindow = input.Runs.Where(r => r.SlotTime >= input.Window.Start && r.SlotTime <= input.Window.End).ToList();
+        var inWindow = input.Runs.Where(r => !r.IsManual && r.SlotTime >= input.Window.Start && r.SlotTime <= input.Window.End).ToList();
         var fireDelay = Distribution.Of(inWindow.Select(r => (r.Start - r.SlotTime).TotalMilliseconds));
         var unended = input.Runs.Count(r => r.End is null);
         if (unended > 0)
@@ -155,17 +162,19 @@ public static class InvariantChecker
         CheckRunningRecords(input, violations);
         CheckStalls(input, violations);
         CheckChildExits(input, violations);
-        CheckEarlyFires(input, violations);
+        var underLimit = new List<string>();
+        CheckEarlyFires(input, violations, underLimit);
         CheckHosts(input, violations, notes);
         CheckServerPartitions(input, violations);
         CheckMarkers(input, violations);
+        var triggers = CheckTriggers(input, violations);
         foreach (var skew in input.Runs.Where(r => r.ClockOffset is { } o && Math.Abs(o.TotalSeconds) >= 1).GroupBy(r => r.Node, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             notes.Add($"{skew.Key}: {skew.Count()} child(ren) saw a clock off by {skew.Min(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s to {skew.Max(r => r.ClockOffset!.Value.TotalSeconds):+0.0;-0.0} s (the injected offset; judged by the true clock)");
         }
 
         var counts = Invariants.All.ToDictionary(i => i, i => violations.Count(v => v.Invariant == i), StringComparer.Ordinal);
-        return new ChaosReport(input.Window, input.Faults, figures, violations, fenced, reasons, Failovers(input), fireDelay, notes, counts, ByFault(input, violations));
+        return new ChaosReport(input.Window, input.Faults, figures, violations, fenced, reasons, Failovers(input), fireDelay, notes, counts, ByFault(input, violations), triggers, underLimit);
     }
 
     /// <summary>The windows of a fault: from its start to two session TTLs after its end (a clock offset: the whole run).</summary>
@@ -191,7 +200,7 @@ public static class InvariantChecker
                 foreach (var slot in input.Window.SlotsOf(task.PeriodSeconds).Where(s => Covered(DateTimeOffset.FromUnixTimeSeconds(s))))
                 {
                     due++;
-                    if (input.Runs.Any(r => r.Task == task.Name && r.Slot == slot))
+                    if (input.Runs.Any(r => r.Task == task.Name && !r.IsManual && r.Slot == slot))
                     {
                         ran++;
                     }
@@ -433,36 +442,70 @@ public static class InvariantChecker
         return TimeSpan.FromSeconds(lowest);
     }
 
-    private static void CheckEarlyFires(CheckInput input, List<Violation> violations)
+    /// <summary>
+    /// The documented limit of the skew guard: a clock is judged against clocks that are not its own, and the node's agent
+    /// shares its clock (the chaos run moves both together). With fewer than this many other executors on right clocks,
+    /// up and reachable, the guard has one right witness against its own agent: two clocks, and it cannot tell which one is
+    /// wrong (<c>docs/architecture.md</c>, "Clock skew").
+    /// </summary>
+    public const int RightClocksNeeded = 2;
+
+    private static void CheckEarlyFires(CheckInput input, List<Violation> violations, List<string> underLimit)
     {
-        foreach (var run in input.Runs.Where(r => r.SlotTime - r.Start > EarlyFireBound
-            || (r.Start < r.SlotTime && r.ClockOffset is { } offset && offset.Duration() > ConvictedOffset)))
+        foreach (var run in input.Runs.Where(r => !r.IsManual && (r.SlotTime - r.Start > EarlyFireBound
+            || (r.Start < r.SlotTime && r.ClockOffset is { } offset && offset.Duration() > ConvictedOffset))))
         {
-            violations.Add(new Violation("early-fire", run.Task, run.Slot,
-                $"{Describe(run)} started {(run.SlotTime - run.Start).TotalSeconds:0.000} s before its slot instant by the true clock" +
-                (run.ClockOffset is { } o ? $" (its own clock read {o.TotalSeconds:+0.0;-0.0} s off)" : "")));
+            var detail = $"{Describe(run)} started {(run.SlotTime - run.Start).TotalSeconds:0.000} s before its slot instant by the true clock" +
+                (run.ClockOffset is { } o ? $" (its own clock read {o.TotalSeconds:+0.0;-0.0} s off)" : "");
+            var right = RightClocksAround(input, run.Node, run.Start);
+            if (right.Count < RightClocksNeeded)
+            {
+                underLimit.Add($"{run.Task}: {detail}; other executors on a right clock, up and reachable: {(right.Count == 0 ? "none" : string.Join(", ", right))}");
+                continue;
+            }
+
+            violations.Add(new Violation("early-fire", run.Task, run.Slot, detail));
         }
     }
 
-    private static int CheckDuplicates(string task, List<WitnessRun> runs, List<Violation> violations)
+    /// <summary>
+    /// The other executors whose clocks <paramref name="node"/>'s guard could time right around <paramref name="at"/>: not
+    /// moved beyond the skew limit by a clock fault, and neither stopped nor cut off from Consul by another fault, in the
+    /// stamp interval before it.
+    /// </summary>
+    private static List<string> RightClocksAround(CheckInput input, string node, DateTimeOffset at)
     {
-        // Every child start counts, whatever its run id: a later start of a slot is legitimate only as a retry, a new
-        // attempt of the same run on the same node after the previous attempt's child ended.
+        var from = at - input.Ttl;
+        return [.. input.Fleet.Where(peer => peer != node
+            && ClockWithinLimit(input.Faults, peer, from, at)
+            && !input.Faults.Any(f => !f.MovesClock && f.CutsOff(peer, from, at)))];
+    }
+
+    private static int CheckDuplicates(ChaosTask task, List<WitnessRun> runs, List<Violation> violations)
+    {
+        // Every child start counts, whatever its run id: a later start of a slot is legitimate only as a retry of a task
+        // that has retries, within its limit: a new child on the same host (by its witness log, not by what dtask told it),
+        // after the previous child of the slot ended failing by itself (its own end line: a non-zero status, not stopped).
         var count = 0;
         foreach (var group in runs.GroupBy(r => r.Slot))
         {
             var ordered = group.OrderBy(r => r.Start).ToList();
-            var extra = ordered.Skip(1).Where(r => !ordered.Any(e => e != r && e.Node == r.Node && e.RunId == r.RunId && e.End is { } end && end <= r.Start)).ToList();
-            if (extra.Count > 0)
+            var retries = Enumerable.Range(1, ordered.Count - 1).All(i => IsRetry(ordered[i - 1], ordered[i]));
+            if (ordered.Count > 1 && (!retries || ordered.Count > 1 + task.RetryLimit))
             {
                 count++;
-                violations.Add(new Violation("duplicate", task, group.Key,
-                    "started " + string.Join(" and ", ordered.Select(r => $"{r.RunId} (pid {r.Pid}) on {r.Node} (fence {r.Fence}, start {r.Start:HH:mm:ss.fff})"))));
+                violations.Add(new Violation("duplicate", task.Name, group.Key,
+                    "started " + string.Join(" and ", ordered.Select(r => $"{r.RunId} (pid {r.Pid}) on {r.Node} (fence {r.Fence}, start {r.Start:HH:mm:ss.fff}{(r.End is null ? "" : $", ended {r.End:HH:mm:ss.fff} status {r.Status?.ToString(CultureInfo.InvariantCulture) ?? "?"}{(r.Stopped ? " stopped" : "")}")})"))
+                    + (retries ? $"; more than 1 + {task.RetryLimit} retries" : "")));
             }
         }
 
         return count;
     }
+
+    private static bool IsRetry(WitnessRun previous, WitnessRun next) =>
+        (previous.Host ?? previous.Node) == (next.Host ?? next.Node) && previous.Node == next.Node && previous.RunId == next.RunId
+        && previous.FailedByItself && previous.End is { } end && end <= next.Start;
 
     private static (int Overlaps, int Fenced) CheckOverlaps(string task, List<WitnessRun> runs, CheckInput input, List<Violation> violations, List<FencedOverlap> fenced)
     {
@@ -537,6 +580,40 @@ public static class InvariantChecker
         {
             violations.Add(new Violation("record-contradicts-witness", task, slot,
                 $"{Describe(run)} ran but the record says fence {record.Fence}"));
+        }
+        else
+        {
+            CheckOutcome(task, slot, witnessed.Where(r => r.RunId == record.RunId).ToList(), record, violations);
+        }
+    }
+
+    /// <summary>
+    /// A finished record against the children of its run: no more children than the attempts it counts, and the state and
+    /// exit code it gives the last one are the ones that child's end line wrote.
+    /// </summary>
+    private static void CheckOutcome(string task, long? slot, List<WitnessRun> children, RunRecord record, List<Violation> violations)
+    {
+        if (children.Count == 0)
+        {
+            return;
+        }
+
+        var last = children.MaxBy(r => r.Start)!;
+        if (children.Count > Math.Max(1, record.Attempt))
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"{children.Count} children of run {record.RunId} started, but the record counts {record.Attempt} attempt(s)"));
+        }
+        else if (record.State == RunState.Succeeded && last.End is not null && (last.Stopped || last.Status is { } failed && failed != 0))
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"recorded succeeded, but {Describe(last)} ended {(last.Stopped ? "stopped" : $"with status {last.Status?.ToString(CultureInfo.InvariantCulture) ?? "?"}")}"));
+        }
+        else if (record.State == RunState.Failed && record.ExitCode is { } code and >= 0 and < 128 && last.End is not null && !last.Stopped
+            && last.Status is { } status && status != code)
+        {
+            violations.Add(new Violation("record-contradicts-witness", task, slot,
+                $"recorded failed with exit code {code}, but {Describe(last)} ended with status {status}"));
         }
     }
 

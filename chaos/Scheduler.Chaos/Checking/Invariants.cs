@@ -6,13 +6,13 @@ namespace Dtask.Chaos.Checking;
 /// </summary>
 public static class Invariants
 {
-    /// <summary>(a) No slot started twice: two witnessed starts of one (task, slot) are two starts, whatever their run ids.</summary>
+    /// <summary>(a) No slot started twice: two witnessed starts of one (task, slot) are two starts, whatever their run ids, unless they are retries within the task's limit; no trigger request started twice.</summary>
     public const string SlotOnce = "a-no-slot-started-twice";
 
     /// <summary>(b) No two children of one task alive at once (Replace hands over only after the old child's end); fences increase.</summary>
     public const string OneChild = "b-one-child-at-a-time";
 
-    /// <summary>(c) Every due slot accounted for: run, or recorded skipped/missed/lost/abandoned with a reason.</summary>
+    /// <summary>(c) Every due slot accounted for: run, or recorded skipped/missed/lost/abandoned with a reason; every trigger request run, dropped with a reason, or still pending.</summary>
     public const string Accounted = "c-every-slot-accounted";
 
     /// <summary>(d) Every record true against the witness.</summary>
@@ -35,7 +35,7 @@ public static class Invariants
     {
         "duplicate" or "claim-without-quorum" => SlotOnce,
         "overlap" or "fence-order" => OneChild,
-        "unexplained-slot" or "no-runs" => Accounted,
+        "unexplained-slot" or "no-runs" or "unexplained-trigger" => Accounted,
         "record-contradicts-witness" or "run-without-record" or "record-without-witness" or "running-without-child" or "wrong-host" => RecordsTrue,
         "stall" or "majority-stalled" => NoStall,
         "child-outlived-executor" => ChildrenDie,

@@ -25,6 +25,19 @@ public static class ReportPrinter
         output.WriteLine($"{"total",-12} {"",5} {report.Tasks.Sum(t => t.Slots),6} {report.Tasks.Sum(t => t.Ran),5} {report.Tasks.Sum(t => t.RanOnce),5} {report.Tasks.Sum(t => t.Skipped),5} {report.Tasks.Sum(t => t.Missed),5} {report.Tasks.Sum(t => t.Lost),5} {report.Tasks.Sum(t => t.Abandoned),5} {report.Tasks.Sum(t => t.Unexplained),6} {report.Tasks.Sum(t => t.Duplicates),4} {report.Tasks.Sum(t => t.Overlaps),4} {report.Tasks.Sum(t => t.FencedOverlaps),6}");
         output.WriteLine();
         output.WriteLine($"fire delay (slot time to child start), {report.FireDelayMs.Count} runs: median {report.FireDelayMs.Median:0.0} ms, p99 {report.FireDelayMs.P99:0.0} ms, max {report.FireDelayMs.Max:0.0} ms");
+        if (report.Triggers is { } triggers)
+        {
+            output.WriteLine($"manual triggers: {triggers}");
+        }
+
+        if (report.EarlyUnderClockLimit is { Count: > 0 } limited)
+        {
+            output.WriteLine($"early starts under the skew guard's two-clock limit (fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks reachable; not violations): {limited.Count}");
+            foreach (var line in limited.Take(MaxListed))
+            {
+                output.WriteLine($"  {line}");
+            }
+        }
 
         output.WriteLine();
         output.WriteLine("slots that did not run, by recorded reason:");

@@ -8,11 +8,21 @@ namespace Dtask.Chaos.Evidence;
 /// <param name="History">Per task name, its finished run records (and skipped/missed markers), by slot.</param>
 /// <param name="Current">Per task name, its run record at the time of reading.</param>
 /// <param name="Unreadable">Keys whose value was not a run record.</param>
+/// <param name="Manual">Per task name, its finished manual runs and dropped triggers (<c>history/manual/</c>), in request order.</param>
+/// <param name="PendingTriggers">Per task name, the ids of the trigger requests still waiting in <c>control/</c>.</param>
 public sealed record KvEvidence(
     IReadOnlyDictionary<string, IReadOnlyList<RunRecord>> History,
     IReadOnlyDictionary<string, RunRecord> Current,
-    IReadOnlyList<string> Unreadable)
+    IReadOnlyList<string> Unreadable,
+    IReadOnlyDictionary<string, IReadOnlyList<RunRecord>>? Manual = null,
+    IReadOnlyDictionary<string, IReadOnlyList<string>>? PendingTriggers = null)
 {
+    /// <summary>The manual records of <paramref name="task"/> (none when there are none).</summary>
+    public IReadOnlyList<RunRecord> ManualOf(string task) => Manual?.GetValueOrDefault(task) ?? [];
+
+    /// <summary>The pending trigger ids of <paramref name="task"/>.</summary>
+    public IReadOnlyList<string> PendingOf(string task) => PendingTriggers?.GetValueOrDefault(task) ?? [];
+
     /// <summary>Reads the state of every task of namespace <paramref name="namespace"/> with one consistent recursive read.</summary>
     public static async Task<KvEvidence> ReadAsync(ConsulClient client, KvLayout layout, string @namespace, CancellationToken cancellationToken)
     {
@@ -21,6 +31,7 @@ public sealed record KvEvidence(
         var folder = layout.StatePrefix + @namespace + "/";
         var pairs = (await client.Kv.ListAsync(folder, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
         var history = new Dictionary<string, List<RunRecord>>(StringComparer.Ordinal);
+        var manual = new Dictionary<string, List<RunRecord>>(StringComparer.Ordinal);
         var current = new Dictionary<string, RunRecord>(StringComparer.Ordinal);
         var unreadable = new List<string>();
         foreach (var pair in pairs)
@@ -44,18 +55,47 @@ public sealed record KvEvidence(
             }
             else if (rest.Length == 3 && rest[1] == "history")
             {
-                if (!history.TryGetValue(rest[0], out var list))
+                Add(history, rest[0], record);
+            }
+            else if (rest.Length == 4 && rest[1] == "history" && rest[2] == "manual")
+            {
+                Add(manual, rest[0], record);
+            }
+        }
+
+        // The trigger requests no executor has run or dropped yet: control/<ns>/<name>/trigger/<id>.
+        var controlFolder = layout.ControlPrefix + @namespace + "/";
+        var controls = (await client.Kv.ListAsync(controlFolder, QueryOptions.ConsistentRead, cancellationToken).ConfigureAwait(false)).Value;
+        var pending = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var pair in controls)
+        {
+            var rest = pair.Key[controlFolder.Length..].Split('/');
+            if (rest.Length == 3 && rest[1] == "trigger")
+            {
+                if (!pending.TryGetValue(rest[0], out var ids))
                 {
-                    history[rest[0]] = list = [];
+                    pending[rest[0]] = ids = [];
                 }
 
-                list.Add(record);
+                ids.Add(rest[2]);
             }
         }
 
         return new KvEvidence(
             history.ToDictionary(h => h.Key, h => (IReadOnlyList<RunRecord>)[.. h.Value.OrderBy(r => r.Slot)], StringComparer.Ordinal),
             current,
-            unreadable);
+            unreadable,
+            manual.ToDictionary(h => h.Key, h => (IReadOnlyList<RunRecord>)[.. h.Value.OrderBy(r => r.TriggerIndex)], StringComparer.Ordinal),
+            pending.ToDictionary(p => p.Key, p => (IReadOnlyList<string>)p.Value, StringComparer.Ordinal));
+    }
+
+    private static void Add(Dictionary<string, List<RunRecord>> records, string task, RunRecord record)
+    {
+        if (!records.TryGetValue(task, out var list))
+        {
+            records[task] = list = [];
+        }
+
+        list.Add(record);
     }
 }

@@ -4,7 +4,7 @@ namespace Dtask.Chaos.Evidence;
 
 /// <summary>
 /// Reads the witness logs the chaos children append to, one per host (network namespace), merged: lines
-/// <c>task slot node fence start|end unix-ns run-id pid [stopped] [seen=unix-ns] [up=seconds]</c>, paired into <see cref="WitnessRun"/>s by run id and pid (one per child started).
+/// <c>task slot node fence start|end unix-ns run-id pid [stopped] [trigger=id] [status=N] [seen=unix-ns] [up=seconds]</c>, paired into <see cref="WitnessRun"/>s by run id and pid (one per child started).
 /// </summary>
 public static class WitnessLog
 {
@@ -15,7 +15,7 @@ public static class WitnessLog
         // Keyed by run id and pid: a retried attempt of one run (a new child, the same run id) is a start of its own, and
         // so is a second start of one run id anywhere else; identity is never taken from the run id alone.
         var starts = new Dictionary<(string RunId, int Pid), WitnessRun>();
-        var ends = new Dictionary<(string RunId, int Pid), (DateTimeOffset At, bool Stopped)>();
+        var ends = new Dictionary<(string RunId, int Pid), (DateTimeOffset At, bool Stopped, int? Status)>();
         var unreadable = new List<string>();
         foreach (var line in lines)
         {
@@ -39,6 +39,8 @@ public static class WitnessLog
             var at = DateTimeOffset.UnixEpoch.AddTicks(nanos / 100);
             var runId = f[6];
             DateTimeOffset? seen = null;
+            string? trigger = null;
+            int? status = null;
             foreach (var token in f.Skip(8))
             {
                 if (token.StartsWith("seen=", StringComparison.Ordinal)
@@ -46,20 +48,29 @@ public static class WitnessLog
                 {
                     seen = DateTimeOffset.UnixEpoch.AddTicks(seenNanos / 100);
                 }
+                else if (token.StartsWith("trigger=", StringComparison.Ordinal) && token.Length > "trigger=".Length)
+                {
+                    trigger = token["trigger=".Length..];
+                }
+                else if (token.StartsWith("status=", StringComparison.Ordinal)
+                    && int.TryParse(token.AsSpan(7), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code))
+                {
+                    status = code;
+                }
             }
 
             if (f[4] == "start")
             {
-                starts.TryAdd((runId, pid), new WitnessRun(f[0], slot, f[2], fence, runId, pid, at, null, false, seen));
+                starts.TryAdd((runId, pid), new WitnessRun(f[0], slot, f[2], fence, runId, pid, at, null, false, seen, Trigger: trigger));
             }
             else
             {
-                ends[(runId, pid)] = (at, f.Skip(8).Contains("stopped"));
+                ends[(runId, pid)] = (at, f.Skip(8).Contains("stopped"), status);
             }
         }
 
         var runs = starts.Values
-            .Select(r => ends.TryGetValue((r.RunId, r.Pid), out var end) ? r with { End = end.At, Stopped = end.Stopped } : r)
+            .Select(r => ends.TryGetValue((r.RunId, r.Pid), out var end) ? r with { End = end.At, Stopped = end.Stopped, Status = end.Status } : r)
             .OrderBy(r => r.Start)
             .ToList();
         return (runs, unreadable);

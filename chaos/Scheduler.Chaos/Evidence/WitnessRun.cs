@@ -14,9 +14,17 @@ namespace Dtask.Chaos.Evidence;
 /// <param name="Stopped">True when the end line came from the SIGTERM trap (the executor stopped the child).</param>
 /// <param name="SeenStart">The start as the child's own clock (its executor's, under libfaketime) read it; null when not written.</param>
 /// <param name="Host">The host whose witness log holds the lines (the executor whose network namespace the child ran in), null when not known.</param>
+/// <param name="Trigger">The manual request the child ran for (<c>DTASK_TRIGGER</c>); null for a scheduled slot.</param>
+/// <param name="Status">The exit status its end line gave; null without an end line, or an end line that did not say.</param>
 public sealed record WitnessRun(string Task, long Slot, string Node, long Fence, string RunId, int Pid, DateTimeOffset Start, DateTimeOffset? End, bool Stopped,
-    DateTimeOffset? SeenStart = null, string? Host = null)
+    DateTimeOffset? SeenStart = null, string? Host = null, string? Trigger = null, int? Status = null)
 {
+    /// <summary>True for a manual run (<c>dtask trigger</c>): its slot is the instant it was claimed, not a scheduled slot.</summary>
+    public bool IsManual => Trigger is not null;
+
+    /// <summary>True when its end line says it failed by itself: a non-zero status, not stopped by its executor.</summary>
+    public bool FailedByItself => End is not null && !Stopped && Status is { } s && s != 0;
+
     /// <summary>The slot's nominal instant.</summary>
     public DateTimeOffset SlotTime => DateTimeOffset.FromUnixTimeSeconds(Slot);
 

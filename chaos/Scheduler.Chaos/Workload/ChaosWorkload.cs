@@ -36,24 +36,25 @@ public sealed class ChaosWorkload
 
     /// <summary>
     /// The set of <c>make chaos</c>: the default six and fourteen more at 3–10 s periods, Forbid and Replace, some with
-    /// <c>placement: RoundRobin</c> (twenty tasks).
+    /// <c>placement: RoundRobin</c>, two with retries of children that fail half the time, four picked by the manual
+    /// trigger stream (twenty tasks).
     /// </summary>
     public static IReadOnlyList<ChaosTask> FullTasks { get; } =
     [
         .. DefaultTasks,
         new("every-3s", 3, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "short run every three seconds"),
         new("rr-3s", 3, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "RoundRobin: the node that ran it least recently fires", Placement.RoundRobin),
-        new("every-4s", 4, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "every four seconds"),
+        new("every-4s", 4, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "every four seconds, and manual triggers", Triggered: true),
         new("replace-4s", 4, TimeSpan.FromSeconds(6), ConcurrencyPolicy.Replace, "Replace, outliving its period"),
         new("every-5s", 5, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "every five seconds"),
         new("rr-5s", 5, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "RoundRobin every five seconds", Placement.RoundRobin),
         new("overlap-5s", 5, TimeSpan.FromSeconds(7), ConcurrencyPolicy.Forbid, "outlives its 5 s period"),
-        new("every-6s", 6, TimeSpan.FromSeconds(2), ConcurrencyPolicy.Forbid, "every six seconds"),
-        new("rr-7s", 7, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "RoundRobin every seven seconds", Placement.RoundRobin),
-        new("replace-7s", 7, TimeSpan.FromSeconds(9), ConcurrencyPolicy.Replace, "Replace every seven seconds"),
-        new("every-8s", 8, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "every eight seconds"),
+        new("retry-6s", 6, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "fails on odd pids; two retries", RetryLimit: 2),
+        new("rr-7s", 7, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "RoundRobin every seven seconds, and manual triggers", Placement.RoundRobin, Triggered: true),
+        new("replace-7s", 7, TimeSpan.FromSeconds(9), ConcurrencyPolicy.Replace, "Replace every seven seconds, and manual triggers", Triggered: true),
+        new("retry-8s", 8, TimeSpan.FromSeconds(1), ConcurrencyPolicy.Forbid, "fails on odd pids; one retry, RoundRobin", Placement.RoundRobin, RetryLimit: 1),
         new("rr-9s", 9, TimeSpan.FromSeconds(3), ConcurrencyPolicy.Forbid, "RoundRobin every nine seconds", Placement.RoundRobin),
-        new("every-10s", 10, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "every ten seconds"),
+        new("every-10s", 10, TimeSpan.FromMilliseconds(500), ConcurrencyPolicy.Forbid, "every ten seconds, and manual triggers", Triggered: true),
         new("overlap-10s", 10, TimeSpan.FromSeconds(14), ConcurrencyPolicy.Forbid, "outlives its 10 s period"),
     ];
 
@@ -83,10 +84,12 @@ public sealed class ChaosWorkload
 
     /// <summary>
     /// The child's script. It appends to the witness log of its own network namespace (the inode of <c>/proc/$$/ns/net</c>
-    /// names the file). Witness line: <c>task slot node fence start|end unix-ns run-id pid [stopped] seen=unix-ns up=seconds</c>:
-    /// <c>unix-ns</c> is the host's true wall clock (<c>date</c> run without the executor's libfaketime), <c>seen</c> the
-    /// child's own (on its executor's clock), <c>up</c> the kernel's uptime. The work is a background <c>sleep</c> the
-    /// shell waits for, so a SIGTERM to the group runs the trap at once.
+    /// names the file). Witness lines: <c>task slot node fence start unix-ns run-id pid trigger=id seen=unix-ns up=seconds</c>
+    /// and <c>task slot node fence end unix-ns run-id pid [stopped] status=N seen=unix-ns up=seconds</c>: <c>unix-ns</c> is the
+    /// host's true wall clock (<c>date</c> run without the executor's libfaketime), <c>seen</c> the child's own (on its
+    /// executor's clock), <c>up</c> the kernel's uptime, <c>trigger</c> the manual request it runs for (empty for a slot),
+    /// <c>status</c> the exit status the child is about to exit with. The work is a background <c>sleep</c> the shell waits
+    /// for, so a SIGTERM to the group runs the trap at once. A task with retries exits 1 when its pid is odd.
     /// </summary>
     public string ScriptOf(ChaosTask task)
     {
@@ -95,12 +98,13 @@ public sealed class ChaosWorkload
         const string Fields = "$DTASK_TASK $DTASK_SLOT $DTASK_NODE $DTASK_FENCE";
         const string True = "$(env -u LD_PRELOAD date +%s%N)";
         const string Seen = "seen=$(date +%s%N) up=$(read u _ </proc/uptime; echo $u)";
+        var status = task.FailsHalf ? "$(($$ % 2))" : "0";
         return "n=$(readlink /proc/$$/ns/net); n=${n#net:[}; n=${n%]}; "
             + $"w='{WitnessFolder}/{WitnessLog.FilePrefix}'\"$n\".log; "
-            + $"echo \"{Fields} start {True} $DTASK_RUN_ID $$ {Seen}\" >> \"$w\"; "
-            + $"trap 'echo \"{Fields} end {True} $DTASK_RUN_ID $$ stopped {Seen}\" >> \"$w\"; exit 143' TERM INT; "
-            + $"sleep {work} & wait $!; "
-            + $"echo \"{Fields} end {True} $DTASK_RUN_ID $$ {Seen}\" >> \"$w\"";
+            + $"echo \"{Fields} start {True} $DTASK_RUN_ID $$ trigger=$DTASK_TRIGGER {Seen}\" >> \"$w\"; "
+            + $"trap 'echo \"{Fields} end {True} $DTASK_RUN_ID $$ stopped status=143 {Seen}\" >> \"$w\"; exit 143' TERM INT; "
+            + $"sleep {work} & wait $!; s={status}; "
+            + $"echo \"{Fields} end {True} $DTASK_RUN_ID $$ status=$s {Seen}\" >> \"$w\"; exit $s";
     }
 
     /// <summary>The spec of <paramref name="task"/>.</summary>
@@ -114,9 +118,12 @@ public sealed class ChaosWorkload
             Timeout = ((int)Math.Ceiling(task.Work.TotalSeconds) + 10).ToString(CultureInfo.InvariantCulture) + "s",
             ConcurrencyPolicy = task.Policy,
             Placement = task.Placement == Placement.Any ? null : task.Placement,
+            Retries = task.RetryLimit > 0 ? new RetryPolicy { Limit = task.RetryLimit, Backoff = DurationText(ChaosTask.RetryBackoff) } : null,
             History = HistoryLimit,
         };
     }
+
+    private static string DurationText(TimeSpan span) => span.TotalSeconds.ToString("0", CultureInfo.InvariantCulture) + "s";
 
     /// <summary>Writes every task's spec envelope into KV, as <c>dtask apply</c> would.</summary>
     public async Task ApplyAsync(ConsulClient client, CancellationToken cancellationToken)
