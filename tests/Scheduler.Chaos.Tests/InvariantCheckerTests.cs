@@ -442,6 +442,37 @@ public sealed class InvariantCheckerTests
         Assert.Contains(healed.Violations, v => v.Kind == "early-fire");
     }
 
+    /// <summary>A server partition from T0 − 2 s to T0 + 10 s; the majority side ran nothing from slot 6 on (recorded missed by node-1).</summary>
+    private static Evidence MajorityIdle(Evidence e, params FaultEvent[] more) => e with
+    {
+        Runs = [.. e.Runs.Where(r => r.Slot < T0 + 6)],
+        History = [.. e.History.Where(r => r.Slot < T0 + 6), .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-1", RunState.Missed, 0, "not-claimed-before-deadline"))],
+        Faults = [ServerPartition(["node-9"], T0 - 2, T0 + 10), .. more],
+        Fleet = ["node-1", "node-3", "node-4", "node-9"],
+    };
+
+    [Fact]
+    public void A_majority_whose_only_right_executor_is_outvoted_or_just_restarted_is_not_stalled()
+    {
+        // TTL 1 s in Check: the majority must run from T0 − 2 + 2 + 5 = T0 + 5 to T0 + 10.
+        Assert.Contains(Check(MajorityIdle(Clean())).Violations, v => v.Kind == "majority-stalled");
+
+        // node-3 and node-4 on wrong clocks outvote node-1 (and its agent, which shares its clock).
+        var outvoted = Check(MajorityIdle(Clean(), Clock("node-3", -30), Clock("node-4", 5)));
+        Assert.DoesNotContain(outvoted.Violations, v => v.Kind == "majority-stalled");
+
+        // One wrong clock against node-1 and its agent: a tie, which goes to node-1.
+        Assert.Contains(Check(MajorityIdle(Clean(), Clock("node-3", -30))).Violations, v => v.Kind == "majority-stalled");
+
+        // node-1 started again 3 s into the partition: it waits for its peers' clocks (those across the cut never come).
+        var restarted = Check(MajorityIdle(Clean(), new FaultEvent(FaultKind.ExecutorKill, "node-1", At(T0 - 3), At(T0 + 1), ["node-1"], "test")) with { Fleet = ["node-1", "node-9"] });
+        Assert.DoesNotContain(restarted.Violations, v => v.Kind == "majority-stalled");
+
+        // Started again long before the check began: no excuse.
+        var early = Check(MajorityIdle(Clean(), new FaultEvent(FaultKind.ExecutorKill, "node-1", At(T0 - 60), At(T0 - 50), ["node-1"], "test")) with { Fleet = ["node-1", "node-9"] });
+        Assert.Contains(early.Violations, v => v.Kind == "majority-stalled");
+    }
+
     public sealed record Evidence(IReadOnlyList<WitnessRun> Runs, IReadOnlyList<RunRecord> History, IReadOnlyList<FaultEvent> Faults)
     {
         public IReadOnlyList<ChildExit> ChildExits { get; init; } = [];

@@ -364,8 +364,11 @@ public static partial class InvariantChecker
             // other Consul server fault takes the quorum away meanwhile.
             var from = partition.Start + (input.Ttl * 2) + StallAllowance;
             var to = partition.End!.Value;
-            var able = input.Runs.Select(r => r.Node).Distinct(StringComparer.Ordinal)
-                .Where(n => !partition.CutOffNodes.Contains(n) && !input.Faults.Any(f => f != partition && f.HitsExecutor && f.CutsOff(n, from, to)) && ClockWithinLimit(input.Faults, n, from, to))
+            var majority = input.Fleet.Where(n => !partition.CutOffNodes.Contains(n)).ToList();
+            var able = majority
+                .Where(n => !input.Faults.Any(f => f != partition && f.HitsExecutor && f.CutsOff(n, f.Kind == FaultKind.ExecutorKill ? from - StartUpWait : from, to))
+                    && ClockWithinLimit(input.Faults, n, from, to)
+                    && !OutvotedByWrongClocks(input, n, majority, from, to))
                 .ToList();
             if (able.Count == 0 || input.Faults.Any(f => f != partition && f.DownsServer && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from))
             {
@@ -390,6 +393,25 @@ public static partial class InvariantChecker
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// How long an executor started again may wait before it claims: until most of the other registered executors' clocks
+    /// are timed, at most three stamp intervals (peers across a partition never are).
+    /// </summary>
+    public static readonly TimeSpan StartUpWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// True when, among the other executors <paramref name="node"/> can reach (<paramref name="reachable"/>), those whose
+    /// clocks a fault moved beyond the limit in [<paramref name="from"/>, <paramref name="to"/>] outnumber the right ones
+    /// and this node's agent together: they outvote its clock, and its skew guard rightly declines to claim (the
+    /// documented limit: "if most executors share one wrong clock, they outvote the right one").
+    /// </summary>
+    private static bool OutvotedByWrongClocks(CheckInput input, string node, IReadOnlyList<string> reachable, DateTimeOffset from, DateTimeOffset to)
+    {
+        var others = reachable.Where(n => n != node).ToList();
+        var wrong = others.Count(n => !ClockWithinLimit(input.Faults, n, from, to));
+        return wrong > 1 + (others.Count - wrong);
     }
 
     /// <summary>The executors' skew limit: a node whose clock is moved further declines to claim, as it should.</summary>

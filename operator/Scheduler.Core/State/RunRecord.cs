@@ -58,6 +58,13 @@ public sealed record RunRecord
     /// <summary>For a manual run: the CreateIndex of the trigger's key, which orders manual runs and names their history entries.</summary>
     public long? TriggerIndex { get; init; }
 
+    /// <summary>
+    /// The slot of the record this one replaced, while the scheduled slots between it and <see cref="Slot"/> may still lack
+    /// a record: the next executor to replace this record records them missed (<c>passed-over</c>) when they have none.
+    /// Null when there is nothing before it to look at (the claimer looked, or the task had no record).
+    /// </summary>
+    public long? PreviousSlot { get; init; }
+
     /// <summary>True for a manual run (or a dropped trigger).</summary>
     [JsonIgnore]
     public bool IsManual => TriggerIndex is not null;

@@ -18,6 +18,12 @@ public static class RunReasons
     /// <summary>A slot the executor's loop did not fire in time (it was paused, or came late).</summary>
     public const string NotFiredInTime = "not-fired-in-time";
 
+    /// <summary>
+    /// A slot a later claim passed over: it was neither run nor recorded when a later slot of the task was claimed (its
+    /// contenders gave up or died before they recorded it), and it can never be claimed after that.
+    /// </summary>
+    public const string PassedOver = "passed-over";
+
     /// <summary>A run whose holder's session is gone before it recorded an end: its outcome is unknown.</summary>
     public const string HolderSessionGone = "holder-session-gone";
 

@@ -70,6 +70,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
             }
 
             var index = stored.ModifyIndex;
+            var replaced = stored.Record;
             if (stored.Record is { IsRunning: true } running)
             {
                 var lockPair = await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false);
@@ -91,9 +92,10 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
                 }
 
                 (abandoned, index) = marked.Value;
+                replaced = abandoned;
             }
 
-            var claimed = await TryClaimAsync(task, slot, node, sessionId, runId, index, cancellationToken).ConfigureAwait(false);
+            var claimed = await TryClaimAsync(task, slot, node, sessionId, runId, index, replaced, cancellationToken).ConfigureAwait(false);
             return claimed with { Abandoned = abandoned };
         }
     }
@@ -135,6 +137,7 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
             }
 
             var index = stored.ModifyIndex;
+            var replaced = stored.Record;
             if (stored.Record is { IsRunning: true } running)
             {
                 var lockPair = await store.ReadLockAsync(task, cancellationToken).ConfigureAwait(false);
@@ -160,9 +163,10 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
                 }
 
                 (abandoned, index) = marked.Value;
+                replaced = abandoned;
             }
 
-            var record = RunRecords.ClaimedManual((abandoned ?? stored.Record)?.Slot ?? 0, trigger, runId, node, sessionId, time.GetUtcNow());
+            var record = RunRecords.ClaimedManual(replaced, trigger, runId, node, sessionId, time.GetUtcNow());
             var value = RunStateStore.Encode(record);
             TxnResult result;
             try
@@ -197,12 +201,13 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
         }
     }
 
-    private async Task<ClaimOutcome> TryClaimAsync(TaskId task, long slot, string node, string sessionId, string runId, ulong index, CancellationToken cancellationToken)
+    private async Task<ClaimOutcome> TryClaimAsync(TaskId task, long slot, string node, string sessionId, string runId, ulong index, RunRecord? replaced,
+        CancellationToken cancellationToken)
     {
         var runKey = Layout.RunKey(task.Namespace, task.Name);
         var lockKey = Layout.LockKey(task.Namespace, task.Name);
         var historyKey = Layout.HistoryKey(task.Namespace, task.Name, slot);
-        var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow());
+        var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow(), replaced);
         var value = RunStateStore.Encode(record);
         TxnResult result;
         try

@@ -143,8 +143,10 @@ public sealed class SlotMarker(RunStateStore store, TimeProvider? time = null)
                     operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.CheckIndex(runKey, stored.ModifyIndex)];
                     break;
                 default:
-                    // Final and older, or absent: the marker, and the record advanced to this slot.
-                    operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.Cas(runKey, value, stored.ModifyIndex)];
+                    // Final and older, or absent: the marker, and the record advanced to this slot. The record it replaces
+                    // passes on where the slots not yet looked at begin (RunRecord.PreviousSlot).
+                    var advanced = RunStateStore.Encode(record with { PreviousSlot = RunRecords.GapFrom(stored.Record) });
+                    operations = [TxnOp.Cas(historyKey, value, 0), TxnOp.Cas(runKey, advanced, stored.ModifyIndex)];
                     break;
             }
 

@@ -17,7 +17,14 @@ namespace Dtask.Executor.Daemon;
 /// <param name="Slot">The slot id (Unix seconds).</param>
 /// <param name="FireTime">When it is due (nominal + jitter); the fire delay is measured from it.</param>
 /// <param name="Deadline">The last instant a claim may start; afterwards the slot is recorded missed.</param>
-public sealed record SlotTicket(long Slot, DateTimeOffset FireTime, DateTimeOffset Deadline);
+public sealed record SlotTicket(long Slot, DateTimeOffset FireTime, DateTimeOffset Deadline)
+{
+    /// <summary>
+    /// Slots at or before this instant were not due (the task was suspended until then, as this executor saw it): a claim
+    /// that passed over them records none of them missed.
+    /// </summary>
+    public DateTimeOffset? NotDueUntil { get; init; }
+}
 
 /// <summary>Counts what this executor's firing did, for the shutdown summary.</summary>
 public sealed class FiringStats
@@ -312,6 +319,68 @@ public sealed class SlotContender(
         }
     }
 
+    /// <summary>At most this many slots a claim passed over are looked at (the newest; older ones lie before the history kept anyway).</summary>
+    public const int MaxPassedOver = 1000;
+
+    /// <summary>
+    /// Records <c>missed</c> (<see cref="RunReasons.PassedOver"/>) the scheduled slots of <paramref name="task"/> between the
+    /// freshly claimed record's <see cref="RunRecord.PreviousSlot"/> and its slot that have no record: the run record went
+    /// past them, so they can never be claimed, and their contenders gave up or died before recording them. Slots before
+    /// the task was last resumed (stamped in its spec, or as this executor saw it: <paramref name="notDueUntil"/>) are not
+    /// due and are left alone; so are slots before the window its history keeps
+    /// (<see cref="SlotMarker"/>). True when every slot was looked at; false when this clock may not write now or Consul
+    /// failed (the finished record then keeps its <see cref="RunRecord.PreviousSlot"/> for the next claimer).
+    /// </summary>
+    private async Task<bool> RecordPassedOverAsync(TaskDefinition task, RunRecord claimed, DateTimeOffset? notDueUntil, CancellationToken cancellationToken)
+    {
+        if (claimed.PreviousSlot is not { } previous || previous >= claimed.Slot - 1)
+        {
+            return true;
+        }
+
+        var after = DateTimeOffset.FromUnixTimeSeconds(previous);
+        foreach (var resumed in new[] { task.ResumedAt, notDueUntil })
+        {
+            if (resumed is { } r && r > after)
+            {
+                after = r;
+            }
+        }
+
+        // The newest slots first, back to `after`, at most as many as history keeps (older ones lie before its window).
+        var slots = new List<long>();
+        var cursor = DateTimeOffset.FromUnixTimeSeconds(claimed.Slot).AddTicks(-1);
+        while (slots.Count < Math.Min(MaxPassedOver, Math.Max(1, task.Spec.EffectiveHistory)) && task.Schedule.Previous(cursor) is { } instant && instant > after)
+        {
+            slots.Add(instant.ToUnixTimeSeconds());
+            cursor = instant.AddTicks(-1);
+        }
+
+        slots.Reverse();
+        foreach (var slot in slots)
+        {
+            if (await ledger.HasHistoryAsync(task.Id, slot, consistent: false, cancellationToken).ConfigureAwait(false))
+            {
+                continue; // Recorded (or run): a stale read is enough to see it.
+            }
+
+            if (!skew.MayWrite)
+            {
+                return false;
+            }
+
+            var marked = await ledger.RecordMissedAsync(task.Id, slot, options.Node, RunReasons.PassedOver, task.Spec.EffectiveHistory, cancellationToken).ConfigureAwait(false);
+            if (marked == MarkStatus.Written)
+            {
+                logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} recorded missed ({Reason:l}: slot {Claimed} was claimed while it had no record)",
+                    task.Id.Namespace, task.Id.Name, slot, RunReasons.PassedOver, claimed.Slot);
+                notifier.SlotMissed(new MissedSlot(task.Id.Namespace, task.Id.Name, options.Node, slot, RunReasons.PassedOver, task.Notification));
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>True when this wall clock moved back more than a few seconds against the monotonic clock since <paramref name="wall"/>.</summary>
     private bool SetBackSince(DateTimeOffset wall, long timestamp) =>
         time.GetUtcNow() < wall + time.GetElapsedTime(timestamp) - TimeSpan.FromSeconds(5);
@@ -403,7 +472,10 @@ public sealed class SlotContender(
                             await ReleaseUnconfirmedAsync(task, earlier, claiming).ConfigureAwait(false);
                         }
 
-                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time);
+                        var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time)
+                        {
+                            PassedOver = (claimed, token) => RecordPassedOverAsync(task, claimed, ticket.NotDueUntil, token),
+                        };
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
                         if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
                         {

@@ -262,7 +262,7 @@ public sealed class TaskLoop : IAsyncDisposable
                 deadline = nextFire;
             }
 
-            var ticket = new SlotTicket(fire.Id, fireTime, deadline);
+            var ticket = new SlotTicket(fire.Id, fireTime, deadline) { NotDueUntil = resumed };
             // The missed slots first: once this one is claimed, they are before the run record's slot and get no marker.
             track(recording is null ? contender.ContendAsync(task, ticket, claiming) : AfterAsync(recording, () => contender.ContendAsync(task, ticket, claiming)));
             lastHandled = Math.Max(lastHandled ?? long.MinValue, fire.Id);

@@ -65,6 +65,18 @@ public sealed class SlotFiring
     public TimeSpan LockDelayRetry { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// Looks at the slots a fresh claim passed over (between the claimed record's <see cref="RunRecord.PreviousSlot"/> and
+    /// its slot) and records those without a record <c>missed</c>; true when it looked at every one. Started as soon as a
+    /// scheduled slot is claimed, beside the child, and awaited (at most <see cref="PassedOverWait"/> after the child
+    /// ends) before the finish: when it is done the finished record says so (no <see cref="RunRecord.PreviousSlot"/>);
+    /// otherwise the next claimer looks again. None: the record keeps its <see cref="RunRecord.PreviousSlot"/>.
+    /// </summary>
+    public Func<RunRecord, CancellationToken, Task<bool>>? PassedOver { get; init; }
+
+    /// <summary>How long after the child's end the finish waits for <see cref="PassedOver"/>.</summary>
+    public TimeSpan PassedOverWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Claims and runs the slot. <paramref name="stop"/> stops the child early (Replace, shutdown); its reason is
     /// recorded. <paramref name="cancellationToken"/> cancels Consul calls (not the child: use <paramref name="stop"/>).
     /// </summary>
@@ -160,6 +172,11 @@ public sealed class SlotFiring
             runLogger.Information("claimed slot {Slot} (fence {Fence}): {Command:l}", request.Slot, claim.Fence.Value, request.Command.Display);
         }
 
+        // The slots this claim passed over, looked at beside the child (never delaying it).
+        using var passedOverStop = new CancellationTokenSource();
+        var passedOver = request.Trigger is null && PassedOver is { } lookAt && claim.Record.PreviousSlot is not null
+            ? LookAtPassedOverAsync(request.Task, lookAt, claim.Record, passedOverStop.Token)
+            : null;
         var attempt = 1;
         var backoff = new Backoff(request.RetryBackoff, TimeSpan.MaxValue);
         ChildOutcome outcome;
@@ -226,6 +243,14 @@ public sealed class SlotFiring
             ? StopReason.SessionLost("the lease ran out while the child ran (no successful renewal before the renewal deadline)") : null);
         var lockLost = watch.IsLost || session.IsPastDeadline || stop.Reason?.Cause == StopCause.LockLost;
         var final = FinalRecord(claim, outcome, attempt, stopReason ?? LossReason(watch), lockLost);
+        if (passedOver is not null)
+        {
+            passedOverStop.CancelAfter(PassedOverWait);
+            if (await passedOver.ConfigureAwait(false))
+            {
+                final = final with { PreviousSlot = null }; // Every slot it passed over has a record now.
+            }
+        }
         var finish = await ledger.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
         switch (finish.Status)
         {
@@ -270,6 +295,20 @@ public sealed class SlotFiring
     /// </summary>
     private static StopReason? LossReason(ILockWatch watch) =>
         watch.LostReason is { } reason ? (watch.LostWithSession ? StopReason.SessionLost(reason) : StopReason.LockLost(reason)) : null;
+
+    private async Task<bool> LookAtPassedOverAsync(TaskId task, Func<RunRecord, CancellationToken, Task<bool>> lookAt, RunRecord claimed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await lookAt(claimed, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConsulException or OperationCanceledException)
+        {
+            logger.Debug("task {Namespace:l}/{Task:l}: the slots before slot {Slot} were not all looked at ({Problem:l}); the next claimer looks again",
+                task.Namespace, task.Name, claimed.Slot, e.Message);
+            return false;
+        }
+    }
 
     private RunRecord FinalRecord(SlotClaim claim, ChildOutcome outcome, int attempt, StopReason? stopReason, bool lockLost)
     {

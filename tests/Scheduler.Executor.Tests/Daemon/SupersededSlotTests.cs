@@ -24,9 +24,9 @@ public sealed class SupersededSlotTests(ConsulFixture consul)
 
     private static long Slot(int i) => Base + (60 * i);
 
-    private static TaskDefinition Definition(TaskId task, ulong index, IReadOnlyDictionary<string, string>? selector = null)
+    private static TaskDefinition Definition(TaskId task, ulong index, IReadOnlyDictionary<string, string>? selector = null, int history = 3)
     {
-        var spec = new ScheduledTaskSpec { Every = "60s", Shell = "true", History = 3, NodeSelector = selector };
+        var spec = new ScheduledTaskSpec { Every = "60s", Shell = "true", History = history, NodeSelector = selector };
         return new TaskDefinition(task, spec, TaskSchedule.Create(spec.ToScheduleSpec(task.ToString())), index);
     }
 
@@ -121,6 +121,43 @@ public sealed class SupersededSlotTests(ConsulFixture consul)
         await loop.SettledAsync();
         Assert.DoesNotContain(await world.Store.ReadHistoryAsync(world.Task, Ct), r => r.State == RunState.Missed);
         Assert.DoesNotContain(rig.Events.Events, e => e.StartsWith("missed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Slots_a_claim_passed_over_whose_claimer_died_before_it_looked_are_recorded_missed_by_the_next_claimer()
+    {
+        await using var world = new ClaimWorld(consul);
+        // Slots 1 to 3 ran elsewhere; then slot 6 was claimed there, by a claimer that did not get to look at slots 4 and 5
+        // (its contenders gave up or died without recording them): its record still says where the unlooked slots begin.
+        var elsewhere = await world.ExecutorAsync("elsewhere");
+        foreach (var i in new[] { 1, 2, 3, 6 })
+        {
+            var ran = await elsewhere.Firing.FireAsync(world.Request(Slot(i), "true") with { HistoryLimit = 10 }, cancellationToken: Ct);
+            Assert.Equal(RunState.Succeeded, ran.Record!.State);
+        }
+
+        Assert.NotNull((await world.Store.ReadRunAsync(world.Task, Ct)).Record!.PreviousSlot);
+        Assert.Null(await world.HistoryAsync(Slot(4)));
+
+        await using var rig = await ContenderRig.StartAsync(consul, world, "next");
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(Slot(7) - 1));
+        await using var loop = new LoopRig(world, rig, time, Definition(world.Task, 1, history: 10));
+        time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(Slot(7)));
+        await loop.RanAsync(Slot(7));
+        await loop.SettledAsync();
+
+        // The next claimer looked: slots 4 and 5 are recorded missed, passed over; the slots that ran keep their records,
+        // and its own record says it looked.
+        foreach (var i in new[] { 4, 5 })
+        {
+            var marker = await world.HistoryAsync(Slot(i));
+            Assert.Equal((RunState.Missed, RunReasons.PassedOver, "next"), (marker?.State, marker?.Reason, marker?.Node));
+        }
+
+        Assert.Equal(RunState.Succeeded, (await world.HistoryAsync(Slot(6)))!.State);
+        var run = (await world.Store.ReadRunAsync(world.Task, Ct)).Record!;
+        Assert.Equal((Slot(7), RunState.Succeeded, (long?)null), (run.Slot, run.State, run.PreviousSlot));
+        Assert.Equal(2, rig.Events.Events.Count(e => e.StartsWith("missed", StringComparison.Ordinal)));
     }
 
     /// <summary>A <see cref="TaskLoop"/> of the rig's node on a fake clock; what it starts in the background is kept to be awaited.</summary>

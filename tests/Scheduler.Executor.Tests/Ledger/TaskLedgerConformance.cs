@@ -86,8 +86,16 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
 
         await PutSpecAsync(Task, "{\"schedule\":\"@every 1m\"}");
         var answer = await watching.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
-
         Assert.True(answer.Meta.Index > before.Meta.Index);
+
+        // A blocking query may also wake for a write elsewhere in KV (an empty folder's index is the store's): watch again
+        // from the index it gave, as every watcher does, until the spec is listed.
+        for (var round = 0; round < 20 && answer.Value.All(p => p.Key != Layout.TaskKey(Task.Namespace, Task.Name)); round++)
+        {
+            answer = await Ledger.ListAsync(LedgerFolder.Tasks, QueryOptions.ConsistentRead with { WaitIndex = answer.Meta.Index, WaitTime = TimeSpan.FromSeconds(5) }, Cancel)
+                .WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+        }
+
         var spec = Assert.Single(answer.Value, p => p.Key == Layout.TaskKey(Task.Namespace, Task.Name));
         Assert.Contains("@every 1m", spec.ValueAsString(), StringComparison.Ordinal);
     }
@@ -225,6 +233,34 @@ public abstract class TaskLedgerConformance : IAsyncDisposable
 
         var history = await Ledger.ReadHistoryAsync(Task, Cancel);
         Assert.Equal([Slot(5), Slot(4), Slot(3)], history.Select(r => r.Slot));
+    }
+
+    [Fact]
+    public async Task Every_record_that_replaces_another_says_where_the_slots_it_passed_over_begin()
+    {
+        var a = await OpenSessionAsync(NoLockDelay);
+        var first = (await Ledger.ClaimAsync(Task, Slot(1), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        Assert.Null(first.Record.PreviousSlot); // The task's first record passes over nothing.
+        await Ledger.FinishAsync(first, Final(first, RunState.Succeeded) with { PreviousSlot = null }, 10, CancellationToken.None, Cancel);
+
+        // Its claimer looked (the finished record has no PreviousSlot): the next claim passes over the slots after it.
+        var third = (await Ledger.ClaimAsync(Task, Slot(3), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        Assert.Equal(Slot(1), third.Record.PreviousSlot);
+        Assert.Equal(Slot(1), (await Ledger.ReadRunAsync(Task, Cancel)).Record!.PreviousSlot);
+
+        // Its claimer did not get to look (the finished record keeps it): the next record starts where it started.
+        await Ledger.FinishAsync(third, Final(third, RunState.Succeeded), 10, CancellationToken.None, Cancel);
+        Assert.Equal(MarkStatus.Written, await Ledger.RecordMissedAsync(Task, Slot(5), "node-b", RunReasons.NotFiredInTime, 10, Cancel));
+        Assert.Equal((Slot(5), Slot(1)), ((await Ledger.ReadRunAsync(Task, Cancel)).Record!.Slot, (await Ledger.ReadRunAsync(Task, Cancel)).Record!.PreviousSlot));
+
+        // A holder that died keeps it through the abandoned record, and the claim after it carries it on.
+        var sixth = (await Ledger.ClaimAsync(Task, Slot(6), "node-a", a.Id, cancellationToken: Cancel)).Claim!;
+        Assert.Equal(Slot(1), sixth.Record.PreviousSlot);
+        await EndSessionAsync(a);
+        var b = await OpenSessionAsync(NoLockDelay);
+        var seventh = await Ledger.ClaimAsync(Task, Slot(7), "node-b", b.Id, cancellationToken: Cancel);
+        Assert.Equal(Slot(1), seventh.Abandoned!.PreviousSlot);
+        Assert.Equal(Slot(1), seventh.Claim!.Record.PreviousSlot);
     }
 
     [Fact]

@@ -253,7 +253,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 abandoned = Abandon(state, running);
             }
 
-            var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow());
+            var record = RunRecords.Claimed(slot, runId, node, sessionId, time.GetUtcNow(), state.Run);
             var lockFailed = !MayLock(state, sessionId);
             var recorded = !lockFailed && state.History.ContainsKey(slot);
             if (!lockFailed && !recorded)
@@ -319,8 +319,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 abandoned = Abandon(state, running);
             }
 
-            var previous = state.Run;
-            var record = RunRecords.ClaimedManual((abandoned ?? previous)?.Slot ?? 0, trigger, runId, node, sessionId, time.GetUtcNow());
+            var record = RunRecords.ClaimedManual(state.Run, trigger, runId, node, sessionId, time.GetUtcNow());
             if (MayLock(state, sessionId))
             {
                 Write(state, record);
@@ -331,8 +330,8 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
             }
 
             return Task.FromResult((state.LockHolder is { } busy
-                ? new ClaimOutcome(ClaimStatus.Busy, null, previous, $"the lock is held by session {busy}") { CurrentIndex = state.RunIndex }
-                : new ClaimOutcome(ClaimStatus.LockDelay, null, previous, "the lock is free but refused: lock-delay of an ended session is in force")) with { Abandoned = abandoned });
+                ? new ClaimOutcome(ClaimStatus.Busy, null, state.Run, $"the lock is held by session {busy}") { CurrentIndex = state.RunIndex }
+                : new ClaimOutcome(ClaimStatus.LockDelay, null, state.Run, "the lock is free but refused: lock-delay of an ended session is in force")) with { Abandoned = abandoned });
         }
     }
 
@@ -509,7 +508,7 @@ public sealed class InMemoryTaskLedger(TimeProvider? time = null) : ITaskLedger
                 case { IsRunning: true }:
                     return Task.FromResult(TryMark(state, slot, record, advance: false));
                 default:
-                    return Task.FromResult(TryMark(state, slot, record, advance: true));
+                    return Task.FromResult(TryMark(state, slot, record with { PreviousSlot = RunRecords.GapFrom(state.Run) }, advance: true));
             }
         }
     }
