@@ -55,10 +55,21 @@ internal sealed class MeasuredAgent : IAsyncDisposable
         return text.Split('\n', 2)[0].Trim();
     }
 
+    /// <summary>
+    /// <c>BENCH_CONSUL_LOG=FOLDER</c>: each agent logs at debug level into <c>FOLDER/agent-N.log</c>, one line per HTTP
+    /// request (<c>Request finished: method=GET url=/v1/kv/…</c>), the profile of what each client asks.
+    /// </summary>
+    public const string RequestLogVariable = "BENCH_CONSUL_LOG";
+
+    private static int started;
+
     /// <summary>Starts an agent and waits until it is its own leader.</summary>
     public static async Task<MeasuredAgent> StartAsync(CancellationToken cancellationToken)
     {
         var binary = ConsulBinary.Locate();
+        var requestLog = Environment.GetEnvironmentVariable(RequestLogVariable) is { Length: > 0 } logFolder
+            ? Path.Combine(Directory.CreateDirectory(logFolder).FullName, $"agent-{Interlocked.Increment(ref started).ToString(CultureInfo.InvariantCulture)}.log")
+            : null;
         var folder = Directory.CreateTempSubdirectory("dtask-bench-consul-");
         var ports = FreePorts(4);
         var config = new JsonObject
@@ -68,7 +79,7 @@ internal sealed class MeasuredAgent : IAsyncDisposable
             ["client_addr"] = "127.0.0.1",
             ["advertise_addr"] = "127.0.0.1",
             ["disable_update_check"] = true,
-            ["log_level"] = "warn",
+            ["log_level"] = requestLog is null ? "warn" : "debug",
             // Every client here comes from 127.0.0.1, which Consul counts as one client (default limit 200 connections).
             ["limits"] = new JsonObject { ["http_max_conns_per_client"] = HttpConnectionLimit },
             ["telemetry"] = new JsonObject { ["prometheus_retention_time"] = "2h", ["disable_hostname"] = true },
@@ -92,7 +103,17 @@ internal sealed class MeasuredAgent : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start consul");
-        process.OutputDataReceived += (_, _) => { };
+        var log = requestLog is null ? null : new StreamWriter(requestLog) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (log is not null && e.Data is { } line)
+            {
+                lock (log)
+                {
+                    log.WriteLine(line);
+                }
+            }
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
