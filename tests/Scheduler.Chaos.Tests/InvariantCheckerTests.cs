@@ -135,6 +135,19 @@ public sealed class InvariantCheckerTests
             "premature-marker"
         },
         {
+            "a slot an hour ahead marked missed during a jump ahead, by a node whose clock also jumped back later",
+            e => e with
+            {
+                History = [.. e.History, Record(T0 + 3602, "m3602", "node-3", RunState.Missed, 0, "not-claimed-before-deadline") with { FinishedAt = At(T0 + 3605) }],
+                Faults =
+                [
+                    new FaultEvent(FaultKind.ClockJump, "node-3", At(T0), At(T0 + 15), [], "test", 3600),
+                    new FaultEvent(FaultKind.ClockJump, "node-3", At(T0 + 16), At(T0 + 19), [], "test", -3600),
+                ],
+            },
+            "premature-marker"
+        },
+        {
             "a slot marked skipped by a node whose clock jumped back an hour (it may have been on time)",
             e => e with
             {

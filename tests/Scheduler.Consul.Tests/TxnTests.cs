@@ -86,6 +86,26 @@ public sealed class TxnTests(DevAgentFixture consul)
     }
 
     [Fact]
+    public async Task Delete_cas_of_a_key_that_is_gone_commits_and_only_check_index_fails()
+    {
+        // Why a trigger's drop and claim check the key's index before their delete-cas: Consul takes a key that is gone as
+        // deleted already, so a delete-cas alone would let a drop commit after a claim consumed the trigger (or the reverse).
+        var created = (await Client.Kv.PutStringAsync(prefix + "trigger", "t", cancellationToken: Ct)).Value;
+        Assert.True(created);
+        var index = (await Client.Kv.GetAsync(prefix + "trigger", cancellationToken: Ct)).Value!.ModifyIndex;
+        Assert.True((await Client.Txn.ExecuteAsync([TxnOp.DeleteCas(prefix + "trigger", index)], cancellationToken: Ct)).Value.Committed);
+
+        var alone = (await Client.Txn.ExecuteAsync([TxnOp.DeleteCas(prefix + "trigger", index), TxnOp.Set(prefix + "alone", KvValue.Utf8("1"))], cancellationToken: Ct)).Value;
+        var checkedFirst = (await Client.Txn.ExecuteAsync([TxnOp.CheckIndex(prefix + "trigger", index), TxnOp.DeleteCas(prefix + "trigger", index),
+            TxnOp.Set(prefix + "checked", KvValue.Utf8("1"))], cancellationToken: Ct)).Value;
+
+        Assert.True(alone.Committed);
+        Assert.False(checkedFirst.Committed);
+        Assert.Equal(0, Assert.Single(checkedFirst.Errors).OperationIndex);
+        Assert.Null((await Client.Kv.GetAsync(prefix + "checked", cancellationToken: Ct)).Value);
+    }
+
+    [Fact]
     public async Task More_than_64_operations_are_split_into_batches_when_allowed()
     {
         var operations = Enumerable.Range(0, 150).Select(i => TxnOp.Set($"{prefix}bulk/{i:000}", KvValue.Utf8(i.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ToList();

@@ -438,13 +438,14 @@ public static partial class InvariantChecker
     private static void CheckMarkers(CheckInput input, List<Violation> violations)
     {
         // A skipped or missed marker says a due slot did not run: written before the slot was due it decides too early.
-        // Its time is its writer's clock; corrected by the lowest offset that writer's clock was given during the run (the
-        // correction most in the marker's favour), it is the latest true time it can have been written at.
+        // Its time is its writer's clock; corrected by the lowest offset that writer's clock can have had when it read that
+        // time (the correction most in the marker's favour), it is the latest true time it can have been written at.
+        var runFrom = input.Faults.Select(f => f.Start).Append(input.Window.Start).Min() - TimeSpan.FromMinutes(1);
         foreach (var (task, history) in input.Kv.History)
         {
             foreach (var record in history.Where(r => r.State is RunState.Skipped or RunState.Missed && r.FinishedAt is not null))
             {
-                var latest = record.FinishedAt!.Value - LowestOffset(input.Faults, record.Node);
+                var latest = record.FinishedAt!.Value - LowestOffsetAt(input.Faults, record.Node, record.FinishedAt.Value, runFrom, input.EvidenceTakenAt);
                 var slot = DateTimeOffset.FromUnixTimeSeconds(record.Slot);
                 if (latest < slot - MarkerTolerance)
                 {
@@ -453,6 +454,44 @@ public static partial class InvariantChecker
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The lowest offset <paramref name="node"/>'s clock can have had when it read <paramref name="read"/>: an offset counts
+    /// only when the true time it gives (<paramref name="read"/> minus it) lies inside the run, and inside the window of the
+    /// clock fault that gave it (outside every jump and drift, for the node's base offset). So a marker written an hour
+    /// ahead during a jump is judged by the jump's offset, not by another jump the other way. With no consistent offset,
+    /// the lowest of the run.
+    /// </summary>
+    private static TimeSpan LowestOffsetAt(IReadOnlyList<FaultEvent> faults, string node, DateTimeOffset read, DateTimeOffset runFrom, DateTimeOffset runTo)
+    {
+        var moves = faults.Where(f => f.MovesClock && f.Target == node && f.ClockOffsetSeconds is not null).ToList();
+        var baseOffset = moves.FirstOrDefault(f => f.Kind == FaultKind.ClockOffset)?.ClockOffsetSeconds ?? 0;
+        var windows = moves.Where(f => f.Kind != FaultKind.ClockOffset).ToList();
+        bool InRun(DateTimeOffset t) => t >= runFrom && t <= runTo;
+        var candidates = new List<double>();
+        var atBase = read - TimeSpan.FromSeconds(baseOffset);
+        if (InRun(atBase) && !windows.Any(w => atBase >= w.Start && atBase <= (w.End ?? runTo)))
+        {
+            candidates.Add(baseOffset);
+        }
+
+        foreach (var w in windows)
+        {
+            var offset = w.ClockOffsetSeconds!.Value;
+            // A jump holds its offset through its window; a drift moves from the base to its peak and back.
+            var (low, high) = w.Kind == FaultKind.ClockDrift ? (Math.Min(baseOffset, offset), Math.Max(baseOffset, offset)) : (offset, offset);
+            var end = w.End ?? runTo;
+            // The true time read − o must lie in [start, end] and in the run: o in [read − end, read − start].
+            var lowest = Math.Max(low, (read - end).TotalSeconds);
+            var highest = Math.Min(high, (read - w.Start).TotalSeconds);
+            if (lowest <= highest && InRun(read - TimeSpan.FromSeconds(lowest)))
+            {
+                candidates.Add(lowest);
+            }
+        }
+
+        return candidates.Count > 0 ? TimeSpan.FromSeconds(candidates.Min()) : LowestOffset(faults, node);
     }
 
     /// <summary>The lowest offset <paramref name="node"/>'s clock had during the run (zero for a node whose clock was never moved).</summary>

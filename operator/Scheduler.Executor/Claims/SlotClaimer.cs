@@ -171,7 +171,10 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
             TxnResult result;
             try
             {
-                result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index), TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex)],
+                // The check-index fails when the trigger's key is gone (dropped, or claimed by someone) since it was read:
+                // delete-cas alone succeeds on a missing key.
+                result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index),
+                    TxnOp.CheckIndex(trigger.Key, pending.ModifyIndex), TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex)],
                     cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
             }
             catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))

@@ -252,6 +252,8 @@ public sealed class SlotContender(
             return;
         }
 
+        var calledAt = time.GetUtcNow();
+        var calledTimestamp = time.GetTimestamp();
         var (rank, nodes, _) = await RankAsync(task, slots[^1], cancellationToken).ConfigureAwait(false);
         var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, TimeSpan.Zero);
         if (rank > 0)
@@ -259,8 +261,6 @@ public sealed class SlotContender(
             await Task.Delay(turn.Wait, time, cancellationToken).ConfigureAwait(false);
         }
 
-        var calledAt = time.GetUtcNow();
-        var calledTimestamp = time.GetTimestamp();
         var backoff = new Backoff(RetryMin, RetryMax * 5);
         foreach (var slot in slots)
         {
@@ -282,8 +282,9 @@ public sealed class SlotContender(
 
                     if (SetBackSince(calledAt, calledTimestamp) && slot > time.GetUtcNow().ToUnixTimeSeconds())
                     {
-                        // Planned while this clock was ahead, and it has been set back since: the slot is not due yet,
-                        // and a marker would say it was missed before it came.
+                        // Planned while this clock was ahead, and it has been set back since (the time of the call is
+                        // taken before the rank wait and the reads, which may last past the set-back): the slot is not
+                        // due yet, and a marker would say it was missed before it came.
                         logger.Warning("task {Namespace:l}/{Task:l}: slot {Slot} not recorded missed: this clock was set back and the slot is not due yet",
                             task.Id.Namespace, task.Id.Name, slot);
                         break;
@@ -661,6 +662,8 @@ public sealed class SlotContender(
         ArgumentNullException.ThrowIfNull(trigger);
         var seen = time.GetUtcNow();
         var expiry = seen + TriggerLife;
+        // How long it waited is measured on the monotonic clock: a wall clock that jumps ahead must not expire it.
+        var seenAt = time.GetTimestamp();
         var runId = SlotClaimer.NewRunId(trigger.Sequence);
         string? stopAsked = null;
         var backoff = new Backoff(RetryMin, RetryMax);
@@ -676,8 +679,15 @@ public sealed class SlotContender(
             while (true)
             {
                 claiming.ThrowIfCancellationRequested();
-                if (time.GetUtcNow() > expiry)
+                if (time.GetElapsedTime(seenAt) > TriggerLife)
                 {
+                    if (!skew.MayWrite)
+                    {
+                        // A clock beyond the skew limit decides nothing, a drop included: the other executors decide.
+                        await Task.Delay(RetryMin * 2, time, claiming).ConfigureAwait(false);
+                        continue;
+                    }
+
                     await DropTriggerAsync(task, trigger, claiming).ConfigureAwait(false);
                     return;
                 }

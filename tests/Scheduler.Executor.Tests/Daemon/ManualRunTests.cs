@@ -124,6 +124,33 @@ public sealed class ManualRunTests(ConsulFixture consul)
     }
 
     [Fact]
+    public async Task A_wall_clock_that_jumps_an_hour_ahead_does_not_expire_a_waiting_trigger()
+    {
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "node-a");
+        var task = Shell(world, "true", ConcurrencyPolicy.Forbid);
+        var holder = await world.ExecutorAsync("holder");
+        var scheduled = holder.Firing.FireAsync(world.Request(ClaimWorld.Slot(1), "sleep 3"), cancellationToken: Ct);
+        Assert.True(await Eventually.TrueAsync(() => world.Store.ReadRunAsync(world.Task, Ct).GetAwaiter().GetResult().Record is { IsRunning: true }, TimeSpan.FromSeconds(5)));
+        var trigger = await WriteTriggerAsync(world, DateTimeOffset.UtcNow);
+
+        // The trigger waits for the run (life 1 h); half a second in, this node's wall clock jumps two hours ahead.
+        var contender = rig.ContenderOn(new JumpingClock(TimeSpan.FromHours(2), TimeSpan.FromMilliseconds(500)));
+        await contender.ContendManualAsync(task, trigger, Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(RunState.Succeeded, (await ManualHistoryAsync(world, trigger))?.State);
+        await scheduled;
+    }
+
+    /// <summary>The system clock, whose wall time jumps by <paramref name="jump"/> once <paramref name="after"/> has passed (the monotonic clock does not).</summary>
+    private sealed class JumpingClock(TimeSpan jump, TimeSpan after) : TimeProvider
+    {
+        private readonly long start = System.GetTimestamp();
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + (System.GetElapsedTime(start) >= after ? jump : TimeSpan.Zero);
+    }
+
+    [Fact]
     public async Task A_trigger_written_before_the_executor_knows_the_task_is_run_when_the_task_appears()
     {
         await using var world = new ClaimWorld(consul);

@@ -160,6 +160,31 @@ public sealed class SupersededSlotTests(ConsulFixture consul)
         Assert.Equal(2, rig.Events.Events.Count(e => e.StartsWith("missed", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task A_slot_planned_while_this_clock_was_an_hour_ahead_is_not_recorded_missed_once_the_clock_is_back()
+    {
+        // The clock reads an hour ahead when the marking begins, and is set back before anything is written (in chaos runs
+        // the rank wait and a RoundRobin task's history read lasted past the set-back).
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "set-back");
+        var ahead = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3600) / 60 * 60;
+        var contender = rig.ContenderOn(new AheadAtFirstRead(TimeSpan.FromHours(1)));
+
+        await contender.RecordMissedAsync(rig.Definition, [ahead], RunReasons.NotClaimedBeforeDeadline, Ct);
+
+        Assert.Null(await world.HistoryAsync(ahead));
+        Assert.Null((await world.Store.ReadRunAsync(world.Task, Ct)).Record);
+        Assert.Contains("this clock was set back and the slot is not due yet", rig.Log.AllText(), StringComparison.Ordinal);
+    }
+
+    /// <summary>The system clock, read <paramref name="ahead"/> ahead the first time only (then set back).</summary>
+    private sealed class AheadAtFirstRead(TimeSpan ahead) : TimeProvider
+    {
+        private int reads;
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + (Interlocked.Increment(ref reads) == 1 ? ahead : TimeSpan.Zero);
+    }
+
     /// <summary>A <see cref="TaskLoop"/> of the rig's node on a fake clock; what it starts in the background is kept to be awaited.</summary>
     private sealed class LoopRig : IAsyncDisposable
     {
