@@ -45,16 +45,30 @@ public sealed class FleetTests(ConsulFixture consul)
         TestContext.Current.TestOutputHelper?.WriteLine(report);
         Console.WriteLine("dtask fleet: " + report);
 
-        // Every slot of the window ran once, succeeded, and nowhere else.
+        // Every slot of the window ran at most once, and nowhere else: it succeeded, or (Forbid) it was recorded skipped
+        // because the run before it had not been recorded finished yet (a loaded machine: a late start and a slow finish
+        // of a 0.2 s run can reach past the next slot's instant). Most slots ran.
+        var ranSlots = 0;
         for (var slot = from; slot <= until; slot++)
         {
             var s = slot.ToString(CultureInfo.InvariantCulture);
             var found = history.FirstOrDefault(r => r.Slot == slot);
-            Assert.True(lines.Count(l => l[0] == s) == 1,
-                $"slot {s}: {lines.Count(l => l[0] == s)} runs witnessed; recorded {found?.State.ToString() ?? "nothing"} {found?.Reason} by {found?.Node}; {report}");
+            var witnessed = lines.Count(l => l[0] == s);
+            Assert.True(witnessed <= 1, $"slot {s}: {witnessed} runs witnessed; {report}");
             var record = Assert.Single(history, r => r.Slot == slot);
-            Assert.Equal(RunState.Succeeded, record.State);
+            if (witnessed == 1)
+            {
+                ranSlots++;
+                Assert.Equal(RunState.Succeeded, record.State);
+            }
+            else
+            {
+                Assert.True((record.State, record.Reason) == (RunState.Skipped, "still-running"),
+                    $"slot {s}: no run witnessed; recorded {record.State} {record.Reason} by {record.Node}; {report}");
+            }
         }
+
+        Assert.True(ranSlots >= 15, $"only {ranSlots} of 20 slots ran; {report}");
 
         // No two runs overlap.
         var ordered = history.Where(r => r.StartedAt is not null).OrderBy(r => r.StartedAt).ToList();
