@@ -72,12 +72,7 @@ public sealed record KvEvidence(
             var rest = pair.Key[controlFolder.Length..].Split('/');
             if (rest.Length == 3 && rest[1] == "trigger")
             {
-                if (!pending.TryGetValue(rest[0], out var ids))
-                {
-                    pending[rest[0]] = ids = [];
-                }
-
-                ids.Add(rest[2]);
+                Add(pending, rest[0], rest[2]);
             }
         }
 
@@ -89,13 +84,13 @@ public sealed record KvEvidence(
             pending.ToDictionary(p => p.Key, p => (IReadOnlyList<string>)p.Value, StringComparer.Ordinal));
     }
 
-    private static void Add(Dictionary<string, List<RunRecord>> records, string task, RunRecord record)
+    private static void Add<T>(Dictionary<string, List<T>> byTask, string task, T item)
     {
-        if (!records.TryGetValue(task, out var list))
+        if (!byTask.TryGetValue(task, out var list))
         {
-            records[task] = list = [];
+            byTask[task] = list = [];
         }
 
-        list.Add(record);
+        list.Add(item);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Dtask.Chaos.Evidence;
 using Dtask.Consul;
+using Dtask.Core.Durations;
 using Dtask.Core.Manifests;
 using Dtask.Core.Model;
 using Dtask.Core.State;
@@ -118,12 +119,10 @@ public sealed class ChaosWorkload
             Timeout = ((int)Math.Ceiling(task.Work.TotalSeconds) + 10).ToString(CultureInfo.InvariantCulture) + "s",
             ConcurrencyPolicy = task.Policy,
             Placement = task.Placement == Placement.Any ? null : task.Placement,
-            Retries = task.RetryLimit > 0 ? new RetryPolicy { Limit = task.RetryLimit, Backoff = DurationText(ChaosTask.RetryBackoff) } : null,
+            Retries = task.RetryLimit > 0 ? new RetryPolicy { Limit = task.RetryLimit, Backoff = GoDuration.Format(ChaosTask.RetryBackoff) } : null,
             History = HistoryLimit,
         };
     }
-
-    private static string DurationText(TimeSpan span) => span.TotalSeconds.ToString("0", CultureInfo.InvariantCulture) + "s";
 
     /// <summary>Writes every task's spec envelope into KV, as <c>dtask apply</c> would.</summary>
     public async Task ApplyAsync(ConsulClient client, CancellationToken cancellationToken)

@@ -76,8 +76,17 @@ public sealed record TxnOp(TxnVerb Verb, string Key)
     /// <summary>Delete the key.</summary>
     public static TxnOp Delete(string key) => new(TxnVerb.Delete, key);
 
-    /// <summary>Delete the key if its ModifyIndex is <paramref name="index"/>.</summary>
+    /// <summary>
+    /// Delete the key if its ModifyIndex is <paramref name="index"/>. A key that is gone counts as deleted: the operation
+    /// succeeds. Use <see cref="DeleteExisting"/> when the transaction must fail then.
+    /// </summary>
     public static TxnOp DeleteCas(string key, ulong index) => new(TxnVerb.DeleteCas, key) { Index = index };
+
+    /// <summary>
+    /// Delete the key, failing the transaction unless it still exists at <paramref name="index"/>: a check-index (which
+    /// fails on a missing key) before the delete-cas (which does not).
+    /// </summary>
+    public static TxnOp[] DeleteExisting(string key, ulong index) => [CheckIndex(key, index), DeleteCas(key, index)];
 
     /// <summary>Delete every key under a prefix.</summary>
     public static TxnOp DeleteTree(string prefix) => new(TxnVerb.DeleteTree, prefix);

@@ -40,9 +40,8 @@ public static class RunRecords
     public static long? GapFrom(RunRecord? replaced) => (replaced?.PreviousSlot ?? replaced?.Slot) is { } from && from > 0 ? from : null;
 
     /// <summary>A slot recorded without a run (<see cref="RunState.Skipped"/> or <see cref="RunState.Missed"/>).</summary>
-    public static RunRecord NotRun(long slot, string node, RunState state, string reason, DateTimeOffset at, RunRecord? replaced = null) => new()
+    public static RunRecord NotRun(long slot, string node, RunState state, string reason, DateTimeOffset at) => new()
     {
-        PreviousSlot = GapFrom(replaced),
         Slot = slot,
         RunId = SlotClaimer.NewRunId(slot),
         Node = node,

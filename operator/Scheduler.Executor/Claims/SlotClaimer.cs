@@ -171,11 +171,9 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
             TxnResult result;
             try
             {
-                // The check-index fails when the trigger's key is gone (dropped, or claimed by someone) since it was read:
-                // delete-cas alone succeeds on a missing key.
+                // Fails when the trigger's key is gone (dropped, or claimed by someone) since it was read.
                 result = (await Client.Txn.ExecuteAsync([TxnOp.Lock(lockKey, value, sessionId), TxnOp.Cas(runKey, value, index),
-                    TxnOp.CheckIndex(trigger.Key, pending.ModifyIndex), TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex)],
-                    cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+                    .. TxnOp.DeleteExisting(trigger.Key, pending.ModifyIndex)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
             }
             catch (Exception e) when (IsUnknownOutcome(e, cancellationToken))
             {

@@ -320,9 +320,6 @@ public sealed class SlotContender(
         }
     }
 
-    /// <summary>At most this many slots a claim passed over are looked at (the newest; older ones lie before the history kept anyway).</summary>
-    public const int MaxPassedOver = 1000;
-
     /// <summary>
     /// Records <c>missed</c> (<see cref="RunReasons.PassedOver"/>) the scheduled slots of <paramref name="task"/> between the
     /// freshly claimed record's <see cref="RunRecord.PreviousSlot"/> and its slot that have no record: the run record went
@@ -351,7 +348,7 @@ public sealed class SlotContender(
         // The newest slots first, back to `after`, at most as many as history keeps (older ones lie before its window).
         var slots = new List<long>();
         var cursor = DateTimeOffset.FromUnixTimeSeconds(claimed.Slot).AddTicks(-1);
-        while (slots.Count < Math.Min(MaxPassedOver, Math.Max(1, task.Spec.EffectiveHistory)) && task.Schedule.Previous(cursor) is { } instant && instant > after)
+        while (slots.Count < Math.Max(1, task.Spec.EffectiveHistory) && task.Schedule.Previous(cursor) is { } instant && instant > after)
         {
             slots.Add(instant.ToUnixTimeSeconds());
             cursor = instant.AddTicks(-1);

@@ -173,10 +173,8 @@ public sealed class SlotFiring
         }
 
         // The slots this claim passed over, looked at beside the child (never delaying it).
-        using var passedOverStop = new CancellationTokenSource();
-        var passedOver = request.Trigger is null && PassedOver is { } lookAt && claim.Record.PreviousSlot is not null
-            ? LookAtPassedOverAsync(request.Task, lookAt, claim.Record, passedOverStop.Token)
-            : null;
+        using var passedOverStop = request.Trigger is null && PassedOver is not null && claim.Record.PreviousSlot is not null ? new CancellationTokenSource() : null;
+        var passedOver = passedOverStop is null ? null : LookAtPassedOverAsync(request.Task, PassedOver!, claim.Record, passedOverStop.Token);
         var attempt = 1;
         var backoff = new Backoff(request.RetryBackoff, TimeSpan.MaxValue);
         ChildOutcome outcome;
@@ -245,7 +243,7 @@ public sealed class SlotFiring
         var final = FinalRecord(claim, outcome, attempt, stopReason ?? LossReason(watch), lockLost);
         if (passedOver is not null)
         {
-            passedOverStop.CancelAfter(PassedOverWait);
+            passedOverStop!.CancelAfter(PassedOverWait);
             if (await passedOver.ConfigureAwait(false))
             {
                 final = final with { PreviousSlot = null }; // Every slot it passed over has a record now.

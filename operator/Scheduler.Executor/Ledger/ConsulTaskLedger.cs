@@ -197,10 +197,9 @@ public sealed class ConsulTaskLedger : ITaskLedger, IAsyncDisposable
         }
 
         var historyKey = Store.Layout.ManualHistoryKey(task.Namespace, task.Name, trigger.Sequence);
-        // delete-cas alone succeeds on a key that is gone (Consul treats it as deleted already): the check-index makes the
-        // drop fail when the trigger was claimed (its key deleted) after it was read here.
-        var result = (await Store.Client.Txn.ExecuteAsync([TxnOp.CheckIndex(trigger.Key, pending.ModifyIndex), TxnOp.DeleteCas(trigger.Key, pending.ModifyIndex),
-            TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)], cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        // Fails when the trigger was claimed (its key deleted) after it was read here.
+        var result = (await Store.Client.Txn.ExecuteAsync([.. TxnOp.DeleteExisting(trigger.Key, pending.ModifyIndex), TxnOp.Cas(historyKey, RunStateStore.Encode(record), 0)],
+            cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
         return result.Committed;
     }
 
