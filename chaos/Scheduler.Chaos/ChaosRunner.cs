@@ -44,7 +44,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         var plan = FaultPlan.For(options.Duration, options.SessionTtl, options.Seed, options.OnlyFaults);
         var tools = ChaosTools.Find();
         NodeNetwork.RemoveStale(tools);
-        ServerPartition.RemoveStale(tools);
+        ServerNetwork.RemoveStale(tools);
         var work = Directory.CreateTempSubdirectory("dtask-chaos-");
         var layout = new KvLayout(Prefix);
         var workload = new ChaosWorkload(options.Tasks ?? ChaosWorkload.FullTasks, work.FullName, layout);
@@ -53,8 +53,9 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
         {
             Say($"CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} (replay: make chaos CHAOS_SEED={options.Seed.ToString(CultureInfo.InvariantCulture)} CHAOS_DURATION={options.Duration.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)})");
             Say($"work folder {work.FullName} (witness-net<inode>.log per host, node-N.log)");
-            Say($"starting {options.Servers} Consul servers on loopback");
-            await using var cluster = await ConsulCluster.StartAsync(options.Servers, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+            using var servers = ServerNetwork.Create(tools, options.Servers);
+            Say($"starting {options.Servers} Consul servers, each in its own network namespace: {servers}");
+            await using var cluster = await ConsulCluster.StartAsync(options.Servers, servers.Placement, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             Say($"cluster up: {string.Join(", ", cluster.Servers.Select(s => $"{s.Name} {s.Address}"))}; leader {leader.Name}");
 
@@ -99,7 +100,7 @@ public sealed class ChaosRunner(ChaosOptions options, TextWriter output, TimePro
                 var stream = new ManualTriggers(cluster, layout, workload.Tasks, options.Seed, time);
                 using var streamStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var streaming = stream.RunAsync(phaseStart + options.Duration - TriggerQuiet, streamStop.Token);
-                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => Witness().Runs, options.Seed, tools);
+                var injector = new FaultInjector(cluster, fleet, layout, ChaosWorkload.Namespace, output, time, () => Witness().Runs, options.Seed, tools, servers);
                 var faults = await injector.RunAsync(plan, phaseStart, options.Duration, cancellationToken).ConfigureAwait(false);
                 var phaseEnd = phaseStart + options.Duration;
                 await streamStop.CancelAsync().ConfigureAwait(false);

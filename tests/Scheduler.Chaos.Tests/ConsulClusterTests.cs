@@ -40,13 +40,20 @@ public sealed class ConsulClusterTests
     {
         var ct = TestContext.Current.CancellationToken;
         var tools = ChaosTools.Find();
-        await using var cluster = await ConsulCluster.StartAsync(3, TimeSpan.FromSeconds(60), ct);
+        using var network = ServerNetwork.Create(tools, 3);
+        await using var cluster = await ConsulCluster.StartAsync(3, network.Placement, TimeSpan.FromSeconds(60), ct);
         Assert.Equal(3, cluster.Servers.Select(s => s.Host).Distinct().Count());
+
+        // Each server runs in a network namespace of its own, none of them this process's.
+        var spaces = cluster.Servers.Select(s => File.ResolveLinkTarget($"/proc/{s.ProcessId}/ns/net", returnFinalTarget: false)?.ToString()).ToList();
+        Assert.Equal(3, spaces.Distinct().Count());
+        Assert.DoesNotContain(File.ResolveLinkTarget("/proc/self/ns/net", returnFinalTarget: false)?.ToString(), spaces);
+
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30), ct);
         var majority = cluster.Servers.Where(s => s != leader).ToList();
-        using var partition = new ServerPartition(tools);
+        using var partition = new ServerPartition(tools, network);
 
-        partition.Cut([leader.Host], [.. majority.Select(s => s.Host)]);
+        partition.Cut(leader.Host, [.. majority.Select(s => s.Host)]);
 
         // The majority elects one of its own and commits.
         var successor = await Eventually(async () =>

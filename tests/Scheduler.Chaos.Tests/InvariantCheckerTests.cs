@@ -130,6 +130,24 @@ public sealed class InvariantCheckerTests
             null
         },
         {
+            "a slot marked skipped by a drifting node 0.2 s before it was due by its clock, which stepped back within the skew limit",
+            e => e with
+            {
+                History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-3", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 2) - TimeSpan.FromSeconds(0.2) }],
+                Faults = [new FaultEvent(FaultKind.ClockDrift, "node-3", At(T0 - 10), At(T0 + 10), [], "test", 1.3)],
+            },
+            null
+        },
+        {
+            "a slot marked skipped by a drifting node 4 s before it was due, beyond what the skew limit lets through",
+            e => e with
+            {
+                History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-3", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 2) - TimeSpan.FromSeconds(4) }],
+                Faults = [new FaultEvent(FaultKind.ClockDrift, "node-3", At(T0 - 10), At(T0 + 10), [], "test", 5)],
+            },
+            "premature-marker"
+        },
+        {
             "a slot marked skipped by a node on the true clock a second before it was due",
             e => e with { History = [.. e.History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-2", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 1) }] },
             "premature-marker"

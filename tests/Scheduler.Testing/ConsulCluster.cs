@@ -12,9 +12,17 @@ namespace Dtask.Testing;
 internal sealed class ClusterStartException(string message) : Exception(message);
 
 /// <summary>
-/// A real Consul cluster of several servers on loopback (three by default): each server has its own data folder, its
-/// own loopback address (<c>127.a.b.1</c>, <c>127.a.b.2</c>… in a /24 drawn for the cluster, so a drop rule between two
-/// addresses partitions two servers) and its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
+/// Where one server of a <see cref="ConsulCluster"/> runs: the address it binds every port to (and sends from), and the
+/// command prefix that starts it there (for example <c>ip netns exec NS</c>, which runs it in network namespace NS).
+/// </summary>
+/// <param name="Host">The address.</param>
+/// <param name="ExecPrefix">The command before <c>consul agent …</c>; empty to run it as it is.</param>
+public sealed record ConsulServerPlacement(string Host, IReadOnlyList<string> ExecPrefix);
+
+/// <summary>
+/// A real Consul cluster of several servers (three by default): each server has its own data folder, its own address
+/// (on loopback <c>127.a.b.1</c>, <c>127.a.b.2</c>… in a /24 drawn for the cluster, or where a
+/// <see cref="ConsulServerPlacement"/> puts it, such as a network namespace of its own) and its own ports, starts with <c>-server -bootstrap-expect=N</c> and joins the others with <c>retry_join</c>. Any
 /// server can be killed and started again with its data, and the leader can be found, so tests can crash the leader
 /// or restart a follower. DNS and gRPC are off. Disposing kills every server and removes the folders.
 /// </summary>
@@ -43,7 +51,14 @@ public sealed class ConsulCluster : IAsyncDisposable
     /// </summary>
     /// <exception cref="TimeoutException">No leader within <paramref name="timeout"/> (the logs are in the message).</exception>
     /// <exception cref="InvalidOperationException">Every attempt met a port collision.</exception>
-    public static async Task<ConsulCluster> StartAsync(int size = 3, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static Task<ConsulCluster> StartAsync(int size = 3, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        StartAsync(size, null, timeout, cancellationToken);
+
+    /// <summary>
+    /// Starts <paramref name="size"/> servers as <see cref="StartAsync(int, TimeSpan?, CancellationToken)"/> does, server
+    /// <c>i</c> (from 0) where <paramref name="placement"/> puts it; on loopback addresses of the cluster's own when it is null.
+    /// </summary>
+    public static async Task<ConsulCluster> StartAsync(int size, Func<int, ConsulServerPlacement>? placement, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         ClusterStartException? last = null;
@@ -51,7 +66,7 @@ public sealed class ConsulCluster : IAsyncDisposable
         {
             try
             {
-                return await StartOnceAsync(size, timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+                return await StartOnceAsync(size, placement, timeout ?? TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
             }
             catch (ClusterStartException e)
             {
@@ -62,7 +77,7 @@ public sealed class ConsulCluster : IAsyncDisposable
         throw new InvalidOperationException($"the Consul cluster did not start after {StartAttempts} attempts: {last?.Message}", last);
     }
 
-    private static async Task<ConsulCluster> StartOnceAsync(int size, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<ConsulCluster> StartOnceAsync(int size, Func<int, ConsulServerPlacement>? placement, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = ConsulBinary.Locate();
         var folder = Directory.CreateTempSubdirectory("dtask-consul-cluster-");
@@ -72,7 +87,10 @@ public sealed class ConsulCluster : IAsyncDisposable
         {
             var ports = FreePorts(size * 4);
             var network = $"127.{Random.Shared.Next(1, 255).ToString(CultureInfo.InvariantCulture)}.{Random.Shared.Next(0, 256).ToString(CultureInfo.InvariantCulture)}.";
-            string Host(int i) => network + (i + 1).ToString(CultureInfo.InvariantCulture);
+            var placements = Enumerable.Range(0, size)
+                .Select(i => placement?.Invoke(i) ?? new ConsulServerPlacement(network + (i + 1).ToString(CultureInfo.InvariantCulture), []))
+                .ToList();
+            string Host(int i) => placements[i].Host;
             string SerfLan(int i) => Host(i) + ":" + ports[(i * 4) + 1].ToString(CultureInfo.InvariantCulture);
             for (var i = 0; i < size; i++)
             {
@@ -107,7 +125,7 @@ public sealed class ConsulCluster : IAsyncDisposable
                 };
                 var configFile = Path.Combine(home, "agent.json");
                 await File.WriteAllTextAsync(configFile, config.ToJsonString(), cancellationToken).ConfigureAwait(false);
-                servers.Add(new ConsulClusterServer(name, binary, home, configFile, Host(i), ports[i * 4], ports[(i * 4) + 1], ports[(i * 4) + 3]));
+                servers.Add(new ConsulClusterServer(name, [.. placements[i].ExecPrefix, binary], home, configFile, Host(i), ports[i * 4], ports[(i * 4) + 1], ports[(i * 4) + 3]));
             }
 
             foreach (var server in servers)

@@ -8,21 +8,21 @@ namespace Dtask.Testing;
 
 /// <summary>
 /// One server of a <see cref="ConsulCluster"/>: a <c>consul agent -server</c> process with its own data folder and
-/// fixed loopback ports, which can be killed (as a crash would), stopped gracefully, and started again with its data.
+/// fixed address and ports, which can be killed (as a crash would), stopped gracefully, and started again with its data.
 /// </summary>
 public sealed class ConsulClusterServer : IDisposable
 {
     private const int LogLinesKept = 300;
     private readonly ConcurrentQueue<string> log = new();
-    private readonly string binary;
+    private readonly IReadOnlyList<string> command;
     private readonly string configFile;
     private readonly string folder;
     private Process? process;
 
-    internal ConsulClusterServer(string name, string binary, string folder, string configFile, string host, int httpPort, int serfLanPort, int serverPort)
+    internal ConsulClusterServer(string name, IReadOnlyList<string> command, string folder, string configFile, string host, int httpPort, int serfLanPort, int serverPort)
     {
         Name = name;
-        this.binary = binary;
+        this.command = command;
         this.folder = folder;
         this.configFile = configFile;
         Host = host;
@@ -31,7 +31,7 @@ public sealed class ConsulClusterServer : IDisposable
         RaftAddress = $"{host}:{serverPort.ToString(CultureInfo.InvariantCulture)}";
     }
 
-    /// <summary>Its own loopback address: every port of it (HTTP, Serf, server RPC) is bound there, and its traffic to the other servers comes from there.</summary>
+    /// <summary>Its own address: every port of it (HTTP, Serf, server RPC) is bound there, and its traffic to the other servers comes from there.</summary>
     public string Host { get; }
 
     /// <summary>Its data folder (Raft log, snapshots, node id): kept when it is stopped or killed and started again.</summary>
@@ -75,13 +75,18 @@ public sealed class ConsulClusterServer : IDisposable
         }
 
         process?.Dispose();
-        var start = new ProcessStartInfo(binary)
+        var start = new ProcessStartInfo(command[0])
         {
             WorkingDirectory = folder,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var word in command.Skip(1))
+        {
+            start.ArgumentList.Add(word);
+        }
+
         start.ArgumentList.Add("agent");
         start.ArgumentList.Add("-config-file");
         start.ArgumentList.Add(configFile);

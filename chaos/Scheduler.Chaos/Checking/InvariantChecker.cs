@@ -49,7 +49,8 @@ namespace Dtask.Chaos.Checking;
 /// <item><b>wrong-host</b>: a child whose witness log (its network namespace's) belongs to another executor than the one
 /// it was told (<c>DTASK_NODE</c>) it runs for.</item>
 /// <item><b>premature-marker</b>: a skipped or missed marker written, by its writer's clock corrected with the lowest
-/// offset injected into that clock, before its slot was due.</item>
+/// offset injected into that clock, before its slot was due: more than <see cref="MarkerTolerance"/> before on a clock no
+/// fault moved, more than <see cref="EarlyFireBound"/> (as for a child) on one a fault moved.</item>
 /// </list>
 /// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
@@ -422,7 +423,11 @@ public static partial class InvariantChecker
         !faults.Any(f => f.MovesClock && f.Target == node && Math.Abs(f.ClockOffsetSeconds ?? 0) > SkewLimit.TotalSeconds
             && f.Start <= to && (f.End ?? DateTimeOffset.MaxValue) >= from);
 
-    /// <summary>How early (by its writer's own clock) a marker may be written: dtask claims up to 50 ms before the instant, a marker is no different.</summary>
+    /// <summary>
+    /// How early a marker may be written by the true clock when its writer's clock was not moved: dtask claims up to 50 ms
+    /// before the instant, a marker is no different. A writer whose clock a fault moved is held to
+    /// <see cref="EarlyFireBound"/>, as a child is: its guard lets a clock within the limit decide, by that clock.
+    /// </summary>
     public static readonly TimeSpan MarkerTolerance = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
@@ -447,7 +452,9 @@ public static partial class InvariantChecker
             {
                 var latest = record.FinishedAt!.Value - LowestOffsetAt(input.Faults, record.Node, record.FinishedAt.Value, runFrom, input.EvidenceTakenAt);
                 var slot = DateTimeOffset.FromUnixTimeSeconds(record.Slot);
-                if (latest < slot - MarkerTolerance)
+                var moved = input.Faults.Any(f => f.MovesClock && f.Target == record.Node && (f.ClockOffsetSeconds ?? 0) != 0
+                    && f.Start <= latest + TimeSpan.FromSeconds(5) && (f.End ?? DateTimeOffset.MaxValue) >= latest - TimeSpan.FromSeconds(5));
+                if (latest < slot - (moved ? EarlyFireBound : MarkerTolerance))
                 {
                     violations.Add(new Violation("premature-marker", task, record.Slot,
                         $"recorded {record.State} ({record.Reason}) by {record.Node} at {record.FinishedAt:HH:mm:ss.fff}Z by its clock, {(slot - latest).TotalSeconds:0.0} s before the slot was due by the true clock"));

@@ -16,7 +16,7 @@ namespace Dtask.Chaos.Faults;
 /// they are gone (<see cref="ChildExits"/>).
 /// </summary>
 public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, KvLayout layout, string @namespace, TextWriter output, TimeProvider time,
-    Func<IReadOnlyList<WitnessRun>> witness, int seed = 0, Hosts.ChaosTools? tools = null)
+    Func<IReadOnlyList<WitnessRun>> witness, int seed = 0, Hosts.ChaosTools? tools = null, Hosts.ServerNetwork? servers = null)
 {
     private static readonly TimeSpan ChildWatch = TimeSpan.FromSeconds(25);
     private readonly List<FaultEvent> happened = [];
@@ -328,15 +328,19 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                     // Reported below.
                 }
 
-                if (tools is null || leader is null)
+                if (tools is null || servers is null || leader is null)
                 {
-                    Print($"ConsulPartition: {(tools is null ? "no nft" : "no healthy cluster within 30 s")}; skipped");
+                    Print($"ConsulPartition: {(tools is null || servers is null ? "no nft, or servers without namespaces of their own" : "no healthy cluster within 30 s")}; skipped");
                     return null;
                 }
 
                 // And one that can lose a server: autopilot counts a server restarted a moment ago as not yet stable, and a
                 // majority with such a server may take until the partition heals to elect a leader.
                 leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false) ?? leader;
+                if (TooLate(fault, latestStart))
+                {
+                    return null;
+                }
 
                 // In turn: the leader (it must step down: it cannot reach a quorum), then a follower with executors on it.
                 var minority = partitions++ % 2 == 0
@@ -344,9 +348,9 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                     : cluster.Servers.Where(s => s.IsRunning && s != leader).OrderByDescending(s => fleet.AttachedTo(s).Count).FirstOrDefault() ?? leader;
                 var majority = cluster.Servers.Where(s => s != minority).ToList();
                 var cut = fleet.AttachedTo(minority).Select(n => n.Name).ToList();
-                var partition = new Hosts.ServerPartition(tools);
+                var partition = new Hosts.ServerPartition(tools, servers);
                 var started = time.GetUtcNow();
-                partition.Cut([minority.Host], [.. majority.Select(s => s.Host)]);
+                partition.Cut(minority.Host, [.. majority.Select(s => s.Host)]);
                 var detail = $"{(minority == leader ? "the leader" : "a follower")} {minority.Host} cut off from {string.Join(", ", majority.Select(s => $"{s.Name} {s.Host}"))}; executors on its side: {(cut.Count == 0 ? "none" : string.Join(", ", cut))}";
                 Print($"nft partition: Consul server {minority.Name} ({detail}); healed in {fault.Hold.TotalSeconds:0} s");
                 return (new FaultEvent(fault.Kind, minority.Name, started, null, cut, detail), () =>
@@ -366,6 +370,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 }
 
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                if (TooLate(fault, latestStart))
+                {
+                    return null;
+                }
                 var server = servers[nextVictim++ % servers.Count];
                 var nodeId = NodeId(server);
                 var cut = fleet.AttachedTo(server).Select(n => n.Name).ToList();
@@ -387,6 +395,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             case FaultKind.LeaderKill:
             {
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                if (TooLate(fault, latestStart))
+                {
+                    return null;
+                }
                 if (leader is null)
                 {
                     Print("LeaderKill: no leader found within 20 s; skipped");
@@ -408,6 +420,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             case FaultKind.AgentHang:
             {
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                if (TooLate(fault, latestStart))
+                {
+                    return null;
+                }
                 var servers = cluster.Servers.Where(s => s.IsRunning && fleet.AttachedTo(s).Count > 0).ToList();
                 if (servers.Count == 0)
                 {
@@ -436,6 +452,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             case FaultKind.FollowerRestart:
             {
                 var leader = await WaitForLeaderAsync(cancellationToken).ConfigureAwait(false);
+                if (TooLate(fault, latestStart))
+                {
+                    return null;
+                }
                 var follower = cluster.Servers.FirstOrDefault(s => s.IsRunning && s != leader);
                 if (follower is null)
                 {
@@ -573,6 +593,21 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// True (and said) when waiting for a healthy cluster took <paramref name="fault"/> past <paramref name="latestStart"/>:
+    /// held from now it would not end before the quiet tail, and the last slots would be judged on a faulted cluster.
+    /// </summary>
+    private bool TooLate(PlannedFault fault, DateTimeOffset latestStart)
+    {
+        if (time.GetUtcNow() <= latestStart)
+        {
+            return false;
+        }
+
+        Print($"{fault.Kind}: the wait for a healthy cluster left no time to hold it {fault.Hold.TotalSeconds:0} s before the quiet tail; dropped");
+        return true;
     }
 
     /// <summary>

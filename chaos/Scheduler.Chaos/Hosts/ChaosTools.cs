@@ -89,14 +89,6 @@ public sealed record ChaosTools(string Ip, string Nft, string? NftLibraries, str
         Run(Ip, ["netns", "exec", netns, Nft, "-f", "-"], script, environment);
     }
 
-    /// <summary>Runs <c>nft</c> in this process's own network namespace with <paramref name="script"/> on its standard input.</summary>
-    public void NftHere(string script) => Run(Nft, ["-f", "-"], script, NftEnvironment());
-
-    /// <summary>Runs <c>nft <paramref name="command"/></c> in this process's own network namespace and returns its output.</summary>
-    public string NftHereOutput(string command) => Run(Nft, command.Split(' ', StringSplitOptions.RemoveEmptyEntries), null, NftEnvironment());
-
-    private Dictionary<string, string>? NftEnvironment() => NftLibraries is null ? null : new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = NftLibraries };
-
     private static bool IsRoot()
     {
         try

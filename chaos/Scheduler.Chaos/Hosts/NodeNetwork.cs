@@ -72,14 +72,14 @@ public sealed class NodeNetwork : IDisposable
         throw new InvalidOperationException("no free /24 left in 10.213.0.0/16 for the chaos run's veth pairs");
     }
 
-    /// <summary>Removes namespaces of earlier chaos runs whose process is gone (names <c>dtc&lt;pid&gt;n&lt;i&gt;</c>).</summary>
+    /// <summary>Removes namespaces of earlier chaos runs whose process is gone (names <c>dtc&lt;pid&gt;n&lt;i&gt;</c> for executors, <c>dtc&lt;pid&gt;s&lt;k&gt;n&lt;i&gt;</c> for servers).</summary>
     public static void RemoveStale(ChaosTools tools)
     {
         ArgumentNullException.ThrowIfNull(tools);
         foreach (var line in ChaosTools.Run(tools.Ip, ["netns", "list"]).Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var name = line.Split(' ')[0];
-            var match = System.Text.RegularExpressions.Regex.Match(name, "^dtc([0-9]+)n[0-9]+$");
+            var match = System.Text.RegularExpressions.Regex.Match(name, "^dtc([0-9]+)(s[0-9]+)?n[0-9]+$");
             if (!match.Success || !int.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
             {
                 continue;

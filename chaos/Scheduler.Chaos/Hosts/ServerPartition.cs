@@ -1,22 +1,19 @@
-using System.Globalization;
-
 namespace Dtask.Chaos.Hosts;
 
 /// <summary>
-/// A partition between Consul servers: an <c>nft</c> table in the machine's own network namespace that drops every packet
-/// between the minority's loopback addresses and the majority's, both ways (each server of the cluster binds, and sends
-/// its server and gossip traffic, from an address of its own). The executors' gateways reach every server from
-/// <c>127.0.0.1</c>, so each executor still talks to its own agent: those on the minority side find it without a leader.
+/// A partition between Consul servers: an <c>nft</c> table inside the minority server's own network namespace (see
+/// <see cref="ServerNetwork"/>) that drops every packet between its address and the majority's, both ways. The
+/// executors' gateways reach every server from the host's bridge address, which no rule names, so each executor still
+/// talks to its own agent: those on the minority side find it without a leader. The table goes at heal (and with the
+/// namespace at the end of the run).
 /// </summary>
-public sealed class ServerPartition(ChaosTools tools) : IDisposable
+public sealed class ServerPartition(ChaosTools tools, ServerNetwork network) : IDisposable
 {
+    private const string Table = "dtask_chaos_partition";
     private readonly Lock gate = new();
-    private bool cut;
+    private string? cutIn;
 
-    /// <summary>The table of this process (removed at heal, and by <see cref="RemoveStale"/> once the process is gone).</summary>
-    public static string Table => "dtask_chaos_p" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>The <c>nft</c> script that cuts <paramref name="minority"/> off from <paramref name="majority"/> (addresses).</summary>
+    /// <summary>The <c>nft</c> script, loaded in the minority's namespace, that cuts <paramref name="minority"/> off from <paramref name="majority"/> (addresses).</summary>
     public static string Rules(string table, IReadOnlyCollection<string> minority, IReadOnlyCollection<string> majority)
     {
         ArgumentNullException.ThrowIfNull(minority);
@@ -33,6 +30,9 @@ public sealed class ServerPartition(ChaosTools tools) : IDisposable
               chain out {
                 type filter hook output priority 0; policy accept;
                 ip saddr {{a}} ip daddr {{b}} drop
+              }
+              chain in {
+                type filter hook input priority 0; policy accept;
                 ip saddr {{b}} ip daddr {{a}} drop
               }
             }
@@ -40,18 +40,19 @@ public sealed class ServerPartition(ChaosTools tools) : IDisposable
             """;
     }
 
-    /// <summary>Cuts <paramref name="minority"/> off from <paramref name="majority"/>.</summary>
-    public void Cut(IReadOnlyCollection<string> minority, IReadOnlyCollection<string> majority)
+    /// <summary>Cuts the server at <paramref name="minority"/> off from the servers at <paramref name="majority"/>.</summary>
+    public void Cut(string minority, IReadOnlyCollection<string> majority)
     {
         lock (gate)
         {
-            if (cut)
+            if (cutIn is not null)
             {
                 throw new InvalidOperationException("a partition is already in force");
             }
 
-            tools.NftHere(Rules(Table, minority, majority));
-            cut = true;
+            var netns = network.NamespaceOf(minority);
+            tools.NftIn(netns, Rules(Table, [minority], majority));
+            cutIn = netns;
         }
     }
 
@@ -60,28 +61,13 @@ public sealed class ServerPartition(ChaosTools tools) : IDisposable
     {
         lock (gate)
         {
-            if (!cut)
+            if (cutIn is null)
             {
                 return;
             }
 
-            tools.NftHere($"delete table ip {Table}\n");
-            cut = false;
-        }
-    }
-
-    /// <summary>Removes the tables of earlier chaos runs whose process is gone.</summary>
-    public static void RemoveStale(ChaosTools tools)
-    {
-        ArgumentNullException.ThrowIfNull(tools);
-        foreach (var line in tools.NftHereOutput("list tables").Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var match = System.Text.RegularExpressions.Regex.Match(line.Trim(), "^table ip (dtask_chaos_p([0-9]+))$");
-            if (match.Success && int.TryParse(match.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                && !Directory.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}"))
-            {
-                tools.NftHere($"delete table ip {match.Groups[1].Value}\n");
-            }
+            tools.NftIn(cutIn, $"delete table ip {Table}\n");
+            cutIn = null;
         }
     }
 
@@ -94,7 +80,7 @@ public sealed class ServerPartition(ChaosTools tools) : IDisposable
         }
         catch (InvalidOperationException)
         {
-            // Gone already.
+            // Gone already (the namespace with it).
         }
     }
 }

@@ -80,6 +80,10 @@ public sealed class SlotContender(
     // Per task, the last claim whose answer was lost and could not be read back: it may hold the slot with no child.
     private readonly ConcurrentDictionary<TaskId, ClaimUnconfirmedException> unconfirmed = new();
 
+    // The slots whose contention (FireUntilDeadlineAsync) is going on: an unconfirmed claim of one of them is resolved by
+    // its own contender (its next try recognises it and runs it, or giving up releases it), never by a later slot's.
+    private readonly ConcurrentDictionary<(TaskId Task, long Slot), byte> contending = new();
+
     /// <summary>
     /// How long a trigger waits for a busy task before it is dropped (recorded <c>skipped</c>, reason
     /// <c>trigger-expired</c>, and removed), counted from when this executor first saw it.
@@ -159,7 +163,7 @@ public sealed class SlotContender(
     private async Task ResolveUnconfirmedAsync(TaskDefinition task, long slot, CancellationToken cancellationToken)
     {
         var backoff = new Backoff(RetryMin, RetryMax);
-        while (unconfirmed.TryGetValue(task.Id, out var pending) && pending.Slot <= slot)
+        while (unconfirmed.TryGetValue(task.Id, out var pending) && pending.Slot <= slot && !contending.ContainsKey((task.Id, pending.Slot)))
         {
             try
             {
@@ -413,6 +417,7 @@ public sealed class SlotContender(
         // One run id for every try at this slot: when a claim's answer is lost (Consul failed while confirming it), the
         // next try recognises the stored claim as its own and runs it, instead of taking it for someone else's.
         var runId = SlotClaimer.NewRunId(ticket.Slot);
+        contending[(task.Id, ticket.Slot)] = 0;
         try
         {
             while (true)
@@ -464,7 +469,7 @@ public sealed class SlotContender(
                     runs.Add(task.Id, request.RunId!, stop);
                     try
                     {
-                        if (unconfirmed.TryGetValue(task.Id, out var earlier) && earlier.Slot < ticket.Slot)
+                        if (unconfirmed.TryGetValue(task.Id, out var earlier) && earlier.Slot < ticket.Slot && !contending.ContainsKey((task.Id, earlier.Slot)))
                         {
                             // An earlier slot's claim may still hold the lock with no child: release it before claiming this one.
                             await ReleaseUnconfirmedAsync(task, earlier, claiming).ConfigureAwait(false);
@@ -473,13 +478,12 @@ public sealed class SlotContender(
                         var firing = new SlotFiring(ledger, session, options.Node, notifier, logger, runner, time)
                         {
                             PassedOver = (claimed, token) => RecordPassedOverAsync(task, claimed, ticket.NotDueUntil, token),
+                            Claimed = () => Confirmed(task, runId),
                         };
                         result = await firing.FireAsync(request, stop, CancellationToken.None).ConfigureAwait(false);
-                        if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
-                        {
-                            // Read back consistently: a stored claim of ours was recognised (and ran), or none is stored.
-                            unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, mine));
-                        }
+
+                        // Read back consistently: a stored claim of ours was recognised (and ran), or none is stored.
+                        Confirmed(task, runId);
                     }
                     catch (ConsulException e)
                     {
@@ -532,10 +536,24 @@ public sealed class SlotContender(
         }
         finally
         {
+            contending.TryRemove((task.Id, ticket.Slot), out _);
             if (stopAsked is not null)
             {
                 await ClearStopAsync(task, stopAsked).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Forgets the unconfirmed claim of run <paramref name="runId"/>: its slot is now claimed (and runs) or known not
+    /// stored. Done as soon as the claim is confirmed, before the child starts, so that no later slot takes that live
+    /// claim for one with no child and releases it.
+    /// </summary>
+    private void Confirmed(TaskDefinition task, string runId)
+    {
+        if (unconfirmed.TryGetValue(task.Id, out var mine) && mine.RunId == runId)
+        {
+            unconfirmed.TryRemove(new KeyValuePair<TaskId, ClaimUnconfirmedException>(task.Id, mine));
         }
     }
 

@@ -73,6 +73,9 @@ public sealed class SlotFiring
     /// </summary>
     public Func<RunRecord, CancellationToken, Task<bool>>? PassedOver { get; init; }
 
+    /// <summary>Called once the slot is claimed, before its child starts.</summary>
+    public Action? Claimed { get; init; }
+
     /// <summary>How long after the child's end the finish waits for <see cref="PassedOver"/>.</summary>
     public TimeSpan PassedOverWait { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -104,6 +107,7 @@ public sealed class SlotFiring
             switch (claim.Status)
             {
                 case ClaimStatus.Claimed:
+                    Claimed?.Invoke();
                     return await RunClaimedAsync(request, claim.Claim!, stop, cancellationToken).ConfigureAwait(false) with { Abandoned = abandonedOnTheWay };
                 case ClaimStatus.AlreadyClaimed:
                     return new FireResult(FireStatus.AlreadyClaimed, null, claim.Current, claim.Detail) { Abandoned = abandonedOnTheWay };

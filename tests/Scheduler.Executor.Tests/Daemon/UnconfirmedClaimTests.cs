@@ -1,3 +1,4 @@
+using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Tests.Claims;
@@ -113,5 +114,31 @@ public sealed class UnconfirmedClaimTests(ConsulFixture consul)
         var history = await world.HistoryAsync(slot);
         Assert.Equal((RunState.Succeeded, "lossy"), (history!.State, history.Node));
         Assert.Null((await world.Store.ReadLockAsync(world.Task, Ct))?.Session);
+    }
+
+    [Fact]
+    public async Task A_claim_read_back_and_running_is_not_released_by_the_next_slots_contention()
+    {
+        await using var world = new ClaimWorld(consul);
+        await using var rig = await ContenderRig.StartAsync(consul, world, "lossy");
+        var definition = ContenderRig.DefinitionOf(world.Task, new ScheduledTaskSpec { Every = "2s", Shell = "sleep 3", ConcurrencyPolicy = ConcurrencyPolicy.Forbid });
+        var slot = ClaimWorld.Slot(1);
+        LoseFirstClaimAnswerThenCutOff(rig.Faults);
+
+        var first = rig.Contender.ContendAsync(definition, ContenderRig.TicketNow(slot, TimeSpan.FromSeconds(30)), Ct);
+        Assert.True(await Eventually.TrueAsync(() => rig.Faults.Outage && rig.Faults.Failed >= 3, TimeSpan.FromSeconds(15)));
+        rig.Faults.Outage = false;
+        Assert.True(await Eventually.TrueAsync(() => rig.Events.Events.Contains($"started {slot}"), TimeSpan.FromSeconds(15)));
+
+        // The next slot comes while that child runs: the claim it read back is live, not one to release.
+        var next = slot + 2;
+        await rig.Contender.ContendAsync(definition, ContenderRig.TicketNow(next, TimeSpan.FromSeconds(1.5)), Ct);
+        await first.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        var history = await world.HistoryAsync(slot);
+        Assert.Equal((RunState.Succeeded, "lossy"), (history!.State, history.Node));
+        Assert.Equal(RunState.Skipped, (await world.HistoryAsync(next))!.State);
+        Assert.DoesNotContain($"missed {slot}", rig.Events.Events);
+        Assert.DoesNotContain($"started {next}", rig.Events.Events);
     }
 }
