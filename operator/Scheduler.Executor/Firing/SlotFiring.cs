@@ -184,12 +184,20 @@ public sealed class SlotFiring
         ChildOutcome outcome;
         while (true)
         {
-            if (session.IsPastDeadline && !stop.IsRequested)
+            // This executor was paused (or could not renew) since the claim, past the session's renewal deadline: Consul
+            // may have ended the session and another node may hold the lock and run a later slot by now. Asked again by
+            // the runner right before the fork, after its preparations (a pause may fall between them).
+            StopReason? LeaseRanOut()
             {
-                // This executor was paused (or could not renew) since the claim, past the session's renewal deadline:
-                // Consul may have ended the session and another node may hold the lock and run a later slot by now.
-                stop.Stop(StopReason.SessionLost("the lease ran out before the child started (no successful renewal before the renewal deadline)"));
+                if (session.IsPastDeadline && !stop.IsRequested)
+                {
+                    stop.Stop(StopReason.SessionLost("the lease ran out before the child started (no successful renewal before the renewal deadline)"));
+                }
+
+                return stop.Reason;
             }
+
+            LeaseRanOut();
 
             var identity = RunIdentity.Of(run, node, claim.Fence.AsLong) with { Trigger = request.Trigger?.Id };
             var forwarder = new ChildOutputForwarder(logger, context);
@@ -199,7 +207,7 @@ public sealed class SlotFiring
                 attemptContext = context with { FireDelay = start.StartedAt - slotInstant };
                 runLogger.Information("child {Pid} started, fire delay {FireDelayMs:0.0} ms", start.ProcessGroupId, attemptContext.FireDelay.TotalMilliseconds);
                 notifier.RunStarted(attemptContext);
-            }).ConfigureAwait(false);
+            }, LeaseRanOut).ConfigureAwait(false);
             context = attemptContext;
 
             var retryable = outcome.State is RunState.Failed or RunState.TimedOut && outcome.StoppedReason is null;

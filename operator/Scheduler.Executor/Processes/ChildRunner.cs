@@ -43,8 +43,9 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
     /// <param name="output">Forwards stdout and stderr and keeps the tail.</param>
     /// <param name="stop">Stops the child early, with a reason; null when nothing can.</param>
     /// <param name="started">Called once the child runs, with its process group and start instant (for notifications and fire delay).</param>
+    /// <param name="lastCheck">Asked right before the fork, after every other preparation: a reason not to start the child now, or null.</param>
     public async Task<ChildOutcome> RunAsync(ChildCommand command, RunIdentity identity, ChildOutputForwarder output,
-        StopRequest? stop = null, Action<ChildStart>? started = null)
+        StopRequest? stop = null, Action<ChildStart>? started = null, Func<StopReason?>? lastCheck = null)
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(identity);
@@ -117,6 +118,13 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             }
 
             start.Environment[ChildWatchdog.MarkerVariable] = watchdog.MarkerValue;
+        }
+
+        // The last word before the fork: whatever was checked before the preparation above may be stale by now (this
+        // process may have been paused in between).
+        if ((stop?.Reason ?? lastCheck?.Invoke()) is { } late)
+        {
+            return NotStarted(output) with { StoppedReason = late };
         }
 
         ChildProcessGroup group;

@@ -129,6 +129,21 @@ public sealed class ChildRunnerTests
     }
 
     [Fact]
+    public async Task The_last_check_before_the_fork_keeps_the_child_from_starting_and_says_why()
+    {
+        var (forwarder, _) = Output();
+        var marker = Path.Combine(Path.GetTempPath(), "dtask-last-check-" + Guid.NewGuid().ToString("N"));
+        var asked = 0;
+        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell($"touch {marker}"), Identity, forwarder, new StopRequest(), null,
+            () => Interlocked.Increment(ref asked) == 1 ? StopReason.SessionLost("the lease ran out before the child started") : null);
+
+        Assert.Equal(1, asked);
+        Assert.Null(outcome.StartedAt);
+        Assert.Equal("session-lost: the lease ran out before the child started", outcome.StoppedReason?.Text);
+        Assert.False(File.Exists(marker), "the child ran");
+    }
+
+    [Fact]
     public async Task A_stop_request_stops_the_group_and_records_its_reason()
     {
         var (forwarder, _) = Output();
