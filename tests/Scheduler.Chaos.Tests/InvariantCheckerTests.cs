@@ -244,6 +244,16 @@ public sealed class InvariantCheckerTests
             Invariants.NoStall
         },
         {
+            "no task ran for 8 s after a leader kill, the cluster healthy again as the leader came back",
+            e => StalledAfterLeaderKill(e, T0 + 1),
+            Invariants.NoStall
+        },
+        {
+            "no task ran for 8 s after a leader kill, the cluster healthy again only a second after the leader came back",
+            e => StalledAfterLeaderKill(e, T0 + 2),
+            null
+        },
+        {
             "the task ran again within one period plus the TTL after a fault healed",
             e => e with { Faults = [Partition("node-1", T0, T0 + 1)] },
             null
@@ -534,6 +544,14 @@ public sealed class InvariantCheckerTests
         History = [.. e.History.Where(r => r.Slot < T0 + 4), Record(T0 + 4, "r4", "node-2", RunState.Succeeded, 120),
             .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"x{o}", "node-1", later, 0, reason))],
         Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", paused, At(T0 + 12), ["node-2"], "test")],
+    };
+
+    /// <summary>No child from slot T0 + 4 on (the slots recorded missed), after a leader killed from T0 to T0 + 1 s; the cluster healthy again at <paramref name="healthyAt"/>.</summary>
+    private static Evidence StalledAfterLeaderKill(Evidence e, long healthyAt) => e with
+    {
+        Runs = [.. e.Runs.Where(r => r.Slot is < T0 + 4)],
+        History = [.. e.History.Where(r => r.Slot < T0 + 4), .. new long[] { 4, 6, 8, 10 }.Select(o => Record(T0 + o, $"m{o}", "node-2", RunState.Missed, 0, "not-claimed-before-deadline"))],
+        Faults = [new FaultEvent(FaultKind.LeaderKill, "server-1", At(T0), At(T0 + 1), ["node-1"], "test") { HealthyAt = At(healthyAt) }],
     };
 
     private static DateTimeOffset At(long unixSeconds, int milliseconds = 0) => DateTimeOffset.FromUnixTimeSeconds(unixSeconds).AddMilliseconds(milliseconds);

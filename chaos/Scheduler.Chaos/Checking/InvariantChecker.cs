@@ -32,8 +32,9 @@ namespace Dtask.Chaos.Checking;
 /// <item><b>running-without-child</b>: a record left <c>running</c> after the executors stopped whose child is over (or never
 /// started), more than two TTLs (and <see cref="StallAllowance"/>) before the evidence was taken: by then the dead holder's
 /// session has expired and the record should say how the run ended.</item>
-/// <item><b>stall</b>: after a fault healed (and every Consul server fault overlapping the wait), a task that neither
-/// started a child nor had one alive within <see cref="StallBound"/>.</item>
+/// <item><b>stall</b>: after a fault healed (and every Consul server fault overlapping the wait; a server fault heals when
+/// the cluster is healthy again, <see cref="Faults.FaultEvent.RecoveredAt"/>), a task that neither started a child nor had
+/// one alive within <see cref="StallBound"/>.</item>
 /// <item><b>child-outlived-executor</b>: a child of a killed executor still alive more than the termination grace plus
 /// <see cref="ChildExitAllowance"/> after the kill (by its end line or its disappearance from <c>/proc</c>).</item>
 /// <item><b>early-fire</b>: a child that started more than <see cref="EarlyFireBound"/> before its slot instant by the
@@ -258,8 +259,9 @@ public static partial class InvariantChecker
         var faults = input.Faults.Where(f => f.Kind != FaultKind.ClockOffset && f.End is not null).ToList();
         foreach (var fault in faults)
         {
-            // Healthy from the end of this fault and of every fault that overlaps the time it is given to recover.
-            var healthy = fault.End!.Value;
+            // Healthy from the end of this fault and of every fault that overlaps the time it is given to recover; for a
+            // fault that downs a server, from when the cluster was healthy again (measured on the servers, not by dtask).
+            var healthy = fault.RecoveredAt!.Value;
             foreach (var task in input.Tasks)
             {
                 var bound = StallBound(task.PeriodSeconds, input.Ttl);
@@ -269,9 +271,9 @@ public static partial class InvariantChecker
                     changed = false;
                     // Only a Consul server fault excuses a longer wait: every other fault hits one executor (its process,
                     // its network, its answers, its clock), and the other executors must carry the task meanwhile.
-                    foreach (var other in faults.Where(o => o.DownsServer && o.Start <= from + bound && o.End!.Value > from))
+                    foreach (var other in faults.Where(o => o.DownsServer && o.Start <= from + bound && o.RecoveredAt!.Value > from))
                     {
-                        from = other.End!.Value;
+                        from = other.RecoveredAt!.Value;
                         changed = true;
                     }
                 }

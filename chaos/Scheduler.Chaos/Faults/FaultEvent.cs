@@ -11,6 +11,17 @@ namespace Dtask.Chaos.Faults;
 public sealed record FaultEvent(FaultKind Kind, string Target, DateTimeOffset Start, DateTimeOffset? End, IReadOnlyList<string> CutOffNodes, string Detail,
     double? ClockOffsetSeconds = null)
 {
+    /// <summary>
+    /// For a fault that downs a Consul server: when the cluster was healthy again after it (every running server names the
+    /// same leader and takes a write), as the run measured it from the servers themselves; null when not measured. A
+    /// partitioned leader that rejoins with a higher term, or a restarted server, can keep the cluster from electing for
+    /// a while after the fault itself is over.
+    /// </summary>
+    public DateTimeOffset? HealthyAt { get; init; }
+
+    /// <summary>When the cluster was healthy again after this fault: <see cref="HealthyAt"/> when it was measured and later than <see cref="End"/>, else <see cref="End"/>.</summary>
+    public DateTimeOffset? RecoveredAt => HealthyAt is { } healthy && (End is null || healthy > End) ? healthy : End;
+
     /// <summary>True when <paramref name="node"/> was cut off by this fault at some instant of [<paramref name="from"/>, <paramref name="to"/>].</summary>
     public bool CutsOff(string node, DateTimeOffset from, DateTimeOffset to) =>
         CutOffNodes.Contains(node) && Start <= to && (End ?? DateTimeOffset.MaxValue) >= from;

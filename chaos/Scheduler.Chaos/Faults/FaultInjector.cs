@@ -100,6 +100,21 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
             }
 
             var ended = begun.Event.End is null ? begun.Event with { End = time.GetUtcNow() } : begun.Event;
+            if (ended.DownsServer)
+            {
+                // How long the cluster itself took to be healthy again: the executors cannot be asked to run before that.
+                try
+                {
+                    await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(90), cancellationToken).ConfigureAwait(false);
+                    ended = ended with { HealthyAt = time.GetUtcNow() };
+                    Print($"cluster healthy again {(ended.HealthyAt!.Value - ended.End!.Value).TotalSeconds:0.0} s after {ended.Kind} of {ended.Target} ended");
+                }
+                catch (TimeoutException)
+                {
+                    Print($"cluster not healthy within 90 s after {ended.Kind} of {ended.Target} ended");
+                }
+            }
+
             lock (happened)
             {
                 happened.Add(ended);
