@@ -65,4 +65,28 @@ public sealed class ErrorTests
 
         Assert.Contains("did not answer within", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_answer_cut_off_halfway_is_unreachable_not_a_crash()
+    {
+        // An agent that sends the head of an answer, and part of its body, then resets the connection.
+        using var broken = new TcpListener(IPAddress.Loopback, 0);
+        broken.Start();
+        var port = ((IPEndPoint)broken.LocalEndpoint).Port;
+        var serving = Task.Run(async () =>
+        {
+            using var socket = await broken.AcceptSocketAsync(Ct);
+            var buffer = new byte[4096];
+            await socket.ReceiveAsync(buffer, SocketFlags.None, Ct);
+            await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{\"Key\":"u8.ToArray(), SocketFlags.None, Ct);
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }, Ct);
+        using var client = new ConsulClient(new ConsulClientOptions { Address = new Uri($"http://127.0.0.1:{port}"), ReadRetries = 0 });
+
+        var error = await Assert.ThrowsAsync<ConsulUnreachableException>(() => client.Kv.PutStringAsync("dtask/z", "v", cancellationToken: Ct));
+
+        await serving;
+        Assert.Contains("'dtask/z'", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -78,7 +78,20 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 continue;
             }
 
-            if (await BeginAsync(fault, plan, lastEnd - fault.Hold, cancellationToken).ConfigureAwait(false) is not { } begun)
+            (FaultEvent Event, Func<Task> Recover)? maybe;
+            try
+            {
+                maybe = await BeginAsync(fault, plan, lastEnd - fault.Hold, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // A failure of the run's own tooling (a command, a request it makes) is said and the fault left out: the
+                // other lanes go on, and the checker judges only the faults that happened.
+                Print($"{fault.Kind}: could not be injected ({e.GetType().Name}: {e.Message}); left out");
+                continue;
+            }
+
+            if (maybe is not { } begun)
             {
                 continue;
             }
@@ -112,6 +125,10 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                 catch (TimeoutException)
                 {
                     Print($"cluster not healthy within 90 s after {ended.Kind} of {ended.Target} ended");
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Print($"cluster health after {ended.Kind} of {ended.Target} not measured ({e.GetType().Name}: {e.Message})");
                 }
             }
 

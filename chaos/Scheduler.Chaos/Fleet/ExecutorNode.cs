@@ -70,6 +70,8 @@ public sealed class ExecutorNode : IDisposable
     /// <summary>Starts the executor (again). Does nothing while it runs.</summary>
     public void Start()
     {
+        // The exited process is disposed outside the gate (see Dispose).
+        Process? exited;
         lock (gate)
         {
             if (process is { HasExited: false })
@@ -77,7 +79,7 @@ public sealed class ExecutorNode : IDisposable
                 return;
             }
 
-            process?.Dispose();
+            exited = process;
             ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var start = new ProcessStartInfo(Host is null ? launch.DotnetHost : Host.Network.ExecPrefix[0])
             {
@@ -117,6 +119,8 @@ public sealed class ExecutorNode : IDisposable
             IsPaused = false;
             Write($"--- chaos: started pid {started.Id.ToString(CultureInfo.InvariantCulture)} against {Consul}{(Host is null ? "" : $" via {Host.Gateway.Address} from {Host.Network}")}{(Host?.Clock is { } clock ? $", clock {clock.Offset.TotalSeconds:+0;-0;0} s" : "")}");
         }
+
+        exited?.Dispose();
     }
 
     /// <summary>Waits until the executor says it watches its tasks.</summary>
@@ -341,26 +345,31 @@ public sealed class ExecutorNode : IDisposable
     /// <summary>Kills the executor if it still runs (resuming it first, so no stopped process is left behind), then removes its host.</summary>
     public void Dispose()
     {
+        // The process is killed and disposed outside the gate: its Exited event is raised under the process's own lock
+        // and its handler (Supervise) takes the gate, so holding the gate here while the process is closed deadlocks.
+        Process? last;
         lock (gate)
         {
             supervised = false;
-            try
-            {
-                if (process is { HasExited: false } running)
-                {
-                    ProcessSignal.Send(running.Id, ProcessSignal.Continue);
-                    running.Kill(entireProcessTree: true);
-                    running.WaitForExit(10_000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // Gone.
-            }
-
-            process?.Dispose();
+            last = process;
             process = null;
         }
+
+        try
+        {
+            if (last is { HasExited: false } running)
+            {
+                ProcessSignal.Send(running.Id, ProcessSignal.Continue);
+                running.Kill(entireProcessTree: true);
+                running.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Gone.
+        }
+
+        last?.Dispose();
 
         lock (log)
         {
