@@ -45,9 +45,7 @@ public sealed record ClockSkewState(TimeSpan? Estimate, bool Skewed, int Referen
 /// median convicts only when a reference that is not such a peer (or two such peers that agree with each other) puts this
 /// clock beyond the limit on the same side. So peers that are off and known to be (one 30 s ahead, one that jumped an
 /// hour) cannot convict a node whose agent agrees with it, while they still tip the balance beside a right peer, and
-/// right peers that were convicted for a moment still agree with each other. Such a peer that puts its own skew (the
-/// <see cref="NodeRecord.Skew"/> of its registration) beyond <see cref="CorrectedBeyondLimits"/> times the limit
-/// testifies corrected by it: one 30 s ahead that says so tells a right clock it is right, not 30 s behind.</para>
+/// right peers that were convicted for a moment still agree with each other.</para>
 /// </remarks>
 public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger logger, string? node = null)
 {
@@ -79,14 +77,6 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     /// <summary>How much of a peer estimate that says this clock is ahead is put down to the delay between the stamp
     /// and its reading (a loaded machine, a slow write), as the agent's header is allowed its one-second resolution.</summary>
     public static readonly TimeSpan PeerAllowance = TimeSpan.FromSeconds(1);
-
-    /// <summary>
-    /// How many times the limit a peer that says it is skewed must put its own skew (<see cref="NodeRecord.Skew"/>) for
-    /// its testimony to be corrected by it: a clock that far off is off beyond doubt, and what it says of this clock is
-    /// its own error plus this one's. A peer nearer the limit may be a right clock convicted for a moment; its raw
-    /// testimony is kept.
-    /// </summary>
-    public const int CorrectedBeyondLimits = 5;
 
     private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
     private readonly Lock gate = new();
@@ -181,7 +171,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                 {
                     if (known.Stamp == stamp)
                     {
-                        peers[record.Node] = known with { SaysSkewed = saysSkewed, Skew = record.Skew };
+                        peers[record.Node] = known with { SaysSkewed = saysSkewed };
                         continue;
                     }
                 }
@@ -199,7 +189,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
                     samples.Add(new Sample(stamp, now));
                 }
 
-                peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)], saysSkewed, record.Skew);
+                peers[record.Node] = new Peer(stamp, [.. samples.TakeLast(3)], saysSkewed);
             }
 
             foreach (var gone in peers.Keys.Where(k => !live.Contains(k)).ToList())
@@ -283,18 +273,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
 
                 if (lowest is { } l)
                 {
-                    var said = l > PeerAllowance ? l - PeerAllowance : l > TimeSpan.Zero ? TimeSpan.Zero : l;
-                    var label = "node " + name;
-
-                    // A peer far off and saying so: this clock minus true time is this clock minus the peer's, plus the
-                    // peer's own skew (its clock minus true time, as it published it with the stamp).
-                    if (peer.SaysSkewed && peer.Skew is { } own && Math.Abs(own) > limit.TotalSeconds * CorrectedBeyondLimits)
-                    {
-                        said += TimeSpan.FromSeconds(own);
-                        label += $" (corrected by its own skew, {Seconds(TimeSpan.FromSeconds(own))})";
-                    }
-
-                    references.Add((label, said, peer.SaysSkewed));
+                    references.Add(("node " + name, l > PeerAllowance ? l - PeerAllowance : l > TimeSpan.Zero ? TimeSpan.Zero : l, peer.SaysSkewed));
                 }
             }
 
@@ -381,7 +360,7 @@ public sealed class ClockSkewGuard(TimeSpan limit, TimeProvider time, ILogger lo
     private sealed record Agent(TimeSpan Low, TimeSpan High, DateTimeOffset ReceivedAt, long Arrival);
 
     /// <summary>A peer's last stamp, its timed samples, and whether its registration says its own clock is skewed.</summary>
-    private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples, bool SaysSkewed = false, double? Skew = null);
+    private sealed record Peer(DateTimeOffset Stamp, IReadOnlyList<Sample> Samples, bool SaysSkewed = false);
 
     /// <summary>A peer's stamp and the monotonic timestamp of its arrival.</summary>
     private sealed record Sample(DateTimeOffset Stamp, long Arrival);
