@@ -183,7 +183,7 @@ public sealed class InvariantCheckerTests
         var evidence = change(Clean());
         var report = InvariantChecker.Check(new CheckInput([Task2s], Window, evidence.Runs,
             new KvEvidence(new Dictionary<string, IReadOnlyList<RunRecord>> { ["t"] = evidence.History }, new Dictionary<string, RunRecord>(), []),
-            evidence.Faults, At(T0 + 20)));
+            evidence.Faults, At(T0 + 20), Executors: evidence.Fleet));
 
         if (violation is null)
         {
@@ -545,6 +545,24 @@ public sealed class InvariantCheckerTests
             .. new long[] { 6, 8, 10 }.Select(o => Record(T0 + o, $"x{o}", "node-1", later, 0, reason))],
         Faults = [ServerPartition(["node-9"], T0 - 20, T0 + 10), new FaultEvent(FaultKind.TreePause, "node-2", paused, At(T0 + 12), ["node-2"], "test")],
     };
+
+    [Fact]
+    public void A_marker_early_on_a_drifting_clock_with_no_right_clock_in_reach_is_listed_apart()
+    {
+        // node-3 drifts ahead and writes a marker 3.7 s early; node-1 and node-2 are cut off, node-4 and node-5 are 30 s off.
+        Evidence Early(params FaultEvent[] more) => Clean() with
+        {
+            History = [.. Clean().History.Where(r => r.Slot != T0 + 2), Record(T0 + 2, "m2", "node-3", RunState.Skipped, 0, "still-running") with { FinishedAt = At(T0 + 2) - TimeSpan.FromSeconds(3.7) }],
+            Faults = [new FaultEvent(FaultKind.ClockDrift, "node-3", At(T0 - 10), At(T0 + 10), [], "test", 5), Clock("node-4", -30), Clock("node-5", 30), .. more],
+        };
+
+        var limited = Check(Early(Partition("node-1", T0 - 20, T0 + 20), Partition("node-2", T0 - 20, T0 + 20)));
+        Assert.DoesNotContain(limited.Violations, v => v.Kind == "premature-marker");
+        Assert.Contains(limited.EarlyUnderClockLimit!, e => e.Contains("marker", StringComparison.Ordinal));
+
+        // With node-1 and node-2 in reach on right clocks, the same marker is a violation.
+        Assert.Contains(Check(Early()).Violations, v => v.Kind == "premature-marker");
+    }
 
     /// <summary>No child from slot T0 + 4 on (the slots recorded missed), after a leader killed from T0 to T0 + 1 s; the cluster healthy again at <paramref name="healthyAt"/>.</summary>
     private static Evidence StalledAfterLeaderKill(Evidence e, long healthyAt) => e with

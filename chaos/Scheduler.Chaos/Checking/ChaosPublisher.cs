@@ -143,7 +143,7 @@ public static class ChaosPublisher
         }
 
         md.AppendLine();
-        md.AppendLine(inv, $"Early starts under the skew guard's two-clock limit (the node's agent shares its clock, and fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks were reachable; see docs/architecture.md, \"Clock skew\"; not counted as violations): {report.EarlyUnderClockLimit?.Count ?? 0}.");
+        md.AppendLine(inv, $"Early starts and markers under the skew guard's two-clock limit (the node's agent shares its clock, and fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks were reachable; see docs/architecture.md, \"Clock skew\"; not counted as violations): {report.EarlyUnderClockLimit?.Count ?? 0}.");
         md.AppendLine();
         md.AppendLine("The faults as they happened:");
         md.AppendLine();

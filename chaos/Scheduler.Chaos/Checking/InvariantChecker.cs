@@ -51,7 +51,9 @@ namespace Dtask.Chaos.Checking;
 /// it was told (<c>DTASK_NODE</c>) it runs for.</item>
 /// <item><b>premature-marker</b>: a skipped or missed marker written, by its writer's clock corrected with the lowest
 /// offset injected into that clock, before its slot was due: more than <see cref="MarkerTolerance"/> before on a clock no
-/// fault moved, more than <see cref="EarlyFireBound"/> (as for a child) on one a fault moved.</item>
+/// fault moved, more than <see cref="EarlyFireBound"/> (as for a child) on one a fault moved; such a marker on a node with
+/// fewer than <see cref="RightClocksNeeded"/> right clocks in reach, less than <see cref="ConvictedOffset"/> early, is
+/// listed apart with the early starts (<see cref="ChaosReport.EarlyUnderClockLimit"/>).</item>
 /// </list>
 /// <para>Each kind counts against one of the <see cref="Invariants"/>.</para>
 /// </remarks>
@@ -168,7 +170,7 @@ public static partial class InvariantChecker
         CheckEarlyFires(input, violations, underLimit);
         CheckHosts(input, violations, notes);
         CheckServerPartitions(input, violations);
-        CheckMarkers(input, violations);
+        CheckMarkers(input, violations, underLimit);
         var triggers = CheckTriggers(input, violations);
         foreach (var skew in input.Runs.Where(r => r.ClockOffset is { } o && Math.Abs(o.TotalSeconds) >= 1).GroupBy(r => r.Node, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
@@ -442,7 +444,7 @@ public static partial class InvariantChecker
     /// <summary>A clock this far off (by the child's reading) must have been convicted: any early start on it is a violation.</summary>
     public static readonly TimeSpan ConvictedOffset = TimeSpan.FromSeconds(10);
 
-    private static void CheckMarkers(CheckInput input, List<Violation> violations)
+    private static void CheckMarkers(CheckInput input, List<Violation> violations, List<string> underLimit)
     {
         // A skipped or missed marker says a due slot did not run: written before the slot was due it decides too early.
         // Its time is its writer's clock; corrected by the lowest offset that writer's clock can have had when it read that
@@ -458,8 +460,18 @@ public static partial class InvariantChecker
                     && f.Start <= latest + TimeSpan.FromSeconds(5) && (f.End ?? DateTimeOffset.MaxValue) >= latest - TimeSpan.FromSeconds(5));
                 if (latest < slot - (moved ? EarlyFireBound : MarkerTolerance))
                 {
-                    violations.Add(new Violation("premature-marker", task, record.Slot,
-                        $"recorded {record.State} ({record.Reason}) by {record.Node} at {record.FinishedAt:HH:mm:ss.fff}Z by its clock, {(slot - latest).TotalSeconds:0.0} s before the slot was due by the true clock"));
+                    var detail = $"recorded {record.State} ({record.Reason}) by {record.Node} at {record.FinishedAt:HH:mm:ss.fff}Z by its clock, {(slot - latest).TotalSeconds:0.0} s before the slot was due by the true clock";
+
+                    // On a moved clock with fewer than two other right clocks in reach, the guard's documented limit, as
+                    // for an early start: listed apart. A clock gone far off (past ConvictedOffset) must have been caught.
+                    var right = RightClocksAround(input, record.Node, latest);
+                    if (moved && right.Count < RightClocksNeeded && slot - latest <= ConvictedOffset)
+                    {
+                        underLimit.Add($"{task}: marker {detail}; other executors on a right clock, up and reachable: {(right.Count == 0 ? "none" : string.Join(", ", right))}");
+                        continue;
+                    }
+
+                    violations.Add(new Violation("premature-marker", task, record.Slot, detail));
                 }
             }
         }

@@ -32,7 +32,7 @@ public static class ReportPrinter
 
         if (report.EarlyUnderClockLimit is { Count: > 0 } limited)
         {
-            output.WriteLine($"early starts under the skew guard's two-clock limit (fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks reachable; not violations): {limited.Count}");
+            output.WriteLine($"early starts and markers under the skew guard's two-clock limit (fewer than {InvariantChecker.RightClocksNeeded} other executors on right clocks reachable; not violations): {limited.Count}");
             foreach (var line in limited.Take(MaxListed))
             {
                 output.WriteLine($"  {line}");
