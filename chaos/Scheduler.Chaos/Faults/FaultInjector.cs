@@ -173,10 +173,30 @@ public sealed class FaultInjector(ConsulCluster cluster, ExecutorFleet fleet, Kv
                     case FaultKind.ExecutorKill:
                         await node.KillAsync().ConfigureAwait(false);
                         WatchChildren(node.Name, started, FaultKind.ExecutorKill, ChildWatch);
-                        recover = () =>
+                        recover = async () =>
                         {
+                            // Back once it is ready again, not at its start: a restart may be refused (its registration
+                            // still held by the killed process's session) and retried by its supervisor, and a started
+                            // executor waits for its peers' clocks; the checks count from its return.
                             node.Start();
-                            return Task.CompletedTask;
+                            var until = time.GetUtcNow() + TimeSpan.FromSeconds(90);
+                            while (true)
+                            {
+                                try
+                                {
+                                    await node.WaitReadyAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                                    break;
+                                }
+                                catch (TimeoutException) when (time.GetUtcNow() < until)
+                                {
+                                    // Started again by its supervisor meanwhile, or still starting: look at the current start.
+                                }
+                                catch (TimeoutException)
+                                {
+                                    Print($"executor {node.Name} not ready within 90 s of its restart");
+                                    break;
+                                }
+                            }
                         };
                         Print($"SIGKILL executor {node.Name} ({detail}); restart in {fault.Hold.TotalSeconds:0} s");
                         break;
