@@ -50,10 +50,24 @@ public sealed class ConsulClusterServer : IDisposable
     public string RaftAddress { get; }
 
     /// <summary>True while its process runs.</summary>
-    public bool IsRunning => process is { HasExited: false };
+    public bool IsRunning => Live() is not null;
 
     /// <summary>The process id while it runs.</summary>
-    public int? ProcessId => IsRunning ? process!.Id : null;
+    public int? ProcessId => Live()?.Id;
+
+    /// <summary>The process while it runs: read once, so a restart on another thread (which disposes the old one) cannot make it throw.</summary>
+    private Process? Live()
+    {
+        var current = Volatile.Read(ref process);
+        try
+        {
+            return current is { HasExited: false } ? current : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // Disposed by a restart meanwhile.
+        }
+    }
 
     /// <summary>The last lines it printed.</summary>
     public string RecentLog => string.Join('\n', log);
@@ -74,7 +88,7 @@ public sealed class ConsulClusterServer : IDisposable
             return;
         }
 
-        process?.Dispose();
+        var previous = process;
         var start = new ProcessStartInfo(command[0])
         {
             WorkingDirectory = folder,
@@ -97,6 +111,7 @@ public sealed class ConsulClusterServer : IDisposable
         started.BeginOutputReadLine();
         started.BeginErrorReadLine();
         process = started;
+        previous?.Dispose(); // After the new one is in place: a reader never finds a disposed process there.
     }
 
     /// <summary>Kills the process with SIGKILL (a crash or power loss) and waits for it to be gone; its data stays.</summary>
