@@ -181,7 +181,8 @@ public sealed class NodeNetwork : IDisposable
         TryRun(tools, ["netns", "delete", Namespace]);
     }
 
-    private static void TryRun(ChaosTools tools, string[] arguments)
+    /// <summary>Runs <c>ip</c> with <paramref name="arguments"/>, for removing what may already be gone: a failure is ignored.</summary>
+    internal static void TryRun(ChaosTools tools, string[] arguments)
     {
         try
         {

@@ -101,7 +101,7 @@ public sealed class ServerNetwork : IDisposable
             if (match.Success && int.TryParse(match.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
                 && !Directory.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}"))
             {
-                TryRun(tools, ["link", "delete", match.Groups[1].Value]);
+                NodeNetwork.TryRun(tools, ["link", "delete", match.Groups[1].Value]);
             }
         }
     }
@@ -117,22 +117,10 @@ public sealed class ServerNetwork : IDisposable
         disposed = true;
         foreach (var netns in namespaces)
         {
-            TryRun(tools, ["netns", "delete", netns]);
+            NodeNetwork.TryRun(tools, ["netns", "delete", netns]);
         }
 
-        TryRun(tools, ["link", "delete", Bridge]);
-    }
-
-    private static void TryRun(ChaosTools tools, string[] arguments)
-    {
-        try
-        {
-            ChaosTools.Run(tools.Ip, arguments);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
+        NodeNetwork.TryRun(tools, ["link", "delete", Bridge]);
     }
 
     /// <inheritdoc />
