@@ -48,7 +48,7 @@ public enum ClaimStatus
     /// </summary>
     LockDelay,
 
-    /// <summary>The claim raced with another writer and lost, or its outcome was unknown and the stored record is not ours. Do not fire.</summary>
+    /// <summary>The run record changed at every try (other writers raced this claim each time), or it could not be marked abandoned. Do not fire.</summary>
     Contended,
 }
 

@@ -18,7 +18,8 @@ namespace Dtask.Executor.Claims;
 /// <item>Claim in ONE transaction: <c>lock</c> the lock key with the executor's session AND <c>cas</c> the run record at
 /// the index read (0: it must not exist) to <c>running</c> AND <c>check-not-exists</c> on <c>history/&lt;slot&gt;</c>, so a
 /// slot already recorded <c>skipped</c> or <c>missed</c> is never claimed afterwards. A rollback means another executor
-/// won, the lock is busy, lock-delay is in force, or the slot is recorded: re-read to say which, and do not fire. A
+/// won, the lock is busy, lock-delay is in force, or the slot is recorded: re-read to say which, and do not fire (when
+/// the record changed only for an earlier slot and the lock is free, the claim starts again from step 1). A
 /// timeout, 5xx or unreachable agent means the outcome is unknown: re-read, and the claim is ours only when the stored
 /// record carries our run id.</item>
 /// <item>The fence is the run record's ModifyIndex returned by the transaction.</item>
@@ -96,6 +97,13 @@ public sealed class SlotClaimer(RunStateStore store, TimeProvider? time = null, 
             }
 
             var claimed = await TryClaimAsync(task, slot, node, sessionId, runId, index, replaced, cancellationToken).ConfigureAwait(false);
+            if (claimed.Status == ClaimStatus.Contended && round < MaxRounds)
+            {
+                // The run record changed since it was read (an earlier slot claimed, or claimed and finished), yet no
+                // claim of this slot or a later one holds it and the lock is free: read again and decide again.
+                continue;
+            }
+
             return claimed with { Abandoned = abandoned };
         }
     }

@@ -1,3 +1,4 @@
+using Dtask.Consul;
 using Dtask.Core.Model;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
@@ -33,6 +34,39 @@ public sealed class SlotClaimTests(ConsulFixture consul)
             var finish = await new RunRecorder(world.Store).FinishAsync(claimed.Claim, claimed.Claim.Record with { State = RunState.Succeeded }, 10, CancellationToken.None, TestContext.Current.CancellationToken);
             Assert.Equal(FinishStatus.Recorded, finish.Status);
         }
+    }
+
+    [Fact]
+    public async Task A_claim_overtaken_by_a_whole_run_of_an_earlier_slot_reads_again_and_claims_its_slot()
+    {
+        await using var world = new ClaimWorld(consul);
+        var faults = new FaultInjectingHandler();
+        using var client = new ConsulClient(consul.Agent.ClientOptions(), faults);
+        var late = new SlotClaimer(new RunStateStore(client, world.Layout));
+        var early = new SlotClaimer(world.Store);
+        var earlySession = await world.SessionAsync();
+        var lateSession = await world.SessionAsync();
+        var overtaken = 0;
+        faults.BeforeSend = async (method, path, body) =>
+        {
+            if (path.StartsWith("/v1/txn", StringComparison.Ordinal) && Interlocked.Exchange(ref overtaken, 1) == 0)
+            {
+                // Between the later slot's read and its claim: the earlier slot is claimed, runs and finishes (the lock
+                // is free again, the record names an earlier slot, and the index the later claim read is gone).
+                var run = await early.ClaimAsync(world.Task, ClaimWorld.Slot(1), "node-a", earlySession.Id, cancellationToken: CancellationToken.None);
+                Assert.Equal(ClaimStatus.Claimed, run.Status);
+                var finished = await new RunRecorder(world.Store).FinishAsync(run.Claim!, run.Claim!.Record with { State = RunState.Succeeded }, 10, CancellationToken.None, CancellationToken.None);
+                Assert.Equal(FinishStatus.Recorded, finished.Status);
+            }
+        };
+
+        var outcome = await late.ClaimAsync(world.Task, ClaimWorld.Slot(2), "node-b", lateSession.Id, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, overtaken);
+        Assert.Equal(ClaimStatus.Claimed, outcome.Status);
+        var stored = await world.Store.ReadRunAsync(world.Task, TestContext.Current.CancellationToken);
+        Assert.Equal((ClaimWorld.Slot(2), "node-b", RunState.Running), (stored.Record!.Slot, stored.Record.Node, stored.Record.State));
+        Assert.Equal(RunState.Succeeded, (await world.HistoryAsync(ClaimWorld.Slot(1)))!.State);
     }
 
     [Fact]
