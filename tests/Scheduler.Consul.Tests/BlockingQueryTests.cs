@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Dtask.Consul.Blocking;
 using Dtask.Consul.Errors;
 using Dtask.Consul.Http;
@@ -68,6 +69,71 @@ public sealed class BlockingQueryTests(DevAgentFixture consul)
         Assert.Equal("v1", first.Value!.ValueAsString());
         Assert.Equal("v2", changed.Value!.ValueAsString());
         Assert.Equal(changed.Meta.Index, watch.Index);
+    }
+
+    [Fact]
+    public async Task A_paced_watcher_of_a_busy_key_asks_once_per_pace_and_still_sees_the_last_write()
+    {
+        var key = prefix + "busy";
+        await Client.Kv.PutStringAsync(key, "0", cancellationToken: Ct);
+        var requests = 0;
+        var watch = new BlockingQuery<KvPair?>((q, ct) =>
+        {
+            Interlocked.Increment(ref requests);
+            return Client.Kv.GetAsync(key, q, ct);
+        }, new BlockingQueryOptions { WaitTime = TimeSpan.FromSeconds(10), ChangePace = () => TimeSpan.FromSeconds(1) });
+        await watch.NextAsync(Ct);
+        var before = Volatile.Read(ref requests);
+
+        // 20 writes over about a second: unpaced, each one wakes the watcher.
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 1; i <= 20; i++)
+            {
+                await Client.Kv.PutStringAsync(key, i.ToString(CultureInfo.InvariantCulture), cancellationToken: Ct);
+                await Task.Delay(50, Ct);
+            }
+        }, Ct);
+        var clock = Stopwatch.StartNew();
+        string? seen = null;
+        while (seen != "20")
+        {
+            seen = (await watch.NextAsync(Ct)).Value!.ValueAsString();
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the last write was not seen; last value {seen}");
+        }
+
+        await writer;
+        var asked = Volatile.Read(ref requests) - before;
+        Assert.InRange(asked, 1, 6); // at most one a second while the writes went on (about 2 s on a busy machine), and the last
+    }
+
+    [Fact]
+    public async Task After_a_change_the_next_request_waits_the_pace_asked_then()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var asked = 0;
+        var index = 10UL;
+        var pace = TimeSpan.FromSeconds(2);
+        var watch = new BlockingQuery<string>((q, _) =>
+        {
+            asked++;
+            return Task.FromResult(new ConsulResponse<string>("x", new ConsulResponseMeta(++index, true, TimeSpan.Zero, null, TimeSpan.Zero)));
+        }, new BlockingQueryOptions { MinInterval = TimeSpan.Zero, ChangePace = () => pace }, time);
+
+        await watch.NextAsync(Ct);
+        var second = watch.NextAsync(Ct);
+        time.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.False(second.IsCompleted);
+        Assert.Equal(1, asked);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        await second;
+        pace = TimeSpan.Zero; // from the next answer on: no pace (the third request still waits the pace asked at the second answer)
+        var third = watch.NextAsync(Ct);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await third;
+        await watch.NextAsync(Ct);
+
+        Assert.Equal(4, asked);
     }
 
     [Fact]

@@ -18,6 +18,13 @@ public sealed record BlockingQueryOptions
     /// </summary>
     public TimeSpan MinInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// When set, the least time between an answer that brought a change and the next request, asked after each such
+    /// answer (null: the next request goes at once). Changes made meanwhile come in the next answer, at once: a watcher
+    /// of a folder that many writers change often is woken at most once per pace instead of once per write.
+    /// </summary>
+    public Func<TimeSpan>? ChangePace { get; init; }
+
     /// <summary>The wait before the request after a failure; doubled per consecutive failure.</summary>
     public TimeSpan ErrorBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
@@ -109,7 +116,7 @@ public sealed class BlockingQuery<T>
                 continue;
             }
             Index = index;
-            notBefore = DateTimeOffset.MinValue;
+            notBefore = options.ChangePace is { } pace && pace() is { Ticks: > 0 } least ? time.GetUtcNow() + least : DateTimeOffset.MinValue;
             return response;
         }
     }

@@ -42,7 +42,7 @@ public sealed class KvWatchService(IFleetLedger ledger, KvLayout layout, Cluster
     {
         await PlaceControlAnchorAsync(cancellationToken).ConfigureAwait(false);
         tasks = Watch(LedgerFolder.Tasks);
-        nodes = Watch(LedgerFolder.Nodes);
+        nodes = new((q, ct) => ledger.ListAsync(LedgerFolder.Nodes, q, ct), WatchOptions with { ChangePace = () => NodesWatchPace(view.Nodes.Count) }, time);
         controls = Watch(LedgerFolder.Control);
         await FirstAsync(tasks, ApplyTasks, cancellationToken).ConfigureAwait(false);
         await FirstAsync(nodes, ApplyNodes, cancellationToken).ConfigureAwait(false);
@@ -56,6 +56,18 @@ public sealed class KvWatchService(IFleetLedger ledger, KvLayout layout, Cluster
         LoopAsync("tasks", tasks!, ApplyTasks, stoppingToken),
         LoopAsync("nodes", nodes!, ApplyNodes, stoppingToken),
         LoopAsync("control", controls!, ApplyControls, stoppingToken));
+
+    /// <summary>
+    /// The least time between two answers of the <c>nodes/</c> watch that brought a change: 5 ms per registered node,
+    /// from 50 ms up to 500 ms. Every executor refreshes its registration's clock stamp every
+    /// <see cref="ClockSkewGuard.StampInterval"/>, and every write under <c>nodes/</c> wakes every watcher of it: unpaced,
+    /// N executors cost N²/10 watch requests a second (9,000 at 300). Paced, a watcher asks at most once per pace, so the
+    /// fleet's watch requests stay within 2 per executor a second once it is over 100 nodes; the stamps written meanwhile
+    /// come together in the next answer. The pace stays below <see cref="ClockSkewGuard.MaxWatchGap"/>, so those stamps are
+    /// still timed: each reads up to one pace late, which can only make this clock look ahead, within the guard's
+    /// <see cref="ClockSkewGuard.PeerAllowance"/>.
+    /// </summary>
+    public static TimeSpan NodesWatchPace(int nodes) => TimeSpan.FromMilliseconds(Math.Clamp(nodes, 10, 100) * 5);
 
     private BlockingQuery<IReadOnlyList<KvPair>> Watch(LedgerFolder folder) =>
         new((q, ct) => ledger.ListAsync(folder, q, ct), WatchOptions, time);
