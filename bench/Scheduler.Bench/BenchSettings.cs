@@ -17,7 +17,7 @@ namespace Dtask.Bench;
 internal sealed record BenchSettings(string Repository, IReadOnlyList<string> Scenarios, bool Quick, string OutputFolder, string? MarkdownFile, string DtaskDll, int ScaleTasks)
 {
     /// <summary>Every scenario, in the order they run.</summary>
-    public static IReadOnlyList<string> AllScenarios { get; } = ["latency", "baseline", "cost", "scale", "reconcile", "footprint", "spawn"];
+    public static IReadOnlyList<string> AllScenarios { get; } = ["latency", "baseline", "cost", "backstop", "scale", "reconcile", "footprint", "spawn"];
 
     /// <summary>A duration: <paramref name="full"/> seconds, or <paramref name="quick"/> in quick runs.</summary>
     public int Seconds(int full, int quick) => Quick ? quick : full;

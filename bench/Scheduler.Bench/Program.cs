@@ -51,6 +51,7 @@ foreach (var name in settings.Scenarios)
         "scale" => new ScaleScenario(settings),
         "reconcile" => new ReconcileScenario(settings),
         "spawn" => new SpawnScenario(settings),
+        "backstop" => new BackstopScenario(settings),
         _ => new FootprintScenario(settings),
     };
     Console.Error.WriteLine($"[{clock.Elapsed:mm\\:ss}] {name}");

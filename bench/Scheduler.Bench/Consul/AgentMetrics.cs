@@ -40,7 +40,7 @@ internal sealed record ConsulCounters(
 internal sealed class AgentMetrics(Uri agent) : IDisposable
 {
     private const string HttpPrefix = "consul_http_";
-    private readonly HttpClient http = new() { BaseAddress = agent, Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient http = new() { BaseAddress = agent, Timeout = TimeSpan.FromSeconds(60) };
 
     /// <summary>One reading.</summary>
     public async Task<ConsulCounters> ReadAsync(CancellationToken cancellationToken)

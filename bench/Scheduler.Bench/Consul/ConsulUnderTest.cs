@@ -29,8 +29,8 @@ internal sealed class ConsulUnderTest : IAsyncDisposable
     public static KvLayout Layout { get; } = new(Prefix);
 
     /// <summary>Starts one.</summary>
-    public static async Task<ConsulUnderTest> StartAsync(CancellationToken cancellationToken) =>
-        new(await MeasuredAgent.StartAsync(cancellationToken));
+    public static async Task<ConsulUnderTest> StartAsync(CancellationToken cancellationToken, bool tally = false) =>
+        new(await MeasuredAgent.StartAsync(cancellationToken, tally));
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

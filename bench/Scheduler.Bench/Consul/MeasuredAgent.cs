@@ -27,8 +27,12 @@ internal sealed class MeasuredAgent : IAsyncDisposable
         Binary = binary;
     }
 
-    /// <summary>The agent's limit of HTTP connections from one client address (Consul's default is 200).</summary>
-    public const int HttpConnectionLimit = 10_000;
+    /// <summary>
+    /// The agent's limit of HTTP connections from one client address (Consul's default is 200): every client here
+    /// connects from 127.0.0.1. As high as the open-file limit the agent inherits allows (Consul refuses to start with a
+    /// limit it cannot serve), at most 100,000.
+    /// </summary>
+    public static int HttpConnectionLimit { get; } = (int)Math.Clamp((long)Processes.OpenFileLimit.Raise(262_144) - 1_000, 1_000, 100_000);
 
     /// <summary>The HTTP address.</summary>
     public Uri Address { get; }
@@ -63,8 +67,12 @@ internal sealed class MeasuredAgent : IAsyncDisposable
 
     private static int started;
 
-    /// <summary>Starts an agent and waits until it is its own leader.</summary>
-    public static async Task<MeasuredAgent> StartAsync(CancellationToken cancellationToken)
+    /// <summary>The agent's HTTP requests by kind (from its debug log), when it was started with a tally; otherwise null.</summary>
+    public RequestTally? Requests { get; private init; }
+
+    /// <summary>Starts an agent and waits until it is its own leader; with <paramref name="tally"/>, it logs every HTTP
+    /// request and <see cref="Requests"/> counts them by kind.</summary>
+    public static async Task<MeasuredAgent> StartAsync(CancellationToken cancellationToken, bool tally = false)
     {
         var binary = ConsulBinary.Locate();
         var requestLog = Environment.GetEnvironmentVariable(RequestLogVariable) is { Length: > 0 } logFolder
@@ -79,7 +87,7 @@ internal sealed class MeasuredAgent : IAsyncDisposable
             ["client_addr"] = "127.0.0.1",
             ["advertise_addr"] = "127.0.0.1",
             ["disable_update_check"] = true,
-            ["log_level"] = requestLog is null ? "warn" : "debug",
+            ["log_level"] = requestLog is null && !tally ? "warn" : "debug",
             // Every client here comes from 127.0.0.1, which Consul counts as one client (default limit 200 connections).
             ["limits"] = new JsonObject { ["http_max_conns_per_client"] = HttpConnectionLimit },
             ["telemetry"] = new JsonObject { ["prometheus_retention_time"] = "2h", ["disable_hostname"] = true },
@@ -104,9 +112,16 @@ internal sealed class MeasuredAgent : IAsyncDisposable
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start consul");
         var log = requestLog is null ? null : new StreamWriter(requestLog) { AutoFlush = true };
+        var requests = tally ? new RequestTally() : null;
         process.OutputDataReceived += (_, e) =>
         {
-            if (log is not null && e.Data is { } line)
+            if (e.Data is not { } line)
+            {
+                return;
+            }
+
+            requests?.Read(line);
+            if (log is not null)
             {
                 lock (log)
                 {
@@ -117,7 +132,7 @@ internal sealed class MeasuredAgent : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var agent = new MeasuredAgent(process, folder, new Uri($"http://127.0.0.1:{ports[0].ToString(CultureInfo.InvariantCulture)}"), binary);
+        var agent = new MeasuredAgent(process, folder, new Uri($"http://127.0.0.1:{ports[0].ToString(CultureInfo.InvariantCulture)}"), binary) { Requests = requests };
         try
         {
             await agent.WaitForLeaderAsync(cancellationToken);

@@ -31,10 +31,17 @@ internal sealed class InProcessExecutor : IRunningExecutor
     public int? ProcessId => null;
 
     /// <summary>Builds and starts an executor; returns once it has registered and loaded its tasks.</summary>
-    public static async Task<InProcessExecutor> StartAsync(string node, string prefix, ConsulClientOptions consul, ExecutorLog log, CancellationToken cancellationToken)
+    /// <param name="node">The node name.</param>
+    /// <param name="prefix">The KV prefix.</param>
+    /// <param name="consul">Where the agent is.</param>
+    /// <param name="log">Where its fire delays and problems go.</param>
+    /// <param name="cancellationToken">Stops the start.</param>
+    /// <param name="maxConsulRequests">The executor's <c>--max-consul-requests</c> (its connections to the agent are about as many).</param>
+    public static async Task<InProcessExecutor> StartAsync(string node, string prefix, ConsulClientOptions consul, ExecutorLog log, CancellationToken cancellationToken,
+        int maxConsulRequests = ExecutorOptions.DefaultMaxConsulRequests)
     {
         var logger = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Sink(new LogSink(node, log)).CreateLogger();
-        var options = new ExecutorOptions { Node = node, Prefix = prefix, ShutdownGrace = TimeSpan.FromSeconds(5) };
+        var options = new ExecutorOptions { Node = node, Prefix = prefix, ShutdownGrace = TimeSpan.FromSeconds(5), MaxConsulRequests = maxConsulRequests };
         var notifications = NotificationOptions.FromEnvironment(new EnvironmentSettings(new Dictionary<string, string?>()));
         var host = ExecutorHost.Build(options, consul, notifications, logger);
         try

@@ -172,10 +172,11 @@ internal static class MarkdownReport
 
     private static string Describe(string scenario) => scenario switch
     {
-        "latency" => "dtask's fire latency: 3 executor processes, 100 tasks every second.",
+        "latency" => "dtask's fire latency: 3 executor processes, 100 tasks every second; then the latency against the herd (10, 30, 100 tasks due in the same second on 3 nodes) for dtask and the baselines.",
         "baseline" => "The same work on 3 nodes, three ways: dtask, cron + `consul lock`, and the original period check by CAS.",
         "cost" => "Consul cost per fire as the fleet grows (dtask executors hosted in one process), beside the baselines.",
         "scale" => "Many one-minute tasks on 3 executor processes and one agent.",
+        "backstop" => "Dead nodes at the top of the ranking: up to half of an in-process fleet cut off from Consul at once, 2 s before a slot of 20 tasks every 10 s (the cut nodes' registrations stay listed and ranked until their sessions expire), chosen so that half the tasks have their first K = 3 ranked nodes dead; each slot by how many of its first ranks were dead.",
         "reconcile" => "Manifests from a directory into KV by the operator's directory source, then a resync of the unchanged directory.",
         "footprint" => "One executor process: start to READY=1 on its notify socket, and idle memory.",
         "spawn" => "One child start, four ways: the executor's (`setsid` exec'd by .NET's Process, then the check that the child leads its group), the same exec without that check (`setsid-exec`), glibc `posix_spawn` with `POSIX_SPAWN_SETSID`, and a bare `Process.Start` with no process group of its own; \"vs dtask\" is the other way's figure divided by the executor's.",

@@ -71,7 +71,19 @@ internal sealed record FireMeasurement(
     double ConsulCores,
     long Warnings,
     IReadOnlyList<string> Problems,
-    ConsulCounters Window);
+    ConsulCounters Window)
+{
+    /// <summary>In-process dtask only: the fire path's HTTP requests (reads of <c>state/</c>, transactions) per fire,
+    /// counted by URL in the agent's request log over the window; NaN otherwise.</summary>
+    public double FirePathRequestsPerFire { get; init; } = double.NaN;
+
+    /// <summary>In-process dtask only: of those, the writes (each one Raft apply) per fire; NaN otherwise.</summary>
+    public double FirePathWritesPerFire { get; init; } = double.NaN;
+
+    /// <summary>In-process dtask only: each executor's standing requests a second over the window, by kind (sessions,
+    /// membership, other watches), counted by URL.</summary>
+    public IReadOnlyDictionary<RequestKind, double> StandingPerExecutorSecond { get; init; } = new Dictionary<RequestKind, double>();
+}
 
 /// <summary>Runs one <see cref="FireSetup"/> against a fresh agent, witnessed by the children themselves.</summary>
 internal sealed class FireBench(BenchSettings settings)
@@ -83,7 +95,9 @@ internal sealed class FireBench(BenchSettings settings)
     {
         ArgumentNullException.ThrowIfNull(setup);
         Console.Error.WriteLine($"  {setup.SystemName}: {setup.Describe()}");
-        await using var consul = await ConsulUnderTest.StartAsync(cancellationToken);
+        // In-process fleets can be hundreds of executors on this one agent: their fire-path requests are counted by URL.
+        var tallied = setup.System == FireSystem.DtaskInProcess;
+        await using var consul = await ConsulUnderTest.StartAsync(cancellationToken, tallied);
         using var witness = new Witness();
         using var loader = new TaskLoader(consul.Client, ConsulUnderTest.Layout);
         await using var processes = new OwnedProcesses();
@@ -113,9 +127,15 @@ internal sealed class FireBench(BenchSettings settings)
             var nodes = BaselineNodes(setup, consul, witness, names, processes);
             var baselineRuns = nodes.Select(n => n.RunAsync(firstSlot, lastSlot, cancellationToken)).ToList();
             var clearLog = ClearAtAsync(log, firstSlot - 0.5, cancellationToken);
+            var tallyStart = SnapshotAtAsync(consul.Agent.Requests, firstSlot - 0.5, cancellationToken);
+            var tallyEnd = SnapshotAtAsync(consul.Agent.Requests, lastSlot + 0.5, cancellationToken);
+            var writesStart = WritesAtAsync(consul.Agent.Requests, firstSlot - 0.5, cancellationToken);
+            var writesEnd = WritesAtAsync(consul.Agent.Requests, lastSlot + 0.5, cancellationToken);
             var samples = await WindowSampler.RunAsync(consul.Metrics, pids, firstSlot, lastSlot, cancellationToken);
             var delays = log.FireDelaysMs;
             await clearLog;
+            var (requestsBefore, requestsAfter) = (await tallyStart, await tallyEnd);
+            var (writesBefore, writesAfter) = (await writesStart, await writesEnd);
             await Task.WhenAll(baselineRuns);
             await SlotClock.UntilAsync(lastSlot + 2.5, cancellationToken);
             await processes.DrainAsync(TimeSpan.FromSeconds(5));
@@ -139,15 +159,54 @@ internal sealed class FireBench(BenchSettings settings)
             var seconds = intervals.Count;
             var executorCores = ExecutorCores(setup, samples, consul.Agent.ProcessId);
             var consulCores = Cores(samples, [consul.Agent.ProcessId]);
-            return new FireMeasurement(setup, tally, delays,
+            var measurement = new FireMeasurement(setup, tally, delays,
                 Distribution.Of(writes), tally.Fired == 0 ? double.NaN : (window.RaftApplies - idle.RaftPerSecond * seconds) / tally.Fired,
                 Distribution.Of(requests), tally.Fired == 0 ? double.NaN : (window.HttpRequests - idle.HttpPerSecond * seconds) / tally.Fired,
                 idle, executorCores, consulCores, log.Warnings, log.Problems, window);
+            if (requestsBefore is not null && requestsAfter is not null && tally.Fired > 0)
+            {
+                var span = lastSlot - firstSlot + 1;
+                measurement = measurement with
+                {
+                    // The fires of the window's seconds, counted over as many seconds (in a steady state the requests of a
+                    // slot that spill past the window's end are those of the slot before it that spilled in).
+                    FirePathRequestsPerFire = (double)(requestsAfter[RequestKind.FirePath] - requestsBefore[RequestKind.FirePath]) / (setup.Tasks * span),
+                    FirePathWritesPerFire = (double)(writesAfter - writesBefore) / (setup.Tasks * span),
+                    StandingPerExecutorSecond = new[] { RequestKind.Sessions, RequestKind.Membership, RequestKind.Other }
+                        .ToDictionary(k => k, k => (double)(requestsAfter[k] - requestsBefore[k]) / (setup.Nodes * span)),
+                };
+            }
+
+            return measurement;
         }
         finally
         {
             await Task.WhenAll(executors.Select(e => e.DisposeAsync().AsTask()));
         }
+    }
+
+    private static async Task<IReadOnlyDictionary<RequestKind, long>?> SnapshotAtAsync(RequestTally? requests, double at, CancellationToken cancellationToken)
+    {
+        if (requests is null)
+        {
+            return null;
+        }
+
+        await SlotClock.UntilAsync(at, cancellationToken);
+        await Task.Delay(50, cancellationToken); // the agent's log lines of requests finished by then
+        return requests.Snapshot();
+    }
+
+    private static async Task<long> WritesAtAsync(RequestTally? requests, double at, CancellationToken cancellationToken)
+    {
+        if (requests is null)
+        {
+            return 0;
+        }
+
+        await SlotClock.UntilAsync(at, cancellationToken);
+        await Task.Delay(50, cancellationToken);
+        return requests.FirePathWrites;
     }
 
     private static async Task ClearAtAsync(ExecutorLog log, double at, CancellationToken cancellationToken)

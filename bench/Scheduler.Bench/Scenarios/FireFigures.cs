@@ -20,6 +20,12 @@ internal static class FireFigures
     /// <summary>Duplicates.</summary>
     public const string Duplicates = "duplicate runs (same slot run again)";
 
+    /// <summary>Metric: the fire path's requests per fire, by URL (in-process executors).</summary>
+    public const string FirePathRequests = "Consul HTTP requests per fire, fire path only (state/ reads and transactions, by URL)";
+
+    /// <summary>Metric: the fire path's writes per fire, by URL (in-process executors).</summary>
+    public const string FirePathWrites = "Consul writes per fire, fire path only (write transactions and state/ writes, by URL)";
+
     /// <summary>Missed.</summary>
     public const string Missed = "missed slots (never ran)";
 
@@ -40,6 +46,14 @@ internal static class FireFigures
 
         figures.Add(Figure.From(scenario, Writes, system, setup, "writes", m.WritesPerFire, Round(m.WritesPerFireOverall)));
         figures.Add(Figure.From(scenario, Requests, system, setup, "requests", m.RequestsPerFire, Round(m.RequestsPerFireOverall)));
+        if (!double.IsNaN(m.FirePathRequestsPerFire))
+        {
+            figures.Add(new Figure(scenario, FirePathRequests, system, setup, "requests", Value: Round(m.FirePathRequestsPerFire)));
+            figures.Add(new Figure(scenario, FirePathWrites, system, setup, "writes", Value: Round(m.FirePathWritesPerFire)));
+            figures.Add(new Figure(scenario, "standing HTTP requests per executor per second (sessions, nodes/ watch and stamps, other watches)", system, setup,
+                "requests/s", Value: Round(m.StandingPerExecutorSecond.Values.Sum())));
+        }
+
         figures.Add(new Figure(scenario, Duplicates, system, setup, "runs", Value: m.Tally.Duplicates, Samples: m.Tally.Expected));
         figures.Add(new Figure(scenario, Missed, system, setup, "slots", Value: m.Tally.Missed, Samples: m.Tally.Expected));
         if (!double.IsNaN(m.ExecutorCores))
@@ -63,6 +77,12 @@ internal static class FireFigures
         }
 
         yield return $"{setup}: {m.Tally.Runs} runs for {m.Tally.Expected} due slots; window totals {m.Window.RaftApplies:0} Raft applies ({m.Window.TxnApplies:0} txn, {m.Window.KvApplies:0} kv, {m.Window.SessionApplies:0} session), {m.Window.HttpRequests:0} HTTP requests ({m.Window.ConsistentReads:0} consistent reads); busiest endpoints: {string.Join(", ", m.Window.ByEndpoint.OrderByDescending(p => p.Value).Take(4).Select(p => $"{p.Key} {p.Value:0}"))}.";
+        if (m.StandingPerExecutorSecond.Count > 0)
+        {
+            yield return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{setup}: by URL in the agent's request log over the window: {m.FirePathRequestsPerFire:0.00} fire-path requests per fire ({m.FirePathWritesPerFire:0.00} of them writes); standing requests per executor per second: {string.Join(", ", m.StandingPerExecutorSecond.Select(p => $"{p.Key} {p.Value:0.00}"))}.");
+        }
+
         if (m.Warnings > 0)
         {
             yield return $"{setup}: executors logged {m.Warnings} warnings/errors, first: {string.Join(" | ", m.Problems.Take(3))}";

@@ -6,7 +6,8 @@ using Dtask.Bench.Workload;
 namespace Dtask.Bench.Scenarios;
 
 /// <summary>
-/// Fire latency: 3 executor processes, 100 tasks every second, 60 s. Measured two ways: by the witness (the child's own
+/// Fire latency: 3 executor processes, 100 tasks every second, 60 s; then 10 and 30 tasks, beside the baselines at the
+/// same herd sizes (20 s each). Measured two ways: by the witness (the child's own
 /// clock reading, bash start included) and by the executor's log (slot to the child's start as the executor saw it). The
 /// witness's own cost (starting bash) is measured apart.
 /// </summary>
@@ -42,7 +43,27 @@ internal sealed class LatencyScenario(BenchSettings settings) : IScenario
             Cdf("witness (child's clock)", measurement.Tally.LatenciesMs),
             Cdf("executor log (child start)", measurement.ExecutorDelaysMs),
         ]);
-        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, [.. FireFigures.Notes(measurement)], [plot]);
+
+        // Latency against the herd (tasks due in the same second) on 3 nodes, dtask beside the baselines. `consul lock`
+        // starts a process per node per task per second: at 100 tasks that is 300 a second, more than this machine
+        // starts, so it stops at 30.
+        var herd = new List<FireMeasurement> { measurement };
+        var bench = new FireBench(settings);
+        var herdSeconds = settings.Seconds(20, 8);
+        foreach (var (system, sizes) in new (FireSystem, int[])[] { (FireSystem.DtaskProcesses, [10, 30]), (FireSystem.CasCheck, [10, 30, tasks]), (FireSystem.ConsulLock, [10, 30]) })
+        {
+            foreach (var size in sizes.Where(n => n <= tasks).Distinct())
+            {
+                herd.Add(await bench.RunAsync(new FireSetup(system, 3, size, herdSeconds, 0), cancellationToken));
+            }
+        }
+
+        figures.AddRange(herd.Skip(1).SelectMany(m => FireFigures.Of(Name, m).Where(f => f.Metric is FireFigures.Latency or FireFigures.ExecutorDelay or FireFigures.Duplicates)));
+        var byHerd = new PlotSpec("latency-herd.png", "Fire latency p99 (witness) against the herd, 3 nodes", "tasks due in the same second", "p99 latency (ms)",
+            [.. herd.GroupBy(m => m.Setup.SystemName).Select(g => new PlotSeries(g.Key + " p99",
+                [.. g.OrderBy(m => m.Setup.Tasks).Select(m => (double)m.Setup.Tasks)],
+                [.. g.OrderBy(m => m.Setup.Tasks).Select(m => Distribution.Of(m.Tally.LatenciesMs)?.P99 ?? double.NaN)]))], LogX: true);
+        return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, [.. herd.SelectMany(FireFigures.Notes)], [plot, byHerd]);
     }
 
     private static string Limit(FireMeasurement m, Distribution? witness, Distribution? logged, Distribution? bash) =>
