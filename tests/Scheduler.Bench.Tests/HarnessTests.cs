@@ -36,6 +36,27 @@ public sealed class HarnessTests
         Assert.Equal([5, 12, 20], tally.LatenciesMs.Select(l => Math.Round(l)).Order());
     }
 
+    [Theory]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/run?stale=", "FirePath", false)]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/history/?keys=&separator=%2F", "FirePath", false)]
+    [InlineData("PUT", "/v1/txn", "FirePath", true)]
+    [InlineData("PUT", "/v1/txn?consistent=", "FirePath", false)]
+    [InlineData("GET", "/v1/kv/bench/nodes/?recurse=&index=5&wait=300000ms", "Membership", false)]
+    [InlineData("PUT", "/v1/kv/bench/nodes/node-1?acquire=abc", "Membership", false)]
+    [InlineData("PUT", "/v1/session/renew/abc", "Sessions", false)]
+    [InlineData("GET", "/v1/kv/bench/tasks/?recurse=&index=9", "Other", false)]
+    public void The_agents_requests_are_told_apart_by_their_url(string method, string url, string kindName, bool write)
+    {
+        var kind = Enum.Parse<RequestKind>(kindName);
+        var tally = new RequestTally();
+        tally.Read($"    2026-12-06T01:02:12.887Z [DEBUG] agent.http: Request finished: method={method} url={url} from=127.0.0.1:54392 latency=76.876µs");
+        tally.Read("    2026-12-06T01:02:12.888Z [INFO]  agent: Synced node info");
+
+        Assert.Equal(1, tally.Snapshot()[kind]);
+        Assert.Equal(1, tally.Snapshot().Values.Sum());
+        Assert.Equal(write ? 1 : 0, tally.FirePathWrites);
+    }
+
     [Fact]
     public void Percentiles_are_nearest_rank()
     {
