@@ -146,11 +146,11 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
             await Task.Delay(TimeSpan.FromSeconds(12), cancellationToken);
             // A slot with every node alive first (its fire-path requests counted by URL), then the slot after it with the cut.
             var slot = ((SlotClock.CurrentSecond + 4) / PeriodSeconds * PeriodSeconds) + (2 * PeriodSeconds);
-            var requests = consul.Agent.Requests!;
+            long FirePath() => consul.Agent.Requests!.Snapshot()[RequestKind.FirePath];
             await SlotClock.UntilAsync(slot - PeriodSeconds - 1, cancellationToken);
-            var aliveBefore = requests.Snapshot()[RequestKind.FirePath];
+            var aliveBefore = FirePath();
             await SlotClock.UntilAsync(slot - PeriodSeconds + 3, cancellationToken);
-            var aliveRequests = (double)(requests.Snapshot()[RequestKind.FirePath] - aliveBefore) / Tasks;
+            var aliveRequests = (double)(FirePath() - aliveBefore) / Tasks;
             var pairs = tasks.Select(t => (t.Name, Slot: slot, Order: SlotRanking.ByHash(new TaskId(BenchTask.Namespace, t.Name), slot, nodes))).ToList();
             var dead = ChooseDead(pairs.Select(p => p.Order).ToList(), n / 2, pairs.Count / 2);
 
@@ -162,9 +162,9 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
                 forwarders[node].Cut();
             }
 
-            var cutBefore = requests.Snapshot()[RequestKind.FirePath];
+            var cutBefore = FirePath();
             await SlotClock.UntilAsync(slot + 3, cancellationToken);
-            var cutRequests = (double)(requests.Snapshot()[RequestKind.FirePath] - cutBefore) / Tasks;
+            var cutRequests = (double)(FirePath() - cutBefore) / Tasks;
             await SlotClock.UntilAsync(slot + 5, cancellationToken);
             var listed = (await consul.Client.Kv.ListAsync(ConsulUnderTest.Layout.NodesPrefix, cancellationToken: cancellationToken)).Value
                 .Select(p => p.Key[ConsulUnderTest.Layout.NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
@@ -182,7 +182,7 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
                 }
 
                 var deadAtTop = order.TakeWhile(dead.Contains).Count();
-                slots.Add(new BackstopSlot(task, slot, deadAtTop, ran?.Node, ran is null ? 0 : IndexOf(order, ran.Node) + 1, ran?.LatencyMs, runs.Count, record));
+                slots.Add(new BackstopSlot(task, slot, deadAtTop, ran?.Node, ran is null ? 0 : order.ToList().IndexOf(ran.Node) + 1, ran?.LatencyMs, runs.Count, record));
             }
 
             return new BackstopRun(n, dead.Count, cutAt, pairs.Count,
@@ -200,19 +200,6 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
             await Task.WhenAll(executors.Select(e => e.DisposeAsync().AsTask()));
             await Task.WhenAll(forwarders.Values.Select(f => f.DisposeAsync().AsTask()));
         }
-    }
-
-    private static int IndexOf(IReadOnlyList<string> order, string node)
-    {
-        for (var i = 0; i < order.Count; i++)
-        {
-            if (order[i] == node)
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     /// <summary>

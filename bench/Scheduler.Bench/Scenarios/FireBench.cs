@@ -129,13 +129,10 @@ internal sealed class FireBench(BenchSettings settings)
             var clearLog = ClearAtAsync(log, firstSlot - 0.5, cancellationToken);
             var tallyStart = SnapshotAtAsync(consul.Agent.Requests, firstSlot - 0.5, cancellationToken);
             var tallyEnd = SnapshotAtAsync(consul.Agent.Requests, lastSlot + 0.5, cancellationToken);
-            var writesStart = WritesAtAsync(consul.Agent.Requests, firstSlot - 0.5, cancellationToken);
-            var writesEnd = WritesAtAsync(consul.Agent.Requests, lastSlot + 0.5, cancellationToken);
             var samples = await WindowSampler.RunAsync(consul.Metrics, pids, firstSlot, lastSlot, cancellationToken);
             var delays = log.FireDelaysMs;
             await clearLog;
-            var (requestsBefore, requestsAfter) = (await tallyStart, await tallyEnd);
-            var (writesBefore, writesAfter) = (await writesStart, await writesEnd);
+            var (before, after) = (await tallyStart, await tallyEnd);
             await Task.WhenAll(baselineRuns);
             await SlotClock.UntilAsync(lastSlot + 2.5, cancellationToken);
             await processes.DrainAsync(TimeSpan.FromSeconds(5));
@@ -163,17 +160,17 @@ internal sealed class FireBench(BenchSettings settings)
                 Distribution.Of(writes), tally.Fired == 0 ? double.NaN : (window.RaftApplies - idle.RaftPerSecond * seconds) / tally.Fired,
                 Distribution.Of(requests), tally.Fired == 0 ? double.NaN : (window.HttpRequests - idle.HttpPerSecond * seconds) / tally.Fired,
                 idle, executorCores, consulCores, log.Warnings, log.Problems, window);
-            if (requestsBefore is not null && requestsAfter is not null && tally.Fired > 0)
+            if (before is { } b && after is { } a && tally.Fired > 0)
             {
                 var span = lastSlot - firstSlot + 1;
                 measurement = measurement with
                 {
                     // The fires of the window's seconds, counted over as many seconds (in a steady state the requests of a
                     // slot that spill past the window's end are those of the slot before it that spilled in).
-                    FirePathRequestsPerFire = (double)(requestsAfter[RequestKind.FirePath] - requestsBefore[RequestKind.FirePath]) / (setup.Tasks * span),
-                    FirePathWritesPerFire = (double)(writesAfter - writesBefore) / (setup.Tasks * span),
+                    FirePathRequestsPerFire = (double)(a.ByKind[RequestKind.FirePath] - b.ByKind[RequestKind.FirePath]) / (setup.Tasks * span),
+                    FirePathWritesPerFire = (double)(a.FirePathWrites - b.FirePathWrites) / (setup.Tasks * span),
                     StandingPerExecutorSecond = new[] { RequestKind.Sessions, RequestKind.Membership, RequestKind.Other }
-                        .ToDictionary(k => k, k => (double)(requestsAfter[k] - requestsBefore[k]) / (setup.Nodes * span)),
+                        .ToDictionary(k => k, k => (double)(a.ByKind[k] - b.ByKind[k]) / (setup.Nodes * span)),
                 };
             }
 
@@ -185,7 +182,9 @@ internal sealed class FireBench(BenchSettings settings)
         }
     }
 
-    private static async Task<IReadOnlyDictionary<RequestKind, long>?> SnapshotAtAsync(RequestTally? requests, double at, CancellationToken cancellationToken)
+    /// <summary>The agent's request counts at <paramref name="at"/> (Unix seconds); null without a tally.</summary>
+    private static async Task<(IReadOnlyDictionary<RequestKind, long> ByKind, long FirePathWrites)?> SnapshotAtAsync(RequestTally? requests, double at,
+        CancellationToken cancellationToken)
     {
         if (requests is null)
         {
@@ -194,19 +193,7 @@ internal sealed class FireBench(BenchSettings settings)
 
         await SlotClock.UntilAsync(at, cancellationToken);
         await Task.Delay(50, cancellationToken); // the agent's log lines of requests finished by then
-        return requests.Snapshot();
-    }
-
-    private static async Task<long> WritesAtAsync(RequestTally? requests, double at, CancellationToken cancellationToken)
-    {
-        if (requests is null)
-        {
-            return 0;
-        }
-
-        await SlotClock.UntilAsync(at, cancellationToken);
-        await Task.Delay(50, cancellationToken);
-        return requests.FirePathWrites;
+        return (requests.Snapshot(), requests.FirePathWrites);
     }
 
     private static async Task ClearAtAsync(ExecutorLog log, double at, CancellationToken cancellationToken)

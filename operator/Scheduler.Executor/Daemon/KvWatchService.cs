@@ -42,7 +42,7 @@ public sealed class KvWatchService(IFleetLedger ledger, KvLayout layout, Cluster
     {
         await PlaceControlAnchorAsync(cancellationToken).ConfigureAwait(false);
         tasks = Watch(LedgerFolder.Tasks);
-        nodes = new((q, ct) => ledger.ListAsync(LedgerFolder.Nodes, q, ct), WatchOptions with { ChangePace = () => NodesWatchPace(view.Nodes.Count) }, time);
+        nodes = Watch(LedgerFolder.Nodes, WatchOptions with { ChangePace = () => NodesWatchPace(view.Nodes.Count) });
         controls = Watch(LedgerFolder.Control);
         await FirstAsync(tasks, ApplyTasks, cancellationToken).ConfigureAwait(false);
         await FirstAsync(nodes, ApplyNodes, cancellationToken).ConfigureAwait(false);
@@ -69,8 +69,8 @@ public sealed class KvWatchService(IFleetLedger ledger, KvLayout layout, Cluster
     /// </summary>
     public static TimeSpan NodesWatchPace(int nodes) => TimeSpan.FromMilliseconds(Math.Clamp(nodes, 10, 100) * 5);
 
-    private BlockingQuery<IReadOnlyList<KvPair>> Watch(LedgerFolder folder) =>
-        new((q, ct) => ledger.ListAsync(folder, q, ct), WatchOptions, time);
+    private BlockingQuery<IReadOnlyList<KvPair>> Watch(LedgerFolder folder, BlockingQueryOptions? options = null) =>
+        new((q, ct) => ledger.ListAsync(folder, q, ct), options ?? WatchOptions, time);
 
     private async Task PlaceControlAnchorAsync(CancellationToken cancellationToken)
     {
