@@ -69,23 +69,6 @@ public sealed class HarnessTests
     }
 
     [Fact]
-    public async Task A_posix_spawn_child_leads_its_session_and_hands_back_its_output_and_exit_code()
-    {
-        var environment = new Dictionary<string, string?> { ["PATH"] = "/usr/bin:/bin", ["WITNESS"] = "w" };
-        using var child = PosixSpawn.Start("/bin/bash", ["bash", "-c", "read -ra f < /proc/$$/stat; printf \"$WITNESS $$ ${f[4]} ${f[5]}\"; printf e >&2; exit 3"], environment);
-
-        using var stdout = new StreamReader(child.StandardOutput);
-        using var stderr = new StreamReader(child.StandardError);
-        var output = (await stdout.ReadToEndAsync(Ct)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var error = await stderr.ReadToEndAsync(Ct);
-
-        Assert.Equal(3, child.WaitForExit());
-        var pid = child.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(["w", pid, pid, pid], output); // Its own pid, group and session.
-        Assert.Equal("e", error);
-    }
-
-    [Fact]
     public void A_spawn_figure_is_compared_with_the_executors_figure_of_the_same_setup()
     {
         Figure[] figures =

@@ -130,6 +130,7 @@ public sealed class HelmTemplateTests
                 }
 
                 Assert.Equal("$(NODE_NAME)", args[args.IndexOf("--node") + 1]);
+                Assert.Equal("true", workload.Scalar("spec.template.spec.shareProcessNamespace")); // not pid 1: children start with one exec
             }
             else
             {

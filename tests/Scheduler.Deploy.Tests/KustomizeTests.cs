@@ -100,6 +100,7 @@ public sealed class KustomizeTests
         Assert.Equal("status.hostIP", env["HOST_IP"].Scalar("valueFrom.fieldRef.fieldPath"));
         Assert.Equal("$(HOST_IP):8500", env["CONSUL_HTTP_ADDR"].Scalar("value"));
         Assert.Equal("false", pod.Scalar("automountServiceAccountToken"));
+        Assert.Equal("true", pod.Scalar("shareProcessNamespace")); // not pid 1: children start with one exec
         AssertLockedDown(pod, container);
     }
 

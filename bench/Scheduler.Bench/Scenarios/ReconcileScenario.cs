@@ -7,7 +7,7 @@ using Dtask.Bench.Workload;
 namespace Dtask.Bench.Scenarios;
 
 /// <summary>
-/// Reconcile: 1,000 and 10,000 manifests from a directory into KV by the operator's directory source, then a resync
+/// Reconcile: 1,000, 10,000 and 100,000 manifests from a directory into KV by the operator's directory source, then a resync
 /// of the unchanged directory (which must write nothing). Writes counted on both sides: the operator's client and the
 /// agent's Raft applies.
 /// </summary>
@@ -23,7 +23,7 @@ internal sealed class ReconcileScenario(BenchSettings settings) : IScenario
         var figures = new List<Figure>();
         var goals = new List<GoalCheck>();
         var notes = new List<string>();
-        int[] sizes = settings.Quick ? [1000] : [1000, 10_000];
+        int[] sizes = settings.Quick ? [1000] : [1000, 10_000, 100_000];
         foreach (var count in sizes)
         {
             Console.Error.WriteLine($"  dtask: reconcile {count} manifests");

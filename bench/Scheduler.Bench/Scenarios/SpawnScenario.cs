@@ -8,13 +8,13 @@ using Dtask.Executor.Processes;
 namespace Dtask.Bench.Scenarios;
 
 /// <summary>
-/// Spawn: the cost of one child start, three ways, on this machine. <c>dtask</c> is the executor's own path
-/// (<see cref="ChildProcessGroup.StartAsync"/>: .NET's <see cref="Process"/> execs <c>setsid</c>, which calls
-/// <c>setsid()</c> and execs the command, and the start waits until the child leads its group); <c>posix-spawn</c> is
-/// glibc's <c>posix_spawn</c> with <c>POSIX_SPAWN_SETSID</c> (one exec, the session made between fork and exec);
-/// <c>process-start</c> is <see cref="Process.Start()"/> of the command itself, the machine's floor with no containment;
-/// <c>setsid-exec</c> is <see cref="Process.Start()"/> of <c>setsid CMD</c> without the wait for the group (the exec's
-/// share of the executor's start).
+/// Spawn: the cost of one child start, four ways, on this machine. <c>dtask</c> is the executor's own path
+/// (<see cref="ChildProcessGroup.StartAsync"/> as it starts children here: glibc's <c>posix_spawn</c> with
+/// <c>POSIX_SPAWN_SETSID</c>, one exec, the session made between fork and exec); <c>dtask-setsid</c> is its path where
+/// the runtime reaps every child (pid 1): .NET's <see cref="Process"/> execs <c>setsid</c>, which calls <c>setsid()</c>
+/// and execs the command, and the start waits until the child leads its group; <c>process-start</c> is
+/// <see cref="Process.Start()"/> of the command itself, the machine's floor with no containment; <c>setsid-exec</c> is
+/// <see cref="Process.Start()"/> of <c>setsid CMD</c> without the wait for the group (the extra exec's share).
 /// Each start is timed from the call to the moment the child's pid is known (the exec done: both .NET and glibc return
 /// only once the exec succeeded) and to the first thing on its stdout pipe (a byte, or end of file when it exits).
 /// Serially, and as herds of 100 started at once from 100 tasks. Then each way's containment: the child leads its
@@ -23,12 +23,12 @@ namespace Dtask.Bench.Scenarios;
 internal sealed class SpawnScenario(BenchSettings settings) : IScenario
 {
     private const string Dtask = "dtask";
-    private const string Spawn = "posix-spawn";
+    private const string DtaskSetsid = "dtask-setsid";
     private const string Plain = "process-start";
     private const string SetsidExec = "setsid-exec";
     private const int Herd = 100;
 
-    private static readonly string[] Ways = [Dtask, SetsidExec, Spawn, Plain];
+    private static readonly string[] Ways = [Dtask, DtaskSetsid, SetsidExec, Plain];
 
     private static readonly (string Name, string[] Argv)[] Commands =
     [
@@ -120,19 +120,19 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
                 "bash -c 'sleep 30 & wait'", "1 = yes", Value: leader && stopped ? 1 : 0));
         }
 
-        var setsidMedian = Median(figures, "start → first output on stdout, serial", Dtask, "/bin/true");
-        var spawnMedian = Median(figures, "start → first output on stdout, serial", Spawn, "/bin/true");
+        var spawnMedian = Median(figures, "start → first output on stdout, serial", Dtask, "/bin/true");
+        var setsidMedian = Median(figures, "start → first output on stdout, serial", DtaskSetsid, "/bin/true");
         var gain = setsidMedian - spawnMedian;
-        var clearlyFaster = gain > 0.5 || gain > 0.2 * setsidMedian;
-        // posix_spawn's child is not one of .NET's Process children: when the runtime reaps every child itself (it does
-        // when it runs as pid 1, as the executor does in its container), that child's exit status is taken before the
-        // executor can read it. The setsid start keeps the executor's children in Process, so it stays however much
-        // faster posix_spawn is.
+        var contained = figures.Where(f => f.Metric.StartsWith("containment", StringComparison.Ordinal) && f.System is Dtask or DtaskSetsid).All(f => f.Value == 1);
+        var method = ChildProcessGroup.AutoMethod == ChildStartMethod.PosixSpawn ? "posix_spawn" : "setsid";
+        // posix_spawn's child is not one of .NET's Process children: where the runtime reaps every child itself (pid 1,
+        // or SIGCHLD ignored at start) its exit status would be taken before the executor's waiter reads it, so there the
+        // executor keeps the setsid start, which the runtime tracks.
         goals.Add(new GoalCheck("per-fire process start: the faster of setsid and posix_spawn that keeps the same containment and exit status",
-            string.Create(CultureInfo.InvariantCulture, $"/bin/true, start → exit seen, median: setsid {setsidMedian:0.00} ms, posix_spawn {spawnMedian:0.00} ms ({gain:0.00} ms, {(setsidMedian > 0 ? 100 * gain / setsidMedian : 0):0}% of the setsid start); setsid kept"),
-            true,
-            clearlyFaster ? "posix_spawn starts faster, but a child .NET's Process does not know is reaped by the runtime's SIGCHLD handler when the executor is pid 1 (its container): its exit status would be lost (docs/BENCHMARKS.md, \"Process start\")" : null));
-        notes.Add("spawn: `dtask` is ChildProcessGroup.StartAsync (Process.Start of `setsid CMD`, then the check that the child leads its group); `posix-spawn` is glibc posix_spawn with POSIX_SPAWN_SETSID, stdin /dev/null, stdout and stderr on pipes; `process-start` is Process.Start of CMD itself (no containment: the machine's floor); `setsid-exec` is Process.Start of `setsid CMD` without the wait until the child leads its group (the extra exec's share of the executor's start). stdout and stderr are pipes in all three; the .NET ways also pipe stdin, as the executor does.");
+            string.Create(CultureInfo.InvariantCulture, $"/bin/true, start → exit seen, median: posix_spawn {spawnMedian:0.00} ms, setsid {setsidMedian:0.00} ms ({gain:0.00} ms, {(setsidMedian > 0 ? 100 * gain / setsidMedian : 0):0}% of the setsid start saved); the executor here starts children with {method}; both lead their session and group"),
+            contained && (ChildProcessGroup.AutoMethod == ChildStartMethod.PosixSpawn ? spawnMedian <= setsidMedian : !ChildProcessGroup.CanSpawn),
+            contained ? null : "a way's child did not lead its session and group, or its tree outlived a signal to the group"));
+        notes.Add("spawn: `dtask` is ChildProcessGroup.StartAsync as the executor starts children (posix_spawn with POSIX_SPAWN_SETSID, stdin /dev/null, stdout and stderr on pipes, a thread waiting for the child); `dtask-setsid` is its start where the runtime reaps every child (pid 1): Process.Start of `setsid CMD`, then the check that the child leads its group; `process-start` is Process.Start of CMD itself (no containment: the machine's floor); `setsid-exec` is Process.Start of `setsid CMD` without the wait until the child leads its group (the extra exec's share).");
         return new ScenarioResult(Name, clock.Elapsed.TotalSeconds, figures, goals, notes, []);
     }
 
@@ -169,28 +169,15 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
         var started = Stopwatch.GetTimestamp();
         switch (way)
         {
-            case Dtask:
+            case Dtask or DtaskSetsid:
             {
-                using var group = await ChildProcessGroup.StartAsync(StartInfo(argv)).ConfigureAwait(false);
+                using var group = await ChildProcessGroup.StartAsync(StartInfo(argv), method: way == Dtask ? ChildStartMethod.Auto : ChildStartMethod.Setsid).ConfigureAwait(false);
                 var pidAt = Stopwatch.GetTimestamp();
-                group.Process.StandardInput.Close();
-                var stdout = group.Process.StandardOutput.BaseStream;
-                _ = await stdout.ReadAsync(buffer).ConfigureAwait(false);
+                _ = await group.StandardOutput.ReadAsync(buffer).ConfigureAwait(false);
                 var outputAt = Stopwatch.GetTimestamp();
-                await DrainAsync(stdout, group.Process.StandardError.BaseStream).ConfigureAwait(false);
-                await group.Process.WaitForExitAsync().ConfigureAwait(false);
-                Expect(group.Process.ExitCode, way);
-                return Measured(started, pidAt, outputAt);
-            }
-
-            case Spawn:
-            {
-                using var child = PosixSpawn.Start(argv[0], argv, ChildEnvironment());
-                var pidAt = Stopwatch.GetTimestamp();
-                _ = await child.StandardOutput.ReadAsync(buffer).ConfigureAwait(false);
-                var outputAt = Stopwatch.GetTimestamp();
-                await DrainAsync(child.StandardOutput, child.StandardError).ConfigureAwait(false);
-                Expect(child.WaitForExit(), way); // Both pipes closed: it has exited, the wait does not block.
+                await DrainAsync(group.StandardOutput, group.StandardError).ConfigureAwait(false);
+                await group.WaitForExitAsync().ConfigureAwait(false);
+                Expect(group.ExitCode, way);
                 return Measured(started, pidAt, outputAt);
             }
 
@@ -281,26 +268,16 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
         IDisposable owner;
         switch (way)
         {
-            case Dtask:
+            case Dtask or DtaskSetsid:
             {
-                var group = await ChildProcessGroup.StartAsync(StartInfo(argv)).ConfigureAwait(false);
-                group.Process.StandardInput.Close();
+                var group = await ChildProcessGroup.StartAsync(StartInfo(argv), method: way == Dtask ? ChildStartMethod.Auto : ChildStartMethod.Setsid).ConfigureAwait(false);
                 pid = group.GroupId;
                 wait = async () =>
                 {
-                    await group.Process.WaitForExitAsync().ConfigureAwait(false);
-                    return group.Process.ExitCode;
+                    await group.WaitForExitAsync().ConfigureAwait(false);
+                    return group.ExitCode;
                 };
                 owner = group;
-                break;
-            }
-
-            case Spawn:
-            {
-                var child = PosixSpawn.Start(argv[0], argv, ChildEnvironment());
-                pid = child.ProcessId;
-                wait = () => Task.Run(child.WaitForExit);
-                owner = child;
                 break;
             }
 
@@ -323,7 +300,7 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
         {
             // The grandchild: bash's child, in bash's group unless bash leads none.
             var grandchild = await GrandchildAsync(pid).ConfigureAwait(false);
-            var session = PosixSpawn.SessionOf(pid);
+            var session = Signals.SessionOf(pid);
             var group = GroupOf(pid);
             var leader = session == pid && group == pid;
             if (!leader)

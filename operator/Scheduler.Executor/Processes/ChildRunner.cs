@@ -15,6 +15,9 @@ public sealed record ChildRunnerOptions
 
     /// <summary>Stops the children if their owner dies: each child carries its marker and its group is registered while it runs; none when null.</summary>
     public ChildWatchdog? Watchdog { get; init; }
+
+    /// <summary>How children are put into a process group of their own (<see cref="ChildProcessGroup"/>); the one-exec start whenever it is safe by default.</summary>
+    public ChildStartMethod StartMethod { get; init; } = ChildStartMethod.Auto;
 }
 
 /// <summary>A child that has just started.</summary>
@@ -130,7 +133,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
         ChildProcessGroup group;
         try
         {
-            group = await ChildProcessGroup.StartAsync(start, time).ConfigureAwait(false);
+            group = await ChildProcessGroup.StartAsync(start, time, options.StartMethod).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Win32Exception or InvalidOperationException)
         {
@@ -142,10 +145,9 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
         {
             var startedAt = time.GetUtcNow();
             var startedStamp = time.GetTimestamp();
-            group.Process.StandardInput.Close();
             var forwarding = Task.WhenAll(
-                output.ForwardAsync(group.Process.StandardOutput.BaseStream, ChildOutputSource.Stdout),
-                output.ForwardAsync(group.Process.StandardError.BaseStream, ChildOutputSource.Stderr));
+                output.ForwardAsync(group.StandardOutput, ChildOutputSource.Stdout),
+                output.ForwardAsync(group.StandardError, ChildOutputSource.Stderr));
             started?.Invoke(new ChildStart(group.GroupId, startedAt));
 
             using var timeout = command.Timeout is { } limit ? new CancellationTokenSource(limit, time) : new CancellationTokenSource();
@@ -154,7 +156,7 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
             StopReason? stoppedReason = null;
             try
             {
-                await group.Process.WaitForExitAsync(either.Token).ConfigureAwait(false);
+                await group.WaitForExitAsync(either.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -168,11 +170,11 @@ public sealed class ChildRunner(ChildRunnerOptions? options = null, TimeProvider
                 }
 
                 await group.TerminateAsync(options.TerminationGrace).ConfigureAwait(false);
-                await group.Process.WaitForExitAsync().ConfigureAwait(false);
+                await group.WaitForExitAsync().ConfigureAwait(false);
             }
 
             var duration = time.GetElapsedTime(startedStamp);
-            var exitCode = group.Process.ExitCode;
+            var exitCode = group.ExitCode;
 
             // Whatever the main process left behind in its group ends with it.
             if (group.HasMembers())

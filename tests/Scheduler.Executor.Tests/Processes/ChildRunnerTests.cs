@@ -7,8 +7,15 @@ using Serilog.Events;
 
 namespace Dtask.Executor.Tests.Processes;
 
-public sealed class ChildRunnerTests
+/// <summary>The runner as it starts children here (posix_spawn); <see cref="SetsidChildRunnerTests"/> runs every case again through setsid.</summary>
+public class ChildRunnerTests
 {
+    /// <summary>How the children of these cases are started.</summary>
+    protected virtual ChildStartMethod Method => ChildStartMethod.Auto;
+
+    private ChildRunner Runner(TimeSpan? grace = null) =>
+        new(new ChildRunnerOptions { StartMethod = Method, TerminationGrace = grace ?? new ChildRunnerOptions().TerminationGrace });
+
     private static readonly RunIdentity Identity = new("ops", "backup", 1_735_732_800, "node-a", "1735732800-abc", 4242);
 
     private static (ChildOutputForwarder Forwarder, CapturingSink Sink) Output()
@@ -31,7 +38,7 @@ public sealed class ChildRunnerTests
                 WorkingDirectory = dir,
             };
 
-            var outcome = await new ChildRunner().RunAsync(command, Identity, forwarder);
+            var outcome = await Runner().RunAsync(command, Identity, forwarder);
 
             Assert.True(outcome.Succeeded, outcome.Reason);
             Assert.Equal($"backup ops 1735732800 node-a 1735732800-abc 4242 hello world\n{dir}\n", outcome.OutputTail);
@@ -55,7 +62,7 @@ public sealed class ChildRunnerTests
     public async Task Exit_codes_and_signals_are_reported_like_a_shell(string script, int exitCode, RunState state, int? signal)
     {
         var (forwarder, _) = Output();
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell(script), Identity, forwarder);
+        var outcome = await Runner().RunAsync(ChildCommand.Shell(script), Identity, forwarder);
         Assert.Equal(exitCode, outcome.ExitCode);
         Assert.Equal(state, outcome.State);
         Assert.Equal(signal, outcome.Signal);
@@ -65,7 +72,7 @@ public sealed class ChildRunnerTests
     public async Task Argv_runs_without_a_shell()
     {
         var (forwarder, _) = Output();
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Exec(["echo", "$HOME", "a b"]), Identity, forwarder);
+        var outcome = await Runner().RunAsync(ChildCommand.Exec(["echo", "$HOME", "a b"]), Identity, forwarder);
         Assert.Equal("$HOME a b\n", outcome.OutputTail);
     }
 
@@ -74,19 +81,19 @@ public sealed class ChildRunnerTests
     public async Task A_missing_program_or_working_directory_is_a_failed_outcome_with_a_reason()
     {
         var (forwarder, _) = Output();
-        var missing = await new ChildRunner().RunAsync(ChildCommand.Exec(["no-such-program-dtask"]), Identity, forwarder);
+        var missing = await Runner().RunAsync(ChildCommand.Exec(["no-such-program-dtask"]), Identity, forwarder);
         Assert.True(missing.NeverStarted);
         Assert.Equal(RunState.Failed, missing.State);
         Assert.Contains("no such executable: 'no-such-program-dtask'", missing.Reason, StringComparison.Ordinal);
 
-        var noDir = await new ChildRunner().RunAsync(ChildCommand.Exec(["true"]) with { WorkingDirectory = "/nonexistent/dtask" }, Identity, forwarder);
+        var noDir = await Runner().RunAsync(ChildCommand.Exec(["true"]) with { WorkingDirectory = "/nonexistent/dtask" }, Identity, forwarder);
         Assert.Contains("working directory '/nonexistent/dtask' does not exist", noDir.Reason, StringComparison.Ordinal);
 
         var plainFile = Path.GetTempFileName();
         try
         {
             File.SetUnixFileMode(plainFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            var notExecutable = await new ChildRunner().RunAsync(ChildCommand.Exec([plainFile]), Identity, forwarder);
+            var notExecutable = await Runner().RunAsync(ChildCommand.Exec([plainFile]), Identity, forwarder);
             Assert.Contains("is not executable", notExecutable.Reason, StringComparison.Ordinal);
         }
         finally
@@ -99,7 +106,7 @@ public sealed class ChildRunnerTests
     public async Task The_child_leads_its_own_process_group()
     {
         var (forwarder, _) = Output();
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell("ps -o pid=,pgid= -p $$"), Identity, forwarder);
+        var outcome = await Runner().RunAsync(ChildCommand.Shell("ps -o pid=,pgid= -p $$"), Identity, forwarder);
         var numbers = outcome.OutputTail.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal(numbers[0], numbers[1]);
         Assert.Equal(outcome.ProcessGroupId.ToString(), numbers[0]);
@@ -109,7 +116,7 @@ public sealed class ChildRunnerTests
     public async Task On_timeout_the_whole_tree_is_gone_even_grandchildren_that_ignore_SIGTERM()
     {
         var (forwarder, _) = Output();
-        var runner = new ChildRunner(new ChildRunnerOptions { TerminationGrace = TimeSpan.FromMilliseconds(500) });
+        var runner = Runner(TimeSpan.FromMilliseconds(500));
         var command = ChildCommand.Shell("trap \"\" TERM; sleep 300 & sleep 300 & echo started; wait") with { Timeout = TimeSpan.FromSeconds(2) };
         Task<int>? membersWhileRunning = null;
         var outcome = await runner.RunAsync(command, Identity, forwarder, started: start =>
@@ -134,7 +141,7 @@ public sealed class ChildRunnerTests
         var (forwarder, _) = Output();
         var marker = Path.Combine(Path.GetTempPath(), "dtask-last-check-" + Guid.NewGuid().ToString("N"));
         var asked = 0;
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell($"touch {marker}"), Identity, forwarder, new StopRequest(), null,
+        var outcome = await Runner().RunAsync(ChildCommand.Shell($"touch {marker}"), Identity, forwarder, new StopRequest(), null,
             () => Interlocked.Increment(ref asked) == 1 ? StopReason.SessionLost("the lease ran out before the child started") : null);
 
         Assert.Equal(1, asked);
@@ -148,7 +155,7 @@ public sealed class ChildRunnerTests
     {
         var (forwarder, _) = Output();
         using var stop = new StopRequest();
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell("sleep 300 & wait"), Identity, forwarder, stop,
+        var outcome = await Runner().RunAsync(ChildCommand.Shell("sleep 300 & wait"), Identity, forwarder, stop,
             start => _ = Task.Run(() => stop.Stop(StopReason.LockLost("test"))));
 
         Assert.Equal("lock-lost: test", outcome.StoppedReason?.Text);
@@ -161,7 +168,7 @@ public sealed class ChildRunnerTests
     public async Task Leftover_background_processes_end_with_the_main_process()
     {
         var (forwarder, _) = Output();
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell("sleep 300 & echo done"), Identity, forwarder);
+        var outcome = await Runner().RunAsync(ChildCommand.Shell("sleep 300 & echo done"), Identity, forwarder);
         Assert.True(outcome.Succeeded);
         Assert.Empty(PosixProcessGroups.Members(outcome.ProcessGroupId!.Value));
     }
@@ -171,7 +178,7 @@ public sealed class ChildRunnerTests
     {
         var (forwarder, sink) = Output();
         var script = "i=0; while [ $i -lt 600 ]; do echo \"line $i\"; i=$((i+1)); done; echo oops >&2";
-        var outcome = await new ChildRunner().RunAsync(ChildCommand.Shell(script), Identity, forwarder);
+        var outcome = await Runner().RunAsync(ChildCommand.Shell(script), Identity, forwarder);
 
         var lines = sink.Events.Where(e => e.Properties.ContainsKey(LogProperties.ChildOutput)).ToList();
         Assert.Equal(601, lines.Count);
@@ -181,4 +188,11 @@ public sealed class ChildRunnerTests
         Assert.Contains("line 599\n", outcome.OutputTail, StringComparison.Ordinal);
         Assert.DoesNotContain("line 0\n", outcome.OutputTail, StringComparison.Ordinal);
     }
+}
+
+/// <summary>Every runner case through the setsid start, the one used where the runtime reaps every child (pid 1).</summary>
+public sealed class SetsidChildRunnerTests : ChildRunnerTests
+{
+    /// <inheritdoc />
+    protected override ChildStartMethod Method => ChildStartMethod.Setsid;
 }

@@ -3,17 +3,18 @@ using System.IO.Pipes;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Dtask.Bench.Processes;
+namespace Dtask.Executor.Processes;
 
 /// <summary>
-/// A child started by glibc's <c>posix_spawn</c> with <c>POSIX_SPAWN_SETSID</c> (glibc 2.26 and later): the child calls
-/// <c>setsid()</c> between fork and exec, so it leads a new session and process group with no extra exec. Its stdin is
-/// <c>/dev/null</c>, its stdout and stderr are pipes (created close-on-exec, so a child started at the same moment by
-/// another thread inherits none of them), every signal is reset to its default action and none is blocked — as .NET's
-/// <see cref="System.Diagnostics.Process"/> does. It is not known to <see cref="System.Diagnostics.Process"/>: it must be
-/// reaped by <see cref="WaitForExit"/> (<c>waitpid</c> on its own pid).
+/// A child started by glibc's <c>posix_spawn</c> with <c>POSIX_SPAWN_SETSID</c>: the child calls <c>setsid()</c>
+/// between fork and exec, so it leads a new session and process group before the command runs, with one exec. Its
+/// stdin is <c>/dev/null</c>, its stdout and stderr are pipes (created close-on-exec, so a child started at the same
+/// moment by another thread inherits none of them), every signal is reset to its default action and none is blocked —
+/// as .NET's <see cref="System.Diagnostics.Process"/> does. It is not one of <see cref="System.Diagnostics.Process"/>'s
+/// children: a thread of its own waits for it (<c>waitpid</c> on its pid) and completes <see cref="Exited"/>. That is
+/// only safe while the runtime reaps no child it does not track (see <see cref="ChildProcessGroup.CanSpawn"/>).
 /// </summary>
-internal sealed unsafe partial class PosixSpawn : IDisposable
+public sealed unsafe partial class SpawnedChild : IDisposable
 {
     private const short SetSignalDefaults = 0x04;
     private const short SetSignalMask = 0x08;
@@ -24,7 +25,9 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
     private const int FileActionBytes = 1024;
     private const int SignalSetBytes = 128;
 
-    private PosixSpawn(int pid, AnonymousPipeClientStream stdout, AnonymousPipeClientStream stderr)
+    private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SpawnedChild(int pid, AnonymousPipeClientStream stdout, AnonymousPipeClientStream stderr)
     {
         ProcessId = pid;
         StandardOutput = stdout;
@@ -35,25 +38,32 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
     public int ProcessId { get; }
 
     /// <summary>The read end of the child's stdout.</summary>
-    public AnonymousPipeClientStream StandardOutput { get; }
+    public Stream StandardOutput { get; }
 
     /// <summary>The read end of the child's stderr.</summary>
-    public AnonymousPipeClientStream StandardError { get; }
+    public Stream StandardError { get; }
 
-    /// <summary>Starts <paramref name="path"/> with <paramref name="argv"/> (argv[0] included) and the environment <paramref name="environment"/>.</summary>
-    /// <exception cref="Win32Exception">posix_spawn failed (the error is the child's exec error too).</exception>
-    public static PosixSpawn Start(string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string?> environment)
+    /// <summary>Completes when the child has ended and been reaped: its exit code, or 128 + the signal that ended it (as a shell says).</summary>
+    public Task<int> Exited => exited.Task;
+
+    /// <summary>
+    /// Starts <paramref name="path"/> (a full path: nothing is searched) with <paramref name="argv"/> (argv[0] included),
+    /// exactly the environment <paramref name="environment"/>, in <paramref name="workingDirectory"/> when given.
+    /// </summary>
+    /// <exception cref="Win32Exception">posix_spawn failed (the exec's own error included).</exception>
+    public static SpawnedChild Start(string path, IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string?>> environment, string? workingDirectory)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(argv);
         ArgumentNullException.ThrowIfNull(environment);
+        var variables = environment.Where(v => v.Value is not null).Select(v => v.Key + "=" + v.Value).ToList();
         var strings = new List<nint>();
         var attr = NativeMemory.AllocZeroed(AttributeBytes);
         var actions = NativeMemory.AllocZeroed(FileActionBytes);
         var mask = NativeMemory.AllocZeroed(SignalSetBytes);
         var defaults = NativeMemory.AllocZeroed(SignalSetBytes);
         var args = (byte**)NativeMemory.AllocZeroed((nuint)(argv.Count + 1), (nuint)sizeof(byte*));
-        var envp = (byte**)NativeMemory.AllocZeroed((nuint)(environment.Count + 1), (nuint)sizeof(byte*));
+        var envp = (byte**)NativeMemory.AllocZeroed((nuint)(variables.Count + 1), (nuint)sizeof(byte*));
         var outPipe = stackalloc int[2] { -1, -1 };
         var errPipe = stackalloc int[2] { -1, -1 };
         try
@@ -70,13 +80,9 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
                 args[i] = Utf8(argv[i]);
             }
 
-            var e = 0;
-            foreach (var (name, value) in environment)
+            for (var i = 0; i < variables.Count; i++)
             {
-                if (value is not null)
-                {
-                    envp[e++] = Utf8(name + "=" + value);
-                }
+                envp[i] = Utf8(variables[i]);
             }
 
             if (Pipe2(outPipe, CloseOnExec) != 0 || Pipe2(errPipe, CloseOnExec) != 0)
@@ -93,13 +99,18 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
                 Check(AttrSetSignalMask(attr, mask));
                 Check(AttrSetSignalDefaults(attr, defaults));
                 Check(AttrSetFlags(attr, SetSession | SetSignalMask | SetSignalDefaults));
+                if (!string.IsNullOrEmpty(workingDirectory))
+                {
+                    Check(FileActionsAddChdir(actions, Utf8(workingDirectory)));
+                }
+
                 Check(FileActionsAddOpen(actions, 0, Utf8("/dev/null"), 0, 0));
                 Check(FileActionsAddDup2(actions, outPipe[1], 1));
                 Check(FileActionsAddDup2(actions, errPipe[1], 2));
                 var error = Spawn(out var pid, Utf8(path), actions, attr, args, envp);
                 if (error != 0)
                 {
-                    throw new Win32Exception(error, $"posix_spawn '{path}': {new Win32Exception(error).Message}");
+                    throw new Win32Exception(error);
                 }
 
                 _ = Close(outPipe[1]);
@@ -109,7 +120,9 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
                 outPipe[0] = -1;
                 var stderr = new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(errPipe[0], ownsHandle: true));
                 errPipe[0] = -1;
-                return new PosixSpawn(pid, stdout, stderr);
+                var child = new SpawnedChild(pid, stdout, stderr);
+                child.StartWaiter();
+                return child;
             }
             finally
             {
@@ -141,30 +154,96 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
         }
     }
 
-    /// <summary>The session of <paramref name="pid"/>, or -1 when it is gone.</summary>
-    public static int SessionOf(int pid) => GetSid(pid);
-
-    /// <summary>Waits for the child to end and reaps it: its exit code, or 128 + the signal that ended it.</summary>
-    public int WaitForExit()
-    {
-        int status;
-        while (WaitPid(ProcessId, &status, 0) < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            if (errno != Eintr)
-            {
-                throw new Win32Exception(errno, $"waitpid({ProcessId}) failed");
-            }
-        }
-
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
-    }
+    /// <summary>
+    /// True when this libc can start a child in a working directory of its own (<c>posix_spawn_file_actions_addchdir_np</c>,
+    /// glibc 2.29 and later) and with <c>POSIX_SPAWN_SETSID</c>.
+    /// </summary>
+    public static bool Supported { get; } = Probe();
 
     /// <inheritdoc />
     public void Dispose()
     {
         StandardOutput.Dispose();
         StandardError.Dispose();
+    }
+
+    private void StartWaiter()
+    {
+        // A small thread that only waits: the wait blocks in the kernel, never a thread of the pool.
+        var waiter = new Thread(() =>
+        {
+            try
+            {
+                exited.TrySetResult(WaitForExit(ProcessId));
+            }
+            catch (Win32Exception e)
+            {
+                exited.TrySetException(e);
+            }
+        }, 128 * 1024)
+        {
+            IsBackground = true,
+            Name = "dtask child wait",
+        };
+        waiter.Start();
+    }
+
+    private static int WaitForExit(int pid)
+    {
+        int status;
+        while (WaitPid(pid, &status, 0) < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Eintr)
+            {
+                throw new Win32Exception(errno, $"waitpid({pid}) failed");
+            }
+        }
+
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+    }
+
+    private static bool Probe()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        try
+        {
+            var actions = NativeMemory.AllocZeroed(FileActionBytes);
+            try
+            {
+                if (FileActionsInit(actions) != 0)
+                {
+                    return false;
+                }
+
+                var dot = Marshal.StringToCoTaskMemUTF8(".");
+                try
+                {
+                    return FileActionsAddChdir(actions, (byte*)dot) == 0;
+                }
+                finally
+                {
+                    Marshal.FreeCoTaskMem(dot);
+                    _ = FileActionsDestroy(actions);
+                }
+            }
+            finally
+            {
+                NativeMemory.Free(actions);
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+        catch (DllNotFoundException)
+        {
+            return false;
+        }
     }
 
     private static void Check(int error)
@@ -205,6 +284,9 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
     [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_addopen")]
     private static partial int FileActionsAddOpen(void* actions, int fd, byte* path, int flags, uint mode);
 
+    [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_addchdir_np")]
+    private static partial int FileActionsAddChdir(void* actions, byte* path);
+
     [LibraryImport("libc", EntryPoint = "sigemptyset")]
     private static partial int SignalEmptySet(void* set);
 
@@ -219,7 +301,4 @@ internal sealed unsafe partial class PosixSpawn : IDisposable
 
     [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
     private static partial int WaitPid(int pid, int* status, int options);
-
-    [LibraryImport("libc", EntryPoint = "getsid")]
-    private static partial int GetSid(int pid);
 }
