@@ -16,8 +16,11 @@ namespace Dtask.Bench;
 /// <param name="ScaleTasks">Tasks in the scale scenario.</param>
 internal sealed record BenchSettings(string Repository, IReadOnlyList<string> Scenarios, bool Quick, string OutputFolder, string? MarkdownFile, string DtaskDll, int ScaleTasks)
 {
-    /// <summary>Every scenario, in the order they run.</summary>
-    public static IReadOnlyList<string> AllScenarios { get; } = ["latency", "baseline", "cost", "backstop", "scale", "reconcile", "footprint", "spawn"];
+    /// <summary>
+    /// Every scenario, in the order they run: those that need a quiet machine first (process start, scale, reconcile,
+    /// footprint), those beside <c>consul lock</c> last (its processes can pile up and load the machine for minutes).
+    /// </summary>
+    public static IReadOnlyList<string> AllScenarios { get; } = ["spawn", "scale", "reconcile", "footprint", "backstop", "latency", "cost", "baseline"];
 
     /// <summary>A duration: <paramref name="full"/> seconds, or <paramref name="quick"/> in quick runs.</summary>
     public int Seconds(int full, int quick) => Quick ? quick : full;
