@@ -96,12 +96,7 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
         var setup = string.Create(CultureInfo.InvariantCulture, $"3 executors, {count} tasks loaded (yearly schedule: none fires), {seconds} s");
         Console.Error.WriteLine($"  dtask: {setup}");
         await using var consul = await ConsulUnderTest.StartAsync(cancellationToken);
-        using var loader = new TaskLoader(consul.Client, ConsulUnderTest.Layout);
-        var tasks = BenchTask.Many(count, name => new BenchTask(name, "0 0 0 1 1 *", null, ["/bin/true"], History: 5));
-        var load = await loader.LoadAsync(tasks, cancellationToken);
-        var log = new ExecutorLog();
-        var executors = Enumerable.Range(1, 3)
-            .Select(i => ExecutorProcess.Start(settings.DtaskDll, $"node-{i:00}", ConsulUnderTest.Prefix, consul.Agent.HostPort, log)).ToList();
+        var (load, log, executors) = await StartFleetAsync(consul, count, "0 0 0 1 1 *", cancellationToken);
         try
         {
             var ready = await Task.WhenAll(executors.Select(e => e.WaitReadyAsync(TimeSpan.FromMinutes(10), cancellationToken)));
@@ -143,6 +138,18 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
         }
     }
 
+    /// <summary>Loads <paramref name="count"/> tasks running <c>/bin/true</c> on <paramref name="schedule"/>, then starts the 3 executors.</summary>
+    private async Task<(ReconcileRun Load, ExecutorLog Log, List<ExecutorProcess> Executors)> StartFleetAsync(ConsulUnderTest consul, int count, string schedule,
+        CancellationToken cancellationToken)
+    {
+        using var loader = new TaskLoader(consul.Client, ConsulUnderTest.Layout);
+        var load = await loader.LoadAsync(BenchTask.Many(count, name => new BenchTask(name, schedule, null, ["/bin/true"], History: 5)), cancellationToken);
+        var log = new ExecutorLog();
+        List<ExecutorProcess> executors = [.. Enumerable.Range(1, 3)
+            .Select(i => ExecutorProcess.Start(settings.DtaskDll, $"node-{i:00}", ConsulUnderTest.Prefix, consul.Agent.HostPort, log))];
+        return (load, log, executors);
+    }
+
     /// <summary>Keys and bytes of values under the bench prefix, listed a folder and a hundred tasks at a time.</summary>
     private static async Task<(long Keys, long Bytes)> KvSizeAsync(ConsulUnderTest consul, int count, CancellationToken cancellationToken)
     {
@@ -180,12 +187,7 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
         var setup = string.Create(CultureInfo.InvariantCulture, $"3 executors, {count} tasks every minute (H * * * * *), {minutes * 60} s");
         Console.Error.WriteLine($"  dtask: {setup}");
         await using var consul = await ConsulUnderTest.StartAsync(cancellationToken);
-        using var loader = new TaskLoader(consul.Client, ConsulUnderTest.Layout);
-        var tasks = BenchTask.Many(count, name => new BenchTask(name, "H * * * * *", null, ["/bin/true"], History: 5));
-        var load = await loader.LoadAsync(tasks, cancellationToken);
-        var log = new ExecutorLog();
-        var executors = Enumerable.Range(1, 3)
-            .Select(i => ExecutorProcess.Start(settings.DtaskDll, $"node-{i:00}", ConsulUnderTest.Prefix, consul.Agent.HostPort, log)).ToList();
+        var (load, log, executors) = await StartFleetAsync(consul, count, "H * * * * *", cancellationToken);
         try
         {
             var readyTask = Task.WhenAll(executors.Select(e => e.WaitReadyAsync(TimeSpan.FromMinutes(5), cancellationToken)));
