@@ -107,8 +107,8 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
             var span = (double)(samples[^1].Second - samples[0].Second);
             var executorCores = FireBench.Cores(samples, pids);
             var consulCores = FireBench.Cores(samples, [consul.Agent.ProcessId]);
-            var executorRss = pids.Select(p => samples.Select(x => x.Usage.GetValueOrDefault(p)?.RssBytes ?? 0).Max() / 1048576.0).ToList();
-            var consulRss = samples.Select(x => x.Usage.GetValueOrDefault(consul.Agent.ProcessId)?.RssBytes ?? 0).Max() / 1048576.0;
+            var executorRss = pids.Select(p => PeakMiB(samples, p)).ToList();
+            var consulRss = PeakMiB(samples, consul.Agent.ProcessId);
             var due = count / 60.0;
             var (keys, bytes) = await KvSizeAsync(consul, count, cancellationToken);
             var figures = new List<Figure>
@@ -149,6 +149,10 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
             .Select(i => ExecutorProcess.Start(settings.DtaskDll, $"node-{i:00}", ConsulUnderTest.Prefix, consul.Agent.HostPort, log))];
         return (load, log, executors);
     }
+
+    /// <summary>The largest RSS of <paramref name="pid"/> among <paramref name="samples"/>, in MiB.</summary>
+    private static double PeakMiB(IReadOnlyList<WindowSample> samples, int pid) =>
+        samples.Max(s => s.Usage.GetValueOrDefault(pid)?.RssBytes ?? 0) / 1048576.0;
 
     /// <summary>Keys and bytes of values under the bench prefix, listed a folder and a hundred tasks at a time.</summary>
     private static async Task<(long Keys, long Bytes)> KvSizeAsync(ConsulUnderTest consul, int count, CancellationToken cancellationToken)
@@ -212,8 +216,8 @@ internal sealed class ScaleScenario(BenchSettings settings) : IScenario
             var consulCores = FireBench.Cores(samples, [consul.Agent.ProcessId]);
             var seconds = (double)(samples[^1].Second - samples[0].Second);
             var window = samples[^1].Counters.Since(samples[0].Counters);
-            var executorRss = pids.Select(p => samples.Select(s => s.Usage.GetValueOrDefault(p)?.RssBytes ?? 0).Max() / 1048576.0).ToList();
-            var consulRss = samples.Select(s => s.Usage.GetValueOrDefault(consul.Agent.ProcessId)?.RssBytes ?? 0).Max() / 1048576.0;
+            var executorRss = pids.Select(p => PeakMiB(samples, p)).ToList();
+            var consulRss = PeakMiB(samples, consul.Agent.ProcessId);
             var delay = Distribution.Of(delays);
             var perExecutorCores = intervals.SelectMany(i => i.Cores.Where(c => c.Key != consul.Agent.ProcessId).Select(c => c.Value));
             var childCores = samples[^1].Usage.Where(u => pids.Contains(u.Key)).Sum(u => u.Value.ChildCpuSeconds - samples[0].Usage.GetValueOrDefault(u.Key, u.Value).ChildCpuSeconds) / seconds;

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Diagnostics;
 using System.Globalization;
 using Dtask.Bench.Processes;
@@ -124,12 +123,11 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
         var setsidMedian = Median(figures, "start → first output on stdout, serial", DtaskSetsid, "/bin/true");
         var gain = setsidMedian - spawnMedian;
         var contained = figures.Where(f => f.Metric.StartsWith("containment", StringComparison.Ordinal) && f.System is Dtask or DtaskSetsid).All(f => f.Value == 1);
-        var method = ChildProcessGroup.AutoMethod == ChildStartMethod.PosixSpawn ? "posix_spawn" : "setsid";
         // posix_spawn's child is not one of .NET's Process children: where the runtime reaps every child itself (pid 1,
         // or SIGCHLD ignored at start) its exit status would be taken before the executor's waiter reads it, so there the
         // executor keeps the setsid start, which the runtime tracks.
         goals.Add(new GoalCheck("per-fire process start: the faster of setsid and posix_spawn that keeps the same containment and exit status",
-            string.Create(CultureInfo.InvariantCulture, $"/bin/true, start → exit seen, median: posix_spawn {spawnMedian:0.00} ms, setsid {setsidMedian:0.00} ms ({gain:0.00} ms, {(setsidMedian > 0 ? 100 * gain / setsidMedian : 0):0}% of the setsid start saved); the executor here starts children with {method}; both lead their session and group"),
+            string.Create(CultureInfo.InvariantCulture, $"/bin/true, start → exit seen, median: posix_spawn {spawnMedian:0.00} ms, setsid {setsidMedian:0.00} ms ({gain:0.00} ms, {(setsidMedian > 0 ? 100 * gain / setsidMedian : 0):0}% of the setsid start saved); the executor here starts children with {ChildStartCost.Method}; both lead their session and group"),
             contained && (ChildProcessGroup.AutoMethod == ChildStartMethod.PosixSpawn ? spawnMedian <= setsidMedian : !ChildProcessGroup.CanSpawn),
             contained ? null : "a way's child did not lead its session and group, or its tree outlived a signal to the group"));
         notes.Add("spawn: `dtask` is ChildProcessGroup.StartAsync as the executor starts children (posix_spawn with POSIX_SPAWN_SETSID, stdin /dev/null, stdout and stderr on pipes, a thread waiting for the child); `dtask-setsid` is its start where the runtime reaps every child (pid 1): Process.Start of `setsid CMD`, then the check that the child leads its group; `process-start` is Process.Start of CMD itself (no containment: the machine's floor); `setsid-exec` is Process.Start of `setsid CMD` without the wait until the child leads its group (the extra exec's share).");
@@ -212,23 +210,6 @@ internal sealed class SpawnScenario(BenchSettings settings) : IScenario
     {
         await stdout.CopyToAsync(Stream.Null).ConfigureAwait(false);
         await stderr.CopyToAsync(Stream.Null).ConfigureAwait(false);
-    }
-
-    /// <summary>The environment a child gets: this process's, plus run variables as the executor adds them.</summary>
-    private static Dictionary<string, string?> ChildEnvironment()
-    {
-        var environment = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            environment[(string)entry.Key] = (string?)entry.Value;
-        }
-
-        foreach (var (name, value) in RunVariables)
-        {
-            environment[name] = value;
-        }
-
-        return environment;
     }
 
     private static readonly (string Name, string Value)[] RunVariables =

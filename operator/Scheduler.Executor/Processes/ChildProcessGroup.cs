@@ -45,7 +45,6 @@ public sealed partial class ChildProcessGroup : IDisposable
         this.process = process;
         this.time = time;
         GroupId = process.Id;
-        Method = ChildStartMethod.Setsid;
         StandardOutput = process.StandardOutput.BaseStream;
         StandardError = process.StandardError.BaseStream;
     }
@@ -55,7 +54,6 @@ public sealed partial class ChildProcessGroup : IDisposable
         this.spawned = spawned;
         this.time = time;
         GroupId = spawned.ProcessId;
-        Method = ChildStartMethod.PosixSpawn;
         StandardOutput = spawned.StandardOutput;
         StandardError = spawned.StandardError;
     }
@@ -69,9 +67,6 @@ public sealed partial class ChildProcessGroup : IDisposable
 
     /// <summary>The way <see cref="ChildStartMethod.Auto"/> starts children in this process.</summary>
     public static ChildStartMethod AutoMethod => CanSpawn ? ChildStartMethod.PosixSpawn : ChildStartMethod.Setsid;
-
-    /// <summary>How this child was started.</summary>
-    public ChildStartMethod Method { get; }
 
     /// <summary>The group id: the main process's id.</summary>
     public int GroupId { get; }
@@ -116,7 +111,7 @@ public sealed partial class ChildProcessGroup : IDisposable
             method = AutoMethod;
         }
 
-        if (method == ChildStartMethod.PosixSpawn && Path.IsPathRooted(start.FileName))
+        if (method == ChildStartMethod.PosixSpawn)
         {
             var spawned = SpawnedChild.Start(start.FileName, [start.FileName, .. start.ArgumentList], start.Environment, start.WorkingDirectory);
             return new ChildProcessGroup(spawned, time);

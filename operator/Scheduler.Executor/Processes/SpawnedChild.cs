@@ -203,48 +203,9 @@ public sealed unsafe partial class SpawnedChild : IDisposable
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
     }
 
-    private static bool Probe()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return false;
-        }
-
-        try
-        {
-            var actions = NativeMemory.AllocZeroed(FileActionBytes);
-            try
-            {
-                if (FileActionsInit(actions) != 0)
-                {
-                    return false;
-                }
-
-                var dot = Marshal.StringToCoTaskMemUTF8(".");
-                try
-                {
-                    return FileActionsAddChdir(actions, (byte*)dot) == 0;
-                }
-                finally
-                {
-                    Marshal.FreeCoTaskMem(dot);
-                    _ = FileActionsDestroy(actions);
-                }
-            }
-            finally
-            {
-                NativeMemory.Free(actions);
-            }
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return false;
-        }
-        catch (DllNotFoundException)
-        {
-            return false;
-        }
-    }
+    private static bool Probe() =>
+        OperatingSystem.IsLinux() && NativeLibrary.TryLoad("libc.so.6", out var libc)
+        && NativeLibrary.TryGetExport(libc, "posix_spawn_file_actions_addchdir_np", out _);
 
     private static void Check(int error)
     {
