@@ -57,6 +57,26 @@ public sealed class HarnessTests
         Assert.Equal(write ? 1 : 0, tally.FirePathWrites);
     }
 
+    [Theory]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/run?stale=", "StaleRead")]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/run?consistent=", "ConsistentRead")]
+    [InlineData("PUT", "/v1/txn?consistent=", "ConsistentRead")]
+    [InlineData("PUT", "/v1/txn", "Transaction")]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/history/?keys=&separator=%2F", "HistoryListing")]
+    [InlineData("GET", "/v1/kv/bench/state/ns/t/history/1900000000", "Other")]
+    public void A_fire_paths_requests_are_profiled_by_part(string method, string url, string partName)
+    {
+        var tally = new RequestTally();
+        var before = tally.FirePathParts();
+        tally.Read($"    2026-12-06T01:02:12.887Z [DEBUG] agent.http: Request finished: method={method} url={url} from=127.0.0.1:54392 latency=76.876µs");
+        tally.Read($"    2026-12-06T01:02:12.887Z [DEBUG] agent.http: Request finished: method=PUT url=/v1/session/renew/abc from=127.0.0.1:54392 latency=76.876µs");
+
+        var after = tally.FirePathParts();
+        Assert.Equal(1, after[Enum.Parse<FirePathPart>(partName)]);
+        Assert.Equal(1, after.Values.Sum());
+        Assert.Contains(" 0.50", RequestTally.Profile(before, after, fires: 2), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Percentiles_are_nearest_rank()
     {

@@ -18,6 +18,25 @@ internal enum RequestKind
     Other,
 }
 
+/// <summary>What a fire-path request was, by its URL: the profile of a fire's requests.</summary>
+internal enum FirePathPart
+{
+    /// <summary>A stale read of a <c>state/</c> key: a later rank's look at the run record.</summary>
+    StaleRead,
+
+    /// <summary>A consistent read: of a <c>state/</c> key, or a read-only transaction with <c>?consistent</c> (the claims' batched reads).</summary>
+    ConsistentRead,
+
+    /// <summary>A transaction without a read mode: a claim, a finish, a marker (or a default-mode read-only batch).</summary>
+    Transaction,
+
+    /// <summary>A listing of a task's history keys (<c>?keys</c>): the trimming of a finish, the window check of a marker.</summary>
+    HistoryListing,
+
+    /// <summary>Anything else under <c>state/</c>: plain reads and writes of single keys.</summary>
+    Other,
+}
+
 /// <summary>
 /// Counts the agent's HTTP requests by <see cref="RequestKind"/>, from its debug log (one <c>Request finished:
 /// method=… url=…</c> line per request), so that the requests of the fires can be told from each executor's standing
@@ -28,10 +47,32 @@ internal enum RequestKind
 internal sealed partial class RequestTally
 {
     private readonly long[] counts = new long[4];
+    private readonly long[] parts = new long[5];
     private long firePathWrites;
 
     /// <summary>The counts so far, by kind.</summary>
     public IReadOnlyDictionary<RequestKind, long> Snapshot() => Enum.GetValues<RequestKind>().ToDictionary(k => k, k => Interlocked.Read(ref counts[(int)k]));
+
+    /// <summary>The fire path's counts so far, by part.</summary>
+    public IReadOnlyDictionary<FirePathPart, long> FirePathParts() => Enum.GetValues<FirePathPart>().ToDictionary(k => k, k => Interlocked.Read(ref parts[(int)k]));
+
+    /// <summary>A profile line: each part's requests per fire, from two <see cref="FirePathParts"/> snapshots and the fires between them.</summary>
+    public static string Profile(IReadOnlyDictionary<FirePathPart, long> before, IReadOnlyDictionary<FirePathPart, long> after, double fires)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(after);
+        return string.Join(", ", Enum.GetValues<FirePathPart>().Select(part => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{Describe(part)} {(after[part] - before[part]) / fires:0.00}")));
+    }
+
+    private static string Describe(FirePathPart part) => part switch
+    {
+        FirePathPart.StaleRead => "stale reads",
+        FirePathPart.ConsistentRead => "consistent reads",
+        FirePathPart.Transaction => "transactions",
+        FirePathPart.HistoryListing => "history listings",
+        _ => "other",
+    };
 
     /// <summary>Of the fire path's requests so far, the writes: transactions that are not read-only (no <c>consistent</c>
     /// or <c>stale</c> mode) and writes of <c>state/</c> keys, each one Raft apply.</summary>
@@ -46,9 +87,13 @@ internal sealed partial class RequestTally
             var (method, url) = (match.Groups[1].Value, match.Groups[2].Value);
             var kind = Classify(method, url);
             Interlocked.Increment(ref counts[(int)kind]);
-            if (kind == RequestKind.FirePath && IsWrite(method, url))
+            if (kind == RequestKind.FirePath)
             {
-                Interlocked.Increment(ref firePathWrites);
+                Interlocked.Increment(ref parts[(int)PartOf(method, url)]);
+                if (IsWrite(method, url))
+                {
+                    Interlocked.Increment(ref firePathWrites);
+                }
             }
         }
     }
@@ -69,6 +114,29 @@ internal sealed partial class RequestTally
         }
 
         return path.StartsWith("/v1/session/", StringComparison.Ordinal) ? RequestKind.Sessions : RequestKind.Other;
+    }
+
+    /// <summary>The part of a fire-path request, from its method and URL.</summary>
+    public static FirePathPart PartOf(string method, string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        var query = url.Split('?', 2) is [_, var q] ? q : "";
+        if (query.Contains("keys", StringComparison.Ordinal))
+        {
+            return FirePathPart.HistoryListing;
+        }
+
+        if (query.Contains("stale", StringComparison.Ordinal))
+        {
+            return FirePathPart.StaleRead;
+        }
+
+        if (query.Contains("consistent", StringComparison.Ordinal))
+        {
+            return FirePathPart.ConsistentRead;
+        }
+
+        return url.StartsWith("/v1/txn", StringComparison.Ordinal) ? FirePathPart.Transaction : FirePathPart.Other;
     }
 
     private static bool IsWrite(string method, string url)

@@ -47,13 +47,14 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
         int[] sizes = Environment.GetEnvironmentVariable("BENCH_BACKSTOP_SIZES") is { Length: > 0 } listed
             ? [.. listed.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => int.Parse(n, CultureInfo.InvariantCulture))]
             : settings.Quick ? [30] : [30, 300];
+        // The ranking's CPU first, on the quiet machine.
+        var figures = new List<Figure>(RankingCost.Measure(settings.Quick ? [30, 300] : [3, 30, 300, 3000]));
         var runs = new List<BackstopRun>();
         foreach (var n in sizes)
         {
             runs.Add(await RunOneAsync(n, cancellationToken));
         }
 
-        var figures = new List<Figure>();
         var notes = new List<string>();
         foreach (var run in runs)
         {
@@ -80,7 +81,8 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
                 $"backstop {run.Nodes}: {run.Dead} of {run.Nodes} executors cut off from Consul at {run.CutAt:HH:mm:ss.fff} UTC; {run.Slots} slots due 2 s after the cut (one of each task); "
                 + $"{run.FirstKDead.Count} had their first {Contenders} ranks dead, {run.FirstTwoDead.Count} their first two only, {run.FirstDead.Count} their first only, {run.FirstAlive.Count} a live first rank; "
                 + $"no slot had its first {(2 * Contenders) - 1} ranks (contenders and watchers) all cut (kept out of the chosen set: the documented limit); "
-                + $"rank step {run.StepMs:0} ms (min(--rank-delay, window / 4K)); cut registrations still listed 5 s after the slot: {run.DeadStillListed} of {run.Dead}."));
+                + $"rank step {run.StepMs:0} ms (min(--rank-delay, window / 4K)); cut registrations still listed 5 s after the slot: {run.DeadStillListed} of {run.Dead}; "
+                + $"fire-path requests per fire by part, the slot before: {run.AliveProfile}; the slot of the cut: {run.CutProfile}."));
             foreach (var slot in run.FirstKDead.Where(s => s.RanBy is null))
             {
                 notes.Add($"backstop {run.Nodes}: slot {slot.Slot} of {slot.Task} (first {Contenders} dead) did not run: {slot.Record ?? "no record"}");
@@ -149,8 +151,10 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
             long FirePath() => consul.Agent.Requests!.Snapshot()[RequestKind.FirePath];
             await SlotClock.UntilAsync(slot - PeriodSeconds - 1, cancellationToken);
             var aliveBefore = FirePath();
+            var aliveParts = consul.Agent.Requests!.FirePathParts();
             await SlotClock.UntilAsync(slot - PeriodSeconds + 3, cancellationToken);
             var aliveRequests = (double)(FirePath() - aliveBefore) / Tasks;
+            var aliveProfile = RequestTally.Profile(aliveParts, consul.Agent.Requests!.FirePathParts(), Tasks);
             var pairs = tasks.Select(t => (t.Name, Slot: slot, Order: SlotRanking.ByHash(new TaskId(BenchTask.Namespace, t.Name), slot, nodes))).ToList();
             var dead = ChooseDead(pairs.Select(p => p.Order).ToList(), n / 2, pairs.Count / 2);
 
@@ -163,8 +167,10 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
             }
 
             var cutBefore = FirePath();
+            var cutParts = consul.Agent.Requests!.FirePathParts();
             await SlotClock.UntilAsync(slot + 3, cancellationToken);
             var cutRequests = (double)(FirePath() - cutBefore) / Tasks;
+            var cutProfile = RequestTally.Profile(cutParts, consul.Agent.Requests!.FirePathParts(), Tasks);
             await SlotClock.UntilAsync(slot + 5, cancellationToken);
             var listed = (await consul.Client.Kv.ListAsync(ConsulUnderTest.Layout.NodesPrefix, cancellationToken: cancellationToken)).Value
                 .Select(p => p.Key[ConsulUnderTest.Layout.NodesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
@@ -187,7 +193,7 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
 
             return new BackstopRun(n, dead.Count, cutAt, pairs.Count,
                 [.. slots.Where(s => s.DeadAtTop >= Contenders)], [.. slots.Where(s => s.DeadAtTop == 2)], [.. slots.Where(s => s.DeadAtTop == 1)], [.. slots.Where(s => s.DeadAtTop == 0)],
-                slots.Sum(s => Math.Max(0, s.Runs - 1)), Math.Min(150, PeriodSeconds * 1000.0 / (4 * Contenders)), dead.Count(listed.Contains), aliveRequests, cutRequests,
+                slots.Sum(s => Math.Max(0, s.Runs - 1)), Math.Min(150, PeriodSeconds * 1000.0 / (4 * Contenders)), dead.Count(listed.Contains), aliveRequests, cutRequests, aliveProfile, cutProfile,
                 [.. log.Problems.Where(p => !dead.Contains(p.Split(':', 2)[0]))]);
         }
         finally
@@ -235,5 +241,5 @@ internal sealed class BackstopScenario(BenchSettings settings) : IScenario
     private sealed record BackstopRun(int Nodes, int Dead, DateTimeOffset CutAt, int Slots, IReadOnlyList<BackstopSlot> FirstKDead, IReadOnlyList<BackstopSlot> FirstTwoDead,
         IReadOnlyList<BackstopSlot> FirstDead,
         IReadOnlyList<BackstopSlot> FirstAlive, int Duplicates, double StepMs, int DeadStillListed, double RequestsPerFireAlive,
-        double RequestsPerFireCut, IReadOnlyList<string> Problems);
+        double RequestsPerFireCut, string AliveProfile, string CutProfile, IReadOnlyList<string> Problems);
 }

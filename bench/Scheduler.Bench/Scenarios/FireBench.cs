@@ -80,6 +80,10 @@ internal sealed record FireMeasurement(
     /// <summary>In-process dtask only: of those, the writes (each one Raft apply) per fire; NaN otherwise.</summary>
     public double FirePathWritesPerFire { get; init; } = double.NaN;
 
+    /// <summary>In-process dtask only: the fire path's requests per fire by part (stale reads, consistent reads,
+    /// transactions, history listings), as a line; empty otherwise.</summary>
+    public string FirePathProfile { get; init; } = "";
+
     /// <summary>In-process dtask only: each executor's standing requests a second over the window, by kind (sessions,
     /// membership, other watches), counted by URL.</summary>
     public IReadOnlyDictionary<RequestKind, double> StandingPerExecutorSecond { get; init; } = new Dictionary<RequestKind, double>();
@@ -169,6 +173,7 @@ internal sealed class FireBench(BenchSettings settings)
                     // slot that spill past the window's end are those of the slot before it that spilled in).
                     FirePathRequestsPerFire = (double)(a.ByKind[RequestKind.FirePath] - b.ByKind[RequestKind.FirePath]) / (setup.Tasks * span),
                     FirePathWritesPerFire = (double)(a.FirePathWrites - b.FirePathWrites) / (setup.Tasks * span),
+                    FirePathProfile = RequestTally.Profile(b.Parts, a.Parts, setup.Tasks * span),
                     StandingPerExecutorSecond = new[] { RequestKind.Sessions, RequestKind.Membership, RequestKind.Other }
                         .ToDictionary(k => k, k => (double)(a.ByKind[k] - b.ByKind[k]) / (setup.Nodes * span)),
                 };
@@ -183,7 +188,7 @@ internal sealed class FireBench(BenchSettings settings)
     }
 
     /// <summary>The agent's request counts at <paramref name="at"/> (Unix seconds); null without a tally.</summary>
-    private static async Task<(IReadOnlyDictionary<RequestKind, long> ByKind, long FirePathWrites)?> SnapshotAtAsync(RequestTally? requests, double at,
+    private static async Task<(IReadOnlyDictionary<RequestKind, long> ByKind, long FirePathWrites, IReadOnlyDictionary<FirePathPart, long> Parts)?> SnapshotAtAsync(RequestTally? requests, double at,
         CancellationToken cancellationToken)
     {
         if (requests is null)
@@ -193,7 +198,7 @@ internal sealed class FireBench(BenchSettings settings)
 
         await SlotClock.UntilAsync(at, cancellationToken);
         await Task.Delay(50, cancellationToken); // the agent's log lines of requests finished by then
-        return (requests.Snapshot(), requests.FirePathWrites);
+        return (requests.Snapshot(), requests.FirePathWrites, requests.FirePathParts());
     }
 
     private static async Task ClearAtAsync(ExecutorLog log, double at, CancellationToken cancellationToken)

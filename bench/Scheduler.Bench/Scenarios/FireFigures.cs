@@ -80,7 +80,7 @@ internal static class FireFigures
         if (m.StandingPerExecutorSecond.Count > 0)
         {
             yield return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{setup}: by URL in the agent's request log over the window: {m.FirePathRequestsPerFire:0.00} fire-path requests per fire ({m.FirePathWritesPerFire:0.00} of them writes); standing requests per executor per second: {string.Join(", ", m.StandingPerExecutorSecond.Select(p => $"{p.Key} {p.Value:0.00}"))}.");
+                $"{setup}: by URL in the agent's request log over the window: {m.FirePathRequestsPerFire:0.00} fire-path requests per fire ({m.FirePathWritesPerFire:0.00} of them writes; by part: {m.FirePathProfile}); standing requests per executor per second: {string.Join(", ", m.StandingPerExecutorSecond.Select(p => $"{p.Key} {p.Value:0.00}"))}.");
         }
 
         if (m.Warnings > 0)

@@ -65,6 +65,16 @@ public sealed record RunRecord
     /// </summary>
     public long? PreviousSlot { get; init; }
 
+    /// <summary>
+    /// Written by the finisher of a scheduled run when the task's slot history was exactly its history limit of
+    /// consecutive slots of its schedule, ending at this record's slot: the oldest of them. The next finisher, whose slot
+    /// follows this one, then knows which entry to trim without listing the history. Null when not known.
+    /// </summary>
+    public long? HistoryFrom { get; init; }
+
+    /// <summary>The schedule whose consecutive slots <see cref="HistoryFrom"/> counts (a fingerprint of its expression and time zone).</summary>
+    public string? HistorySchedule { get; init; }
+
     /// <summary>True for a manual run (or a dropped trigger).</summary>
     [JsonIgnore]
     public bool IsManual => TriggerIndex is not null;

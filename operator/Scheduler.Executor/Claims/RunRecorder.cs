@@ -3,6 +3,7 @@ using Dtask.Consul.Errors;
 using Dtask.Consul.Txn;
 using Dtask.Core.Durations;
 using Dtask.Core.Model;
+using Dtask.Core.Scheduling;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;
@@ -138,11 +139,23 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null, 
         var runKey = store.Layout.RunKey(task.Namespace, task.Name);
         var lockKey = store.Layout.LockKey(task.Namespace, task.Name);
         var historyKey = store.Layout.HistoryKeyOf(task.Namespace, task.Name, final);
-        var value = RunStateStore.Encode(final);
+        final = final with { HistoryFrom = null, HistorySchedule = null };
+        IReadOnlyList<string> trim;
+        if (final.IsManual)
+        {
+            trim = await ManualTrimCandidatesAsync(task, historyKey, historyLimit, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var (slots, from) = KnownTrim(claim, historyLimit) ?? await ListedTrimAsync(task, claim, historyLimit, cancellationToken).ConfigureAwait(false);
+            trim = [.. slots.Select(slot => store.Layout.HistoryKey(task.Namespace, task.Name, slot))];
+            if (from is not null)
+            {
+                final = final with { HistoryFrom = from, HistorySchedule = Fingerprint(claim.Schedule!) };
+            }
+        }
 
-        var trim = final.IsManual
-            ? await ManualTrimCandidatesAsync(task, historyKey, historyLimit, cancellationToken).ConfigureAwait(false)
-            : (await TrimCandidatesAsync(task, claim.Slot, historyLimit, cancellationToken).ConfigureAwait(false)).Select(slot => store.Layout.HistoryKey(task.Namespace, task.Name, slot)).ToList();
+        var value = RunStateStore.Encode(final);
         List<TxnOp> operations =
         [
             TxnOp.CheckSession(lockKey, claim.SessionId),
@@ -265,21 +278,99 @@ public sealed class RunRecorder(RunStateStore store, TimeProvider? time = null, 
         }
     }
 
-    private async Task<IReadOnlyList<long>> TrimCandidatesAsync(TaskId task, long slot, int historyLimit, CancellationToken cancellationToken)
+    /// <summary>
+    /// The history entries to trim, known without listing them, and the oldest slot kept (the next finisher's
+    /// <see cref="RunRecord.HistoryFrom"/>); null when they are not known this way. They are known when the run record this
+    /// claim replaced said the slot history was exactly the limit of consecutive slots of this same schedule from
+    /// <see cref="RunRecord.HistoryFrom"/> to its own slot, and this claim's slot comes right after it: then the slots
+    /// from there to this one, less the limit, are the oldest entries, and nothing else is kept. Anything else (a gap, a
+    /// marker, an abandoned run or a manual run before it, another schedule) lists the history; so does one finish in
+    /// eight, chosen by the slot, so that an entry written out of turn (a holder that lost its lock recording its run
+    /// long after) is trimmed within a few runs, as with a listing every time.
+    /// </summary>
+    internal static (IReadOnlyList<long> Slots, long? From)? KnownTrim(SlotClaim claim, int historyLimit)
+    {
+        var limit = Math.Max(1, historyLimit);
+        if (claim.Schedule is not { } schedule || claim.Record.HistoryFrom is not { } from || claim.Record.HistorySchedule != Fingerprint(schedule)
+            || claim.Record.PreviousSlot is not { } previous || ListsAnyway(claim.Slot))
+        {
+            return null;
+        }
+
+        var slot = DateTimeOffset.FromUnixTimeSeconds(claim.Slot);
+        if (schedule.Previous(slot.AddTicks(-1)) is not { } before || before.ToUnixTimeSeconds() != previous || from > previous)
+        {
+            return null; // Not the slot right after the one the record held: something may lie between.
+        }
+
+        // The slots from `from` to this one: the entries kept, this run's included once it is written.
+        var kept = new List<long> { from };
+        var cursor = DateTimeOffset.FromUnixTimeSeconds(from);
+        while (kept[^1] < claim.Slot && kept.Count <= limit + MaxTrimPerFinish)
+        {
+            if (schedule.Next(cursor) is not { } next)
+            {
+                return null;
+            }
+
+            kept.Add(next.ToUnixTimeSeconds());
+            cursor = next;
+        }
+
+        if (kept[^1] != claim.Slot || kept.Count <= limit || kept.Count > limit + MaxTrimPerFinish)
+        {
+            return null;
+        }
+
+        var excess = kept.Count - limit;
+        return (kept.Take(excess).ToList(), kept[excess]);
+    }
+
+    /// <summary>The history entries to trim from a listing, and the oldest slot kept when what is kept is exactly the
+    /// limit of consecutive slots of the schedule ending at this claim's (<see cref="RunRecord.HistoryFrom"/>).</summary>
+    private async Task<(IReadOnlyList<long> Slots, long? From)> ListedTrimAsync(TaskId task, SlotClaim claim, int historyLimit, CancellationToken cancellationToken)
     {
         var limit = Math.Max(1, historyLimit);
         try
         {
-            var slots = (await store.HistorySlotsAsync(task, cancellationToken).ConfigureAwait(false)).Where(s => s != slot).ToList();
+            var slots = (await store.HistorySlotsAsync(task, cancellationToken).ConfigureAwait(false)).Where(s => s != claim.Slot).ToList();
             // Keep the newest (limit - 1) others: with this run's entry, the limit.
             var excess = slots.Count - (limit - 1);
-            return excess <= 0 ? [] : [.. slots.Take(Math.Min(excess, MaxTrimPerFinish))];
+            var trimmed = excess <= 0 ? [] : slots.Take(Math.Min(excess, MaxTrimPerFinish)).ToList();
+            var kept = slots.Skip(trimmed.Count).Append(claim.Slot).Order().ToList();
+            return (trimmed, Consecutive(claim.Schedule, kept, limit, claim.Slot) ? kept[0] : null);
         }
         catch (ConsulException)
         {
-            return []; // Trimming is best effort; the next finish catches up.
+            return ([], null); // Trimming is best effort; the next finish catches up.
         }
     }
+
+    /// <summary>True when <paramref name="kept"/> is <paramref name="limit"/> consecutive slots of <paramref name="schedule"/> ending at <paramref name="last"/>.</summary>
+    private static bool Consecutive(TaskSchedule? schedule, List<long> kept, int limit, long last)
+    {
+        if (schedule is null || kept.Count != limit || kept[^1] != last)
+        {
+            return false;
+        }
+
+        for (var i = 1; i < kept.Count; i++)
+        {
+            if (schedule.Next(DateTimeOffset.FromUnixTimeSeconds(kept[i - 1])) is not { } next || next.ToUnixTimeSeconds() != kept[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One slot in eight (by a hash of its id) lists the history even when the entries to trim are known.</summary>
+    private static bool ListsAnyway(long slot) => (((ulong)slot * 0x9E3779B97F4A7C15UL) >> 61) == 0;
+
+    /// <summary>What identifies a schedule's slots: its expression and time zone (hashed, short).</summary>
+    internal static string Fingerprint(TaskSchedule schedule) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{schedule.Expression}\n{schedule.TimeZone.Id}")))[..16];
 
     /// <summary>The oldest manual history entries beyond the limit (the manual runs are kept apart from the slots, to the same limit).</summary>
     private async Task<IReadOnlyList<string>> ManualTrimCandidatesAsync(TaskId task, string ownKey, int historyLimit, CancellationToken cancellationToken)

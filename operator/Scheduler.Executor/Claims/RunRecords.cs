@@ -22,6 +22,8 @@ public static class RunRecords
         StartedAt = at,
         Attempt = 1,
         PreviousSlot = GapFrom(replaced),
+        HistoryFrom = replaced?.HistoryFrom,
+        HistorySchedule = replaced?.HistorySchedule,
     };
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Dtask.Core.Model;
+using Dtask.Core.Scheduling;
 using Dtask.Core.State;
 
 namespace Dtask.Executor.Claims;
@@ -15,7 +16,12 @@ namespace Dtask.Executor.Claims;
 /// <param name="Fence">The fence: the run record's ModifyIndex written by the claim. It stays the same for every attempt.</param>
 /// <param name="Record">The run record as last written by this executor.</param>
 /// <param name="RecordIndex">The run record's ModifyIndex after that write: the CAS index of the next one.</param>
-public sealed record SlotClaim(TaskId Task, long Slot, string RunId, string Node, string SessionId, FenceToken Fence, RunRecord Record, ulong RecordIndex);
+public sealed record SlotClaim(TaskId Task, long Slot, string RunId, string Node, string SessionId, FenceToken Fence, RunRecord Record, ulong RecordIndex)
+{
+    /// <summary>The task's schedule, when the claimer knows it: lets the finish trim the history without listing it
+    /// (see <see cref="RunRecorder.FinishAsync"/>).</summary>
+    public TaskSchedule? Schedule { get; init; }
+}
 
 /// <summary>A pending manual trigger, as stored at <c>control/&lt;ns&gt;/&lt;name&gt;/trigger/&lt;id&gt;</c>.</summary>
 /// <param name="Id">The request's id (the key's last segment).</param>

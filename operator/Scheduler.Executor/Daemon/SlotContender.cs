@@ -104,11 +104,13 @@ public sealed class SlotContender(
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(ticket);
+        var began = time.GetUtcNow();
         try
         {
             var (rank, nodes, order) = await RankAsync(task, ticket.Slot, claiming).ConfigureAwait(false);
             var turn = SlotTurn.Of(rank, nodes, options.Contenders, options.RankDelay, ticket.Deadline - ticket.FireTime);
-            var wait = ticket.FireTime + turn.Wait - time.GetUtcNow();
+            var step = SlotTurn.Step(options.Contenders, options.RankDelay, ticket.Deadline - ticket.FireTime);
+            var wait = SlotTurn.LookAt(turn, ticket.FireTime, ticket.Deadline, began, step) - time.GetUtcNow();
             if (rank > 0 && wait > TimeSpan.Zero)
             {
                 await Task.Delay(wait, time, claiming).ConfigureAwait(false);
@@ -462,6 +464,7 @@ public sealed class SlotContender(
                 {
                     RunId = runId,
                     FireTime = ticket.FireTime,
+                    Schedule = task.Schedule,
                 };
                 FireResult result;
                 using (var stop = new StopRequest())

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -15,7 +16,10 @@ namespace Dtask.Executor.Daemon;
 /// <remarks>
 /// <para><c>placement: Any</c>: rendezvous (highest-random-weight) hashing of (task, slot, node): every node computes
 /// the same order from the same node list, the order changes from slot to slot (load spreads), and a node joining or
-/// leaving moves only the slots it wins or loses.</para>
+/// leaving moves only the slots it wins or loses. A node's weight for a slot is the 64-bit finalizer of MurmurHash3
+/// applied to the slot's hash (SHA-256 of <c>task</c>, a newline and the slot, first eight bytes) xor the node's (SHA-256
+/// of its name, first eight bytes, computed once per name): one SHA-256 per ranking instead of one per node, so ranking a
+/// slot among 300 nodes costs about 30 µs instead of 300 µs.</para>
 /// <para><c>placement: RoundRobin</c>: the node that ran the task least recently first (never is least recent), ties by
 /// the same hash: every eligible node takes a turn before one runs again.</para>
 /// </remarks>
@@ -26,7 +30,33 @@ public static class SlotRanking
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(nodes);
-        return [.. nodes.Distinct(StringComparer.Ordinal).OrderByDescending(n => Weight(task, slot, n)).ThenBy(n => n, StringComparer.Ordinal)];
+        var key = Leading64(string.Create(CultureInfo.InvariantCulture, $"{task}\n{slot}"));
+        var names = nodes.Distinct(StringComparer.Ordinal).ToArray();
+        var order = new ulong[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            order[i] = ~Weight(key, names[i]); // Ascending complements: the heaviest first.
+        }
+
+        Array.Sort(order, names);
+        for (var i = 1; i < names.Length; i++)
+        {
+            if (order[i] == order[i - 1])
+            {
+                // Equal weights (a 64-bit collision): by name, so every node still computes the same order.
+                var start = i - 1;
+                var end = i;
+                while (end + 1 < names.Length && order[end + 1] == order[start])
+                {
+                    end++;
+                }
+
+                Array.Sort(names, start, end - start + 1, StringComparer.Ordinal);
+                i = end;
+            }
+        }
+
+        return names;
     }
 
     /// <summary>The nodes by the slot each last ran the task (<paramref name="lastRan"/>; absent: never), oldest first; ties by hash.</summary>
@@ -56,10 +86,43 @@ public static class SlotRanking
         return last;
     }
 
-    private static ulong Weight(TaskId task, long slot, string node)
+    /// <summary>How many node names' hashes are kept (a fleet's names; beyond it, the cache starts again).</summary>
+    private const int NodeHashCapacity = 1 << 16;
+
+    private static readonly ConcurrentDictionary<string, ulong> NodeHashes = new(StringComparer.Ordinal);
+
+    /// <summary>The weight of <paramref name="node"/> for the slot whose hash is <paramref name="key"/>.</summary>
+    internal static ulong Weight(ulong key, string node)
+    {
+        if (!NodeHashes.TryGetValue(node, out var hash))
+        {
+            if (NodeHashes.Count >= NodeHashCapacity)
+            {
+                NodeHashes.Clear();
+            }
+
+            hash = NodeHashes.GetOrAdd(node, Leading64);
+        }
+
+        return Finalize(key ^ hash);
+    }
+
+    /// <summary>The first eight bytes, big-endian, of the SHA-256 of <paramref name="text"/>'s UTF-8.</summary>
+    private static ulong Leading64(string text)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{task}\n{slot}\n{node}")), hash);
+        SHA256.HashData(Encoding.UTF8.GetBytes(text), hash);
         return BinaryPrimitives.ReadUInt64BigEndian(hash);
+    }
+
+    /// <summary>MurmurHash3's 64-bit finalizer: a bijection whose every output bit depends on every input bit.</summary>
+    private static ulong Finalize(ulong z)
+    {
+        z ^= z >> 33;
+        z *= 0xff51afd7ed558ccdUL;
+        z ^= z >> 33;
+        z *= 0xc4ceb9fe1a85ec53UL;
+        z ^= z >> 33;
+        return z;
     }
 }

@@ -17,6 +17,41 @@ public sealed record SlotTurn(TimeSpan Wait, bool Backstop)
     /// <summary>A step is at most the slot's window (fire time to deadline) divided by this and by K.</summary>
     public const int WindowShare = 4;
 
+    /// <summary>One rank step: min(<paramref name="rankDelay"/>, <paramref name="window"/> / (<see cref="WindowShare"/>·<paramref name="contenders"/>)) (the delay alone when the window is unknown).</summary>
+    public static TimeSpan Step(int contenders, TimeSpan rankDelay, TimeSpan window)
+    {
+        contenders = Math.Max(1, contenders);
+        return window > TimeSpan.Zero && window / (WindowShare * contenders) < rankDelay ? window / (WindowShare * contenders) : rankDelay;
+    }
+
+    /// <summary>
+    /// When a node whose turn is <paramref name="turn"/> looks at a slot due at <paramref name="fireTime"/>, having begun to
+    /// contend for it at <paramref name="began"/>: <paramref name="turn"/>'s wait after the fire time; or, when it began
+    /// more than <paramref name="step"/> late, that wait after it began. The fleet's nodes begin late alike when they all
+    /// plan a slot that is already due (the task changed, Consul came back, a loaded machine woke them late): each still
+    /// waits its turn, so the nodes ranked above it look first instead of all claiming at once. A node on time (within a
+    /// step) keeps its turn after the fire time, so a dead first-ranked node still costs one step. Never later than
+    /// half-way to <paramref name="deadline"/> for that reason (a node later than that looks at once, as it would have).
+    /// </summary>
+    public static DateTimeOffset LookAt(SlotTurn turn, DateTimeOffset fireTime, DateTimeOffset deadline, DateTimeOffset began, TimeSpan step)
+    {
+        ArgumentNullException.ThrowIfNull(turn);
+        var nominal = fireTime + turn.Wait;
+        if (began - fireTime <= step || turn.Wait <= TimeSpan.Zero)
+        {
+            return nominal;
+        }
+
+        var delayed = began + turn.Wait;
+        if (deadline > fireTime && deadline != DateTimeOffset.MaxValue)
+        {
+            var halfway = fireTime + ((deadline - fireTime) / 2);
+            delayed = delayed < halfway ? delayed : halfway;
+        }
+
+        return delayed > nominal ? delayed : nominal;
+    }
+
     /// <summary>
     /// The turn of the node ranked <paramref name="rank"/> (0: first) of <paramref name="nodes"/> for a slot whose window
     /// is <paramref name="window"/> (zero: unknown): the first <paramref name="contenders"/> ranks look at k·step; the later
@@ -29,11 +64,7 @@ public sealed record SlotTurn(TimeSpan Wait, bool Backstop)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rank);
         contenders = Math.Max(1, contenders);
-        var step = rankDelay;
-        if (window > TimeSpan.Zero && window / (WindowShare * contenders) < step)
-        {
-            step = window / (WindowShare * contenders);
-        }
+        var step = Step(contenders, rankDelay, window);
 
         if (rank < contenders)
         {

@@ -1,4 +1,5 @@
 using Dtask.Core.Model;
+using Dtask.Core.Scheduling;
 using Dtask.Core.State;
 using Dtask.Executor.Claims;
 using Dtask.Executor.Processes;
@@ -39,6 +40,9 @@ public sealed record FireRequest(TaskId Task, long Slot, ChildCommand Command, D
     /// <see cref="Slot"/> is not used to claim, and a busy task is never recorded skipped for it (the trigger waits).
     /// </summary>
     public ManualTrigger? Trigger { get; init; }
+
+    /// <summary>The task's schedule, when known: its finish then trims the history without listing it.</summary>
+    public TaskSchedule? Schedule { get; init; }
 
     /// <summary>A request for <paramref name="slot"/> of a task spec, with its command, retries, history and policy.</summary>
     public static FireRequest FromSpec(TaskId task, long slot, ScheduledTaskSpec spec, DateTimeOffset deadline, TaskNotification? notify = null)

@@ -261,7 +261,7 @@ public sealed class SlotFiring
                 final = final with { PreviousSlot = null }; // Every slot it passed over has a record now.
             }
         }
-        var finish = await ledger.FinishAsync(claim, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
+        var finish = await ledger.FinishAsync(claim with { Schedule = request.Schedule }, final, request.HistoryLimit, watch.Lost, cancellationToken).ConfigureAwait(false);
         switch (finish.Status)
         {
             case FinishStatus.LockLost when final.State != RunState.Lost:

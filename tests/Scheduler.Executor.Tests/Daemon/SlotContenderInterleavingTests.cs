@@ -383,6 +383,38 @@ public sealed class SlotContenderInterleavingTests : IDisposable
     }
 
     [Fact]
+    public async Task A_fleet_woken_late_for_a_slot_keeps_its_rank_order_so_only_the_first_ranked_node_claims()
+    {
+        // A loaded machine (or a paused process) wakes every contender 2 s after the fire time, all at once: the lowest
+        // ranks start first here. Each still waits its turn after it woke, so the first-ranked node claims alone and the
+        // others see the claim with one stale read each: no claim transaction of theirs, no consistent read.
+        var (order, view) = Fleet(12);
+        int reads = 0, claims = 0;
+        var tap = LedgerTap.Over(ledger);
+        tap.Before = method =>
+        {
+            if (method == nameof(ITaskLedger.PeekRunAsync))
+            {
+                Interlocked.Increment(ref reads);
+            }
+            else if (method == nameof(ITaskLedger.ClaimAsync))
+            {
+                Interlocked.Increment(ref claims);
+            }
+        };
+        var contenders = order.Reverse().Select(node => Contender(node, new Sessions(ledger.OpenSession()), ledger: (ITaskLedger)(object)tap, view: view)).ToList();
+        var definition = Definition($"echo \"$DTASK_SLOT $DTASK_NODE\" >> '{Witness}'");
+        time.SetUtcNow(DateTimeOffset.FromUnixTimeSeconds(Slot) + TimeSpan.FromSeconds(2));
+
+        await DriveAsync(Task.WhenAll(contenders.Select(c => c.ContendAsync(definition, Ticket(Slot), Ct))));
+
+        Assert.Equal([$"{Slot} {order[0]}"], await File.ReadAllLinesAsync(Witness, Ct));
+        Assert.Equal(1, claims);
+        var k = ExecutorOptions.DefaultContenders;
+        Assert.InRange(reads, 1, k - 1 + SlotTurn.Watchers(k));
+    }
+
+    [Fact]
     public async Task When_the_first_K_ranked_nodes_are_dead_but_still_registered_a_watcher_runs_the_slot_one_step_later()
     {
         var (order, view) = Fleet(12);

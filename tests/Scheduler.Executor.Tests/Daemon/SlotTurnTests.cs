@@ -50,4 +50,39 @@ public sealed class SlotTurnTests
     {
         Assert.Equal(new SlotTurn(Delta * 3, true), SlotTurn.Of(3, 11, 3, Delta, TimeSpan.Zero));
     }
+
+    [Fact]
+    public void A_node_that_begins_on_time_or_less_than_a_step_late_looks_at_its_turn_after_the_fire_time()
+    {
+        var fire = DateTimeOffset.FromUnixTimeSeconds(1_900_000_000);
+        var turn = SlotTurn.Of(2, 30, 3, Delta, TimeSpan.FromMinutes(1));
+        Assert.Equal(fire + (Delta * 2), SlotTurn.LookAt(turn, fire, fire.AddMinutes(1), fire, Delta));
+        Assert.Equal(fire + (Delta * 2), SlotTurn.LookAt(turn, fire, fire.AddMinutes(1), fire - TimeSpan.FromSeconds(1), Delta));
+        Assert.Equal(fire + (Delta * 2), SlotTurn.LookAt(turn, fire, fire.AddMinutes(1), fire + Delta, Delta));
+    }
+
+    [Fact]
+    public void A_node_that_begins_late_looks_its_turn_after_it_began_so_the_ranks_above_go_first()
+    {
+        var fire = DateTimeOffset.FromUnixTimeSeconds(1_900_000_000);
+        var began = fire + TimeSpan.FromSeconds(3);
+        var looks = Enumerable.Range(0, 30).Select(rank => SlotTurn.LookAt(SlotTurn.Of(rank, 30, 3, Delta, TimeSpan.FromMinutes(1)), fire, fire.AddMinutes(1), began, Delta)).ToList();
+        Assert.Equal(began, looks[0] < began ? began : looks[0]); // The first rank goes at once.
+        Assert.Equal(began + Delta, looks[1]);
+        Assert.Equal(began + (Delta * 2), looks[2]);
+        Assert.Equal(looks.Order(), looks);
+        Assert.All(looks.Skip(3), look => Assert.InRange(look, began + (Delta * 3), began + (Delta * 4)));
+    }
+
+    [Fact]
+    public void A_late_node_never_looks_later_than_half_way_to_the_deadline_nor_earlier_than_its_turn()
+    {
+        var fire = DateTimeOffset.FromUnixTimeSeconds(1_900_000_000);
+        var deadline = fire + TimeSpan.FromSeconds(10);
+        var turn = SlotTurn.Of(4, 30, 3, Delta, deadline - fire);
+        Assert.Equal(fire + TimeSpan.FromSeconds(5), SlotTurn.LookAt(turn, fire, deadline, fire + TimeSpan.FromSeconds(4.9), Delta));
+        Assert.True(SlotTurn.LookAt(turn, fire, deadline, fire + TimeSpan.FromSeconds(8), Delta) <= fire + TimeSpan.FromSeconds(8), "a node later than half-way looks at once");
+        Assert.Equal(fire + turn.Wait, SlotTurn.LookAt(turn, fire, fire + TimeSpan.FromSeconds(0.5), fire + TimeSpan.FromSeconds(0.2), Delta));
+        Assert.Equal(fire + TimeSpan.FromSeconds(30) + turn.Wait, SlotTurn.LookAt(turn, fire, DateTimeOffset.MaxValue, fire + TimeSpan.FromSeconds(30), Delta));
+    }
 }
